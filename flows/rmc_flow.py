@@ -1,0 +1,112 @@
+"""The RMC flow: the rmc_core DAG with every stage a cached Prefect task.
+
+    prepare-data -> prepare-base -> train-teacher -> predict-teacher ------------------+
+                                 \\-> train-subnet-{20..85} (concurrent) -> predict --+-> difficulty
+                                      -> student-inputs-{method} -> train-{student} -> predict -> evaluate
+
+The DAG itself is `rmc_core.pipeline.run`; this flow hands it a `call` hook that submits
+each stage as its task, so orchestration adds caching, concurrency, devices, logs and
+artifacts without a second copy of the wiring.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.client.orchestration import get_client
+from prefect.futures import PrefectFuture, as_completed
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import BaseModel, ConfigDict, Field
+
+from rmc_core import pipeline
+from rmc_core.config import RunConfig
+from rmc_core.devices import available_devices, default_concurrency
+from rmc_core.report import results_summary, to_markdown
+from rmc_core.store import Ref, Store
+from tasks.stages import TASK_OF, bound_to_store
+
+CONCURRENCY_ENV = "RMC_CONCURRENCY"
+
+
+def concurrency_setting() -> int:
+    """Tasks that may run at once: $RMC_CONCURRENCY, else one per GPU, else what the CPU
+    cores hold without oversubscription."""
+    value = os.environ.get(CONCURRENCY_ENV)
+    return int(value) if value else default_concurrency(available_devices())
+
+
+class RmcParameters(BaseModel):
+    """Everything a run takes; the Prefect UI renders it as a form and refuses bad values."""
+
+    model_config = ConfigDict(extra="forbid")
+    config: RunConfig = RunConfig()
+    store_root: str = Field("rmc-runs/store", description="artifact store and Prefect results; share it to share the cache")
+    devices: list[str] | None = Field(None, description="e.g. ['cuda:0', 'cuda:1']; default: every visible GPU, else cpu")
+
+
+class RunSummary(BaseModel):
+    report: Ref
+    computed: list[str]
+    cached: list[str]
+
+
+def _task_names(futures: list[PrefectFuture[Any]]) -> list[str]:
+    with get_client(sync_client=True) as client:
+        return [client.read_task_run(f.task_run_id).name for f in futures]
+
+
+def _records(frame: Any) -> list[dict[str, Any]]:
+    """Table-artifact rows: JSON has no NaN, so undefined metrics become null."""
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+            for row in frame.to_dict(orient="records")]
+
+
+def publish(store: Store, report: Ref, task: str) -> None:
+    tables = store.tables(report)
+    summary = results_summary(tables["results"])
+    create_table_artifact(key="rmc-results", table=_records(summary), description=f"RMC results on {task}")
+    parts = [f"# RMC on `{task}`", "", to_markdown(summary)]
+    if "split_agreement" in tables:
+        parts += ["", "## Variance split vs annotated hard split", "", to_markdown(tables["split_agreement"])]
+    if not tables["heuristics"].empty:
+        parts += ["", "## OOD accuracy by heuristic and gold label", "", to_markdown(tables["heuristics"])]
+    parts += ["", f"All tables: `{store.path(report)}` (parquet)."]
+    create_markdown_artifact(key="rmc-summary", markdown="\n".join(parts), description=f"RMC summary on {task}")
+
+
+@flow(name="rmc", task_runner=ThreadPoolTaskRunner(max_workers=concurrency_setting()), log_prints=True)
+def rmc_flow(params: RmcParameters = RmcParameters()) -> RunSummary:
+    """Teacher, five pruned sub-networks, difficulty, students for RMC and each baseline,
+    evaluation; stages whose inputs and code are unchanged come from the cache."""
+    logger = get_run_logger()
+    root = Path(params.store_root).resolve()
+    store = Store(root)
+    devices = params.devices or available_devices()
+    logger.info("task %s, methods %s, devices %s, store %s", params.config.task, list(params.config.methods), devices, root)
+
+    submitted: list[PrefectFuture[Any]] = []
+
+    def call(stage: Any, *args: Any, **kwargs: Any) -> PrefectFuture[Any]:
+        future = bound_to_store(TASK_OF[stage], root).submit(*args, **kwargs)
+        submitted.append(future)
+        return future
+
+    report_future = pipeline.run(params.config, store, devices, call=call)
+    progress = create_progress_artifact(0.0, key="rmc-progress", description="stages finished")
+    for done, _ in enumerate(as_completed(submitted), start=1):
+        update_progress_artifact(progress, 100.0 * done / len(submitted))
+    failed = [f for f in submitted if f.state.is_failed()]
+    if failed:
+        failed[0].result()  # re-raises the first failing stage's own exception
+    report = report_future.result()
+    names = _task_names(submitted)
+    cached = [n for n, f in zip(names, submitted) if f.state.name == "Cached"]
+    computed = [n for n, f in zip(names, submitted) if f.state.name != "Cached"]
+    logger.info("computed %d stages, reused %d from cache: %s", len(computed), len(cached), computed)
+    publish(store, report, params.config.task)
+    return RunSummary(report=report, computed=computed, cached=cached)

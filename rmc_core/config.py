@@ -1,0 +1,177 @@
+"""Validated run configuration.
+
+Every value a user can set is checked here, once, before any data is read or any model
+trained: a bad alpha found after five sub-network fine-tunes costs hours. Downstream code
+trusts these objects and does not re-check them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Method = Literal["vanilla", "distil", "smooth", "focal", "jtt", "rmc"]
+METHODS: tuple[str, ...] = ("vanilla", "distil", "smooth", "focal", "jtt", "rmc")
+
+Sparsity = Annotated[float, Field(gt=0.0, lt=1.0, description="fraction of pruned weights, in (0, 1)")]
+
+
+class Frozen(BaseModel):
+    """Immutable and strict: unknown keys are typos, and typos must not be ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TinyBertSpec(Frozen):
+    """A small randomly initialised BERT, for tests and smoke runs; its WordPiece
+    vocabulary is trained on the task's training texts."""
+
+    hidden_size: int = Field(64, ge=8)
+    num_hidden_layers: int = Field(2, ge=1)
+    num_attention_heads: int = Field(2, ge=1)
+    intermediate_size: int = Field(128, ge=8)
+    vocab_size: int = Field(1000, ge=120)
+    max_position_embeddings: int = Field(128, ge=16)
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> TinyBertSpec:
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError("hidden_size must be a multiple of num_attention_heads")
+        return self
+
+
+class ModelSpec(Frozen):
+    """Where an encoder comes from.
+
+    source: "minilm" (the packaged all-MiniLM-L6-v2, works offline), "tiny" (see `tiny`),
+    a Hugging Face hub name, or a local directory holding a transformers checkpoint.
+    num_layers keeps only the first k encoder layers (a cheap distilled student).
+    """
+
+    source: str = "minilm"
+    num_layers: int | None = Field(None, ge=1)
+    tiny: TinyBertSpec = TinyBertSpec()
+
+
+class TrainConfig(Frozen):
+    """One fine-tuning run: AdamW with a linear schedule and warm-up."""
+
+    epochs: float = Field(1.0, gt=0)
+    lr: float = Field(5e-5, gt=0)
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int = Field(128, ge=1)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    weight_decay: float = Field(0.01, ge=0)
+    max_length: int = Field(128, ge=8)
+    seed: int = 0
+
+
+class PruneConfig(Frozen):
+    """Iterative magnitude pruning inside fine-tuning, on a cubic schedule (Zhu & Gupta).
+
+    Sparsity ramps from 0 at `start` to the target at `end` (both fractions of the
+    training steps) in `events` mask updates; the steps after `end` let the network
+    recover at its final sparsity.
+    """
+
+    sparsity: Sparsity
+    scope: Literal["per_matrix", "global"] = "per_matrix"
+    start: float = Field(0.0, ge=0, lt=1)
+    end: float = Field(0.7, gt=0, le=1)
+    events: int = Field(10, ge=1)
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> PruneConfig:
+        if self.start >= self.end:
+            raise ValueError(f"prune start ({self.start}) must come before end ({self.end})")
+        return self
+
+
+class DataConfig(Frozen):
+    """Which rows to use. Limits exist to fit a CPU budget; the benchmark documents them."""
+
+    source: Literal["local", "hub"] = "local"
+    data_root: Path = Path("../shared/data")
+    max_train: int | None = Field(None, ge=1)
+    max_dev: int | None = Field(None, ge=1)
+    max_ood: int | None = Field(None, ge=1, description="per OOD set, stratified by label (and heuristic)")
+    seed: int = 0
+    synthetic_train: int = Field(2000, ge=10)
+    synthetic_dev: int = Field(500, ge=10)
+    synthetic_ood: int = Field(1000, ge=10)
+    synthetic_bias: float = Field(0.9, ge=0.5, le=1.0, description="P(spurious feature agrees with the label) in train/dev")
+
+
+class SubnetworkConfig(Frozen):
+    """The pruned sub-networks whose loss variance measures difficulty (paper: five, IMP)."""
+
+    sparsities: tuple[Sparsity, ...] = (0.2, 0.4, 0.6, 0.7, 0.85)
+    scope: Literal["per_matrix", "global"] = "per_matrix"
+    train: TrainConfig = TrainConfig()
+
+    @field_validator("sparsities")
+    @classmethod
+    def _at_least_two(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if len(v) < 2:
+            raise ValueError("a variance needs at least two sub-networks")
+        return v
+
+
+class StudentConfig(Frozen):
+    """The compressed model: the teacher architecture pruned by IMP, or a smaller encoder."""
+
+    kind: Literal["pruned", "distilled"] = "pruned"
+    sparsity: Sparsity = 0.4
+    model: ModelSpec | None = Field(None, description="distilled student's encoder; default: the teacher's base truncated to num_layers")
+    num_layers: int = Field(3, ge=1)
+    train: TrainConfig = TrainConfig()
+
+
+class MethodConfig(Frozen):
+    """Hyper-parameters of RMC and the baselines (paper defaults)."""
+
+    alpha: float | None = Field(None, gt=0, le=1, description="difficulty floor, in (0, 1]; default per task")
+    lam: float = Field(0.9, ge=0, le=1, description="weight of the KL term, in [0, 1]")
+    smooth_d: float = Field(0.9, gt=0, le=1)
+    focal_gamma: float = Field(2.0, ge=0)
+    jtt_lambda_up: float = Field(2.0, ge=1)
+    jtt_first_epochs: float = Field(1.0, gt=0)
+
+
+class RunConfig(Frozen):
+    """Everything one RMC run needs; the unit that is validated, hashed and reported."""
+
+    task: str = "synthetic"
+    data: DataConfig = DataConfig()
+    teacher: ModelSpec = ModelSpec()
+    teacher_train: TrainConfig = TrainConfig()
+    subnetworks: SubnetworkConfig = SubnetworkConfig()
+    student: StudentConfig = StudentConfig()
+    methods: tuple[Method, ...] = ("vanilla", "rmc")
+    method: MethodConfig = MethodConfig()
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, v: str) -> str:
+        from rmc_core.data.registry import TASKS
+
+        if v not in TASKS:
+            raise ValueError(f"unknown task {v!r}; known tasks: {sorted(TASKS)}")
+        return v
+
+    @field_validator("methods")
+    @classmethod
+    def _methods_unique(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("at least one method is needed")
+        if len(set(v)) != len(v):
+            raise ValueError(f"methods listed twice: {v}")
+        return v
+
+    @property
+    def alpha(self) -> float:
+        from rmc_core.data.registry import TASKS
+
+        return self.method.alpha if self.method.alpha is not None else TASKS[self.task].default_alpha

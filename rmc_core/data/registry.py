@@ -1,0 +1,201 @@
+"""The task registry: label names, ID train/dev splits, OOD sets and the OOD label mapping.
+
+Local sources point into the shared data folder (see its README for provenance); hub
+sources are what users with internet run at full scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from rmc_core.config import DataConfig, Frozen
+from rmc_core.data import synthetic
+from rmc_core.data.sources import HubSource, LocalSource, Source, load_source
+
+
+class TaskSources(Frozen):
+    train: Source
+    dev: Source
+    ood: dict[str, Source]
+
+
+class TaskSpec(Frozen):
+    """What a task is, independent of where its rows come from."""
+
+    name: str
+    labels: tuple[str, ...]
+    ood_labels: tuple[str, ...]
+    ood_label_map: dict[str, str | None]
+    default_alpha: float
+    sources: dict[str, TaskSources]
+
+    def ood_label_ids(self) -> list[int]:
+        """For each task label id, the OOD label id it counts as (-1: always wrong)."""
+        return [self.ood_labels.index(t) if (t := self.ood_label_map[name]) is not None else -1 for name in self.labels]
+
+
+MNLI_LABELS = ("entailment", "neutral", "contradiction")
+HANS_LABELS = ("entailment", "non-entailment")
+FEVER_LABELS = ("SUPPORTS", "REFUTES", "NOT ENOUGH INFO")
+QQP_LABELS = ("not_duplicate", "duplicate")
+QQP_RAW = {"0": "not_duplicate", "1": "duplicate"}
+TEXT_PAIR = {"text_a": "text_a", "text_b": "text_b", "label": "label"}
+
+MNLI = TaskSpec(
+    name="mnli",
+    labels=MNLI_LABELS,
+    ood_labels=HANS_LABELS,
+    ood_label_map={"entailment": "entailment", "neutral": "non-entailment", "contradiction": "non-entailment"},
+    default_alpha=0.5,
+    sources={
+        "local": TaskSources(
+            train=LocalSource(path="mnli/train_subset_powerfulpromptft/train.json", format="json_dict", columns=TEXT_PAIR),
+            dev=LocalSource(
+                path="mnli/dev_matched_bertsofafeather/mnli_development_set_number_of_correct_responses.txt",
+                format="tsv",
+                quoting="none",
+                columns={"text_a": "premise", "text_b": "hypothesis", "label": "gold_label",
+                         "n_correct": "number of correct responses (out of 100)"},
+                annotate="mnli_hardness",
+            ),
+            ood={"hans": LocalSource(
+                path="hans/advarsarial-nli-amr/hans-data.txt",
+                format="tsv",
+                header=False,
+                names=("premise", "hypothesis", "label"),
+                columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"},
+                annotate="hans_blocks",
+            )},
+        ),
+        "hub": TaskSources(
+            train=HubSource(path="nyu-mll/glue", name="mnli", split="train",
+                            columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"}),
+            dev=HubSource(path="nyu-mll/glue", name="mnli", split="validation_matched",
+                          columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"}),
+            ood={"hans": HubSource(path="jhu-cogsci/hans", split="validation",
+                                   columns={"text_a": "premise", "text_b": "hypothesis", "label": "label",
+                                            "heuristic": "heuristic", "subcase": "subcase"})},
+        ),
+    },
+)
+
+FEVER_SYM = {"SUPPORTS": "SUPPORTS", "REFUTES": "REFUTES"}
+FEVER = TaskSpec(
+    name="fever",
+    labels=FEVER_LABELS,
+    ood_labels=("SUPPORTS", "REFUTES"),
+    ood_label_map={"SUPPORTS": "SUPPORTS", "REFUTES": "REFUTES", "NOT ENOUGH INFO": None},
+    default_alpha=0.3,
+    sources={
+        "local": TaskSources(
+            # Schuster et al.'s FEVER-NLI dumps (Dropbox, not in the shared folder).
+            train=LocalSource(path="fever/nli/fever.train.jsonl", format="jsonl",
+                              columns={"text_a": "evidence", "text_b": "claim", "label": "gold_label"}),
+            dev=LocalSource(path="fever/nli/fever.dev.jsonl", format="jsonl",
+                            columns={"text_a": "evidence", "text_b": "claim", "label": "gold_label"}),
+            ood={
+                "fever-symmetric-v1": LocalSource(
+                    path="fever/symmetric_v0.1/fever_symmetric_generated.jsonl", format="jsonl",
+                    columns={"text_a": "evidence_sentence", "text_b": "claim", "label": "label"}),
+                "fever-symmetric-v2": LocalSource(
+                    path="fever/symmetric_v0.2/fever_symmetric_test.jsonl", format="jsonl",
+                    columns={"text_a": "sentence1", "text_b": "sentence2", "label": "gold_label"}),
+            },
+        ),
+    },
+)
+
+QQP = TaskSpec(
+    name="qqp",
+    labels=QQP_LABELS,
+    ood_labels=QQP_LABELS,
+    ood_label_map={n: n for n in QQP_LABELS},
+    default_alpha=0.2,
+    sources={
+        "local": TaskSources(
+            train=LocalSource(path="qqp/train_subset_powerfulpromptft/train.json", format="json_dict",
+                              columns=TEXT_PAIR, labels=QQP_RAW),
+            dev=LocalSource(path="qqp/train_subset_powerfulpromptft/dev.json", format="json_dict",
+                            columns=TEXT_PAIR, labels=QQP_RAW),
+            ood={
+                "paws-qqp": LocalSource(path="paws/paws_qqp/dev_and_test.tsv", format="tsv", decode_bytes_literals=True,
+                                        columns={"text_a": "sentence1", "text_b": "sentence2", "label": "label"}, labels=QQP_RAW),
+                "paws-wiki": LocalSource(path="paws/paws_wiki/test.tsv", format="tsv", quoting="none",
+                                         columns={"text_a": "sentence1", "text_b": "sentence2", "label": "label"}, labels=QQP_RAW),
+            },
+        ),
+        "hub": TaskSources(
+            train=HubSource(path="nyu-mll/glue", name="qqp", split="train",
+                            columns={"text_a": "question1", "text_b": "question2", "label": "label"}),
+            dev=HubSource(path="nyu-mll/glue", name="qqp", split="validation",
+                          columns={"text_a": "question1", "text_b": "question2", "label": "label"}),
+            ood={"paws-wiki": HubSource(path="google-research-datasets/paws", name="labeled_final", split="test",
+                                        columns={"text_a": "sentence1", "text_b": "sentence2", "label": "label"},
+                                        labels=QQP_RAW)},
+        ),
+    },
+)
+
+SYNTHETIC = TaskSpec(
+    name="synthetic",
+    labels=synthetic.LABELS,
+    ood_labels=synthetic.OOD_LABELS,
+    ood_label_map={"entailment": "entailment", "neutral": "non-entailment", "contradiction": "non-entailment"},
+    default_alpha=0.5,
+    sources={},
+)
+
+TASKS: dict[str, TaskSpec] = {t.name: t for t in (MNLI, FEVER, QQP, SYNTHETIC)}
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """The rows of one task: ID train and dev, and each OOD set, as canonical frames."""
+
+    train: pd.DataFrame
+    dev: pd.DataFrame
+    ood: dict[str, pd.DataFrame]
+
+
+def stratified_sample(frame: pd.DataFrame, n: int | None, seed: int) -> pd.DataFrame:
+    """At most n rows keeping the label (and heuristic, when present) proportions."""
+    if n is None or n >= len(frame):
+        return frame
+    by = [c for c in ("label", "heuristic", "subcase") if c in frame.columns]
+    picked = frame.groupby(by, group_keys=False).sample(frac=n / len(frame), random_state=seed)
+    return picked.sort_index().reset_index(drop=True)
+
+
+def ood_names(task: str, source: str) -> tuple[str, ...]:
+    """The names of a task's OOD sets, known before any file is read (the DAG needs them)."""
+    if task == "synthetic":
+        return (synthetic.OOD_NAME,)
+    spec = TASKS[task]
+    if source not in spec.sources:
+        raise ValueError(f"task {task!r} has no {source!r} source; available: {sorted(spec.sources)}")
+    return tuple(spec.sources[source].ood)
+
+
+def load_task_data(task: str, cfg: DataConfig) -> TaskData:
+    """Read and subsample every split of a task; fails on the first missing or bad split."""
+    spec = TASKS[task]
+    if task == "synthetic":
+        train = synthetic.generate_split(cfg.synthetic_train, cfg.seed, "train", cfg.synthetic_bias)
+        dev = synthetic.generate_split(cfg.synthetic_dev, cfg.seed, "dev", cfg.synthetic_bias)
+        ood = {synthetic.OOD_NAME: synthetic.generate_ood(cfg.synthetic_ood, cfg.seed)}
+    else:
+        ood_names(task, cfg.source)
+        srcs = spec.sources[cfg.source]
+        root = cfg.data_root
+        if cfg.source == "local" and not root.is_dir():
+            raise FileNotFoundError(f"data root {root.resolve()} does not exist (set data.data_root)")
+        train = load_source(srcs.train, spec.labels, root, f"{task}/train")
+        dev = load_source(srcs.dev, spec.labels, root, f"{task}/dev")
+        ood = {name: load_source(s, spec.ood_labels, root, f"{task}/{name}") for name, s in srcs.ood.items()}
+    return TaskData(
+        train=stratified_sample(train, cfg.max_train, cfg.seed),
+        dev=stratified_sample(dev, cfg.max_dev, cfg.seed),
+        ood={k: stratified_sample(v, cfg.max_ood, cfg.seed) for k, v in ood.items()},
+    )

@@ -1,0 +1,33 @@
+"""Which device each parallel job runs on.
+
+Devices are passed explicitly (`cuda:1`), never through CUDA_VISIBLE_DEVICES: once CUDA
+is initialised in a worker thread or process, changing that variable has no effect.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def available_devices() -> list[str]:
+    """Every visible GPU, or the CPU."""
+    import torch
+
+    n = torch.cuda.device_count()
+    return [f"cuda:{i}" for i in range(n)] if n else ["cpu"]
+
+
+def assign_devices(n_jobs: int, devices: list[str]) -> list[str]:
+    """Round-robin: job i runs on devices[i % len(devices)]."""
+    if not devices:
+        raise ValueError("no devices to assign")
+    return [devices[i % len(devices)] for i in range(n_jobs)]
+
+
+def default_concurrency(devices: list[str], cpu_count: int | None = None) -> int:
+    """How many sub-networks to train at once: one per GPU; on CPU, as many as fit without
+    oversubscribing the cores (each torch job already uses several threads), at least 1."""
+    gpus = [d for d in devices if d.startswith("cuda")]
+    if gpus:
+        return len(gpus)
+    return max(1, (cpu_count or os.cpu_count() or 1) // 4)

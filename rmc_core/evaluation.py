@@ -1,0 +1,92 @@
+"""From predicted probabilities to the paper's tables: ID/OOD accuracy, F_bias, loyalty,
+HANS by heuristic and label, easy/hard accuracy, and split agreement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.special import log_softmax, softmax
+
+from rmc_core.data.registry import TaskData, TaskSpec
+from rmc_core.metrics import accuracy, label_loyalty, probability_loyalty, relative_bias
+
+OOD_UNION = "ood"
+
+
+def probs_from_logits(logits: np.ndarray) -> np.ndarray:
+    return softmax(np.asarray(logits, dtype=np.float64), axis=1)
+
+
+def per_sample_loss(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Cross-entropy of each row's gold label."""
+    logp = log_softmax(np.asarray(logits, dtype=np.float64), axis=1)
+    return -logp[np.arange(len(labels)), np.asarray(labels, dtype=int)]
+
+
+def ood_predictions(probs: np.ndarray, spec: TaskSpec) -> np.ndarray:
+    """Argmax in the task's label space, then mapped to the OOD label set (HANS: neutral
+    and contradiction both count as non-entailment; FEVER: NEI is always wrong, -1)."""
+    return np.asarray(spec.ood_label_ids())[np.argmax(probs, axis=1)]
+
+
+def accuracies(probs: dict[str, np.ndarray], data: TaskData, spec: TaskSpec) -> dict[str, float]:
+    """Dev accuracy, each OOD set's accuracy, and the accuracy over the union of OOD sets."""
+    out = {"dev": accuracy(np.argmax(probs["dev"], axis=1), data.dev["label"].to_numpy())}
+    preds, golds = [], []
+    for name, frame in data.ood.items():
+        pred = ood_predictions(probs[name], spec)
+        out[name] = accuracy(pred, frame["label"].to_numpy())
+        preds.append(pred)
+        golds.append(frame["label"].to_numpy())
+    out[OOD_UNION] = accuracy(np.concatenate(preds), np.concatenate(golds))
+    return out
+
+
+def heuristic_breakdown(probs: np.ndarray, frame: pd.DataFrame, spec: TaskSpec) -> pd.DataFrame:
+    """Accuracy per heuristic x gold label (HANS): the average hides ~100 % on entailed and
+    ~0 % on non-entailed rows."""
+    correct = ood_predictions(probs, spec) == frame["label"].to_numpy()
+    table = pd.DataFrame({
+        "heuristic": frame["heuristic"].to_numpy(),
+        "gold": [spec.ood_labels[i] for i in frame["label"]],
+        "correct": correct,
+    })
+    return table.groupby(["heuristic", "gold"])["correct"].agg(accuracy="mean", n="size").reset_index()
+
+
+def easy_hard(pred: np.ndarray, gold: np.ndarray, hard: np.ndarray) -> dict[str, float]:
+    """Accuracy on the easy and hard parts of a split and the gap E - H."""
+    hard = np.asarray(hard, dtype=bool)
+    if hard.all() or not hard.any():
+        raise ValueError("an easy/hard split needs both easy and hard rows")
+    easy_acc, hard_acc = accuracy(pred[~hard], gold[~hard]), accuracy(pred[hard], gold[hard])
+    return {"easy": easy_acc, "hard": hard_acc, "gap": easy_acc - hard_acc}
+
+
+def split_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Fraction of rows on which two easy/hard splits agree."""
+    return float((np.asarray(a, dtype=bool) == np.asarray(b, dtype=bool)).mean())
+
+
+def results_table(
+    probs: dict[str, dict[str, np.ndarray]], data: TaskData, spec: TaskSpec, teacher: str = "teacher"
+) -> pd.DataFrame:
+    """One row per model: accuracies, F_bias against the teacher, loyalty, easy/hard.
+
+    F_bias uses the OOD union (FEVER: Sym1 + Sym2; QQP: PAWS-wiki + PAWS-qqp).
+    """
+    acc = {m: accuracies(p, data, spec) for m, p in probs.items()}
+    t = acc[teacher]
+    gold = data.dev["label"].to_numpy()
+    rows = []
+    for model, a in acc.items():
+        row = {"model": model, **{f"acc_{k}": v for k, v in a.items()}}
+        is_teacher = model == teacher
+        row["f_bias"] = np.nan if is_teacher else relative_bias(t["dev"], t[OOD_UNION], a["dev"], a[OOD_UNION])
+        row["label_loyalty"] = label_loyalty(probs[teacher]["dev"], probs[model]["dev"])
+        row["prob_loyalty"] = probability_loyalty(probs[teacher]["dev"], probs[model]["dev"])
+        if "hard" in data.dev.columns:
+            eh = easy_hard(np.argmax(probs[model]["dev"], axis=1), gold, data.dev["hard"].to_numpy())
+            row.update({f"dev_{k}": v for k, v in eh.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)

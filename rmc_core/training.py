@@ -1,0 +1,141 @@
+"""One fine-tuning routine for every model in the pipeline, and batched inference.
+
+Teacher, sub-networks, JTT's first stage and every student differ only in their
+objective and in whether IMP runs alongside; keeping one loop means one place where
+seeding, scheduling, padding and pruning are right.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import datasets
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import (
+    DataCollatorWithPadding,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    get_linear_schedule_with_warmup,
+    set_seed,
+)
+
+from rmc_core.config import PruneConfig, TrainConfig
+from rmc_core.losses import Objective
+from rmc_core.pruning import Pruner
+
+datasets.disable_progress_bars()
+
+
+@dataclass(frozen=True)
+class TrainStats:
+    steps: int
+    seconds: float
+    examples_per_s: float
+    final_loss: float
+    sparsity: dict[str, float] | None
+
+
+def tokenize(frame: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length: int, with_labels: bool = True) -> datasets.Dataset:
+    """Rows -> token ids (unpadded: the collator pads each batch to its own longest row)."""
+    columns = {"text_a": frame["text_a"].tolist(), "text_b": frame["text_b"].tolist(), "idx": list(range(len(frame)))}
+    if with_labels:
+        columns["labels"] = frame["label"].astype(int).tolist()
+    ds = datasets.Dataset.from_dict(columns)
+    return ds.map(
+        lambda b: tokenizer(b["text_a"], b["text_b"], truncation=True, max_length=max_length),
+        batched=True,
+        remove_columns=["text_a", "text_b"],
+    )
+
+
+def _optimizer(model: PreTrainedModel, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW without decay on biases and LayerNorm weights (the BERT recipe)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim < 2 else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def fine_tune(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    train: pd.DataFrame,
+    objective: Objective,
+    cfg: TrainConfig,
+    prune: PruneConfig | None = None,
+    device: str = "cpu",
+    desc: str = "fine-tune",
+) -> TrainStats:
+    """Train `model` in place on `train` under `objective`; with `prune`, run IMP alongside."""
+    set_seed(cfg.seed)
+    ds = tokenize(train, tokenizer, cfg.max_length)
+    loader = DataLoader(
+        ds,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(cfg.seed),
+        collate_fn=DataCollatorWithPadding(tokenizer),
+    )
+    total = max(1, round(cfg.epochs * len(loader)))
+    model.to(device).train()
+    optimizer = _optimizer(model, cfg)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
+    pruner = Pruner(model, prune, total) if prune is not None else None
+    if pruner:
+        pruner.step(0)
+    step, loss_value, start = 0, float("nan"), time.perf_counter()
+    with tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True) as bar:
+        while step < total:
+            for batch in loader:
+                idx, labels = batch.pop("idx"), batch.pop("labels").to(device)
+                logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
+                loss = objective(logits, labels, idx)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                if pruner:
+                    pruner.step(step)
+                loss_value = loss.item()
+                bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
+                bar.update()
+                if step >= total:
+                    break
+    sparsity = pruner.finish() if pruner else None
+    model.eval()
+    seconds = time.perf_counter() - start
+    examples = total * cfg.batch_size
+    return TrainStats(step, seconds, examples / seconds, loss_value, sparsity)
+
+
+@torch.no_grad()
+def predict_logits(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    frame: pd.DataFrame,
+    max_length: int,
+    batch_size: int,
+    device: str = "cpu",
+    desc: str = "predict",
+) -> np.ndarray:
+    """Logits for every row, in row order; batches are formed by length to pad less."""
+    ds = tokenize(frame, tokenizer, max_length, with_labels=False)
+    order = np.argsort([len(x) for x in ds["input_ids"]], kind="stable")
+    ds = ds.select(order)
+    collate = DataCollatorWithPadding(tokenizer)
+    model.to(device).eval()
+    out = np.empty((len(frame), model.config.num_labels), dtype=np.float32)
+    for start in tqdm(range(0, len(ds), batch_size), desc=desc, unit="batch", dynamic_ncols=True):
+        batch = collate([ds[i] for i in range(start, min(start + batch_size, len(ds)))])
+        idx = batch.pop("idx").numpy()
+        out[idx] = model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu().numpy()
+    return out

@@ -1,0 +1,50 @@
+"""Each rmc_core stage as a Prefect task, and the mapping the flow submits through.
+
+The tasks are the stage functions themselves (no method logic here); they add a task-run
+name, the artifact-aware cache policy, persisted results (so the cache survives the
+process), and retries for the cheap I/O stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from prefect import Task, task
+from prefect.locking.filesystem import FileSystemLockManager
+
+from rmc_core import stages
+from tasks.caching import ArtifactCachePolicy
+
+COMMON: dict[str, Any] = {"cache_policy": ArtifactCachePolicy(), "persist_result": True}
+
+prepare_data = task(stages.prepare_data, name="prepare-data", task_run_name="prepare-data", retries=1, **COMMON)
+prepare_base = task(stages.prepare_base, name="prepare-base", task_run_name="prepare-base", **COMMON)
+truncate_base = task(stages.truncate_base, name="truncate-base", task_run_name="truncate-base-{num_layers}", **COMMON)
+train = task(stages.train, name="train", task_run_name="train-{desc}", **COMMON)
+predict = task(stages.predict, name="predict", task_run_name="predict-{desc}", **COMMON)
+difficulty = task(stages.difficulty, name="difficulty", task_run_name="difficulty", **COMMON)
+student_inputs = task(stages.student_inputs, name="student-inputs", task_run_name="student-inputs-{method}", **COMMON)
+evaluate = task(stages.evaluate, name="evaluate", task_run_name="evaluate", retries=1, **COMMON)
+
+TASK_OF: dict[Callable[..., Any], Task] = {
+    stages.prepare_data: prepare_data,
+    stages.prepare_base: prepare_base,
+    stages.truncate_base: truncate_base,
+    stages.train: train,
+    stages.predict: predict,
+    stages.difficulty: difficulty,
+    stages.student_inputs: student_inputs,
+    stages.evaluate: evaluate,
+}
+
+
+def bound_to_store(t: Task, root: Path) -> Task:
+    """The task with its results persisted beside the artifacts they point to, and with
+    SERIALIZABLE isolation: of two runs computing the same key, one waits for the other."""
+    policy = t.cache_policy.configure(
+        lock_manager=FileSystemLockManager(lock_files_directory=root / "prefect-locks"),
+        isolation_level="SERIALIZABLE",
+    )
+    return t.with_options(result_storage=root / "prefect-results", cache_policy=policy)

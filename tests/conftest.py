@@ -1,0 +1,39 @@
+"""Shared fixtures: tiny models, tiny configs, and the shared real-data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rmc_core.config import DataConfig, ModelSpec, RunConfig, StudentConfig, SubnetworkConfig, TinyBertSpec, TrainConfig
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_ROOT = Path(os.environ.get("RMC_DATA_ROOT", REPO.parent / "shared" / "data"))
+
+TINY = ModelSpec(source="tiny", tiny=TinyBertSpec(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                                                  intermediate_size=128, vocab_size=400))
+FAST = TrainConfig(epochs=2, lr=2e-3, batch_size=32, max_length=32, warmup_ratio=0.1)
+
+
+def tiny_run_config(**overrides) -> RunConfig:
+    """The whole method on ~400 synthetic rows with a ~100k-parameter BERT: seconds on CPU."""
+    base = dict(
+        task="synthetic",
+        data=DataConfig(synthetic_train=300, synthetic_dev=90, synthetic_ood=100),
+        teacher=TINY,
+        teacher_train=FAST,
+        subnetworks=SubnetworkConfig(sparsities=(0.2, 0.4, 0.6, 0.7, 0.85), train=FAST),
+        student=StudentConfig(train=FAST),
+        methods=("vanilla", "rmc"),
+    )
+    base.update(overrides)
+    return RunConfig(**base)
+
+
+@pytest.fixture
+def data_root() -> Path:
+    if not (DATA_ROOT / "README.md").exists():
+        pytest.skip(f"shared data not found at {DATA_ROOT} (set RMC_DATA_ROOT to the shared/data folder)")
+    return DATA_ROOT

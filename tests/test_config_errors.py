@@ -1,0 +1,70 @@
+"""Bad input fails with a clear message before any training starts."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from rmc_core import pipeline, training
+from rmc_core.config import DataConfig, MethodConfig, ModelSpec, PruneConfig, RunConfig, StudentConfig, SubnetworkConfig
+from rmc_core.models import build_base, save_model
+from rmc_core.store import Store
+from tests.conftest import TINY, tiny_run_config
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: RunConfig(task="mnlii"), "unknown task 'mnlii'"),
+        (lambda: RunConfig(methods=("vanilla", "rmcc")), "rmcc"),
+        (lambda: RunConfig(methods=()), "at least one method"),
+        (lambda: StudentConfig(sparsity=0.0), "greater than 0"),
+        (lambda: StudentConfig(sparsity=1.0), "less than 1"),
+        (lambda: SubnetworkConfig(sparsities=(0.2, 1.2)), "less than 1"),
+        (lambda: SubnetworkConfig(sparsities=(0.5,)), "at least two"),
+        (lambda: PruneConfig(sparsity=-0.1), "greater than 0"),
+        (lambda: MethodConfig(alpha=0.0), "greater than 0"),
+        (lambda: MethodConfig(alpha=1.1), "less than or equal to 1"),
+        (lambda: MethodConfig(lam=1.5), "less than or equal to 1"),
+        (lambda: MethodConfig(lam=-0.1), "greater than or equal to 0"),
+        (lambda: RunConfig(teacher_train={"epochs": 1, "lrr": 1e-3}), "lrr"),
+    ],
+)
+def test_bad_config_values_are_refused(make, message):
+    with pytest.raises(ValidationError, match=message):
+        make()
+
+
+def test_task_default_alpha_and_override():
+    assert RunConfig(task="qqp").alpha == 0.2
+    assert RunConfig(task="mnli", method=MethodConfig(alpha=0.7)).alpha == 0.7
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("training started before the input was checked")
+
+    monkeypatch.setattr(training, "fine_tune", refuse)
+    monkeypatch.setattr("rmc_core.stages.fine_tune", refuse)
+
+
+def test_missing_data_root_fails_before_training(tmp_path, no_training):
+    cfg = RunConfig(task="mnli", teacher=TINY, data=DataConfig(data_root=tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        pipeline.run(cfg, Store(tmp_path / "store"))
+
+
+def test_teacher_and_student_with_different_label_sets_fail_before_training(tmp_path, no_training):
+    labels = ("duplicate", "not_duplicate")
+    model, tok = build_base(TINY, labels, ["a b c", "d e f"] * 20, seed=0)
+    save_model(model, tok, tmp_path / "qqp-model")
+    cfg = tiny_run_config(student=StudentConfig(kind="distilled", model=ModelSpec(source=str(tmp_path / "qqp-model"))))
+    with pytest.raises(ValueError, match="student .* has labels \\['duplicate', 'not_duplicate'\\]"):
+        pipeline.run(cfg, Store(tmp_path / "store"))
+
+
+def test_hub_source_for_a_task_without_one_fails_before_training(tmp_path, no_training):
+    cfg = RunConfig(task="fever", teacher=TINY, data=DataConfig(source="hub"))
+    with pytest.raises(ValueError, match="no 'hub' source"):
+        pipeline.run(cfg, Store(tmp_path / "store"))

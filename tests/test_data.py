@@ -1,0 +1,198 @@
+"""Loaders: every shared file with its README row counts, label mapping by name, formats,
+and the synthetic task."""
+
+from __future__ import annotations
+
+import collections
+import json
+
+import pandas as pd
+import pytest
+
+from rmc_core.config import DataConfig
+from rmc_core.data import TASKS, DataError, load_task_data
+from rmc_core.data.registry import QQP_RAW, ood_names, stratified_sample
+from rmc_core.data.sources import LocalSource, load_source
+from rmc_core.data.synthetic import generate_ood, generate_split
+
+NLI = ("entailment", "neutral", "contradiction")
+
+
+def counts(frame: pd.DataFrame, names: tuple[str, ...]) -> dict[str, int]:
+    return {names[k]: v for k, v in collections.Counter(frame["label"]).items()}
+
+
+def test_mnli_local_splits_match_readme(data_root):
+    d = load_task_data("mnli", DataConfig(data_root=data_root))
+    assert counts(d.train, NLI) == {"entailment": 3061, "neutral": 2980, "contradiction": 2958}
+    assert counts(d.dev, NLI) == {"entailment": 3479, "contradiction": 3213, "neutral": 3123}
+    assert int(d.dev["hard"].sum()) == 4573
+    hans = d.ood["hans"]
+    assert counts(hans, ("entailment", "non-entailment")) == {"entailment": 15000, "non-entailment": 15000}
+    assert hans.groupby(["heuristic", "label"]).size().eq(5000).all()
+    assert hans.loc[0, "text_a"] == "The president advised the doctor ."
+    assert hans.loc[0, "subcase"] == "ln_subject/object_swap"
+
+
+def test_mnli_hard_rows_are_the_robustnli_hard_subset(data_root):
+    """The hardness annotation aligns with the independently distributed hard subset."""
+    d = load_task_data("mnli", DataConfig(data_root=data_root))
+    hard = load_source(
+        LocalSource(path="mnli/hard_robustnli/matched", format="parallel_lines",
+                    columns={"text_a": "s1.test", "text_b": "s2.test", "label": "labels.test"}),
+        NLI, data_root, "mnli-hard",
+    )
+    assert len(hard) == 4573
+    ours = d.dev[d.dev["hard"]].reset_index(drop=True)
+    assert (ours["label"] == hard["label"]).all()
+
+
+def test_qqp_and_paws_match_readme(data_root):
+    d = load_task_data("qqp", DataConfig(data_root=data_root))
+    names = TASKS["qqp"].labels
+    assert counts(d.train, names) == {"not_duplicate": 5747, "duplicate": 3252}
+    assert counts(d.dev, names) == {"not_duplicate": 623, "duplicate": 377}
+    assert counts(d.ood["paws-qqp"], names) == {"not_duplicate": 486, "duplicate": 191}
+    assert counts(d.ood["paws-wiki"], names) == {"not_duplicate": 4464, "duplicate": 3536}
+    assert d.ood["paws-qqp"].loc[0, "text_a"].startswith("What were the major effects of the cambodia")
+    assert not d.ood["paws-wiki"]["text_b"].str.endswith("\r").any()
+
+
+def test_fever_symmetric_sets_match_readme(data_root):
+    labels = TASKS["fever"].ood_labels
+    for name, n, sup in (("fever-symmetric-v1", 717, 379), ("fever-symmetric-v2", 712, 356)):
+        src = TASKS["fever"].sources["local"].ood[name]
+        frame = load_source(src, labels, data_root, name)
+        assert len(frame) == n and counts(frame, labels)["SUPPORTS"] == sup
+
+
+def test_fever_without_train_files_says_which_file_is_missing(data_root):
+    with pytest.raises(FileNotFoundError, match="fever.train.jsonl"):
+        load_task_data("fever", DataConfig(data_root=data_root))
+
+
+def test_hans_arrow_copy_in_zip_agrees_with_main_copy(data_root):
+    """The cross-check copy (Arrow streams in a zip, 0 = non-entailment) loads by name
+    mapping and holds the same 15,000 validation triples as the main file."""
+    hans_labels = ("entailment", "non-entailment")
+    main = load_task_data("mnli", DataConfig(data_root=data_root)).ood["hans"]
+    for split, n in (("train", 30000), ("validation", 15000), ("test", 15000)):
+        frame = load_source(
+            LocalSource(path="hans/RD-UU-MPLT/hans.zip", format="arrow_stream",
+                        member=f"hans_datasets/{split}/data-00000-of-00001.arrow",
+                        columns={"text_a": "sentence1", "text_b": "sentence2", "label": "labels", "heuristic": "heuristic"},
+                        labels={"0": "non-entailment", "1": "entailment"}),
+            hans_labels, data_root, f"hans-{split}",
+        )
+        assert len(frame) == n
+    key = lambda f: set(zip(f.text_a.str.strip(), f.text_b.str.strip(), f.label))
+    assert key(frame) <= key(main)
+
+
+def test_snli_hard_jsonl_loads(data_root):
+    snli = load_source(
+        LocalSource(path="snli_hard/snli_1.0_test_hard.jsonl", format="jsonl",
+                    columns={"text_a": "sentence1", "text_b": "sentence2", "label": "gold_label"}),
+        NLI, data_root, "snli-hard",
+    )
+    assert counts(snli, NLI) == {"contradiction": 1135, "neutral": 1068, "entailment": 1058}
+
+
+def test_labels_are_mapped_by_name_not_position(tmp_path):
+    rows = [{"p": "a", "h": "b", "y": "contradiction"}, {"p": "c", "h": "d", "y": "entailment"}]
+    (tmp_path / "x.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    src = LocalSource(path="x.jsonl", format="jsonl", columns={"text_a": "p", "text_b": "h", "label": "y"})
+    assert load_source(src, NLI, tmp_path, "x")["label"].tolist() == [2, 0]
+    reordered = ("contradiction", "entailment", "neutral")
+    assert load_source(src, reordered, tmp_path, "x")["label"].tolist() == [0, 1]
+
+
+def test_unknown_label_names_are_an_error(tmp_path):
+    (tmp_path / "x.csv").write_text("p,h,y\na,b,entailed\n")
+    src = LocalSource(path="x.csv", format="csv", columns={"text_a": "p", "text_b": "h", "label": "y"})
+    with pytest.raises(DataError, match="unknown label values \\['entailed'\\]"):
+        load_source(src, NLI, tmp_path, "x")
+
+
+def test_missing_column_is_an_error(tmp_path):
+    (tmp_path / "x.csv").write_text("p,h,y\na,b,entailment\n")
+    src = LocalSource(path="x.csv", format="csv", columns={"text_a": "premise", "text_b": "h", "label": "y"})
+    with pytest.raises(DataError, match="missing columns \\['premise'\\]"):
+        load_source(src, NLI, tmp_path, "x")
+
+
+def test_missing_file_is_an_error(tmp_path):
+    src = LocalSource(path="nope.tsv", format="tsv", columns={"text_a": "a", "text_b": "b", "label": "c"})
+    with pytest.raises(FileNotFoundError, match="nope.tsv"):
+        load_source(src, NLI, tmp_path, "x")
+
+
+def test_empty_dataset_is_an_error(tmp_path):
+    (tmp_path / "x.tsv").write_text("p\th\ty\n")
+    src = LocalSource(path="x.tsv", format="tsv", columns={"text_a": "p", "text_b": "h", "label": "y"})
+    with pytest.raises(DataError, match="empty"):
+        load_source(src, NLI, tmp_path, "x")
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "tsv", "csv", "jsonl", "json_dict"])
+def test_each_local_format_with_raw_label_mapping(tmp_path, fmt):
+    frame = pd.DataFrame({"q1": ["how?", "why?"], "q2": ["how so?", "what?"], "is_dup": ["1", "0"]})
+    path = tmp_path / f"x.{fmt}"
+    if fmt == "parquet":
+        frame.to_parquet(path)
+    elif fmt in ("tsv", "csv"):
+        frame.to_csv(path, sep="\t" if fmt == "tsv" else ",", index=False)
+    elif fmt == "jsonl":
+        frame.to_json(path, orient="records", lines=True)
+    else:
+        path.write_text(json.dumps({str(i): r for i, r in enumerate(frame.to_dict("records"))}))
+    src = LocalSource(path=path.name, format=fmt, columns={"text_a": "q1", "text_b": "q2", "label": "is_dup"}, labels=QQP_RAW)
+    out = load_source(src, TASKS["qqp"].labels, tmp_path, fmt)
+    assert out["label"].tolist() == [1, 0] and out["text_b"].tolist() == ["how so?", "what?"]
+
+
+def test_hub_source_code_path_on_a_local_dataset(tmp_path, monkeypatch):
+    """The hub reader turns ClassLabel ids into names; checked on a dataset saved locally."""
+    import datasets
+
+    from rmc_core.data.sources import HubSource
+
+    features = datasets.Features({"premise": datasets.Value("string"), "hypothesis": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["entailment", "neutral", "contradiction"])})
+    ds = datasets.Dataset.from_dict({"premise": ["a", "b"], "hypothesis": ["c", "d"], "label": [2, 1]}, features=features)
+    monkeypatch.setattr(datasets, "load_dataset", lambda path, name=None, split=None: ds)
+    src = HubSource(path="nyu-mll/glue", name="mnli", split="train", columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"})
+    out = load_source(src, ("contradiction", "entailment", "neutral"), tmp_path, "hub")
+    assert out["label"].tolist() == [0, 2]
+
+
+def test_synthetic_is_deterministic_and_biased():
+    a, b = generate_split(600, 3, "train", 0.9), generate_split(600, 3, "train", 0.9)
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(generate_split(600, 4, "train", 0.9))
+    assert 0.05 < a["hard"].mean() < 0.15
+    overlap = [len(set(h.split()) & set(p.split())) / len(h.split()) for p, h in zip(a.text_a, a.text_b)]
+    high = pd.Series(overlap) > 0.5
+    assert (high == (a["label"] == 0)).mean() > 0.85
+
+
+def test_synthetic_ood_breaks_the_shortcut():
+    ood = generate_ood(200, 0)
+    overlap = pd.Series([len(set(h.split()) & set(p.split())) / len(h.split()) for p, h in zip(ood.text_a, ood.text_b)])
+    assert ((overlap > 0.5) == (ood["label"] == 1)).all()
+    assert set(ood["label"]) == {0, 1}
+
+
+def test_stratified_sample_keeps_every_heuristic_and_label(data_root):
+    hans = load_task_data("mnli", DataConfig(data_root=data_root)).ood["hans"]
+    small = stratified_sample(hans, 6000, seed=0)
+    assert len(small) == 6000
+    assert small.groupby(["heuristic", "label"]).size().eq(1000).all()
+    assert small["subcase"].nunique() == 30
+
+
+def test_ood_names_known_without_reading_files():
+    assert ood_names("mnli", "local") == ("hans",)
+    assert ood_names("fever", "local") == ("fever-symmetric-v1", "fever-symmetric-v2")
+    with pytest.raises(ValueError, match="no 'hub' source"):
+        ood_names("fever", "hub")

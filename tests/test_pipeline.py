@@ -1,0 +1,71 @@
+"""The whole method end to end on the synthetic task with a tiny model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rmc_core.config import METHODS, StudentConfig
+from rmc_core.evaluation import OOD_UNION
+from rmc_core.metrics import relative_bias
+from rmc_core.pipeline import run, run_local, student_name
+from rmc_core.store import Store
+from tests.conftest import tiny_run_config
+
+
+@pytest.fixture(scope="module")
+def all_methods(tmp_path_factory):
+    cfg = tiny_run_config(methods=METHODS)
+    root = tmp_path_factory.mktemp("store")
+    return cfg, root, run_local(cfg, root)
+
+
+def test_every_method_is_trained_and_evaluated(all_methods):
+    cfg, _, tables = all_methods
+    results = tables["results"].set_index("model")
+    assert list(results.index) == ["teacher", *(student_name(cfg, m) for m in METHODS)]
+    acc = results.filter(like="acc_")
+    assert ((acc >= 0) & (acc <= 1)).all().all()
+    assert results.loc["teacher", "label_loyalty"] == 1.0 and results.loc["teacher", "prob_loyalty"] == pytest.approx(1.0)
+    students = results.drop(index="teacher")
+    assert np.allclose(students["sparsity"], 0.4, atol=0.01)
+    t = results.loc["teacher"]
+    for name, row in students.iterrows():
+        expected = relative_bias(t["acc_dev"], t[f"acc_{OOD_UNION}"], row["acc_dev"], row[f"acc_{OOD_UNION}"])
+        assert row["f_bias"] == pytest.approx(expected, nan_ok=True)
+    # The synthetic task has a single OOD set, so the union equals it.
+    assert (results["acc_synthetic-ood"] == results[f"acc_{OOD_UNION}"]).all()
+    assert ((results["dev_easy"] - results["dev_hard"]).round(9) == results["dev_gap"].round(9)).all()
+
+
+def test_teacher_learns_the_task_and_the_shortcut(all_methods):
+    """The tiny teacher beats chance in distribution and falls for the planted shortcut."""
+    results = all_methods[2]["results"].set_index("model")
+    assert results.loc["teacher", "acc_dev"] > 0.6
+    assert results.loc["teacher", "acc_dev"] > results.loc["teacher", f"acc_{OOD_UNION}"]
+
+
+def test_difficulty_tables(all_methods):
+    tables = all_methods[2]
+    assert len(tables["subnetworks"]) == 5
+    agreement = tables["split_agreement"].iloc[0]
+    assert 0 <= agreement["agreement"] <= 1 and agreement["n"] == 90
+    hans_like = tables["heuristics"]
+    assert set(hans_like["gold"]) == {"entailment", "non-entailment"}
+    assert hans_like.groupby(["model", "ood_set"])["n"].sum().eq(100).all()
+
+
+def test_rerun_with_same_config_produces_identical_artifacts(all_methods):
+    """Seeded CPU training is deterministic: the same config yields the same report bytes."""
+    cfg, root, _ = all_methods
+    first = run(cfg.model_copy(update={"methods": ("vanilla", "rmc")}), Store(root))
+    second = run(cfg.model_copy(update={"methods": ("vanilla", "rmc")}), Store(root))
+    assert first == second
+
+
+def test_distilled_student_is_smaller(tmp_path):
+    cfg = tiny_run_config(student=StudentConfig(kind="distilled", num_layers=1, train=tiny_run_config().student.train),
+                          methods=("vanilla", "rmc"))
+    results = run_local(cfg, tmp_path)["results"].set_index("model")
+    assert list(results.index) == ["teacher", "L1-vanilla", "L1-rmc"]
+    assert (results["sparsity"] == 0).all()

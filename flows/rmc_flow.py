@@ -11,14 +11,14 @@ artifacts without a second copy of the wiring.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import Task, flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
-from prefect.client.orchestration import get_client
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
@@ -51,13 +51,16 @@ class RmcParameters(BaseModel):
 
 class RunSummary(BaseModel):
     report: Ref
+    artifacts: dict[str, Ref | None] = Field(description="each stage's artifact, by task-run name")
     computed: list[str]
     cached: list[str]
 
 
-def _task_names(futures: list[PrefectFuture[Any]]) -> list[str]:
-    with get_client(sync_client=True) as client:
-        return [client.read_task_run(f.task_run_id).name for f in futures]
+def _run_name(t: Task, stage: Any, args: tuple, kwargs: dict) -> str:
+    """The task-run name Prefect renders from the task's template, without an API round trip."""
+    bound = inspect.signature(stage).bind(*args, **kwargs)
+    bound.apply_defaults()
+    return t.task_run_name.format(**bound.arguments)
 
 
 def _records(frame: Any) -> list[dict[str, Any]]:
@@ -79,7 +82,7 @@ def publish(store: Store, report: Ref, task: str) -> None:
     create_markdown_artifact(key="rmc-summary", markdown="\n".join(parts), description=f"RMC summary on {task}")
 
 
-@flow(name="rmc", task_runner=ThreadPoolTaskRunner(max_workers=concurrency_setting()), log_prints=True)
+@flow(name="rmc", task_runner=ThreadPoolTaskRunner(max_workers=concurrency_setting()), log_prints=False)
 def rmc_flow(params: RmcParameters = RmcParameters()) -> RunSummary:
     """Teacher, five pruned sub-networks, difficulty, students for RMC and each baseline,
     evaluation; stages whose inputs and code are unchanged come from the cache."""
@@ -90,10 +93,13 @@ def rmc_flow(params: RmcParameters = RmcParameters()) -> RunSummary:
     logger.info("task %s, methods %s, devices %s, store %s", params.config.task, list(params.config.methods), devices, root)
 
     submitted: list[PrefectFuture[Any]] = []
+    names: list[str] = []
 
     def call(stage: Any, *args: Any, **kwargs: Any) -> PrefectFuture[Any]:
-        future = bound_to_store(TASK_OF[stage], root).submit(*args, **kwargs)
+        t = bound_to_store(TASK_OF[stage], root)
+        future = t.submit(*args, **kwargs)
         submitted.append(future)
+        names.append(_run_name(t, stage, args, kwargs))
         return future
 
     report_future = pipeline.run(params.config, store, devices, call=call)
@@ -104,9 +110,9 @@ def rmc_flow(params: RmcParameters = RmcParameters()) -> RunSummary:
     if failed:
         failed[0].result()  # re-raises the first failing stage's own exception
     report = report_future.result()
-    names = _task_names(submitted)
     cached = [n for n, f in zip(names, submitted) if f.state.name == "Cached"]
     computed = [n for n, f in zip(names, submitted) if f.state.name != "Cached"]
     logger.info("computed %d stages, reused %d from cache: %s", len(computed), len(cached), computed)
     publish(store, report, params.config.task)
-    return RunSummary(report=report, computed=computed, cached=cached)
+    artifacts = {n: f.result() for n, f in zip(names, submitted)}
+    return RunSummary(report=report, artifacts=artifacts, computed=computed, cached=cached)

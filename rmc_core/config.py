@@ -116,6 +116,8 @@ class SubnetworkConfig(Frozen):
     def _at_least_two(cls, v: tuple[float, ...]) -> tuple[float, ...]:
         if len(v) < 2:
             raise ValueError("a variance needs at least two sub-networks")
+        if len({round(x * 100) for x in v}) != len(v):
+            raise ValueError(f"sub-network sparsities must differ (in whole percent): {v}")
         return v
 
 

@@ -56,18 +56,23 @@ def run(cfg: RunConfig, store: Store, devices: list[str] | None = None, call: Ca
     data = call(stages.prepare_data, cfg.task, cfg.data, store)
     base = call(stages.prepare_base, cfg.teacher, data, cfg.teacher_train.seed, store)
 
+    # Trainings are submitted before the predictions that wait on them, so that under a
+    # bounded worker pool a waiting prediction never holds a slot a training could use.
     teacher = call(stages.train, base, data, cfg.teacher_train, store, device=devices[0], desc="teacher")
+    sub = cfg.subnetworks
+    names = [subnetwork_name(s) for s in sub.sparsities]
+    placement = dict(zip(names, assign_devices(len(names), devices)))
+    subnets = {
+        name: call(stages.train, base, data, sub.train, store, prune=PruneConfig(sparsity=s, scope=sub.scope),
+                   device=placement[name], desc=name)
+        for name, s in zip(names, sub.sparsities)
+    }
     teacher_pred = call(stages.predict, teacher, data, ("train", *splits), cfg.teacher_train, store,
                         device=devices[0], desc="teacher")
-
-    sub = cfg.subnetworks
-    subnets, subnet_preds = {}, {}
-    for sparsity, device in zip(sub.sparsities, assign_devices(len(sub.sparsities), devices)):
-        name = subnetwork_name(sparsity)
-        prune = PruneConfig(sparsity=sparsity, scope=sub.scope)
-        subnets[name] = call(stages.train, base, data, sub.train, store, prune=prune, device=device, desc=name)
-        subnet_preds[name] = call(stages.predict, subnets[name], data, ("train", "dev"), sub.train, store,
-                                  device=device, desc=name)
+    subnet_preds = {
+        name: call(stages.predict, ref, data, ("train", "dev"), sub.train, store, device=placement[name], desc=name)
+        for name, ref in subnets.items()
+    }
     difficulty = call(stages.difficulty, list(subnet_preds.values()), cfg.alpha, store)
 
     st = cfg.student

@@ -38,6 +38,8 @@ class TrainStats:
     examples_per_s: float
     final_loss: float
     sparsity: dict[str, float] | None
+    started_at: float
+    finished_at: float
 
 
 def tokenize(frame: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length: int, with_labels: bool = True) -> datasets.Dataset:
@@ -90,7 +92,7 @@ def fine_tune(
     pruner = Pruner(model, prune, total) if prune is not None else None
     if pruner:
         pruner.step(0)
-    step, loss_value, start = 0, float("nan"), time.perf_counter()
+    step, loss_value, start, started_at = 0, float("nan"), time.perf_counter(), time.time()
     with tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True) as bar:
         while step < total:
             for batch in loader:
@@ -114,7 +116,7 @@ def fine_tune(
     model.eval()
     seconds = time.perf_counter() - start
     examples = total * cfg.batch_size
-    return TrainStats(step, seconds, examples / seconds, loss_value, sparsity)
+    return TrainStats(step, seconds, examples / seconds, loss_value, sparsity, started_at, time.time())
 
 
 @torch.no_grad()

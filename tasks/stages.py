@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from prefect import Task, task
-from prefect.locking.filesystem import FileSystemLockManager
 
 from rmc_core import stages
 from tasks.caching import ArtifactCachePolicy
@@ -41,10 +40,11 @@ TASK_OF: dict[Callable[..., Any], Task] = {
 
 
 def bound_to_store(t: Task, root: Path) -> Task:
-    """The task with its results persisted beside the artifacts they point to, and with
-    SERIALIZABLE isolation: of two runs computing the same key, one waits for the other."""
-    policy = t.cache_policy.configure(
-        lock_manager=FileSystemLockManager(lock_files_directory=root / "prefect-locks"),
-        isolation_level="SERIALIZABLE",
-    )
-    return t.with_options(result_storage=root / "prefect-results", cache_policy=policy)
+    """The task with its results persisted beside the artifacts they point to, so that a
+    store folder is a complete, shareable cache.
+
+    Isolation stays READ_COMMITTED: Prefect's file locks carry no expiry, and a run killed
+    while holding one would block every later run forever. Two identical runs started
+    together may both compute a stage; the content-addressed store keeps one artifact.
+    """
+    return t.with_options(result_storage=root / "prefect-results")

@@ -37,3 +37,18 @@ def data_root() -> Path:
     if not (DATA_ROOT / "README.md").exists():
         pytest.skip(f"shared data not found at {DATA_ROOT} (set RMC_DATA_ROOT to the shared/data folder)")
     return DATA_ROOT
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory):
+    """One temporary Prefect server for the whole session, with its home and default result
+    storage in a temporary folder; yields its API URL for subprocesses."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    os.environ["PREFECT_HOME"] = str(home)
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(home / "storage")
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield PREFECT_API_URL.value()

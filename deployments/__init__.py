@@ -1,0 +1,1 @@
+"""Deployment definitions: how the flows are served, triggered and scheduled."""

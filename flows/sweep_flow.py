@@ -1,0 +1,60 @@
+"""A benchmark sweep: tasks x student sparsities x seeds, every RMC method in each run,
+one flow run per combination (sharing the store, so shared stages are computed once),
+collected into one results table."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pandas as pd
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_table_artifact
+from pydantic import BaseModel, ConfigDict, Field
+
+from flows.rmc_flow import RmcParameters, rmc_flow
+from rmc_core.config import METHODS, Method, RunConfig, Sparsity
+from rmc_core.store import Ref, Store
+
+
+class SweepParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    base: RunConfig = RunConfig()
+    tasks: list[str] = Field(default_factory=lambda: ["synthetic"])
+    methods: list[Method] = Field(default_factory=lambda: list(METHODS))
+    student_sparsities: list[Sparsity] = Field(default_factory=lambda: [0.4])
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    store_root: str = "rmc-runs/store"
+    devices: list[str] | None = None
+
+    def runs(self) -> list[tuple[str, float, int, RunConfig]]:
+        """Every combination as a validated RunConfig (bad combinations fail before any run)."""
+        out = []
+        for task, sparsity, seed in itertools.product(self.tasks, self.student_sparsities, self.seeds):
+            data = self.base.model_dump()
+            data.update(task=task, methods=self.methods)
+            data["student"]["sparsity"] = sparsity
+            for section in ("teacher_train",):
+                data[section]["seed"] = seed
+            data["subnetworks"]["train"]["seed"] = seed
+            data["student"]["train"]["seed"] = seed
+            out.append((task, sparsity, seed, RunConfig.model_validate(data)))
+        return out
+
+
+@flow(name="rmc-sweep")
+def sweep_flow(params: SweepParameters = SweepParameters()) -> Ref:
+    """Run every combination as a child flow run and publish one table of all results."""
+    logger = get_run_logger()
+    runs = params.runs()
+    logger.info("sweep of %d runs: tasks %s, sparsities %s, seeds %s", len(runs), params.tasks, params.student_sparsities, params.seeds)
+    store = Store(params.store_root)
+    frames = []
+    for task, sparsity, seed, cfg in runs:
+        summary = rmc_flow(RmcParameters(config=cfg, store_root=params.store_root, devices=params.devices))
+        results = store.table(summary.report, "results")
+        frames.append(results.assign(task=task, student_sparsity=sparsity, seed=seed))
+    table = pd.concat(frames, ignore_index=True)
+    rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in table.to_dict("records")]
+    create_table_artifact(key="rmc-sweep", table=rows, description="all runs of the sweep")
+    return store.put_tables({"sweep": table})

@@ -1,0 +1,98 @@
+"""The Prefect flow: it runs, caches across runs, reruns exactly what changed, places
+sub-networks on devices, and fails with the failing stage's own error."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.rmc_flow import RmcParameters, rmc_flow
+from rmc_core.config import MethodConfig, SubnetworkConfig
+from rmc_core.data.sources import DataError
+from rmc_core.store import Store
+from tests.conftest import FAST, tiny_run_config
+
+METHODS = ("vanilla", "distil", "rmc")
+SUBNETS = {f"train-subnet-{p}" for p in (20, 40, 60, 70, 85)}
+
+
+@pytest.fixture(scope="module")
+def cached_store(prefect_api, tmp_path_factory):
+    """A store holding one complete run, and that run's summary."""
+    root = tmp_path_factory.mktemp("flow-store")
+    summary = rmc_flow(RmcParameters(config=tiny_run_config(methods=METHODS), store_root=str(root)))
+    return root, summary
+
+
+def rerun(root, **overrides):
+    return rmc_flow(RmcParameters(config=tiny_run_config(methods=METHODS, **overrides), store_root=str(root)))
+
+
+def test_first_run_computes_every_stage(cached_store):
+    root, summary = cached_store
+    assert {"prepare-data", "train-teacher", *SUBNETS, "difficulty", "train-imp40-rmc", "evaluate"} <= set(summary.computed)
+    # Vanilla IMP at 40 % with the sub-networks' recipe *is* the 40 % sub-network: shared, not retrained.
+    assert summary.cached == ["train-imp40-vanilla"]
+    assert set(Store(root).tables(summary.report)["results"]["model"]) == {"teacher", "imp40-vanilla", "imp40-distil", "imp40-rmc"}
+
+
+def test_identical_rerun_computes_nothing(cached_store):
+    root, first = cached_store
+    again = rerun(root)
+    assert again.computed == []
+    assert again.report == first.report
+
+
+def test_changing_lambda_recomputes_only_students_and_evaluation(cached_store):
+    root, _ = cached_store
+    computed = set(rerun(root, method=MethodConfig(lam=0.5)).computed)
+    assert {"train-imp40-rmc", "train-imp40-distil", "evaluate"} <= computed
+    assert computed <= {"student-inputs-vanilla", "student-inputs-distil", "student-inputs-rmc",
+                        "train-imp40-distil", "predict-imp40-distil", "train-imp40-rmc", "predict-imp40-rmc", "evaluate"}
+
+
+def test_changing_one_subnetwork_recomputes_it_and_what_depends_on_it(cached_store):
+    root, _ = cached_store
+    computed = set(rerun(root, subnetworks=SubnetworkConfig(sparsities=(0.2, 0.4, 0.6, 0.7, 0.8), train=FAST)).computed)
+    assert {"train-subnet-80", "predict-subnet-80", "difficulty", "train-imp40-rmc", "evaluate"} <= computed
+    assert not computed & ({"train-teacher", "predict-teacher", "prepare-base"} | (SUBNETS - {"train-subnet-85"}))
+
+
+def test_changing_teacher_lr_recomputes_everything_downstream_of_it(cached_store):
+    root, _ = cached_store
+    computed = set(rerun(root, teacher_train=FAST.model_copy(update={"lr": 1e-3})).computed)
+    assert {"train-teacher", "predict-teacher", "student-inputs-distil", "student-inputs-rmc",
+            "train-imp40-distil", "train-imp40-rmc", "evaluate"} <= computed
+    assert not computed & (SUBNETS | {"prepare-data", "prepare-base", "difficulty", "train-imp40-vanilla"})
+
+
+def test_deleted_artifact_is_rebuilt_instead_of_failing(cached_store):
+    root, first = cached_store
+    store = Store(root)
+    teacher = first.artifacts["train-teacher"]
+    shutil.rmtree(store.path(teacher))
+    again = rerun(root)
+    assert "train-teacher" in again.computed
+    assert store.exists(teacher)  # seeded CPU training rebuilt the same bytes
+    assert not set(again.computed) & (SUBNETS | {"prepare-data", "prepare-base", "difficulty"})
+
+
+def test_two_cpu_slots_run_two_subnetworks_at_once(prefect_api, tmp_path):
+    two = rmc_flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=2))
+    cfg = tiny_run_config(methods=("vanilla",), data=tiny_run_config().data.model_copy(update={"synthetic_train": 1200}))
+    two(RmcParameters(config=cfg, store_root=str(tmp_path), devices=["cpu", "cpu"]))
+    stats = [json.loads(p.read_text()) for p in (tmp_path / "objects" / "model").glob("*/_run/train_stats.json")]
+    subnets = sorted((s["started_at"], s["finished_at"]) for s in stats if s["sparsity"] and s["sparsity"]["sparsity"] > 0)
+    assert len(subnets) == 5
+    assert any(a_end > b_start for (_, a_end), (b_start, _) in zip(subnets, subnets[1:]))
+
+
+def test_failing_stage_fails_the_flow_with_its_own_error(prefect_api, tmp_path):
+    (tmp_path / "qqp/train_subset_powerfulpromptft").mkdir(parents=True)
+    (tmp_path / "qqp/train_subset_powerfulpromptft/train.json").write_text('{"0": {"text_a": "a", "text_b": "b", "label": "7"}}')
+    cfg = tiny_run_config(task="qqp", data=tiny_run_config().data.model_copy(update={"data_root": tmp_path}))
+    with pytest.raises(DataError, match=r"qqp/train: unknown label values \['7'\]"):
+        rmc_flow(RmcParameters(config=cfg, store_root=str(tmp_path / "store")))

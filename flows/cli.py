@@ -49,6 +49,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from flows.bench_flow import BenchParameters, bench_flow, check
+
+    params = BenchParameters(profile=args.profile, data_root=str(args.data_root), store_root=str(args.store),
+                             out=str(args.out), devices=args.device or None)
+    problems = check(params)
+    for run, problem in problems:
+        print(f"rmc bench: {run}: {problem}", file=sys.stderr)
+    if problems or args.check:
+        print(f"rmc bench --profile {args.profile}: {'inputs OK' if not problems else f'{len(problems)} inputs cannot be reached here'}")
+        return 1 if problems else 0
+    start = time.perf_counter()
+    out = bench_flow(params)
+    print((Path(out) / "results.md").read_text())
+    print(f"\nbenchmark wall time {time.perf_counter() - start:.0f} s; outputs in {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rmc", description="Robust Model Compression (Du et al., EACL 2023).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -61,6 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--device", action="append", help="a device to use (repeat for several); default: all GPUs, else cpu")
     run.add_argument("--concurrency", type=int, help="stages run at once (default: one per GPU; on CPU, cores // 4, at least 1)")
     run.set_defaults(func=cmd_run)
+    bench = sub.add_parser("bench", help="the paper's Table 4 experiment on real data (profiles: cpu-small, paper, tiny)")
+    bench.add_argument("--profile", choices=["cpu-small", "paper", "tiny"], default="cpu-small")
+    bench.add_argument("--data-root", type=Path, default=Path("../shared/data"))
+    bench.add_argument("--store", type=Path, default=Path("rmc-runs/store"))
+    bench.add_argument("--out", type=Path, default=Path("rmc-runs/bench"))
+    bench.add_argument("--device", action="append", help="a device to use (repeat for several)")
+    bench.add_argument("--check", action="store_true", help="only validate every run's inputs")
+    bench.set_defaults(func=cmd_bench)
     args = parser.parse_args(argv)
     return args.func(args)
 

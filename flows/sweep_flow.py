@@ -10,7 +10,7 @@ import math
 import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flows.rmc_flow import RmcParameters, rmc_flow
 from rmc_core.config import METHODS, Method, RunConfig, Sparsity
@@ -27,6 +27,11 @@ class SweepParameters(BaseModel):
     store_root: str = "rmc-runs/store"
     devices: list[str] | None = None
 
+    @model_validator(mode="after")
+    def _every_run_valid(self) -> SweepParameters:
+        self.runs()
+        return self
+
     def runs(self) -> list[tuple[str, float, int, RunConfig]]:
         """Every combination as a validated RunConfig (bad combinations fail before any run)."""
         out = []
@@ -34,10 +39,8 @@ class SweepParameters(BaseModel):
             data = self.base.model_dump()
             data.update(task=task, methods=self.methods)
             data["student"]["sparsity"] = sparsity
-            for section in ("teacher_train",):
-                data[section]["seed"] = seed
-            data["subnetworks"]["train"]["seed"] = seed
-            data["student"]["train"]["seed"] = seed
+            for train in (data["teacher_train"], data["subnetworks"]["train"], data["student"]["train"]):
+                train["seed"] = seed
             out.append((task, sparsity, seed, RunConfig.model_validate(data)))
         return out
 

@@ -105,10 +105,19 @@ class DataConfig(Frozen):
 
 
 class SubnetworkConfig(Frozen):
-    """The pruned sub-networks whose loss variance measures difficulty (paper: five, IMP)."""
+    """The pruned sub-networks whose loss variance measures difficulty.
+
+    estimator "imp" (the paper): each sub-network is fine-tuned from the base encoder with
+    IMP to its sparsity, five extra fine-tunes. "oneshot" (cheap): the trained teacher is
+    pruned by magnitude to each sparsity, then fine-tuned `recovery_epochs` at that
+    sparsity (0: none). Variance is only informative while every sub-network still works
+    (method.md section 7), so a run reports the agreement of whatever estimator it used.
+    """
 
     sparsities: tuple[Sparsity, ...] = (0.2, 0.4, 0.6, 0.7, 0.85)
     scope: Literal["per_matrix", "global"] = "per_matrix"
+    estimator: Literal["imp", "oneshot"] = "imp"
+    recovery_epochs: float = Field(0.0, ge=0)
     train: TrainConfig = TrainConfig()
 
     @field_validator("sparsities")

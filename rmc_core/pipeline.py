@@ -62,11 +62,18 @@ def run(cfg: RunConfig, store: Store, devices: list[str] | None = None, call: Ca
     sub = cfg.subnetworks
     names = [subnetwork_name(s) for s in sub.sparsities]
     placement = dict(zip(names, assign_devices(len(names), devices)))
-    subnets = {
-        name: call(stages.train, base, data, sub.train, store, prune=PruneConfig(sparsity=s, scope=sub.scope),
-                   device=placement[name], desc=name)
-        for name, s in zip(names, sub.sparsities)
-    }
+    if sub.estimator == "imp":
+        subnets = {
+            name: call(stages.train, base, data, sub.train, store, prune=PruneConfig(sparsity=s, scope=sub.scope),
+                       device=placement[name], desc=name)
+            for name, s in zip(names, sub.sparsities)
+        }
+    else:
+        subnets = {
+            name: call(stages.prune_oneshot, teacher, data, s, sub.scope, sub.train, sub.recovery_epochs, store,
+                       device=placement[name], desc=name)
+            for name, s in zip(names, sub.sparsities)
+        }
     teacher_pred = call(stages.predict, teacher, data, ("train", *splits), cfg.teacher_train, store,
                         device=devices[0], desc="teacher")
     subnet_preds = {

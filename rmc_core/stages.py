@@ -8,7 +8,11 @@ Prefect flow call exactly these functions; Prefect adds caching, retries and con
 from __future__ import annotations
 
 import json
+import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,9 +31,12 @@ from rmc_core.evaluation import (
 from rmc_core.methods import LossSpec, build_objective, per_sample_data
 from rmc_core.models import build_base, load_model, save_model, truncate_layers
 from rmc_core.store import RUN_INFO, Ref, Store
-from rmc_core.training import fine_tune, predict_logits
+from rmc_core.losses import gold_objective
+from rmc_core.pruning import finalize, prune_to, sparsity_report
+from rmc_core.training import TrainStats, fine_tune, predict_logits
 
 OOD_PREFIX = "ood__"
+log = logging.getLogger(__name__)
 
 
 def as_frame(values: np.ndarray) -> pd.DataFrame:
@@ -81,12 +88,21 @@ def train(
     per_sample_ref: Ref | None = None,
     device: str = "cpu",
     desc: str = "fine-tune",
+    on_progress: Callable[[float], None] | None = None,
 ) -> Ref:
     """Fine-tune a copy of the base model (with IMP when `prune` is set)."""
     model, tokenizer = load_model(store.path(base_ref))
     train_rows = store.table(data_ref, "train")
     per_sample = as_array(store.table(per_sample_ref, "train")) if per_sample_ref else None
-    stats = fine_tune(model, tokenizer, train_rows, build_objective(loss, per_sample), cfg, prune, device, desc)
+    log.info("%s: %d rows, %s epochs, lr %g, %s loss, sparsity %s, on %s", desc, len(train_rows), cfg.epochs, cfg.lr,
+             loss.kind, prune.sparsity if prune else 0, device)
+    stats = fine_tune(model, tokenizer, train_rows, build_objective(loss, per_sample), cfg, prune, device, desc, on_progress)
+    return _put_trained(model, tokenizer, stats, store, desc)
+
+
+def _put_trained(model: Any, tokenizer: Any, stats: TrainStats, store: Store, desc: str) -> Ref:
+    log.info("%s: %d steps in %.0f s (%.1f examples/s), final loss %.4f, achieved sparsity %.4f", desc, stats.steps,
+             stats.seconds, stats.examples_per_s, stats.final_loss, (stats.sparsity or {}).get("sparsity", 0.0))
 
     def write(d: Path) -> None:
         save_model(model, tokenizer, d)
@@ -94,6 +110,35 @@ def train(
         (d / RUN_INFO / "train_stats.json").write_text(json.dumps(stats.__dict__, indent=1, sort_keys=True))
 
     return store.put("model", write)
+
+
+def prune_oneshot(
+    model_ref: Ref,
+    data_ref: Ref,
+    sparsity: float,
+    scope: str,
+    cfg: TrainConfig,
+    recovery_epochs: float,
+    store: Store,
+    device: str = "cpu",
+    desc: str = "oneshot",
+    on_progress: Callable[[float], None] | None = None,
+) -> Ref:
+    """The cheap sub-network: a trained model pruned by magnitude in one shot, then
+    optionally fine-tuned with its mask fixed so that it still works at high sparsity."""
+    model, tokenizer = load_model(store.path(model_ref))
+    prune_to(model, sparsity, scope)
+    hold = PruneConfig(sparsity=sparsity, scope=scope, start=0.0, end=1.0, events=1)
+    if recovery_epochs > 0:
+        train_rows = store.table(data_ref, "train")
+        log.info("%s: one-shot %s pruning to %.2f, %s recovery epochs on %s", desc, scope, sparsity, recovery_epochs, device)
+        recovery = cfg.model_copy(update={"epochs": recovery_epochs})
+        stats = fine_tune(model, tokenizer, train_rows, gold_objective(), recovery, hold, device, desc, on_progress)
+    else:
+        now = time.time()
+        finalize(model)
+        stats = TrainStats(0, 0.0, 0.0, float("nan"), sparsity_report(model), now, now)
+    return _put_trained(model, tokenizer, stats, store, desc)
 
 
 def train_stats(model_ref: Ref, store: Store) -> dict:

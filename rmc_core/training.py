@@ -7,7 +7,9 @@ seeding, scheduling, padding and pruning are right.
 
 from __future__ import annotations
 
+import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import datasets
@@ -40,6 +42,13 @@ class TrainStats:
     sparsity: dict[str, float] | None
     started_at: float
     finished_at: float
+    peak_rss_mb: float = float("nan")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (Linux reports KiB); with concurrent
+    stages in one process it bounds, not isolates, a stage's own peak."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def tokenize(frame: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length: int, with_labels: bool = True) -> datasets.Dataset:
@@ -74,8 +83,11 @@ def fine_tune(
     prune: PruneConfig | None = None,
     device: str = "cpu",
     desc: str = "fine-tune",
+    on_progress: Callable[[float], None] | None = None,
 ) -> TrainStats:
-    """Train `model` in place on `train` under `objective`; with `prune`, run IMP alongside."""
+    """Train `model` in place on `train` under `objective`; with `prune`, run IMP alongside.
+
+    `on_progress` receives the finished fraction about every 5 % (a UI progress bar)."""
     set_seed(cfg.seed)
     ds = tokenize(train, tokenizer, cfg.max_length)
     loader = DataLoader(
@@ -110,13 +122,15 @@ def fine_tune(
                 loss_value = loss.item()
                 bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
                 bar.update()
+                if on_progress and (step % max(1, total // 20) == 0 or step == total):
+                    on_progress(step / total)
                 if step >= total:
                     break
     sparsity = pruner.finish() if pruner else None
     model.eval()
     seconds = time.perf_counter() - start
     examples = total * cfg.batch_size
-    return TrainStats(step, seconds, examples / seconds, loss_value, sparsity, started_at, time.time())
+    return TrainStats(step, seconds, examples / seconds, loss_value, sparsity, started_at, time.time(), peak_rss_mb())
 
 
 @torch.no_grad()

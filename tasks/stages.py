@@ -2,7 +2,7 @@
 
 The tasks are the stage functions themselves (no method logic here); they add a task-run
 name, the artifact-aware cache policy, persisted results (so the cache survives the
-process), and retries for the cheap I/O stages.
+process), retries for the cheap I/O stages, and a UI progress bar for training.
 """
 
 from __future__ import annotations
@@ -12,8 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from prefect import Task, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from rmc_core import stages
+from rmc_core.config import PruneConfig, TrainConfig
+from rmc_core.methods import LossSpec
+from rmc_core.store import Ref, Store
 from tasks.caching import ArtifactCachePolicy
 
 COMMON: dict[str, Any] = {"cache_policy": ArtifactCachePolicy(), "persist_result": True}
@@ -21,7 +25,43 @@ COMMON: dict[str, Any] = {"cache_policy": ArtifactCachePolicy(), "persist_result
 prepare_data = task(stages.prepare_data, name="prepare-data", task_run_name="prepare-data", retries=1, **COMMON)
 prepare_base = task(stages.prepare_base, name="prepare-base", task_run_name="prepare-base", **COMMON)
 truncate_base = task(stages.truncate_base, name="truncate-base", task_run_name="truncate-base-{num_layers}", **COMMON)
-train = task(stages.train, name="train", task_run_name="train-{desc}", **COMMON)
+@task(name="train", task_run_name="train-{desc}", **COMMON)
+def train(
+    base_ref: Ref,
+    data_ref: Ref,
+    cfg: TrainConfig,
+    store: Store,
+    loss: LossSpec = LossSpec(),
+    prune: PruneConfig | None = None,
+    per_sample_ref: Ref | None = None,
+    device: str = "cpu",
+    desc: str = "fine-tune",
+) -> Ref:
+    """stages.train, with its progress shown in the UI as a progress artifact."""
+    progress = create_progress_artifact(0.0, description=f"training {desc}")
+    return stages.train(base_ref, data_ref, cfg, store, loss, prune, per_sample_ref, device, desc,
+                        on_progress=lambda done: update_progress_artifact(progress, 100.0 * done))
+
+
+
+@task(name="prune-oneshot", task_run_name="prune-oneshot-{desc}", **COMMON)
+def prune_oneshot(
+    model_ref: Ref,
+    data_ref: Ref,
+    sparsity: float,
+    scope: str,
+    cfg: TrainConfig,
+    recovery_epochs: float,
+    store: Store,
+    device: str = "cpu",
+    desc: str = "oneshot",
+) -> Ref:
+    """stages.prune_oneshot, with its recovery progress shown in the UI."""
+    progress = create_progress_artifact(0.0, description=f"recovering {desc}")
+    return stages.prune_oneshot(model_ref, data_ref, sparsity, scope, cfg, recovery_epochs, store, device, desc,
+                                on_progress=lambda done: update_progress_artifact(progress, 100.0 * done))
+
+
 predict = task(stages.predict, name="predict", task_run_name="predict-{desc}", **COMMON)
 difficulty = task(stages.difficulty, name="difficulty", task_run_name="difficulty", **COMMON)
 student_inputs = task(stages.student_inputs, name="student-inputs", task_run_name="student-inputs-{method}", **COMMON)
@@ -32,6 +72,7 @@ TASK_OF: dict[Callable[..., Any], Task] = {
     stages.prepare_base: prepare_base,
     stages.truncate_base: truncate_base,
     stages.train: train,
+    stages.prune_oneshot: prune_oneshot,
     stages.predict: predict,
     stages.difficulty: difficulty,
     stages.student_inputs: student_inputs,

@@ -7,9 +7,11 @@ import json
 import shutil
 
 import pytest
+from pydantic import ValidationError
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.rmc_flow import RmcParameters, rmc_flow
+from flows.sweep_flow import SweepParameters, sweep_flow
 from rmc_core.config import MethodConfig, SubnetworkConfig
 from rmc_core.data.sources import DataError
 from rmc_core.store import Store
@@ -96,3 +98,18 @@ def test_failing_stage_fails_the_flow_with_its_own_error(prefect_api, tmp_path):
     cfg = tiny_run_config(task="qqp", data=tiny_run_config().data.model_copy(update={"data_root": tmp_path}))
     with pytest.raises(DataError, match=r"qqp/train: unknown label values \['7'\]"):
         rmc_flow(RmcParameters(config=cfg, store_root=str(tmp_path / "store")))
+
+
+def test_sweep_collects_every_combination_in_one_table(prefect_api, tmp_path):
+    params = SweepParameters(base=tiny_run_config(), methods=["vanilla", "rmc"], student_sparsities=[0.3, 0.5],
+                             seeds=[0], store_root=str(tmp_path))
+    table = Store(tmp_path).table(sweep_flow(params), "sweep")
+    assert len(table) == 2 * 3
+    assert set(table["student_sparsity"]) == {0.3, 0.5}
+    assert set(table["model"]) == {"teacher", "imp30-vanilla", "imp30-rmc", "imp50-vanilla", "imp50-rmc"}
+
+
+@pytest.mark.parametrize("bad", [{"student_sparsities": [1.5]}, {"tasks": ["mnlii"]}, {"methods": ["rmcc"]}])
+def test_sweep_refuses_bad_parameters_before_any_run(bad):
+    with pytest.raises(ValidationError):
+        SweepParameters(**bad)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -69,3 +71,21 @@ def test_distilled_student_is_smaller(tmp_path):
     results = run_local(cfg, tmp_path)["results"].set_index("model")
     assert list(results.index) == ["teacher", "L1-vanilla", "L1-rmc"]
     assert (results["sparsity"] == 0).all()
+
+
+@pytest.mark.parametrize("recovery", [0.0, 0.5])
+def test_oneshot_estimator_prunes_the_trained_teacher(tmp_path, recovery):
+    from rmc_core.config import SubnetworkConfig
+    from tests.conftest import FAST
+
+    sub = SubnetworkConfig(sparsities=(0.1, 0.2, 0.3, 0.4, 0.5), estimator="oneshot", recovery_epochs=recovery, train=FAST)
+    tables = run_local(tiny_run_config(subnetworks=sub), tmp_path)
+    subnets = tables["subnetworks"].set_index("subnetwork")
+    assert list(subnets.index) == ["subnet-10", "subnet-20", "subnet-30", "subnet-40", "subnet-50"]
+    teacher_dev = tables["results"].set_index("model").loc["teacher", "acc_dev"]
+    if recovery == 0.0:
+        # Pruning 10 % of the smallest weights barely moves a trained model.
+        assert abs(subnets.loc["subnet-10", "dev"] - teacher_dev) < 0.1
+    stats = [json.loads(p.read_text()) for p in (tmp_path / "objects" / "model").glob("*/_run/train_stats.json")]
+    achieved = sorted(round(s["sparsity"]["sparsity"], 2) for s in stats if s["sparsity"])
+    assert {0.1, 0.2, 0.3, 0.5} <= set(achieved)

@@ -1,0 +1,186 @@
+"""The benchmark's tables and figures, from the report tables of its runs.
+
+Table 4 (per model: ID dev, each OOD set, F_bias per task and averaged, loyalty), HANS by
+heuristic x gold label, MNLI easy/hard (Table 6) with the variance-split agreement, the two
+difficulty estimators' agreement, the sub-networks' easy/hard accuracy (Fig. 1) and cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from rmc_core.difficulty import variance_hard_split  # noqa: E402
+from rmc_core.evaluation import split_agreement  # noqa: E402
+from rmc_core.profiles import PAPER_TABLE4  # noqa: E402
+from rmc_core.report import to_markdown  # noqa: E402
+
+
+@dataclass(frozen=True)
+class RunTables:
+    """One finished run of a benchmark: what it was and what it produced."""
+
+    task: str
+    role: str
+    seed: int
+    tables: dict[str, pd.DataFrame]
+    train_variance: np.ndarray
+    stage_stats: pd.DataFrame
+    wall_seconds: float
+    computed: int
+    cached: int
+
+
+def _model_label(model: str, role: str) -> str:
+    """Pruned runs name students impNN-method; distilled ones LN-method -> distilled-method."""
+    return f"distilled-{model.split('-', 1)[1]}" if role == "distilled" and model != "teacher" else model
+
+
+def table4(runs: list[RunTables]) -> pd.DataFrame:
+    """One row per model, one column block per task; F_bias averaged over tasks."""
+    per_task: dict[str, list[pd.DataFrame]] = {}
+    for r in runs:
+        if r.role not in ("pruned", "distilled"):
+            continue
+        res = r.tables["results"]
+        if r.role == "distilled":
+            res = res[res["model"] != "teacher"]
+        cols = {c: f"{r.task}:{c.removeprefix('acc_')}" for c in res.columns if c.startswith("acc_")}
+        cols.update({"f_bias": f"{r.task}:f_bias", "label_loyalty": f"{r.task}:label_loyalty",
+                     "prob_loyalty": f"{r.task}:prob_loyalty"})
+        frame = res[["model", *cols]].rename(columns=cols)
+        frame["model"] = [_model_label(m, r.role) for m in frame["model"]]
+        per_task.setdefault(r.task, []).append(frame)
+    merged = None
+    for frames in per_task.values():
+        block = pd.concat(frames, ignore_index=True)
+        merged = block if merged is None else merged.merge(block, on="model", how="outer")
+    f_cols = [c for c in merged.columns if c.endswith(":f_bias")]
+    merged["avg_f_bias"] = merged[f_cols].mean(axis=1, skipna=False)
+    order = {m: i for i, m in enumerate(PAPER_TABLE4)}
+    return merged.sort_values("model", key=lambda s: s.map(lambda m: order.get(m, len(order)))).reset_index(drop=True)
+
+
+def hans_breakdown(runs: list[RunTables]) -> pd.DataFrame:
+    frames = []
+    for r in runs:
+        if r.role in ("pruned", "distilled") and not r.tables["heuristics"].empty:
+            h = r.tables["heuristics"]
+            if r.role == "distilled":
+                h = h[h["model"] != "teacher"]
+            frames.append(h.assign(task=r.task, model=[_model_label(m, r.role) for m in h["model"]]))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def easy_hard(runs: list[RunTables]) -> pd.DataFrame:
+    """Table 6: accuracy on the annotated easy and hard dev rows, per model."""
+    frames = []
+    for r in runs:
+        res = r.tables["results"]
+        if r.role in ("pruned", "distilled") and "dev_hard" in res.columns:
+            if r.role == "distilled":
+                res = res[res["model"] != "teacher"]
+            frames.append(pd.DataFrame({"task": r.task, "model": [_model_label(m, r.role) for m in res["model"]],
+                                        "easy": res["dev_easy"], "hard": res["dev_hard"], "gap": res["dev_gap"]}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def estimator_agreement(runs: list[RunTables]) -> pd.DataFrame:
+    """Each estimator's variance split against the annotated dev split, and the two
+    estimators' train splits against each other (same rows, median split)."""
+    rows = []
+    by_role = {r.role: r for r in runs}
+    for r in runs:
+        if "split_agreement" in r.tables:
+            a = r.tables["split_agreement"].iloc[0]
+            rows.append({"task": r.task, "run": r.role, "compared_with": "annotated hard split (dev)",
+                         "agreement": a["agreement"], "chance": a["chance"], "n": int(a["n"])})
+    if {"estimator-imp", "estimator-oneshot"} <= set(by_role):
+        imp, cheap = by_role["estimator-imp"].train_variance, by_role["estimator-oneshot"].train_variance
+        rows.append({"task": by_role["estimator-imp"].task, "run": "estimator-oneshot",
+                     "compared_with": "estimator-imp split (train subset)",
+                     "agreement": split_agreement(variance_hard_split(cheap), variance_hard_split(imp)),
+                     "chance": 0.5, "n": len(imp)})
+    return pd.DataFrame(rows)
+
+
+def subnetworks(runs: list[RunTables]) -> pd.DataFrame:
+    frames = [r.tables["subnetworks"].assign(task=r.task, run=r.role) for r in runs if "subnetworks" in r.tables]
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True)
+    out["sparsity"] = out["subnetwork"].str.removeprefix("subnet-").astype(int) / 100
+    return out.drop_duplicates(["task", "run", "subnetwork"])
+
+
+def cost(runs: list[RunTables]) -> pd.DataFrame:
+    frames = [r.stage_stats.assign(task=r.task, run=r.role, run_wall_seconds=r.wall_seconds,
+                                   stages_computed=r.computed, stages_cached=r.cached) for r in runs]
+    return pd.concat(frames, ignore_index=True)
+
+
+def plot_subnetworks(table: pd.DataFrame, path: Path) -> None:
+    """Fig. 1: sub-networks' accuracy on easy vs hard dev rows across sparsities."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for (task, run), g in table.groupby(["task", "run"]):
+        g = g.sort_values("sparsity")
+        ax.plot(g["sparsity"], g["easy"], marker="o", label=f"{task} {run}: easy")
+        ax.plot(g["sparsity"], g["hard"], marker="s", linestyle="--", label=f"{task} {run}: hard")
+    ax.set_xlabel("sparsity")
+    ax.set_ylabel("dev accuracy")
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def paper_comparison(t4: pd.DataFrame) -> pd.DataFrame:
+    """Measured next to the paper's Table 4 (percent), for the columns both have."""
+    pairs = {"mnli:dev": "mnli_dev", "mnli:hans": "hans", "qqp:dev": "qqp_dev", "qqp:paws-wiki": "paws-wiki",
+             "qqp:paws-qqp": "paws-qqp", "avg_f_bias": "avg_f_bias"}
+    rows = []
+    for _, row in t4.iterrows():
+        paper = PAPER_TABLE4.get(row["model"], {})
+        out = {"model": row["model"]}
+        for ours, theirs in pairs.items():
+            if ours in row.index:
+                scale = 1 if ours == "avg_f_bias" else 100
+                out[f"{theirs} (ours)"] = row[ours] * scale
+                out[f"{theirs} (paper)"] = paper.get(theirs, np.nan)
+        rows.append(out)
+    return pd.DataFrame(rows)
+
+
+def write(runs: list[RunTables], out: Path, setting: str) -> dict[str, pd.DataFrame]:
+    """Every table as CSV + parquet, Fig. 1 as PNG, and a markdown page."""
+    out.mkdir(parents=True, exist_ok=True)
+    t4 = table4(runs)
+    tables = {"table4": t4, "hans": hans_breakdown(runs), "easy_hard": easy_hard(runs),
+              "estimators": estimator_agreement(runs), "subnetworks": subnetworks(runs), "cost": cost(runs),
+              "paper_comparison": paper_comparison(t4)}
+    for name, frame in tables.items():
+        frame.to_csv(out / f"{name}.csv", index=False)
+        frame.to_parquet(out / f"{name}.parquet", index=False)
+    if not tables["subnetworks"].empty:
+        plot_subnetworks(tables["subnetworks"], out / "fig1_subnetworks_easy_hard.png")
+    sections = [f"# RMC benchmark\n\nSetting: {setting}\n"]
+    for name, title in (("paper_comparison", "Table 4: measured vs the paper (percent; F_bias as a ratio)"),
+                        ("table4", "Table 4, all measured columns (fractions)"),
+                        ("hans", "HANS by heuristic and gold label"),
+                        ("easy_hard", "Easy/hard dev accuracy (Table 6)"),
+                        ("estimators", "Difficulty estimators: split agreement"),
+                        ("subnetworks", "Sub-networks on easy vs hard dev rows (Fig. 1)"),
+                        ("cost", "Cost per training stage")):
+        if not tables[name].empty:
+            sections.append(f"## {title}\n\n{to_markdown(tables[name])}\n")
+    sections.append("Fig. 3 (HANS of Vanilla vs RMC across student sparsities) needs runs at several student "
+                    "sparsities; this profile runs 40 % only.\n")
+    (out / "results.md").write_text("\n".join(sections))
+    return tables

@@ -1,0 +1,74 @@
+"""The benchmark machinery end to end on a tiny model and a few hundred rows of the shared
+data: shapes and consistency of every output (no timing asserts)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flows.bench_flow import BenchParameters, bench_flow, check
+from rmc_core.config import METHODS
+
+
+@pytest.fixture(scope="module")
+def bench_out(prefect_api, tmp_path_factory, request):
+    data_root = request.getfixturevalue("data_root")
+    root = tmp_path_factory.mktemp("bench")
+    params = BenchParameters(profile="tiny", data_root=str(data_root), store_root=str(root / "store"), out=str(root / "out"))
+    assert check(params) == []
+    bench_flow(params)
+    return root / "out"
+
+
+@pytest.fixture(scope="module")
+def data_root():
+    from tests.conftest import DATA_ROOT
+
+    if not (DATA_ROOT / "README.md").exists():
+        pytest.skip(f"shared data not found at {DATA_ROOT} (set RMC_DATA_ROOT to the shared/data folder)")
+    return DATA_ROOT
+
+
+def test_table4_has_every_model_task_and_metric(bench_out):
+    t4 = pd.read_csv(bench_out / "table4.csv").set_index("model")
+    expected = {"teacher", *(f"imp40-{m}" for m in METHODS), "distilled-vanilla", "distilled-rmc"}
+    assert set(t4.index) == expected
+    for col in ("mnli:dev", "mnli:hans", "qqp:dev", "qqp:paws-qqp", "qqp:paws-wiki", "qqp:ood",
+                "mnli:f_bias", "qqp:f_bias", "avg_f_bias", "mnli:label_loyalty", "qqp:prob_loyalty"):
+        assert col in t4.columns, col
+    acc = t4[[c for c in t4.columns if c.split(":")[-1] in ("dev", "hans", "ood", "paws-qqp", "paws-wiki")]]
+    assert ((acc >= 0) & (acc <= 1)).all().all()
+    students = t4.drop(index="teacher")
+    np.testing.assert_allclose(students["avg_f_bias"], students[["mnli:f_bias", "qqp:f_bias"]].mean(axis=1))
+    assert t4.loc["teacher", "mnli:label_loyalty"] == 1.0
+
+
+def test_hans_breakdown_covers_every_heuristic_and_label(bench_out):
+    hans = pd.read_csv(bench_out / "hans.csv")
+    per_model = hans.groupby("model").size()
+    assert (per_model == 6).all() and len(per_model) == 9
+    assert set(hans["heuristic"]) == {"lexical_overlap", "subsequence", "constituent"}
+    assert (hans.groupby("model")["n"].sum() == 120).all()
+
+
+def test_easy_hard_and_estimator_agreement(bench_out):
+    eh = pd.read_csv(bench_out / "easy_hard.csv")
+    assert set(eh["task"]) == {"mnli"} and len(eh) == 9
+    np.testing.assert_allclose(eh["gap"], eh["easy"] - eh["hard"])
+    est = pd.read_csv(bench_out / "estimators.csv")
+    assert "estimator-imp split (train subset)" in set(est["compared_with"])
+    assert est["agreement"].between(0, 1).all()
+    subnets = pd.read_csv(bench_out / "subnetworks.csv")
+    assert set(subnets.loc[subnets["run"] == "estimator-imp", "sparsity"]) == {0.2, 0.4, 0.6, 0.7, 0.85}
+
+
+def test_figures_cost_and_page(bench_out):
+    assert (bench_out / "fig1_subnetworks_easy_hard.png").stat().st_size > 1000
+    cost = pd.read_csv(bench_out / "cost.csv")
+    assert {"stage", "seconds", "examples_per_s", "peak_rss_mb", "run_wall_seconds"} <= set(cost.columns)
+    assert "train-teacher" in set(cost["stage"])
+    page = (bench_out / "results.md").read_text()
+    assert "Table 4: measured vs the paper" in page and "HANS by heuristic" in page
+    for name in ("table4", "hans", "easy_hard", "estimators", "subnetworks", "cost", "paper_comparison"):
+        assert (bench_out / f"{name}.parquet").exists()

@@ -113,3 +113,12 @@ def test_sweep_collects_every_combination_in_one_table(prefect_api, tmp_path):
 def test_sweep_refuses_bad_parameters_before_any_run(bad):
     with pytest.raises(ValidationError):
         SweepParameters(**bad)
+
+
+def test_bad_parameters_are_refused_before_any_task_runs(prefect_api, tmp_path):
+    from prefect.exceptions import ParameterTypeError
+
+    bad = {"config": {"student": {"sparsity": 1.5}}, "store_root": str(tmp_path / "store")}
+    with pytest.raises(ParameterTypeError, match="sparsity"):
+        rmc_flow(params=bad)
+    assert not (tmp_path / "store").exists()

@@ -4,7 +4,7 @@ or when the artifact its cached result points to has left the store.
 Key = hash(task name, the stage's inputs as JSON, rmc_core source digest). The inputs are
 configs and upstream `Ref`s, which carry content digests, so a key changes exactly when an
 upstream artifact's content changes. The store object, the device and the progress label
-are left out: where a model trains does not change what it is. Prefect's TASK_SOURCE only
+and the progress callback are left out: where a model trains does not change what it is. Prefect's TASK_SOURCE only
 hashes the wrapped function's own lines, so the digest of the whole rmc_core package stands
 in for "its code".
 """
@@ -25,7 +25,7 @@ from pydantic import BaseModel
 import rmc_core
 from rmc_core.store import Ref, Store
 
-NOT_CONTENT = ("store", "device", "desc")
+NOT_CONTENT = ("store", "device", "desc", "on_progress")
 MAX_REKEYS = 8
 
 

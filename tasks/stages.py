@@ -7,6 +7,8 @@ process), retries for the cheap I/O stages, and a UI progress bar for training.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,53 +17,30 @@ from prefect import Task, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from rmc_core import stages
-from rmc_core.config import PruneConfig, TrainConfig
-from rmc_core.methods import LossSpec
-from rmc_core.store import Ref, Store
+from rmc_core.store import Ref
 from tasks.caching import ArtifactCachePolicy
 
 COMMON: dict[str, Any] = {"cache_policy": ArtifactCachePolicy(), "persist_result": True}
 
+
+def with_progress(stage: Callable[..., Ref]) -> Callable[..., Ref]:
+    """The stage, with its training progress shown in the UI as a progress artifact."""
+
+    @functools.wraps(stage)
+    def run(*args: Any, **kwargs: Any) -> Ref:
+        bound = inspect.signature(stage).bind(*args, **kwargs)
+        progress = create_progress_artifact(0.0, description=f"{stage.__name__} {bound.arguments.get('desc', '')}")
+        bound.arguments["on_progress"] = lambda done: update_progress_artifact(progress, 100.0 * done)
+        return stage(*bound.args, **bound.kwargs)
+
+    return run
+
+
 prepare_data = task(stages.prepare_data, name="prepare-data", task_run_name="prepare-data", retries=1, **COMMON)
 prepare_base = task(stages.prepare_base, name="prepare-base", task_run_name="prepare-base", **COMMON)
 truncate_base = task(stages.truncate_base, name="truncate-base", task_run_name="truncate-base-{num_layers}", **COMMON)
-@task(name="train", task_run_name="train-{desc}", **COMMON)
-def train(
-    base_ref: Ref,
-    data_ref: Ref,
-    cfg: TrainConfig,
-    store: Store,
-    loss: LossSpec = LossSpec(),
-    prune: PruneConfig | None = None,
-    per_sample_ref: Ref | None = None,
-    device: str = "cpu",
-    desc: str = "fine-tune",
-) -> Ref:
-    """stages.train, with its progress shown in the UI as a progress artifact."""
-    progress = create_progress_artifact(0.0, description=f"training {desc}")
-    return stages.train(base_ref, data_ref, cfg, store, loss, prune, per_sample_ref, device, desc,
-                        on_progress=lambda done: update_progress_artifact(progress, 100.0 * done))
-
-
-
-@task(name="prune-oneshot", task_run_name="prune-oneshot-{desc}", **COMMON)
-def prune_oneshot(
-    model_ref: Ref,
-    data_ref: Ref,
-    sparsity: float,
-    scope: str,
-    cfg: TrainConfig,
-    recovery_epochs: float,
-    store: Store,
-    device: str = "cpu",
-    desc: str = "oneshot",
-) -> Ref:
-    """stages.prune_oneshot, with its recovery progress shown in the UI."""
-    progress = create_progress_artifact(0.0, description=f"recovering {desc}")
-    return stages.prune_oneshot(model_ref, data_ref, sparsity, scope, cfg, recovery_epochs, store, device, desc,
-                                on_progress=lambda done: update_progress_artifact(progress, 100.0 * done))
-
-
+train = task(with_progress(stages.train), name="train", task_run_name="train-{desc}", **COMMON)
+prune_oneshot = task(with_progress(stages.prune_oneshot), name="prune-oneshot", task_run_name="prune-oneshot-{desc}", **COMMON)
 predict = task(stages.predict, name="predict", task_run_name="predict-{desc}", **COMMON)
 difficulty = task(stages.difficulty, name="difficulty", task_run_name="difficulty", **COMMON)
 student_inputs = task(stages.student_inputs, name="student-inputs", task_run_name="student-inputs-{method}", **COMMON)

@@ -17,7 +17,7 @@ from rmc_core import bench_report
 from rmc_core.data.registry import TASKS, load_task_data
 from rmc_core.models import check_labels
 from rmc_core.profiles import ProfileName, bench_runs
-from rmc_core.store import Store
+from rmc_core.store import RUN_INFO, Store
 
 PROFILE_SETTINGS = {
     "cpu-small": "packaged all-MiniLM-L6-v2 teacher, 3,000 stratified training rows per task, teacher 2 epochs, "
@@ -73,7 +73,7 @@ def bench_flow(params: BenchParameters = BenchParameters()) -> str:
         wall = time.perf_counter() - start
         stats = []
         for name, ref in summary.artifacts.items():
-            path = store.path(ref) / "_run" / "train_stats.json" if ref is not None else None
+            path = store.path(ref) / RUN_INFO / "train_stats.json" if ref is not None else None
             if path is not None and path.exists():
                 s = json.loads(path.read_text())
                 stats.append({"stage": name, "seconds": s["seconds"], "examples_per_s": s["examples_per_s"],

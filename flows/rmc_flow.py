@@ -63,7 +63,7 @@ def _run_name(t: Task, stage: Any, args: tuple, kwargs: dict) -> str:
     return t.task_run_name.format(**bound.arguments)
 
 
-def _records(frame: Any) -> list[dict[str, Any]]:
+def table_rows(frame: Any) -> list[dict[str, Any]]:
     """Table-artifact rows: JSON has no NaN, so undefined metrics become null."""
     return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
             for row in frame.to_dict(orient="records")]
@@ -72,7 +72,7 @@ def _records(frame: Any) -> list[dict[str, Any]]:
 def publish(store: Store, report: Ref, task: str) -> None:
     tables = store.tables(report)
     summary = results_summary(tables["results"])
-    create_table_artifact(key="rmc-results", table=_records(summary), description=f"RMC results on {task}")
+    create_table_artifact(key="rmc-results", table=table_rows(summary), description=f"RMC results on {task}")
     parts = [f"# RMC on `{task}`", "", to_markdown(summary)]
     if "split_agreement" in tables:
         parts += ["", "## Variance split vs annotated hard split", "", to_markdown(tables["split_agreement"])]

@@ -5,14 +5,13 @@ collected into one results table."""
 from __future__ import annotations
 
 import itertools
-import math
 
 import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from flows.rmc_flow import RmcParameters, rmc_flow
+from flows.rmc_flow import RmcParameters, rmc_flow, table_rows
 from rmc_core.config import METHODS, Method, RunConfig, Sparsity
 from rmc_core.store import Ref, Store
 
@@ -58,6 +57,5 @@ def sweep_flow(params: SweepParameters = SweepParameters()) -> Ref:
         results = store.table(summary.report, "results")
         frames.append(results.assign(task=task, student_sparsity=sparsity, seed=seed))
     table = pd.concat(frames, ignore_index=True)
-    rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in table.to_dict("records")]
-    create_table_artifact(key="rmc-sweep", table=rows, description="all runs of the sweep")
+    create_table_artifact(key="rmc-sweep", table=table_rows(table), description="all runs of the sweep")
     return store.put_tables({"sweep": table})

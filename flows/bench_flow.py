@@ -3,7 +3,6 @@ tables and figures from their reports. Interrupted, it resumes from the store's 
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -13,11 +12,11 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
 from flows.rmc_flow import RmcParameters, rmc_flow
-from rmc_core import bench_report
+from rmc_core import bench_report, stages
 from rmc_core.data.registry import TASKS, load_task_data
 from rmc_core.models import check_labels
 from rmc_core.profiles import ProfileName, bench_runs
-from rmc_core.store import RUN_INFO, Store
+from rmc_core.store import Store
 
 PROFILE_SETTINGS = {
     "cpu-small": "packaged all-MiniLM-L6-v2 teacher, 3,000 stratified training rows per task, teacher 2 epochs, "
@@ -73,9 +72,7 @@ def bench_flow(params: BenchParameters = BenchParameters()) -> str:
         wall = time.perf_counter() - start
         stats = []
         for name, ref in summary.artifacts.items():
-            path = store.path(ref) / RUN_INFO / "train_stats.json" if ref is not None else None
-            if path is not None and path.exists():
-                s = json.loads(path.read_text())
+            if ref is not None and ref.kind == "model" and (s := stages.train_stats(ref, store)) is not None:
                 stats.append({"stage": name, "seconds": s["seconds"], "examples_per_s": s["examples_per_s"],
                               "peak_rss_mb": s.get("peak_rss_mb"), "cached": name in summary.cached})
         variance = store.table(summary.artifacts["difficulty"], "train")["variance"].to_numpy()

@@ -38,9 +38,13 @@ class RunTables:
     cached: int
 
 
-def _model_label(model: str, role: str) -> str:
-    """Pruned runs name students impNN-method; distilled ones LN-method -> distilled-method."""
-    return f"distilled-{model.split('-', 1)[1]}" if role == "distilled" and model != "teacher" else model
+def _models(frame: pd.DataFrame, role: str) -> pd.DataFrame:
+    """A run's per-model rows under their report names: a distilled run's teacher is the
+    pruned run's teacher (dropped), and its students LN-method become distilled-method."""
+    if role != "distilled":
+        return frame
+    frame = frame[frame["model"] != "teacher"]
+    return frame.assign(model=[f"distilled-{m.split('-', 1)[1]}" for m in frame["model"]])
 
 
 def table4(runs: list[RunTables]) -> pd.DataFrame:
@@ -49,15 +53,11 @@ def table4(runs: list[RunTables]) -> pd.DataFrame:
     for r in runs:
         if r.role not in ("pruned", "distilled"):
             continue
-        res = r.tables["results"]
-        if r.role == "distilled":
-            res = res[res["model"] != "teacher"]
+        res = _models(r.tables["results"], r.role)
         cols = {c: f"{r.task}:{c.removeprefix('acc_')}" for c in res.columns if c.startswith("acc_")}
         cols.update({"f_bias": f"{r.task}:f_bias", "label_loyalty": f"{r.task}:label_loyalty",
                      "prob_loyalty": f"{r.task}:prob_loyalty"})
-        frame = res[["model", *cols]].rename(columns=cols)
-        frame["model"] = [_model_label(m, r.role) for m in frame["model"]]
-        per_task.setdefault(r.task, []).append(frame)
+        per_task.setdefault(r.task, []).append(res[["model", *cols]].rename(columns=cols))
     merged = None
     for frames in per_task.values():
         block = pd.concat(frames, ignore_index=True)
@@ -72,10 +72,7 @@ def hans_breakdown(runs: list[RunTables]) -> pd.DataFrame:
     frames = []
     for r in runs:
         if r.role in ("pruned", "distilled") and not r.tables["heuristics"].empty:
-            h = r.tables["heuristics"]
-            if r.role == "distilled":
-                h = h[h["model"] != "teacher"]
-            frames.append(h.assign(task=r.task, model=[_model_label(m, r.role) for m in h["model"]]))
+            frames.append(_models(r.tables["heuristics"], r.role).assign(task=r.task))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -83,11 +80,9 @@ def easy_hard(runs: list[RunTables]) -> pd.DataFrame:
     """Table 6: accuracy on the annotated easy and hard dev rows, per model."""
     frames = []
     for r in runs:
-        res = r.tables["results"]
+        res = _models(r.tables["results"], r.role)
         if r.role in ("pruned", "distilled") and "dev_hard" in res.columns:
-            if r.role == "distilled":
-                res = res[res["model"] != "teacher"]
-            frames.append(pd.DataFrame({"task": r.task, "model": [_model_label(m, r.role) for m in res["model"]],
+            frames.append(pd.DataFrame({"task": r.task, "model": res["model"],
                                         "easy": res["dev_easy"], "hard": res["dev_hard"], "gap": res["dev_gap"]}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

@@ -141,8 +141,11 @@ def prune_oneshot(
     return _put_trained(model, tokenizer, stats, store, desc)
 
 
-def train_stats(model_ref: Ref, store: Store) -> dict:
-    return json.loads((store.path(model_ref) / RUN_INFO / "train_stats.json").read_text())
+def train_stats(model_ref: Ref, store: Store) -> dict | None:
+    """How a trained model was made (steps, seconds, throughput, sparsity); None for a
+    model no stage trained (a base or truncated encoder)."""
+    path = store.path(model_ref) / RUN_INFO / "train_stats.json"
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def predict(

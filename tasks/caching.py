@@ -4,14 +4,18 @@ or when the artifact its cached result points to has left the store.
 Key = hash(task name, the stage's inputs as JSON, rmc_core source digest). The inputs are
 configs and upstream `Ref`s, which carry content digests, so a key changes exactly when an
 upstream artifact's content changes. The store object, the device and the progress label
-and the progress callback are left out: where a model trains does not change what it is. Prefect's TASK_SOURCE only
-hashes the wrapped function's own lines, so the digest of the whole rmc_core package stands
-in for "its code".
+and the progress callback are left out: where a model trains does not change what it is.
+Prefect's TASK_SOURCE only hashes the wrapped function's own lines, so "its code" is the
+digest of every rmc_core module that `rmc_core.stages` reaches by import. Reporting and
+run-planning modules (bench_report, profiles, ...) are outside that set: fixing a table's
+layout must not throw away hours of cached training.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -29,12 +33,45 @@ NOT_CONTENT = ("store", "device", "desc", "on_progress")
 MAX_REKEYS = 8
 
 
+STAGE_ENTRY = "rmc_core.stages"
+
+
+def _source(name: str) -> Path | None:
+    try:
+        spec = importlib.util.find_spec(name)
+    except ModuleNotFoundError:
+        return None
+    return Path(spec.origin) if spec and spec.origin and spec.origin.endswith(".py") else None
+
+
+def stage_sources(entry: str = STAGE_ENTRY) -> list[Path]:
+    """The rmc_core files whose code can change an artifact: `entry`, the rmc_core modules it
+    imports (transitively, read from the source with ast, nothing executed) and their
+    packages' __init__ files."""
+    seen: set[str] = set()
+    todo = [entry]
+    while todo:
+        name = todo.pop()
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:i])
+            if prefix in seen or (path := _source(prefix)) is None:
+                continue
+            seen.add(prefix)
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "rmc_core":
+                    todo += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                elif isinstance(node, ast.Import):
+                    todo += [a.name for a in node.names if a.name.split(".")[0] == "rmc_core"]
+    return sorted(p for p in map(_source, seen) if p is not None)
+
+
 @lru_cache(maxsize=1)
 def code_version() -> str:
-    """sha256 over rmc_core's Python sources: editing the method invalidates its results."""
+    """sha256 over the sources of `stage_sources()`: editing the method invalidates its results."""
     root = Path(rmc_core.__file__).parent
     h = hashlib.sha256(rmc_core.__version__.encode())
-    for f in sorted(root.rglob("*.py")):
+    for f in stage_sources():
         h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
     return h.hexdigest()
 

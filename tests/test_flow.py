@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 from prefect.task_runners import ThreadPoolTaskRunner
 
+import rmc_core
 from flows.rmc_flow import RmcParameters, rmc_flow
 from flows.sweep_flow import SweepParameters, sweep_flow
 from rmc_core.config import MethodConfig, SubnetworkConfig
@@ -122,3 +124,13 @@ def test_bad_parameters_are_refused_before_any_task_runs(prefect_api, tmp_path):
     with pytest.raises(ParameterTypeError, match="sparsity"):
         rmc_flow(params=bad)
     assert not (tmp_path / "store").exists()
+
+
+def test_cache_key_covers_the_code_that_makes_artifacts_and_not_the_reports():
+    from tasks.caching import stage_sources
+
+    root = Path(rmc_core.__file__).parent
+    files = {p.relative_to(root).as_posix() for p in stage_sources()}
+    assert {"stages.py", "training.py", "losses.py", "smoothing.py", "difficulty.py", "pruning.py",
+            "data/registry.py", "data/sources.py", "data/__init__.py", "__init__.py"} <= files
+    assert not files & {"bench_report.py", "profiles.py", "report.py", "overrides.py"}

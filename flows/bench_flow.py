@@ -16,7 +16,8 @@ from rmc_core import bench_report, stages
 from rmc_core.data.registry import TASKS, load_task_data
 from rmc_core.models import check_labels
 from rmc_core.profiles import ProfileName, bench_runs
-from rmc_core.store import Store
+from rmc_core.store import Ref, Store
+from tasks.stages import stage_cost
 
 PROFILE_SETTINGS = {
     "cpu-small": "packaged all-MiniLM-L6-v2 teacher, 3,000 stratified training rows per task, teacher 2 epochs, "
@@ -59,6 +60,19 @@ def check(params: BenchParameters) -> list[tuple[str, str]]:
     return sorted(set(problems))
 
 
+def stage_row(name: str, ref: Ref, store: Store, cached: bool) -> dict | None:
+    """What making one artifact cost, from the records written when it was computed:
+    training stages report their own throughput; other stages rows / seconds."""
+    cost = stage_cost(ref, store)
+    trained = stages.train_stats(ref, store) if ref.kind == "model" else None
+    if cost is None and trained is None:
+        return None
+    seconds = cost["seconds"] if cost else trained["seconds"]
+    rate = trained["examples_per_s"] if trained else (cost["rows"] / seconds if cost["rows"] and seconds else None)
+    peak = cost["process_peak_rss_mb"] if cost else trained.get("peak_rss_mb")
+    return {"stage": name, "seconds": seconds, "examples_per_s": rate, "peak_rss_mb": peak, "cached": cached}
+
+
 @flow(name="rmc-bench")
 def bench_flow(params: BenchParameters = BenchParameters()) -> str:
     logger = get_run_logger()
@@ -70,11 +84,8 @@ def bench_flow(params: BenchParameters = BenchParameters()) -> str:
         start = time.perf_counter()
         summary = rmc_flow(RmcParameters(config=run.config, store_root=params.store_root, devices=params.devices))
         wall = time.perf_counter() - start
-        stats = []
-        for name, ref in summary.artifacts.items():
-            if ref is not None and ref.kind == "model" and (s := stages.train_stats(ref, store)) is not None:
-                stats.append({"stage": name, "seconds": s["seconds"], "examples_per_s": s["examples_per_s"],
-                              "peak_rss_mb": s.get("peak_rss_mb"), "cached": name in summary.cached})
+        stats = [row for name, ref in summary.artifacts.items()
+                 if ref is not None and (row := stage_row(name, ref, store, name in summary.cached))]
         variance = store.table(summary.artifacts["difficulty"], "train")["variance"].to_numpy()
         finished.append(bench_report.RunTables(run.task, run.role, run.seed, store.tables(summary.report), variance,
                                                pd.DataFrame(stats), wall, len(summary.computed), len(summary.cached)))

@@ -2,22 +2,28 @@
 
 The tasks are the stage functions themselves (no method logic here); they add a task-run
 name, the artifact-aware cache policy, persisted results (so the cache survives the
-process), retries for the cheap I/O stages, and a UI progress bar for training.
+process), retries for the cheap I/O stages, a UI progress bar for training, and a cost
+record (wall seconds, rows, peak memory) written beside the artifact each stage makes.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import json
+import resource
+import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 from prefect import Task, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from rmc_core import stages
-from rmc_core.store import Ref
+from rmc_core.store import RUN_INFO, Ref, Store
 from tasks.caching import ArtifactCachePolicy
 
 COMMON: dict[str, Any] = {"cache_policy": ArtifactCachePolicy(), "persist_result": True}
@@ -36,15 +42,55 @@ def with_progress(stage: Callable[..., Ref]) -> Callable[..., Ref]:
     return run
 
 
-prepare_data = task(stages.prepare_data, name="prepare-data", task_run_name="prepare-data", retries=1, **COMMON)
-prepare_base = task(stages.prepare_base, name="prepare-base", task_run_name="prepare-base", **COMMON)
-truncate_base = task(stages.truncate_base, name="truncate-base", task_run_name="truncate-base-{num_layers}", **COMMON)
-train = task(with_progress(stages.train), name="train", task_run_name="train-{desc}", **COMMON)
-prune_oneshot = task(with_progress(stages.prune_oneshot), name="prune-oneshot", task_run_name="prune-oneshot-{desc}", **COMMON)
-predict = task(stages.predict, name="predict", task_run_name="predict-{desc}", **COMMON)
-difficulty = task(stages.difficulty, name="difficulty", task_run_name="difficulty", **COMMON)
-student_inputs = task(stages.student_inputs, name="student-inputs", task_run_name="student-inputs-{method}", **COMMON)
-evaluate = task(stages.evaluate, name="evaluate", task_run_name="evaluate", retries=1, **COMMON)
+COST_FILE = "cost.json"
+
+
+def measured(stage: Callable[..., Ref]) -> Callable[..., Ref]:
+    """The stage, recording what making its artifact cost in `<artifact>/_run/cost.json`.
+
+    `_run/` is outside the artifact's digest, so the record never changes a cache key; it
+    is written only when the stage really runs (a cache hit does not call it), so a rerun
+    keeps the figures of the run that computed the artifact. The peak RSS is the process's
+    high-water mark when the stage ended: per stage only while stages run one at a time.
+    """
+
+    @functools.wraps(stage)
+    def run(*args: Any, **kwargs: Any) -> Ref:
+        bound = inspect.signature(stage).bind(*args, **kwargs)
+        start = time.perf_counter()
+        ref = stage(*args, **kwargs)
+        seconds = time.perf_counter() - start
+        store: Store = bound.arguments["store"]
+        if ref is None:
+            return ref
+        folder = store.path(ref) / RUN_INFO
+        if not (folder / COST_FILE).exists():
+            rows = sum(pq.read_metadata(p).num_rows for p in store.path(ref).glob("*.parquet"))
+            folder.mkdir(exist_ok=True)
+            record = {"stage": stage.__name__, "desc": bound.arguments.get("desc"), "seconds": seconds, "rows": rows,
+                      "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "finished_at": datetime.now(timezone.utc).isoformat()}
+            (folder / COST_FILE).write_text(json.dumps(record, indent=1))
+        return ref
+
+    return run
+
+
+def stage_cost(ref: Ref, store: Store) -> dict | None:
+    """The cost record of the stage that made `ref`; None if it predates these records."""
+    path = store.path(ref) / RUN_INFO / COST_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+prepare_data = task(measured(stages.prepare_data), name="prepare-data", task_run_name="prepare-data", retries=1, **COMMON)
+prepare_base = task(measured(stages.prepare_base), name="prepare-base", task_run_name="prepare-base", **COMMON)
+truncate_base = task(measured(stages.truncate_base), name="truncate-base", task_run_name="truncate-base-{num_layers}", **COMMON)
+train = task(measured(with_progress(stages.train)), name="train", task_run_name="train-{desc}", **COMMON)
+prune_oneshot = task(measured(with_progress(stages.prune_oneshot)), name="prune-oneshot", task_run_name="prune-oneshot-{desc}", **COMMON)
+predict = task(measured(stages.predict), name="predict", task_run_name="predict-{desc}", **COMMON)
+difficulty = task(measured(stages.difficulty), name="difficulty", task_run_name="difficulty", **COMMON)
+student_inputs = task(measured(stages.student_inputs), name="student-inputs", task_run_name="student-inputs-{method}", **COMMON)
+evaluate = task(measured(stages.evaluate), name="evaluate", task_run_name="evaluate", retries=1, **COMMON)
 
 TASK_OF: dict[Callable[..., Any], Task] = {
     stages.prepare_data: prepare_data,

@@ -67,7 +67,9 @@ def test_figures_cost_and_page(bench_out):
     assert (bench_out / "fig1_subnetworks_easy_hard.png").stat().st_size > 1000
     cost = pd.read_csv(bench_out / "cost.csv")
     assert {"stage", "seconds", "examples_per_s", "peak_rss_mb", "run_wall_seconds"} <= set(cost.columns)
-    assert "train-teacher" in set(cost["stage"])
+    assert {"train-teacher", "predict-teacher", "prune-oneshot-subnet-10", "evaluate"} <= set(cost["stage"])
+    assert (cost["seconds"] > 0).all()
+    assert (cost.loc[cost["stage"].str.startswith(("train-", "predict-")), "examples_per_s"] > 0).all()
     page = (bench_out / "results.md").read_text()
     assert "Table 4: measured vs the paper" in page and "HANS by heuristic" in page
     for name in ("table4", "hans", "easy_hard", "estimators", "subnetworks", "cost", "paper_comparison"):

@@ -50,6 +50,19 @@ def test_identical_rerun_computes_nothing(cached_store):
     assert again.report == first.report
 
 
+def test_each_computed_artifact_records_its_cost_once(cached_store):
+    from tasks.stages import stage_cost
+
+    root, first = cached_store
+    store = Store(root)
+    costs = {name: stage_cost(ref, store) for name, ref in first.artifacts.items() if ref is not None}
+    assert all(c is not None and c["seconds"] > 0 for c in costs.values())
+    assert costs["predict-teacher"]["rows"] == sum(len(t) for t in store.tables(first.artifacts["predict-teacher"]).values())
+    assert costs["train-teacher"]["process_peak_rss_mb"] > 50
+    rerun(root)
+    assert stage_cost(first.artifacts["predict-teacher"], store) == costs["predict-teacher"]
+
+
 def test_changing_lambda_recomputes_only_students_and_evaluation(cached_store):
     root, _ = cached_store
     computed = set(rerun(root, method=MethodConfig(lam=0.5)).computed)

@@ -2,7 +2,8 @@
 
 Table 4 (per model: ID dev, each OOD set, F_bias per task and averaged, loyalty), HANS by
 heuristic x gold label, MNLI easy/hard (Table 6) with the variance-split agreement, the two
-difficulty estimators' agreement, the sub-networks' easy/hard accuracy (Fig. 1) and cost.
+difficulty estimators' agreement, the sub-networks' easy/hard accuracy (Fig. 1), Vanilla vs
+RMC OOD accuracy across student sparsities (Fig. 3, where a profile runs several) and cost.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def estimator_agreement(runs: list[RunTables]) -> pd.DataFrame:
     rows = []
     by_role = {r.role: r for r in runs}
     for r in runs:
-        if "split_agreement" in r.tables:
+        if "split_agreement" in r.tables and r.role in ("pruned", "estimator-imp", "estimator-oneshot"):
             a = r.tables["split_agreement"].iloc[0]
             rows.append({"task": r.task, "run": r.role, "compared_with": "annotated hard split (dev)",
                          "agreement": a["agreement"], "chance": a["chance"], "n": int(a["n"])})
@@ -107,12 +108,47 @@ def estimator_agreement(runs: list[RunTables]) -> pd.DataFrame:
 
 
 def subnetworks(runs: list[RunTables]) -> pd.DataFrame:
-    frames = [r.tables["subnetworks"].assign(task=r.task, run=r.role) for r in runs if "subnetworks" in r.tables]
+    """Each estimator's sub-networks once (the distilled and sweep runs share the pruned run's)."""
+    frames = [r.tables["subnetworks"].assign(task=r.task, run=r.role) for r in runs
+              if "subnetworks" in r.tables and r.role in ("pruned", "estimator-imp", "estimator-oneshot")]
     if not frames:
         return pd.DataFrame()
     out = pd.concat(frames, ignore_index=True)
     out["sparsity"] = out["subnetwork"].str.removeprefix("subnet-").astype(int) / 100
     return out.drop_duplicates(["task", "run", "subnetwork"])
+
+
+def sparsity_sweep(runs: list[RunTables]) -> pd.DataFrame:
+    """Fig. 3's data: OOD accuracy (HANS for MNLI) of the Vanilla and RMC students at each
+    student sparsity run, for the tasks run at two or more sparsities (seed means)."""
+    rows = []
+    for r in runs:
+        if r.role not in ("pruned", "sparsity-sweep"):
+            continue
+        for _, row in r.tables["results"].iterrows():
+            sparsity, _, method = row["model"].partition("-")
+            if method in ("vanilla", "rmc") and sparsity.startswith("imp"):
+                rows.append({"task": r.task, "seed": r.seed, "sparsity": int(sparsity.removeprefix("imp")) / 100,
+                             "method": method, "ood": row["acc_ood"], "dev": row["acc_dev"]})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table = table[table.groupby("task")["sparsity"].transform("nunique") >= 2]
+    return table if table.empty else table.groupby(["task", "sparsity", "method"], as_index=False)[["ood", "dev"]].mean()
+
+
+def plot_sparsity_sweep(table: pd.DataFrame, path: Path) -> None:
+    """Fig. 3: Vanilla vs RMC OOD accuracy across student sparsities."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for (task, method), g in table.groupby(["task", "method"]):
+        g = g.sort_values("sparsity")
+        ax.plot(g["sparsity"], g["ood"], marker="o", label=f"{task} {method}")
+    ax.set_xlabel("student sparsity")
+    ax.set_ylabel("OOD accuracy (HANS for MNLI)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def cost(runs: list[RunTables]) -> pd.DataFrame:
@@ -158,13 +194,16 @@ def write(runs: list[RunTables], out: Path, setting: str) -> dict[str, pd.DataFr
     out.mkdir(parents=True, exist_ok=True)
     t4 = table4(runs)
     tables = {"table4": t4, "hans": hans_breakdown(runs), "easy_hard": easy_hard(runs),
-              "estimators": estimator_agreement(runs), "subnetworks": subnetworks(runs), "cost": cost(runs),
+              "estimators": estimator_agreement(runs), "subnetworks": subnetworks(runs),
+              "sparsity_sweep": sparsity_sweep(runs), "cost": cost(runs),
               "paper_comparison": paper_comparison(t4)}
     for name, frame in tables.items():
         frame.to_csv(out / f"{name}.csv", index=False)
         frame.to_parquet(out / f"{name}.parquet", index=False)
     if not tables["subnetworks"].empty:
         plot_subnetworks(tables["subnetworks"], out / "fig1_subnetworks_easy_hard.png")
+    if not tables["sparsity_sweep"].empty:
+        plot_sparsity_sweep(tables["sparsity_sweep"], out / "fig3_vanilla_vs_rmc_sparsity.png")
     sections = [f"# RMC benchmark\n\nSetting: {setting}\n"]
     for name, title in (("paper_comparison", "Table 4: measured vs the paper (percent; F_bias as a ratio)"),
                         ("table4", "Table 4, all measured columns (fractions)"),
@@ -172,10 +211,12 @@ def write(runs: list[RunTables], out: Path, setting: str) -> dict[str, pd.DataFr
                         ("easy_hard", "Easy/hard dev accuracy (Table 6)"),
                         ("estimators", "Difficulty estimators: split agreement"),
                         ("subnetworks", "Sub-networks on easy vs hard dev rows (Fig. 1)"),
+                        ("sparsity_sweep", "Vanilla vs RMC across student sparsities (Fig. 3)"),
                         ("cost", "Cost per training stage")):
         if not tables[name].empty:
             sections.append(f"## {title}\n\n{to_markdown(tables[name])}\n")
-    sections.append("Fig. 3 (HANS of Vanilla vs RMC across student sparsities) needs runs at several student "
-                    "sparsities; this profile runs 40 % only.\n")
+    if tables["sparsity_sweep"].empty:
+        sections.append("Fig. 3 (OOD accuracy of Vanilla vs RMC across student sparsities) needs students at "
+                        "several sparsities; this profile runs 40 % only.\n")
     (out / "results.md").write_text("\n".join(sections))
     return tables

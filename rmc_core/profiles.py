@@ -7,8 +7,10 @@ per heuristic x label, 200 per subcase), and the cheap difficulty estimator (the
 teacher pruned one-shot per matrix at 0.1-0.5, 0.25 epoch of recovery each). The full IMP
 estimator runs on an 800-row subset, where both fit, to measure the agreement of the two.
 Measured on this machine: MiniLM-L6 trains at ~16 examples/s and predicts at ~100/s on
-MNLI-length pairs, which puts the profile at about 2.5 hours.
-paper is the paper's setting, for machines with GPUs and internet.
+MNLI-length pairs, which puts the profile at about 2.5 hours. It runs students at 40 %
+only, so it draws no Fig. 3.
+paper is the paper's setting, for machines with GPUs and internet, plus Vanilla and RMC
+students at 20/60/70 % on MNLI for Fig. 3 (HANS across sparsities).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class BenchRun(BaseModel):
 
     model_config = ConfigDict(frozen=True)
     task: str
-    role: Literal["pruned", "distilled", "estimator-imp", "estimator-oneshot"]
+    role: Literal["pruned", "distilled", "estimator-imp", "estimator-oneshot", "sparsity-sweep"]
     seed: int
     config: RunConfig
 
@@ -69,6 +71,17 @@ def _estimator_runs(base: RunConfig, rows: int, imp_train: TrainConfig, seed: in
     return runs
 
 
+def _sweep_runs(pruned: BenchRun, sparsities: tuple[float, ...]) -> list[BenchRun]:
+    """Vanilla and RMC students at more sparsities, for Fig. 3 (the 40 % pair is in `pruned`)."""
+    runs = []
+    for s in sparsities:
+        student = pruned.config.student.model_copy(update={"sparsity": s})
+        cfg = pruned.config.model_copy(update={"student": student, "methods": ("vanilla", "rmc")})
+        runs.append(BenchRun(task=pruned.task, role="sparsity-sweep", seed=pruned.seed,
+                             config=RunConfig.model_validate(cfg.model_dump())))
+    return runs
+
+
 def bench_runs(profile: ProfileName, data_root: Path) -> list[BenchRun]:
     """Every run of a profile, validated."""
     if profile == "paper":
@@ -80,7 +93,8 @@ def bench_runs(profile: ProfileName, data_root: Path) -> list[BenchRun]:
                 data = DataConfig(source="hub" if task != "fever" else "local", data_root=data_root, seed=seed)
                 runs += _runs(task, seed, data, ModelSpec(source="bert-base-uncased"), train, train, subnets,
                               None, ModelSpec(source="nreimers/MiniLM-L6-H384-uncased"))
-        return runs
+        mnli_pruned = [r for r in runs if r.task == "mnli" and r.role == "pruned"]
+        return runs + [s for r in mnli_pruned for s in _sweep_runs(r, (0.2, 0.6, 0.7))]
     if profile == "tiny":
         tiny = ModelSpec(source="tiny")
         train = TrainConfig(epochs=2, lr=2e-3, batch_size=32, max_length=48)
@@ -89,7 +103,7 @@ def bench_runs(profile: ProfileName, data_root: Path) -> list[BenchRun]:
         for task in ("mnli", "qqp"):
             data = DataConfig(data_root=data_root, max_train=300, max_dev=200, max_ood=120)
             runs += _runs(task, 0, data, tiny, train, train, subnets, 1, None)
-        return runs + _estimator_runs(runs[0].config, 150, train, 0)
+        return runs + _estimator_runs(runs[0].config, 150, train, 0) + _sweep_runs(runs[0], (0.2,))
     teacher_train = TrainConfig(epochs=2, lr=5e-5, batch_size=32, max_length=128)
     student_train = TrainConfig(epochs=1, lr=5e-5, batch_size=32, max_length=128)
     subnets = SubnetworkConfig(sparsities=(0.1, 0.2, 0.3, 0.4, 0.5), estimator="oneshot", recovery_epochs=0.25,

@@ -59,8 +59,21 @@ def test_easy_hard_and_estimator_agreement(bench_out):
     est = pd.read_csv(bench_out / "estimators.csv")
     assert "estimator-imp split (train subset)" in set(est["compared_with"])
     assert est["agreement"].between(0, 1).all()
+    assert set(est["run"]) == {"pruned", "estimator-imp", "estimator-oneshot"}
     subnets = pd.read_csv(bench_out / "subnetworks.csv")
     assert set(subnets.loc[subnets["run"] == "estimator-imp", "sparsity"]) == {0.2, 0.4, 0.6, 0.7, 0.85}
+    assert not subnets.duplicated(["task", "run", "sparsity"]).any()
+
+
+def test_sparsity_sweep_pairs_vanilla_and_rmc_at_each_student_sparsity(bench_out):
+    sweep = pd.read_csv(bench_out / "sparsity_sweep.csv")
+    assert set(sweep["task"]) == {"mnli"}  # the tiny profile sweeps MNLI only
+    assert set(zip(sweep["sparsity"], sweep["method"])) == {(s, m) for s in (0.2, 0.4) for m in ("vanilla", "rmc")}
+    assert sweep[["ood", "dev"]].stack().between(0, 1).all()
+    t4 = pd.read_csv(bench_out / "table4.csv").set_index("model")
+    at40 = sweep[sweep["sparsity"] == 0.4].set_index("method")["ood"]
+    np.testing.assert_allclose(at40["rmc"], t4.loc["imp40-rmc", "mnli:ood"])
+    assert (bench_out / "fig3_vanilla_vs_rmc_sparsity.png").stat().st_size > 1000
 
 
 def test_figures_cost_and_page(bench_out):

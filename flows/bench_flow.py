@@ -24,7 +24,8 @@ PROFILE_SETTINGS = {
                  "students 1 epoch, lr 5e-5, batch 32, max length 128, seed 0; MNLI dev-matched 9,815 rows, "
                  "HANS stratified 6,000 rows; QQP held-out 1,000 rows, PAWS-qqp 677 and PAWS-wiki 8,000; "
                  "difficulty from the teacher pruned one-shot per matrix at 0.1-0.5 with 0.25 epoch recovery; "
-                 "IMP sub-networks (0.2-0.85) vs one-shot compared on an 800-row MNLI training subset.",
+                 "IMP sub-networks (0.2-0.85) vs one-shot compared on an 800-row MNLI training subset "
+                 "(scored on a 3,000-row stratified dev sample).",
     "paper": "bert-base-uncased, full MNLI/FEVER/QQP from the hub, 5 epochs, lr 2e-5, 3 seeds, IMP sub-networks at "
              "0.2-0.85, students at 40 % sparsity and MiniLM-L6.",
     "tiny": "test profile: a tiny random BERT on a few hundred rows of the shared data.",

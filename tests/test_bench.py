@@ -87,3 +87,20 @@ def test_figures_cost_and_page(bench_out):
     assert "Table 4: measured vs the paper" in page and "HANS by heuristic" in page
     for name in ("table4", "hans", "easy_hard", "estimators", "subnetworks", "cost", "paper_comparison"):
         assert (bench_out / f"{name}.parquet").exists()
+
+
+def test_cpu_small_profile_keeps_every_method_and_the_issue_floors():
+    from pathlib import Path
+
+    from rmc_core.profiles import bench_runs
+
+    runs = {(r.task, r.role): r.config for r in bench_runs("cpu-small", Path("data"))}
+    assert set(runs) == {("mnli", "pruned"), ("mnli", "distilled"), ("qqp", "pruned"), ("qqp", "distilled"),
+                         ("mnli", "estimator-imp"), ("mnli", "estimator-oneshot")}
+    assert runs["mnli", "pruned"].methods == METHODS and runs["qqp", "pruned"].methods == METHODS
+    assert runs["mnli", "pruned"].student.sparsity == 0.4
+    assert runs["mnli", "distilled"].student.num_layers == 3 and runs["mnli", "distilled"].methods == ("vanilla", "rmc")
+    assert runs["mnli", "pruned"].data.max_dev is None and runs["mnli", "pruned"].data.max_ood >= 6000
+    imp, cheap = runs["mnli", "estimator-imp"], runs["mnli", "estimator-oneshot"]
+    assert imp.data == cheap.data and imp.subnetworks.estimator == "imp" and cheap.subnetworks.estimator == "oneshot"
+    assert imp.subnetworks.sparsities == (0.2, 0.4, 0.6, 0.7, 0.85)

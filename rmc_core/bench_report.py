@@ -189,6 +189,14 @@ def paper_comparison(t4: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def hans_view(hans: pd.DataFrame) -> pd.DataFrame:
+    """HANS as one row per model, one column per heuristic x gold label (for reading)."""
+    wide = hans.pivot_table(index="model", columns=["heuristic", "gold"], values="accuracy", sort=False)
+    wide.columns = [f"{h} / {g}" for h, g in wide.columns]
+    order = {m: i for i, m in enumerate(PAPER_TABLE4)}
+    return wide.reset_index().sort_values("model", key=lambda c: c.map(lambda m: order.get(m, len(order))))
+
+
 def write(runs: list[RunTables], out: Path, setting: str) -> dict[str, pd.DataFrame]:
     """Every table as CSV + parquet, Fig. 1 as PNG, and a markdown page."""
     out.mkdir(parents=True, exist_ok=True)
@@ -204,6 +212,8 @@ def write(runs: list[RunTables], out: Path, setting: str) -> dict[str, pd.DataFr
         plot_subnetworks(tables["subnetworks"], out / "fig1_subnetworks_easy_hard.png")
     if not tables["sparsity_sweep"].empty:
         plot_sparsity_sweep(tables["sparsity_sweep"], out / "fig3_vanilla_vs_rmc_sparsity.png")
+    views = dict(tables, hans=hans_view(tables["hans"]) if not tables["hans"].empty else tables["hans"],
+                 cost=tables["cost"][~tables["cost"]["cached"]] if not tables["cost"].empty else tables["cost"])
     sections = [f"# RMC benchmark\n\nSetting: {setting}\n"]
     for name, title in (("paper_comparison", "Table 4: measured vs the paper (percent; F_bias as a ratio)"),
                         ("table4", "Table 4, all measured columns (fractions)"),
@@ -212,9 +222,9 @@ def write(runs: list[RunTables], out: Path, setting: str) -> dict[str, pd.DataFr
                         ("estimators", "Difficulty estimators: split agreement"),
                         ("subnetworks", "Sub-networks on easy vs hard dev rows (Fig. 1)"),
                         ("sparsity_sweep", "Vanilla vs RMC across student sparsities (Fig. 3)"),
-                        ("cost", "Cost per training stage")):
-        if not tables[name].empty:
-            sections.append(f"## {title}\n\n{to_markdown(tables[name])}\n")
+                        ("cost", "Cost of each computed stage (cached reuses omitted)")):
+        if not views[name].empty:
+            sections.append(f"## {title}\n\n{to_markdown(views[name])}\n")
     if tables["sparsity_sweep"].empty:
         sections.append("Fig. 3 (OOD accuracy of Vanilla vs RMC across student sparsities) needs students at "
                         "several sparsities; this profile runs 40 % only.\n")

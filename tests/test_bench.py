@@ -85,6 +85,7 @@ def test_figures_cost_and_page(bench_out):
     assert (cost.loc[cost["stage"].str.startswith(("train-", "predict-")), "examples_per_s"] > 0).all()
     page = (bench_out / "results.md").read_text()
     assert "Table 4: measured vs the paper" in page and "HANS by heuristic" in page
+    assert "lexical_overlap / entailment" in page and "constituent / non-entailment" in page
     for name in ("table4", "hans", "easy_hard", "estimators", "subnetworks", "cost", "paper_comparison"):
         assert (bench_out / f"{name}.parquet").exists()
 

@@ -24,6 +24,9 @@ from rmc_core.profiles import PAPER_TABLE4  # noqa: E402
 from rmc_core.report import to_markdown  # noqa: E402
 
 
+OWN_SUBNETWORKS = ("pruned", "estimator-imp", "estimator-oneshot")  # distilled and sweep runs reuse the pruned run's
+
+
 @dataclass(frozen=True)
 class RunTables:
     """One finished run of a benchmark: what it was and what it produced."""
@@ -48,6 +51,12 @@ def _models(frame: pd.DataFrame, role: str) -> pd.DataFrame:
     return frame.assign(model=[f"distilled-{m.split('-', 1)[1]}" for m in frame["model"]])
 
 
+def in_paper_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows in the paper's Table 4 model order; models the paper lacks go last."""
+    order = {m: i for i, m in enumerate(PAPER_TABLE4)}
+    return frame.sort_values("model", key=lambda c: c.map(lambda m: order.get(m, len(order))))
+
+
 def table4(runs: list[RunTables]) -> pd.DataFrame:
     """One row per model, one column block per task; F_bias averaged over tasks."""
     per_task: dict[str, list[pd.DataFrame]] = {}
@@ -65,8 +74,7 @@ def table4(runs: list[RunTables]) -> pd.DataFrame:
         merged = block if merged is None else merged.merge(block, on="model", how="outer")
     f_cols = [c for c in merged.columns if c.endswith(":f_bias")]
     merged["avg_f_bias"] = merged[f_cols].mean(axis=1, skipna=False)
-    order = {m: i for i, m in enumerate(PAPER_TABLE4)}
-    return merged.sort_values("model", key=lambda s: s.map(lambda m: order.get(m, len(order)))).reset_index(drop=True)
+    return in_paper_order(merged).reset_index(drop=True)
 
 
 def hans_breakdown(runs: list[RunTables]) -> pd.DataFrame:
@@ -94,7 +102,7 @@ def estimator_agreement(runs: list[RunTables]) -> pd.DataFrame:
     rows = []
     by_role = {r.role: r for r in runs}
     for r in runs:
-        if "split_agreement" in r.tables and r.role in ("pruned", "estimator-imp", "estimator-oneshot"):
+        if "split_agreement" in r.tables and r.role in OWN_SUBNETWORKS:
             a = r.tables["split_agreement"].iloc[0]
             rows.append({"task": r.task, "run": r.role, "compared_with": "annotated hard split (dev)",
                          "agreement": a["agreement"], "chance": a["chance"], "n": int(a["n"])})
@@ -110,7 +118,7 @@ def estimator_agreement(runs: list[RunTables]) -> pd.DataFrame:
 def subnetworks(runs: list[RunTables]) -> pd.DataFrame:
     """Each estimator's sub-networks once (the distilled and sweep runs share the pruned run's)."""
     frames = [r.tables["subnetworks"].assign(task=r.task, run=r.role) for r in runs
-              if "subnetworks" in r.tables and r.role in ("pruned", "estimator-imp", "estimator-oneshot")]
+              if "subnetworks" in r.tables and r.role in OWN_SUBNETWORKS]
     if not frames:
         return pd.DataFrame()
     out = pd.concat(frames, ignore_index=True)
@@ -137,18 +145,22 @@ def sparsity_sweep(runs: list[RunTables]) -> pd.DataFrame:
     return table if table.empty else table.groupby(["task", "sparsity", "method"], as_index=False)[["ood", "dev"]].mean()
 
 
+def _save(fig: plt.Figure, ax: plt.Axes, path: Path, xlabel: str, ylabel: str, legend_size: int) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=legend_size)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def plot_sparsity_sweep(table: pd.DataFrame, path: Path) -> None:
     """Fig. 3: Vanilla vs RMC OOD accuracy across student sparsities."""
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for (task, method), g in table.groupby(["task", "method"]):
         g = g.sort_values("sparsity")
         ax.plot(g["sparsity"], g["ood"], marker="o", label=f"{task} {method}")
-    ax.set_xlabel("student sparsity")
-    ax.set_ylabel("OOD accuracy (HANS for MNLI)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, ax, path, "student sparsity", "OOD accuracy (HANS for MNLI)", legend_size=7)
 
 
 def cost(runs: list[RunTables]) -> pd.DataFrame:
@@ -164,12 +176,7 @@ def plot_subnetworks(table: pd.DataFrame, path: Path) -> None:
         g = g.sort_values("sparsity")
         ax.plot(g["sparsity"], g["easy"], marker="o", label=f"{task} {run}: easy")
         ax.plot(g["sparsity"], g["hard"], marker="s", linestyle="--", label=f"{task} {run}: hard")
-    ax.set_xlabel("sparsity")
-    ax.set_ylabel("dev accuracy")
-    ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, ax, path, "sparsity", "dev accuracy", legend_size=6)
 
 
 def paper_comparison(t4: pd.DataFrame) -> pd.DataFrame:
@@ -193,8 +200,7 @@ def hans_view(hans: pd.DataFrame) -> pd.DataFrame:
     """HANS as one row per model, one column per heuristic x gold label (for reading)."""
     wide = hans.pivot_table(index="model", columns=["heuristic", "gold"], values="accuracy", sort=False)
     wide.columns = [f"{h} / {g}" for h, g in wide.columns]
-    order = {m: i for i, m in enumerate(PAPER_TABLE4)}
-    return wide.reset_index().sort_values("model", key=lambda c: c.map(lambda m: order.get(m, len(order))))
+    return in_paper_order(wide.reset_index())
 
 
 def write(runs: list[RunTables], out: Path, setting: str) -> dict[str, pd.DataFrame]:

@@ -63,9 +63,10 @@ def measured(stage: Callable[..., Ref]) -> Callable[..., Ref]:
         store: Store = bound.arguments["store"]
         if ref is None:
             return ref
-        folder = store.path(ref) / RUN_INFO
+        artifact = store.path(ref)
+        folder = artifact / RUN_INFO
         if not (folder / COST_FILE).exists():
-            rows = sum(pq.read_metadata(p).num_rows for p in store.path(ref).glob("*.parquet"))
+            rows = sum(pq.read_metadata(p).num_rows for p in artifact.glob("*.parquet"))
             folder.mkdir(exist_ok=True)
             record = {"stage": stage.__name__, "desc": bound.arguments.get("desc"), "seconds": seconds, "rows": rows,
                       "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -12,19 +12,19 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from rmc_core.overrides import load_config
-from rmc_core.report import results_summary, to_markdown
+from rmc_core.report import comparison_lines, headline, markdown_report, to_markdown
 from rmc_core.store import Store
 
 # No network here; the local server's telemetry would only log errors.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
-def write_tables(tables: dict, out: Path) -> None:
+def write_tables(tables: dict, out: Path, task: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name, frame in tables.items():
         frame.to_parquet(out / f"{name}.parquet", index=False)
         frame.to_csv(out / f"{name}.csv", index=False)
-    (out / "results.md").write_text(to_markdown(results_summary(tables["results"])) + "\n")
+    (out / "results.md").write_text(markdown_report(tables, task) + "\n")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -42,9 +42,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = rmc_flow(params)
     wall = time.perf_counter() - start
     tables = Store(params.store_root).tables(summary.report)
-    write_tables(tables, args.out)
+    write_tables(tables, args.out, cfg.task)
     (args.out / "summary.json").write_text(json.dumps({**summary.model_dump(mode="json"), "wall_seconds": wall}, indent=1))
-    print(to_markdown(results_summary(tables["results"])))
+    print(to_markdown(headline(tables)))
+    print("\n".join(["", *comparison_lines(tables)]))
     print(f"\nwall time {wall:.0f} s; {len(summary.computed)} stages computed, {len(summary.cached)} from cache; tables in {args.out}")
     return 0
 
@@ -64,6 +65,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     out = bench_flow(params)
     print((Path(out) / "results.md").read_text())
     print(f"\nbenchmark wall time {time.perf_counter() - start:.0f} s; outputs in {out}")
+    return 0
+
+
+def cmd_speed(args: argparse.Namespace) -> int:
+    from benchmarks.throughput import run
+
+    run(args)
     return 0
 
 
@@ -87,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--device", action="append", help="a device to use (repeat for several)")
     bench.add_argument("--check", action="store_true", help="only validate every run's inputs")
     bench.set_defaults(func=cmd_bench)
+    speed = sub.add_parser("speed", help="training and prediction throughput: rmc's loop vs a bare loop, fp32/bf16, "
+                                         "random/length-grouped batches; writes a CSV")
+    from benchmarks.throughput import add_arguments
+
+    add_arguments(speed)
+    speed.set_defaults(func=cmd_speed)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rmc_core import pipeline
 from rmc_core.config import RunConfig
 from rmc_core.devices import available_devices, default_concurrency
-from rmc_core.report import results_summary, to_markdown
+from rmc_core.report import markdown_report, results_summary
 from rmc_core.store import Ref, Store
 from tasks.stages import TASK_OF, bound_to_store
 
@@ -71,15 +72,10 @@ def table_rows(frame: Any) -> list[dict[str, Any]]:
 
 def publish(store: Store, report: Ref, task: str) -> None:
     tables = store.tables(report)
-    summary = results_summary(tables["results"])
-    create_table_artifact(key="rmc-results", table=table_rows(summary), description=f"RMC results on {task}")
-    parts = [f"# RMC on `{task}`", "", to_markdown(summary)]
-    if "split_agreement" in tables:
-        parts += ["", "## Variance split vs annotated hard split", "", to_markdown(tables["split_agreement"])]
-    if not tables["heuristics"].empty:
-        parts += ["", "## OOD accuracy by heuristic and gold label", "", to_markdown(tables["heuristics"])]
-    parts += ["", f"All tables: `{store.path(report)}` (parquet)."]
-    create_markdown_artifact(key="rmc-summary", markdown="\n".join(parts), description=f"RMC summary on {task}")
+    create_table_artifact(key="rmc-results", table=table_rows(results_summary(tables["results"])),
+                          description=f"RMC results on {task}")
+    markdown = markdown_report(tables, task) + f"\n\nAll tables: `{store.path(report)}` (parquet)."
+    create_markdown_artifact(key="rmc-summary", markdown=markdown, description=f"RMC summary on {task}")
 
 
 @flow(name="rmc", task_runner=ThreadPoolTaskRunner(max_workers=concurrency_setting()), log_prints=False)
@@ -94,12 +90,15 @@ def rmc_flow(params: RmcParameters = RmcParameters()) -> RunSummary:
 
     submitted: list[PrefectFuture[Any]] = []
     names: list[str] = []
+    seen: Counter[str] = Counter()
 
     def call(stage: Any, *args: Any, **kwargs: Any) -> PrefectFuture[Any]:
         t = bound_to_store(TASK_OF[stage], root)
         future = t.submit(*args, **kwargs)
         submitted.append(future)
-        names.append(_run_name(t, stage, args, kwargs))
+        name = _run_name(t, stage, args, kwargs)
+        seen[name] += 1
+        names.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
         return future
 
     report_future = pipeline.run(params.config, store, devices, call=call)

@@ -10,9 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 Method = Literal["vanilla", "distil", "smooth", "focal", "jtt", "rmc"]
+Precision = Literal["auto", "fp32", "bf16"]
+Batching = Literal["auto", "grouped", "random"]
 METHODS: tuple[str, ...] = ("vanilla", "distil", "smooth", "focal", "jtt", "rmc")
 
 Sparsity = Annotated[float, Field(gt=0.0, lt=1.0, description="fraction of pruned weights, in (0, 1)")]
@@ -56,7 +58,7 @@ class ModelSpec(Frozen):
 
 
 class TrainConfig(Frozen):
-    """One fine-tuning run: AdamW with a linear schedule and warm-up."""
+    """One fine-tuning run: AdamW with a linear schedule and warm-up, and its prediction settings."""
 
     epochs: float = Field(1.0, gt=0)
     lr: float = Field(5e-5, gt=0)
@@ -66,6 +68,10 @@ class TrainConfig(Frozen):
     weight_decay: float = Field(0.01, ge=0)
     max_length: int = Field(128, ge=8)
     seed: int = 0
+    precision: Precision = Field("auto", description="auto: bf16 autocast where the device computes bf16 natively, else fp32")
+    batching: Batching = Field(
+        "auto", description="grouped: rows of similar length batched together (less padding); auto: grouped unless "
+                            "that skews batches' label mix (length predicts the label), then random")
 
 
 class PruneConfig(Frozen):
@@ -162,6 +168,9 @@ class RunConfig(Frozen):
     student: StudentConfig = StudentConfig()
     methods: tuple[Method, ...] = ("vanilla", "rmc")
     method: MethodConfig = MethodConfig()
+    seeds: tuple[Annotated[int, Field(ge=0)], ...] = Field(
+        (0,), description="one cached branch of the DAG per seed, added to every training seed; the data sample stays "
+                          "fixed, so methods and seeds are compared on the same rows")
 
     @field_validator("task")
     @classmethod
@@ -172,13 +181,13 @@ class RunConfig(Frozen):
             raise ValueError(f"unknown task {v!r}; known tasks: {sorted(TASKS)}")
         return v
 
-    @field_validator("methods")
+    @field_validator("methods", "seeds")
     @classmethod
-    def _methods_unique(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+    def _listed_once(cls, v: tuple, info: ValidationInfo) -> tuple:
         if not v:
-            raise ValueError("at least one method is needed")
+            raise ValueError(f"at least one {info.field_name.removesuffix('s')} is needed")
         if len(set(v)) != len(v):
-            raise ValueError(f"methods listed twice: {v}")
+            raise ValueError(f"{info.field_name} listed twice: {v}")
         return v
 
     @property

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rmc_core import stages
-from rmc_core.config import PruneConfig, RunConfig
+from rmc_core.config import PruneConfig, RunConfig, TrainConfig
 from rmc_core.data.registry import TASKS, ood_names
 from rmc_core.devices import assign_devices
 from rmc_core.methods import loss_spec, needs
 from rmc_core.models import check_labels
+from rmc_core.precision import resolve_precision
 from rmc_core.store import Ref, Store
 
 Call = Callable[..., Any]
@@ -36,6 +37,22 @@ def preflight(cfg: RunConfig) -> None:
     ood_names(cfg.task, cfg.data.source)
 
 
+def each_training(cfg: RunConfig, change: Callable[[TrainConfig], TrainConfig]) -> RunConfig:
+    """`cfg` with `change` applied to every TrainConfig in it (teacher, sub-networks, student)."""
+    return cfg.model_copy(update={
+        "teacher_train": change(cfg.teacher_train),
+        "subnetworks": cfg.subnetworks.model_copy(update={"train": change(cfg.subnetworks.train)}),
+        "student": cfg.student.model_copy(update={"train": change(cfg.student.train)}),
+    })
+
+
+def resolve_precisions(cfg: RunConfig, device: str) -> RunConfig:
+    """`auto` made concrete for the run's device, so that a stage's cache key names the
+    precision its artifact is computed in: a store moved to a machine without bf16 retrains
+    rather than reusing bf16 results as if they were what `auto` gives there."""
+    return each_training(cfg, lambda t: t.model_copy(update={"precision": resolve_precision(t.precision, device)}))
+
+
 def student_name(cfg: RunConfig, method: str) -> str:
     s = cfg.student
     return f"imp{round(s.sparsity * 100)}-{method}" if s.kind == "pruned" else f"L{s.num_layers}-{method}"
@@ -45,39 +62,62 @@ def subnetwork_name(sparsity: float) -> str:
     return f"subnet-{round(sparsity * 100)}"
 
 
-def run(cfg: RunConfig, store: Store, devices: list[str] | None = None, call: Call = direct) -> Any:
-    """Teacher -> sub-networks -> difficulty -> students (RMC and baselines) -> report.
+def seeded(cfg: RunConfig, seed: int) -> RunConfig:
+    """One seed's branch: `seed` added to every training seed (teacher, base head,
+    sub-networks, students). The data sample stays fixed, so that every seed and every
+    method is scored on the same rows and differences can be paired."""
+    return each_training(cfg, lambda t: t.model_copy(update={"seed": t.seed + seed}))
 
-    Returns the report's Ref (or, under the Prefect hook, its future).
+
+def run(cfg: RunConfig, store: Store, devices: list[str] | None = None, call: Call = direct) -> Any:
+    """Every seed's branch (teacher -> sub-networks -> difficulty -> students -> per-seed
+    report), then one summary across seeds: means, intervals and paired comparisons.
+
+    Returns the summary report's Ref (or, under the Prefect hook, its future).
     """
     preflight(cfg)
     devices = devices or ["cpu"]
-    splits = ("dev", *ood_names(cfg.task, cfg.data.source))
+    cfg = resolve_precisions(cfg, devices[0])
     data = call(stages.prepare_data, cfg.task, cfg.data, store)
+    tag = (lambda name, seed: name) if len(cfg.seeds) == 1 else (lambda name, seed: f"{name}-s{seed}")
+    branches = [branch(seeded(cfg, seed), data, store, devices, call, lambda name, s=seed: tag(name, s)) for seed in cfg.seeds]
+    rmc = [(student_name(cfg, "rmc"), student_name(cfg, m)) for m in cfg.methods if m != "rmc"] if "rmc" in cfg.methods else []
+    return call(stages.summarize, cfg.task, data, list(cfg.seeds), [b.report for b in branches],
+                [b.predictions for b in branches], rmc, store)
+
+
+class Branch(NamedTuple):
+    report: Any
+    predictions: dict[str, Any]
+
+
+def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Call, tag: Callable[[str], str]) -> Branch:
+    """One seed: teacher -> sub-networks -> difficulty -> students (RMC and baselines) -> report."""
+    splits = ("dev", *ood_names(cfg.task, cfg.data.source))
     base = call(stages.prepare_base, cfg.teacher, data, cfg.teacher_train.seed, store)
 
     # Trainings are submitted before the predictions that wait on them, so that under a
     # bounded worker pool a waiting prediction never holds a slot a training could use.
-    teacher = call(stages.train, base, data, cfg.teacher_train, store, device=devices[0], desc="teacher")
+    teacher = call(stages.train, base, data, cfg.teacher_train, store, device=devices[0], desc=tag("teacher"))
     sub = cfg.subnetworks
     names = [subnetwork_name(s) for s in sub.sparsities]
     placement = dict(zip(names, assign_devices(len(names), devices)))
     if sub.estimator == "imp":
         subnets = {
             name: call(stages.train, base, data, sub.train, store, prune=PruneConfig(sparsity=s, scope=sub.scope),
-                       device=placement[name], desc=name)
+                       device=placement[name], desc=tag(name))
             for name, s in zip(names, sub.sparsities)
         }
     else:
         subnets = {
             name: call(stages.prune_oneshot, teacher, data, s, sub.scope, sub.train, sub.recovery_epochs, store,
-                       device=placement[name], desc=name)
+                       device=placement[name], desc=tag(name))
             for name, s in zip(names, sub.sparsities)
         }
     teacher_pred = call(stages.predict, teacher, data, ("train", *splits), cfg.teacher_train, store,
-                        device=devices[0], desc="teacher")
+                        device=devices[0], desc=tag("teacher"))
     subnet_preds = {
-        name: call(stages.predict, ref, data, ("train", "dev"), sub.train, store, device=placement[name], desc=name)
+        name: call(stages.predict, ref, data, ("train", "dev"), sub.train, store, device=placement[name], desc=tag(name))
         for name, ref in subnets.items()
     }
     difficulty = call(stages.difficulty, list(subnet_preds.values()), cfg.alpha, store)
@@ -93,9 +133,9 @@ def run(cfg: RunConfig, store: Store, devices: list[str] | None = None, call: Ca
     first_stage_pred = None
     if "jtt" in cfg.methods:
         first_cfg = st.train.model_copy(update={"epochs": cfg.method.jtt_first_epochs})
-        first = call(stages.train, student_base, data, first_cfg, store, device=devices[0], desc="jtt-first-stage")
+        first = call(stages.train, student_base, data, first_cfg, store, device=devices[0], desc=tag("jtt-first-stage"))
         first_stage_pred = call(stages.predict, first, data, ("train",), first_cfg, store,
-                                device=devices[0], desc="jtt-first-stage")
+                                device=devices[0], desc=tag("jtt-first-stage"))
 
     models: dict[str, Any] = {"teacher": teacher}
     preds: dict[str, Any] = {"teacher": teacher_pred}
@@ -110,10 +150,11 @@ def run(cfg: RunConfig, store: Store, devices: list[str] | None = None, call: Ca
             data_ref=data if "jtt_first_stage" in use else None,
         )
         models[name] = call(stages.train, student_base, data, st.train, store, loss=loss_spec(method, cfg.method),
-                            prune=student_prune, per_sample_ref=per_sample, device=device, desc=name)
-        preds[name] = call(stages.predict, models[name], data, splits, st.train, store, device=device, desc=name)
+                            prune=student_prune, per_sample_ref=per_sample, device=device, desc=tag(name))
+        preds[name] = call(stages.predict, models[name], data, splits, st.train, store, device=device, desc=tag(name))
 
-    return call(stages.evaluate, cfg.task, data, preds, models, subnet_preds, difficulty, store)
+    report = call(stages.evaluate, cfg.task, data, preds, models, subnet_preds, difficulty, store)
+    return Branch(report, preds)
 
 
 def run_local(cfg: RunConfig, store_root: Path, devices: list[str] | None = None) -> dict:

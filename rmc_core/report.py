@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from rmc_core.uncertainty import verdicts
+
 SUMMARY = {
     "model": "model",
     "acc_dev": "ID dev",
@@ -14,19 +16,61 @@ SUMMARY = {
 }
 
 
-def results_summary(results: pd.DataFrame) -> pd.DataFrame:
+def summary_columns(results: pd.DataFrame) -> list[str]:
     """The issue's headline columns, plus each OOD set and the easy/hard gap when present."""
     extra = [c for c in results.columns if c.startswith("acc_") and c not in SUMMARY]
     extra += [c for c in ("dev_easy", "dev_hard", "dev_gap", "sparsity") if c in results.columns]
-    return results[list(SUMMARY) + extra].rename(columns=SUMMARY)
+    return list(SUMMARY) + extra
+
+
+def results_summary(results: pd.DataFrame) -> pd.DataFrame:
+    return results[summary_columns(results)].rename(columns=SUMMARY)
+
+
+def headline(tables: dict[str, pd.DataFrame], digits: int = 3) -> pd.DataFrame:
+    """The summary table; with several seeds each metric reads 'mean [low, high]' (95 %
+    t-interval over seeds)."""
+    results = tables["results"]
+    frame = results[summary_columns(results)].copy()
+    intervals = tables.get("results_interval")
+    if intervals is not None and not intervals.empty and intervals["n_seeds"].max() > 1:
+        cells = {(r.model, r.metric): f"{r.mean:.{digits}f} [{r.low:.{digits}f}, {r.high:.{digits}f}]"
+                 for r in intervals.itertuples()}
+        for column in frame.columns[1:]:
+            frame[column] = [cells.get((m, column), _cell(v, digits)) for m, v in zip(frame["model"], frame[column])]
+    return frame.rename(columns=SUMMARY)
+
+
+def _cell(v: object, digits: int) -> str:
+    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
 def to_markdown(frame: pd.DataFrame, digits: int = 3) -> str:
     """A GitHub-style table, without the optional `tabulate` dependency."""
-    def cell(v: object) -> str:
-        return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
-
     header = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    body = ["| " + " | ".join(_cell(v, digits) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *body])
+
+
+def comparison_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """The paired comparisons in words; empty when the run has no RMC/baseline pair."""
+    comparisons = tables.get("comparisons")
+    if comparisons is None or comparisons.empty:
+        return []
+    n_seeds = int(comparisons["n_seeds"].max())
+    head = (f"Differences (a - b) with 95 % paired bootstrap intervals over examples"
+            f"{' and seeds' if n_seeds > 1 else ''} ({n_seeds} seed{'s' if n_seeds > 1 else ''}); "
+            "accuracies in points, lower F_bias is better:")
+    return [head, *(f"- {line}" for line in verdicts(comparisons))]
+
+
+def markdown_report(tables: dict[str, pd.DataFrame], task: str) -> str:
+    parts = [f"# RMC on `{task}`", "", to_markdown(headline(tables))]
+    if lines := comparison_lines(tables):
+        parts += ["", "## RMC against each baseline", "", *lines]
+    if "split_agreement" in tables:
+        parts += ["", "## Variance split vs annotated hard split", "", to_markdown(tables["split_agreement"])]
+    if not tables["heuristics"].empty:
+        parts += ["", "## OOD accuracy by heuristic and gold label", "", to_markdown(tables["heuristics"])]
+    return "\n".join(parts)

@@ -34,6 +34,7 @@ from rmc_core.store import RUN_INFO, Ref, Store
 from rmc_core.losses import gold_objective
 from rmc_core.pruning import finalize, prune_to, sparsity_report
 from rmc_core.training import TrainStats, fine_tune, predict_logits
+from rmc_core.uncertainty import compare, correctness, mean_over_seeds, seed_intervals
 
 OOD_PREFIX = "ood__"
 log = logging.getLogger(__name__)
@@ -157,7 +158,8 @@ def predict(
     tables = {}
     for split in splits:
         rows = store.table(data_ref, split if split in ("train", "dev") else OOD_PREFIX + split)
-        logits = predict_logits(model, tokenizer, rows, cfg.max_length, cfg.eval_batch_size, device, desc=f"predict {desc} {split}")
+        logits = predict_logits(model, tokenizer, rows, cfg.max_length, cfg.eval_batch_size, device,
+                                desc=f"predict {desc} {split}", precision=cfg.precision)
         table = as_frame(probs_from_logits(logits))
         if split in ("train", "dev"):
             table["loss"] = per_sample_loss(logits, rows["label"].to_numpy())
@@ -223,6 +225,35 @@ def evaluate(
     ) if any("heuristic" in f.columns for f in data.ood.values()) else pd.DataFrame()
     tables = {"results": results, "heuristics": breakdown, **_difficulty_tables(data, subnet_pred_refs, difficulty_ref, store)}
     return store.put_tables(tables, meta={"task": task})
+
+
+def summarize(
+    task: str,
+    data_ref: Ref,
+    seeds: list[int],
+    report_refs: list[Ref],
+    model_pred_refs: list[dict[str, Ref]],
+    pairs: list[tuple[str, str]],
+    store: Store,
+) -> Ref:
+    """The report across seeds: every per-seed table averaged (same layout as one seed's)
+    and kept per seed (`<table>_by_seed`), each results metric's interval over seeds, and
+    each (a, b) model pair's differences as paired bootstrap intervals."""
+    spec, data = TASKS[task], load_data(store, data_ref)
+    per_seed = [store.tables(r) for r in report_refs]
+    tables = {name: mean_over_seeds([t[name] for t in per_seed]) for name in per_seed[0]}
+    tables |= {f"{name}_by_seed": pd.concat([t[name].assign(seed=s) for s, t in zip(seeds, per_seed)], ignore_index=True)
+               for name in per_seed[0]}
+    by_seed = tables["results_by_seed"]
+    metrics = [c for c in by_seed.columns if c.startswith(("acc_", "dev_")) or c in ("f_bias", "label_loyalty", "prob_loyalty")]
+    tables["results_interval"] = seed_intervals(by_seed, metrics)
+    splits = ("dev", *data.ood)
+    correct = {}
+    for model in model_pred_refs[0]:
+        per_seed_correct = [correctness({s: _probs(store, refs[model], s) for s in splits}, data, spec) for refs in model_pred_refs]
+        correct[model] = {s: np.stack([c[s] for c in per_seed_correct]) for s in splits}
+    tables["comparisons"] = compare(correct, data, [tuple(p) for p in pairs]) if pairs else pd.DataFrame()
+    return store.put_tables(tables, meta={"task": task, "seeds": seeds})
 
 
 def _flat_stats(stats: dict) -> dict:

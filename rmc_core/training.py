@@ -26,8 +26,10 @@ from transformers import (
     set_seed,
 )
 
+from rmc_core.batching import batch_sampler
 from rmc_core.config import PruneConfig, TrainConfig
 from rmc_core.losses import Objective
+from rmc_core.precision import autocast, resolve_precision
 from rmc_core.pruning import Pruner
 
 datasets.disable_progress_bars()
@@ -43,6 +45,8 @@ class TrainStats:
     started_at: float
     finished_at: float
     peak_rss_mb: float = float("nan")
+    precision: str = "fp32"
+    batching: str = "random"
 
 
 def peak_rss_mb() -> float:
@@ -51,11 +55,10 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def tokenize(frame: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length: int, with_labels: bool = True) -> datasets.Dataset:
-    """Rows -> token ids (unpadded: the collator pads each batch to its own longest row)."""
-    columns = {"text_a": frame["text_a"].tolist(), "text_b": frame["text_b"].tolist(), "idx": list(range(len(frame)))}
-    if with_labels:
-        columns["labels"] = frame["label"].astype(int).tolist()
+def tokenize(frame: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length: int) -> datasets.Dataset:
+    """Labelled rows -> token ids (unpadded: the collator pads each batch to its own longest row)."""
+    columns = {"text_a": frame["text_a"].tolist(), "text_b": frame["text_b"].tolist(), "idx": list(range(len(frame))),
+               "labels": frame["label"].astype(int).tolist()}
     ds = datasets.Dataset.from_dict(columns)
     return ds.map(
         lambda b: tokenizer(b["text_a"], b["text_b"], truncation=True, max_length=max_length),
@@ -87,16 +90,15 @@ def fine_tune(
 ) -> TrainStats:
     """Train `model` in place on `train` under `objective`; with `prune`, run IMP alongside.
 
-    `on_progress` receives the finished fraction about every 5 % (a UI progress bar)."""
+    The forward runs under the resolved precision's autocast; the loss is taken on fp32
+    logits, so objectives see the same dtype whatever the precision. `on_progress`
+    receives the finished fraction about every 5 % (a UI progress bar)."""
     set_seed(cfg.seed)
+    precision = resolve_precision(cfg.precision, device)
     ds = tokenize(train, tokenizer, cfg.max_length)
-    loader = DataLoader(
-        ds,
-        batch_size=cfg.batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(cfg.seed),
-        collate_fn=DataCollatorWithPadding(tokenizer),
-    )
+    lengths = [len(x) for x in ds["input_ids"]]
+    sampler, batching = batch_sampler(lengths, train["label"].to_numpy(dtype=int), cfg.batch_size, cfg.seed, cfg.batching)
+    loader = DataLoader(ds, batch_sampler=sampler, collate_fn=DataCollatorWithPadding(tokenizer))
     total = max(1, round(cfg.epochs * len(loader)))
     model.to(device).train()
     optimizer = _optimizer(model, cfg)
@@ -109,8 +111,9 @@ def fine_tune(
         while step < total:
             for batch in loader:
                 idx, labels = batch.pop("idx"), batch.pop("labels").to(device)
-                logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
-                loss = objective(logits, labels, idx)
+                with autocast(precision, device):
+                    logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
+                loss = objective(logits.float(), labels, idx)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
@@ -130,10 +133,10 @@ def fine_tune(
     model.eval()
     seconds = time.perf_counter() - start
     examples = total * cfg.batch_size
-    return TrainStats(step, seconds, examples / seconds, loss_value, sparsity, started_at, time.time(), peak_rss_mb())
+    return TrainStats(step, seconds, examples / seconds, loss_value, sparsity, started_at, time.time(), peak_rss_mb(), precision, batching)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict_logits(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -142,16 +145,20 @@ def predict_logits(
     batch_size: int,
     device: str = "cpu",
     desc: str = "predict",
+    precision: str = "auto",
 ) -> np.ndarray:
     """Logits for every row, in row order; batches are formed by length to pad less."""
-    ds = tokenize(frame, tokenizer, max_length, with_labels=False)
-    order = np.argsort([len(x) for x in ds["input_ids"]], kind="stable")
-    ds = ds.select(order)
+    precision = resolve_precision(precision, device)
+    encoded = tokenizer(frame["text_a"].tolist(), frame["text_b"].tolist(), truncation=True, max_length=max_length)
+    rows = [dict(zip(encoded.keys(), values)) for values in zip(*encoded.values())]
+    order = np.argsort([len(r["input_ids"]) for r in rows], kind="stable")
     collate = DataCollatorWithPadding(tokenizer)
     model.to(device).eval()
     out = np.empty((len(frame), model.config.num_labels), dtype=np.float32)
-    for start in tqdm(range(0, len(ds), batch_size), desc=desc, unit="batch", dynamic_ncols=True):
-        batch = collate([ds[i] for i in range(start, min(start + batch_size, len(ds)))])
-        idx = batch.pop("idx").numpy()
-        out[idx] = model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu().numpy()
+    for start in tqdm(range(0, len(rows), batch_size), desc=desc, unit="batch", dynamic_ncols=True):
+        idx = order[start : start + batch_size]
+        batch = collate([rows[i] for i in idx])
+        with autocast(precision, device):
+            logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
+        out[idx] = logits.float().cpu().numpy()
     return out

@@ -92,6 +92,7 @@ predict = task(measured(stages.predict), name="predict", task_run_name="predict-
 difficulty = task(measured(stages.difficulty), name="difficulty", task_run_name="difficulty", **COMMON)
 student_inputs = task(measured(stages.student_inputs), name="student-inputs", task_run_name="student-inputs-{method}", **COMMON)
 evaluate = task(measured(stages.evaluate), name="evaluate", task_run_name="evaluate", retries=1, **COMMON)
+summarize = task(measured(stages.summarize), name="summarize", task_run_name="summarize", retries=1, **COMMON)
 
 TASK_OF: dict[Callable[..., Any], Task] = {
     stages.prepare_data: prepare_data,
@@ -103,6 +104,7 @@ TASK_OF: dict[Callable[..., Any], Task] = {
     stages.difficulty: difficulty,
     stages.student_inputs: student_inputs,
     stages.evaluate: evaluate,
+    stages.summarize: summarize,
 }
 
 

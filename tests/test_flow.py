@@ -68,7 +68,7 @@ def test_changing_lambda_recomputes_only_students_and_evaluation(cached_store):
     computed = set(rerun(root, method=MethodConfig(lam=0.5)).computed)
     assert {"train-imp40-rmc", "train-imp40-distil", "evaluate"} <= computed
     assert computed <= {"student-inputs-vanilla", "student-inputs-distil", "student-inputs-rmc",
-                        "train-imp40-distil", "predict-imp40-distil", "train-imp40-rmc", "predict-imp40-rmc", "evaluate"}
+                        "train-imp40-distil", "predict-imp40-distil", "train-imp40-rmc", "predict-imp40-rmc", "evaluate", "summarize"}
 
 
 def test_changing_one_subnetwork_recomputes_it_and_what_depends_on_it(cached_store):
@@ -84,6 +84,30 @@ def test_changing_teacher_lr_recomputes_everything_downstream_of_it(cached_store
     assert {"train-teacher", "predict-teacher", "student-inputs-distil", "student-inputs-rmc",
             "train-imp40-distil", "train-imp40-rmc", "evaluate"} <= computed
     assert not computed & (SUBNETS | {"prepare-data", "prepare-base", "difficulty", "train-imp40-vanilla"})
+
+
+def test_adding_a_seed_computes_only_that_seeds_branch(cached_store):
+    root, first = cached_store
+    two = rerun(root, seeds=(0, 1))
+    computed, cached = set(two.computed), set(two.cached)
+    assert {"train-teacher-s0", *(f"{n}-s0" for n in SUBNETS), "train-imp40-rmc-s0", "predict-imp40-rmc-s0"} <= cached
+    assert {"train-teacher-s1", *(f"{n}-s1" for n in SUBNETS), "train-imp40-rmc-s1", "summarize"} <= computed
+    assert not any(n.endswith("-s0") for n in computed)
+    # One more branch, minus what does not depend on the seed: the data, and Vanilla's
+    # (empty) per-sample inputs.
+    branch = {n.removesuffix("-s1").split("#")[0] for n in computed}
+    assert branch == set(first.computed) - {"prepare-data", "student-inputs-vanilla"}
+    tables = Store(root).tables(two.report)
+    by_seed = tables["results_by_seed"]
+    assert sorted(set(by_seed["seed"])) == [0, 1]
+    one = Store(root).tables(first.report)["results"].set_index("model")
+    assert by_seed[by_seed["seed"] == 0].set_index("model")["acc_dev"].equals(one["acc_dev"])
+    intervals = tables["results_interval"]
+    defined = intervals.dropna(subset=["mean"])  # the teacher's F_bias against itself is undefined
+    assert (intervals["n_seeds"] == 2).all() and (defined["low"] <= defined["mean"]).all()
+    assert (defined["mean"] <= defined["high"]).all() and len(defined) >= len(intervals) - 1
+    assert set(tables["comparisons"]["b"]) == {"imp40-vanilla", "imp40-distil"}
+    assert rerun(root, seeds=(0, 1)).computed == []
 
 
 def test_deleted_artifact_is_rebuilt_instead_of_failing(cached_store):

@@ -1,0 +1,1 @@
+"""Measurements of rmc itself (throughput), kept out of the method package."""

@@ -1,0 +1,173 @@
+"""`rmc speed`: how fast rmc trains and predicts, against a bare loop on the same batches.
+
+One process, one run, one starting model: each setting trains a fresh copy of it on the
+same rows, first through `rmc_core.training.fine_tune` (seeding, schedule, clipping,
+progress, IMP, objectives) and then through the bare transformers/torch loop below
+(forward, cross-entropy, backward, AdamW step: nothing else), on the very batches
+fine_tune's sampler draws. The ratio of the two is what rmc's loop costs over the
+hardware's honest best; the settings (fp32/bf16, random/length-grouped batches, an IMP
+student with its masks held at 40 %) say what each speed-up is worth. Timings are medians over `repeats` interleaved
+rounds, after one warm-up step that pays one-time kernel set-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import itertools
+import math
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from rmc_core.batching import batch_sampler
+from rmc_core.config import DataConfig, ModelSpec, PruneConfig, TrainConfig
+from rmc_core.data.registry import TASKS, load_task_data
+from rmc_core.losses import gold_objective
+from rmc_core.models import build_base
+from rmc_core.precision import autocast, bf16_supported
+from rmc_core.pruning import prune_to
+from rmc_core.report import to_markdown
+from rmc_core.training import fine_tune, peak_rss_mb, predict_logits
+
+# Dense bf16 peak of the GPUs users are likely to have, for MFU (vendor data sheets, SXM parts).
+PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "A10": 125e12}
+# The IMP student in its steady state: masks at 40 % and held (as for most of an IMP run),
+# so the timing shows the masks' per-step cost, not a mask update every few timed steps.
+HOLD_40 = PruneConfig(sparsity=0.4, start=0.0, end=1.0, events=1)
+COLUMNS = ["stage", "loop", "student", "precision", "batching", "batch_size", "examples", "tokens", "seconds",
+           "examples_per_s", "tokens_per_s", "ratio_to_bare", "speedup_vs_fp32_random", "mfu", "peak_rss_mb"]
+
+
+def peak_flops(device: str) -> float:
+    if not device.startswith("cuda"):
+        return math.nan
+    name = torch.cuda.get_device_name(torch.device(device))
+    return next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), math.nan)
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(torch.device(device))
+
+
+def bare_train(model, tokenizer, rows: list[dict], labels: torch.Tensor, batches: list[list[int]], precision: str,
+               device: str, lr: float) -> float:
+    """The reference loop: the least work one fine-tuning step can do. Returns seconds."""
+    model.to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    start = time.perf_counter()
+    for b in batches:
+        batch = tokenizer.pad([rows[i] for i in b], return_tensors="pt").to(device)
+        with autocast(precision, device):
+            logits = model(**batch).logits
+        F.cross_entropy(logits.float(), labels[b].to(device)).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def measure(args: argparse.Namespace) -> pd.DataFrame:
+    device = args.device
+    data = load_task_data(args.task, DataConfig(data_root=args.data_root, max_train=args.rows, max_dev=args.predict_rows,
+                                                max_ood=10))
+    train, dev = data.train, data.dev
+    spec = ModelSpec(source=args.model)
+    base, tokenizer = build_base(spec, TASKS[args.task].labels, list(train.text_a) + list(train.text_b), seed=0)
+    n_params = sum(p.numel() for p in base.parameters())
+    encoded = tokenizer(train.text_a.tolist(), train.text_b.tolist(), truncation=True, max_length=args.max_length)
+    rows = [dict(zip(encoded.keys(), values)) for values in zip(*encoded.values())]
+    lengths = [len(r["input_ids"]) for r in rows]
+    labels = torch.tensor(train.label.to_numpy(dtype=int))
+    precisions = ["fp32", "bf16"] if bf16_supported(device) else ["fp32"]
+    batchings = ["random", "grouped"]
+
+    def batches_of(batching: str) -> list[list[int]]:
+        sampler, _ = batch_sampler(lengths, labels.numpy(), args.batch_size, 0, batching)
+        return list(itertools.islice(iter(sampler), args.steps))
+
+    plan = {b: batches_of(b) for b in batchings}
+    tokens = {b: sum(lengths[i] for batch in plan[b] for i in batch) for b in batchings}
+    examples = {b: sum(len(batch) for batch in plan[b]) for b in batchings}
+    epochs = args.steps / math.ceil(len(train) / args.batch_size)
+    bare_train(copy.deepcopy(base), tokenizer, rows, labels, plan["random"][:1], precisions[-1], device, args.lr)
+
+    timings: dict[tuple, list[float]] = {}
+    for _ in range(args.repeats):
+        for precision, batching in itertools.product(precisions, batchings):
+            cfg = TrainConfig(epochs=epochs, lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
+                              precision=precision, batching=batching, seed=0)
+            for student in ("teacher", "imp40"):
+                model = copy.deepcopy(base)
+                if student == "imp40":
+                    prune_to(model, 0.4, "per_matrix")
+                stats = fine_tune(model, tokenizer, train, gold_objective(), cfg, HOLD_40 if student == "imp40" else None,
+                                  device, desc=f"rmc {student} {precision} {batching}")
+                timings.setdefault(("train", "rmc", student, precision, batching, args.batch_size), []).append(
+                    (stats.seconds, peak_rss_mb()))
+            seconds = bare_train(copy.deepcopy(base), tokenizer, rows, labels, plan[batching], precision, device, args.lr)
+            timings.setdefault(("train", "bare", "teacher", precision, batching, args.batch_size), []).append(
+                (seconds, peak_rss_mb()))
+        for precision, eval_batch in itertools.product(precisions, args.eval_batch_sizes):
+            start = time.perf_counter()
+            predict_logits(base, tokenizer, dev, args.max_length, eval_batch, device, desc="predict", precision=precision)
+            _sync(device)
+            timings.setdefault(("predict", "rmc", "teacher", precision, "sorted", eval_batch), []).append(
+                (time.perf_counter() - start, peak_rss_mb()))
+
+    dev_tokens = sum(len(x) for x in tokenizer(dev.text_a.tolist(), dev.text_b.tolist(), truncation=True,
+                                               max_length=args.max_length)["input_ids"])
+    records = []
+    for (stage, loop, student, precision, batching, bs), runs in timings.items():
+        seconds = statistics.median(s for s, _ in runs)
+        n_ex, n_tok = (examples[batching], tokens[batching]) if stage == "train" else (len(dev), dev_tokens)
+        flops_per_token = 6 * n_params if stage == "train" else 2 * n_params
+        records.append({"stage": stage, "loop": loop, "student": student, "precision": precision, "batching": batching,
+                        "batch_size": bs, "examples": n_ex, "tokens": n_tok, "seconds": seconds,
+                        "examples_per_s": n_ex / seconds, "tokens_per_s": n_tok / seconds,
+                        "mfu": flops_per_token * n_tok / seconds / peak_flops(device),
+                        "peak_rss_mb": max(r for _, r in runs)})
+    table = pd.DataFrame(records)
+    train_rows = table["stage"] == "train"
+    bare = table[table["loop"] == "bare"].set_index(["precision", "batching"])["examples_per_s"]
+    table["ratio_to_bare"] = [
+        r.examples_per_s / bare.get((r.precision, r.batching), np.nan) if r.stage == "train" else np.nan
+        for r in table.itertuples()]
+    reference = table[train_rows & (table["loop"] == "rmc") & (table["precision"] == "fp32") & (table["batching"] == "random")]
+    ref = reference.set_index("student")["examples_per_s"]
+    first_predict = table[~train_rows & (table["precision"] == "fp32")]["examples_per_s"].iloc[0]
+    table["speedup_vs_fp32_random"] = [
+        r.examples_per_s / (ref.get(r.student, np.nan) if r.stage == "train" else first_predict) for r in table.itertuples()]
+    return table[COLUMNS]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", default="mnli", choices=sorted(TASKS))
+    parser.add_argument("--model", default="minilm", help="minilm (packaged), tiny, a hub name or a local checkpoint")
+    parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--rows", type=int, default=None, help="training rows to draw batches from (default: all)")
+    parser.add_argument("--steps", type=int, default=40, help="timed training steps per setting")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--eval-batch-sizes", type=int, nargs="+", default=[128])
+    parser.add_argument("--predict-rows", type=int, default=2000)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--device", default="cuda:0" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--out", type=Path, default=Path("rmc-runs/speed/throughput.csv"))
+
+
+def run(args: argparse.Namespace) -> pd.DataFrame:
+    table = measure(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False)
+    shown = table.drop(columns=["tokens", "seconds"] + (["mfu"] if table["mfu"].isna().all() else []))
+    print(to_markdown(shown))
+    print(f"\n{args.device}, {torch.get_num_threads()} threads, torch {torch.__version__}; table in {args.out}")
+    return table

@@ -1,0 +1,98 @@
+"""Uncertainty for every number the report compares: intervals over seeds, and paired
+bootstrap intervals for differences between methods.
+
+Two sources of noise make one run's difference between two methods unreliable: the
+evaluation examples (a 1-point gap on 677 PAWS rows is within sampling error) and the
+training seed (initialisation, data order and dropout move OOD accuracy by points). The
+paired bootstrap below resamples both: seeds with replacement, and examples with
+replacement (the same examples for both methods, since they are scored on the same rows).
+A difference is *resolved* only when its interval excludes 0; otherwise the report says it
+is not resolved, whatever its sign. Resampling at both levels counts example noise twice
+when seeds are many (once within each seed, once in the spread between seeds), so with
+several seeds the intervals err on the wide side: a resolved difference is a safe claim.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Interval:
+    estimate: float
+    low: float
+    high: float
+
+    @property
+    def resolved(self) -> bool:
+        """The interval excludes 0 (a difference with a known sign)."""
+        return bool(self.low > 0 or self.high < 0)
+
+
+def seed_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> Interval:
+    """Mean over seeds with a Student-t interval (nan bounds for a single seed: one run
+    says nothing about seed-to-seed spread)."""
+    values = np.asarray(values, dtype=float)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return Interval(mean, float("nan"), float("nan"))
+    half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return Interval(mean, float(mean - half), float(mean + half))
+
+
+def example_weights(n_examples: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap resamples of n examples as multiplicities, (n_resamples, n_examples): a
+    resampled mean is then one matrix product instead of a gather per resample."""
+    return rng.multinomial(n_examples, np.full(n_examples, 1.0 / n_examples), size=n_resamples).astype(np.float32)
+
+
+def seed_resamples(n_seeds: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap resamples of seed indices, (n_resamples, n_seeds)."""
+    return rng.integers(0, n_seeds, size=(n_resamples, n_seeds))
+
+
+def resampled_means(scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """scores (seeds, examples) -> per-seed means under each resample, (n_resamples, seeds)."""
+    return (weights @ np.asarray(scores, dtype=np.float32).T) / weights.shape[1]
+
+
+def difference_interval(
+    observed_a: np.ndarray,
+    observed_b: np.ndarray,
+    boot_a: np.ndarray,
+    boot_b: np.ndarray,
+    seeds: np.ndarray,
+    confidence: float = CONFIDENCE,
+) -> Interval:
+    """Percentile interval of mean_seeds(a) - mean_seeds(b).
+
+    observed_*: the per-seed statistic (seeds,); boot_*: the same statistic recomputed on
+    resampled examples (n_resamples, seeds), with the *same* resamples for a and b;
+    seeds: resampled seed indices (n_resamples, seeds), paired across a and b. Resamples
+    where the statistic is undefined (nan: an F_bias whose teacher gap vanished) are left out.
+    """
+    estimate = float(np.mean(observed_a) - np.mean(observed_b))
+    diffs = np.take_along_axis(np.asarray(boot_a) - np.asarray(boot_b), seeds, axis=1).mean(axis=1)
+    low, high = np.nanquantile(diffs, [0.5 - confidence / 2, 0.5 + confidence / 2])
+    return Interval(estimate, float(low), float(high))
+
+
+def paired_accuracy_difference(
+    correct_a: np.ndarray,
+    correct_b: np.ndarray,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
+) -> Interval:
+    """Accuracy of a minus accuracy of b on the same examples, (seeds, examples) 0/1
+    arrays with seeds paired by index; examples and seeds resampled."""
+    rng = np.random.default_rng(seed)
+    weights = example_weights(np.shape(correct_a)[1], n_resamples, rng)
+    seeds = seed_resamples(np.shape(correct_a)[0], n_resamples, rng)
+    return difference_interval(np.mean(correct_a, axis=1), np.mean(correct_b, axis=1),
+                               resampled_means(correct_a, weights), resampled_means(correct_b, weights), seeds, confidence)

@@ -1,0 +1,119 @@
+"""A run's numbers with their uncertainty: means and intervals over seeds, and the paper's
+comparisons (RMC against each baseline) as paired bootstrap intervals, in words.
+
+The per-seed reports come from `evaluation`; this module only combines seeds and
+resamples examples (`statistics` has the arithmetic). Every comparison is scored on the
+same rows for both models (the data sample is fixed across seeds), so the bootstrap is
+paired: one resample of rows and seeds serves both sides.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from rmc_core.data.registry import TaskData, TaskSpec
+from rmc_core.evaluation import OOD_UNION, ood_predictions
+from rmc_core.metrics import relative_bias
+from rmc_core.statistics import CONFIDENCE, difference_interval, example_weights, resampled_means, seed_interval, seed_resamples
+
+# Lower is better for these metrics; higher for every accuracy.
+LOWER_IS_BETTER = {"f_bias"}
+f_bias = np.vectorize(relative_bias, otypes=[float])
+
+
+def mean_over_seeds(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """One table from per-seed copies: float columns averaged, the others (names, counts)
+    kept as the keys that identify a row."""
+    both = pd.concat(frames, ignore_index=True)
+    if both.empty:
+        return both
+    keys = [c for c in both.columns if not pd.api.types.is_float_dtype(both[c])]
+    if not keys:
+        return both.mean().to_frame().T
+    return both.groupby(keys, sort=False, as_index=False).mean()[list(both.columns)]
+
+
+def seed_intervals(by_seed: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """Per model and metric: mean over seeds and its t-interval (nan bounds for one seed)."""
+    rows = []
+    for model, group in by_seed.groupby("model", sort=False):
+        for metric in metrics:
+            iv = seed_interval(group[metric].to_numpy())
+            rows.append({"model": model, "metric": metric, "mean": iv.estimate, "low": iv.low, "high": iv.high,
+                         "n_seeds": len(group)})
+    return pd.DataFrame(rows)
+
+
+def correctness(probs: dict[str, np.ndarray], data: TaskData, spec: TaskSpec) -> dict[str, np.ndarray]:
+    """1.0 where a model's prediction is right, per split (OOD predictions mapped to the OOD labels)."""
+    out = {"dev": (np.argmax(probs["dev"], axis=1) == data.dev["label"].to_numpy()).astype(np.float32)}
+    for name, frame in data.ood.items():
+        out[name] = (ood_predictions(probs[name], spec) == frame["label"].to_numpy()).astype(np.float32)
+    return out
+
+
+def compare(
+    correct: dict[str, dict[str, np.ndarray]],
+    data: TaskData,
+    pairs: list[tuple[str, str]],
+    teacher: str = "teacher",
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Paired bootstrap intervals of (a - b) for each pair, on dev accuracy, each OOD set,
+    the OOD union, the annotated hard dev rows and F_bias against the (same-seed) teacher.
+
+    correct[model][split]: (seeds, rows) 0/1 arrays, seeds in the same order for every model.
+    """
+    rng = np.random.default_rng(seed)
+    splits = ["dev", *data.ood]
+    n_seeds = next(iter(correct.values()))["dev"].shape[0]
+    weights = {s: example_weights(len(correct[teacher][s][0]), n_resamples, rng) for s in splits}
+    seeds = seed_resamples(n_seeds, n_resamples, rng)
+    sizes = np.array([len(data.ood[s]) for s in data.ood], dtype=float)
+    hard = data.dev["hard"].to_numpy(dtype=bool) if "hard" in data.dev.columns else None
+
+    def metrics(model: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Each metric as (per-seed observed value, per-resample per-seed value)."""
+        c = correct[model]
+        out = {f"acc_{s}": (c[s].mean(axis=1), resampled_means(c[s], weights[s])) for s in splits}
+        union = [sum(n * out[f"acc_{s}"][i] for n, s in zip(sizes, data.ood)) / sizes.sum() for i in (0, 1)]
+        out[f"acc_{OOD_UNION}"] = (union[0], union[1])
+        if hard is not None:
+            w = weights["dev"][:, hard]
+            out["dev_hard"] = (c["dev"][:, hard].mean(axis=1), (w @ c["dev"][:, hard].T) / w.sum(axis=1, keepdims=True))
+        return out
+
+    cache = {m: metrics(m) for m in {teacher, *(x for p in pairs for x in p)}}
+    t = cache[teacher]
+    for m, values in cache.items():
+        if m != teacher:
+            values["f_bias"] = tuple(
+                f_bias(t["acc_dev"][i], t[f"acc_{OOD_UNION}"][i], values["acc_dev"][i], values[f"acc_{OOD_UNION}"][i])
+                for i in (0, 1))
+    rows = []
+    for a, b in pairs:
+        for metric, (obs_a, boot_a) in cache[a].items():
+            obs_b, boot_b = cache[b][metric]
+            iv = difference_interval(obs_a, obs_b, boot_a, boot_b, seeds)
+            better = (iv.low > 0) if metric not in LOWER_IS_BETTER else (iv.high < 0)
+            rows.append({"a": a, "b": b, "metric": metric, "a_value": float(np.mean(obs_a)),
+                         "b_value": float(np.mean(obs_b)), "difference": iv.estimate, "low": iv.low, "high": iv.high,
+                         "resolved": iv.resolved, "a_better": bool(better and iv.resolved),
+                         "n_seeds": n_seeds, "confidence": CONFIDENCE})
+    return pd.DataFrame(rows)
+
+
+def verdicts(comparisons: pd.DataFrame) -> list[str]:
+    """Each comparison as a sentence that says whether the interval resolves it."""
+    lines = []
+    for r in comparisons.itertuples():
+        scale, unit = (100, " points") if r.metric.startswith(("acc_", "dev_")) else (1, "")
+        span = f"{r.difference * scale:+.2f}{unit} [{r.low * scale:+.2f}, {r.high * scale:+.2f}]"
+        if not r.resolved:
+            word = "not resolved (the interval contains 0)"
+        else:
+            word = f"resolved: {r.a if r.a_better else r.b} is better"
+        lines.append(f"{r.a} - {r.b}, {r.metric}: {span}, {word}")
+    return lines

@@ -1,0 +1,139 @@
+"""The statistics module against cases whose answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rmc_core.statistics import (
+    Interval,
+    difference_interval,
+    example_weights,
+    paired_accuracy_difference,
+    resampled_means,
+    seed_interval,
+    seed_resamples,
+)
+from rmc_core.uncertainty import compare, mean_over_seeds, verdicts
+
+
+def test_seed_interval_is_the_student_t_interval():
+    iv = seed_interval(np.array([1.0, 2.0, 3.0]))
+    # t(0.975, df=2) = 4.3027; sd = 1; half-width = 4.3027 / sqrt(3).
+    assert iv.estimate == 2.0
+    assert iv.high - 2.0 == pytest.approx(4.3027 / np.sqrt(3), rel=1e-4)
+    assert iv.low == pytest.approx(4.0 - iv.high)
+    single = seed_interval(np.array([0.7]))
+    assert single.estimate == 0.7 and np.isnan(single.low) and np.isnan(single.high) and not single.resolved
+
+
+def test_identical_models_differ_by_nothing_and_are_unresolved():
+    rng = np.random.default_rng(0)
+    correct = (rng.random((3, 500)) < 0.6).astype(float)
+    iv = paired_accuracy_difference(correct, correct)
+    assert iv == Interval(0.0, 0.0, 0.0) and not iv.resolved
+
+
+def test_always_right_vs_always_wrong_is_a_resolved_difference_of_one():
+    iv = paired_accuracy_difference(np.ones((2, 100)), np.zeros((2, 100)))
+    assert (iv.estimate, iv.low, iv.high) == (1.0, 1.0, 1.0) and iv.resolved
+
+
+def test_one_seed_interval_matches_the_normal_approximation():
+    """For one seed the bootstrap SE of a paired difference is sqrt(var(a - b) / n)."""
+    rng = np.random.default_rng(1)
+    n = 4000
+    a = (rng.random(n) < 0.70).astype(float)
+    b = np.where(rng.random(n) < 0.8, a, 1 - a)  # b agrees with a on 80 % of rows
+    iv = paired_accuracy_difference(a[None], b[None], n_resamples=4000)
+    se = np.std(a - b, ddof=1) / np.sqrt(n)
+    assert iv.estimate == pytest.approx(a.mean() - b.mean())
+    assert (iv.high - iv.low) / 2 == pytest.approx(1.96 * se, rel=0.1)
+
+
+@pytest.mark.parametrize("n_seeds, lowest, highest", [(1, 0.88, 0.99), (2, 0.93, 1.0)])
+def test_coverage_of_a_known_difference(n_seeds, lowest, highest):
+    """Simulated paired evaluations with a true gap of 3 points: with one seed about 95 %
+    of the intervals contain it; resampling seeds as well as examples counts example noise
+    at both levels, so with several seeds the interval is conservative, never narrower.
+    A true gap of 0 is declared resolved at most about 5 % of the time."""
+    rng = np.random.default_rng(2)
+    covered, false_wins, trials = 0, 0, 150
+    for t in range(trials):
+        base = rng.random((n_seeds, 1500))
+        a, b = (base < 0.68).astype(float), (base < 0.65).astype(float)
+        iv = paired_accuracy_difference(a, b, n_resamples=800, seed=t)
+        covered += iv.low <= 0.03 <= iv.high
+        null = (rng.random((n_seeds, 1500)) < 0.65).astype(float), (rng.random((n_seeds, 1500)) < 0.65).astype(float)
+        false_wins += paired_accuracy_difference(*null, n_resamples=800, seed=t).resolved
+    assert lowest <= covered / trials <= highest
+    assert false_wins / trials <= 0.08
+
+
+def test_seed_noise_widens_the_interval():
+    """Two methods equal on average but with seeds that disagree: resampling seeds must
+    show that uncertainty even though each seed's own difference is large and precise."""
+    n = 3000
+    a = np.stack([np.ones(n), np.zeros(n), np.ones(n)])
+    b = np.stack([np.zeros(n), np.ones(n), np.full(n, 0.5)])
+    iv = paired_accuracy_difference(a, b)
+    assert iv.estimate == pytest.approx(1 / 6)
+    assert iv.low < 0 < iv.high and not iv.resolved
+
+
+def test_difference_interval_of_a_nonlinear_statistic_skips_undefined_resamples():
+    rng = np.random.default_rng(3)
+    weights = example_weights(50, 300, rng)
+    seeds = seed_resamples(2, 300, rng)
+    a = resampled_means(np.ones((2, 50)), weights)
+    b = resampled_means(np.zeros((2, 50)), weights)
+    b[:10, 0] = np.nan
+    iv = difference_interval(np.ones(2), np.zeros(2), a, b, seeds)
+    assert (iv.estimate, iv.low, iv.high) == (1.0, 1.0, 1.0)
+    assert weights.sum(axis=1).tolist() == [50.0] * 300
+
+
+def _task_data(n_dev=400, n_ood=300, hard_every=4):
+    from rmc_core.data.registry import TaskData
+
+    dev = pd.DataFrame({"label": np.arange(n_dev) % 3, "hard": np.arange(n_dev) % hard_every == 0})
+    ood = pd.DataFrame({"label": np.arange(n_ood) % 2})
+    return TaskData(train=dev.iloc[:0], dev=dev, ood={"ood-a": ood, "ood-b": ood.iloc[:100]})
+
+
+def test_compare_resolves_a_clear_win_and_not_a_tie():
+    data = _task_data()
+    rng = np.random.default_rng(0)
+
+    def model(p_dev, p_ood):
+        return {"dev": (rng.random((3, 400)) < p_dev).astype(np.float32),
+                "ood-a": (rng.random((3, 300)) < p_ood).astype(np.float32),
+                "ood-b": (rng.random((3, 100)) < p_ood).astype(np.float32)}
+
+    correct = {"teacher": model(0.9, 0.6), "s-rmc": model(0.85, 0.95), "s-vanilla": model(0.85, 0.4), "s-same": None}
+    correct["s-same"] = correct["s-rmc"]
+    table = compare(correct, data, [("s-rmc", "s-vanilla"), ("s-rmc", "s-same")], n_resamples=500).set_index(["b", "metric"])
+    assert set(table.loc["s-vanilla"].index) == {"acc_dev", "acc_ood-a", "acc_ood-b", "acc_ood", "dev_hard", "f_bias"}
+    win = table.loc[("s-vanilla", "acc_ood")]
+    assert win["resolved"] and win["a_better"] and win["low"] > 0.4
+    # Lower F_bias is better: the robust student's is lower, and that counts as its win.
+    bias = table.loc[("s-vanilla", "f_bias")]
+    assert bias["difference"] < 0 and bias["a_better"]
+    union = correct["s-rmc"]["ood-a"].sum(1) + correct["s-rmc"]["ood-b"].sum(1)
+    assert table.loc[("s-vanilla", "acc_ood"), "a_value"] == pytest.approx((union / 400).mean())
+    assert table.loc[("s-vanilla", "dev_hard"), "a_value"] == pytest.approx(correct["s-rmc"]["dev"][:, ::4].mean())
+    tie = table.loc["s-same"]
+    assert not tie["resolved"].any() and (tie["difference"] == 0).all()
+    lines = verdicts(table.reset_index())
+    assert any("acc_ood" in line and "resolved: s-rmc is better" in line for line in lines)
+    assert sum("not resolved" in line for line in lines) >= 6
+
+
+def test_mean_over_seeds_keeps_layout_and_averages_floats():
+    a = pd.DataFrame({"model": ["t", "s"], "acc": [0.5, 0.7], "n": [10, 10]})
+    b = pd.DataFrame({"model": ["t", "s"], "acc": [0.7, 0.9], "n": [10, 10]})
+    both = mean_over_seeds([a, b])
+    assert list(both.columns) == ["model", "acc", "n"] and list(both["model"]) == ["t", "s"]
+    assert both["acc"].tolist() == pytest.approx([0.6, 0.8])
+    assert mean_over_seeds([pd.DataFrame({"x": [1.0]}), pd.DataFrame({"x": [3.0]})])["x"].tolist() == [2.0]

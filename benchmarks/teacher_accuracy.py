@@ -1,7 +1,7 @@
 """Does the speed cost accuracy? Fine-tune the MNLI teacher under each precision/batching.
 
 `python -m benchmarks.teacher_accuracy` trains the packaged MiniLM on the shared 9k MNLI
-training subset (2 epochs, lr 5e-5, batch 32, seed 0) once per setting and scores
+training subset (2 epochs, lr 5e-5, batch 32, `--seed`, default 0) once per setting and scores
 dev-matched (9,815 rows) and HANS (30,000), appending one CSV row per setting as soon as
 it is scored, so an interrupted run keeps what it finished. `--score DIGEST` scores a
 teacher already in the store instead of training one.
@@ -27,7 +27,7 @@ def score(model: Ref, data_ref: Ref, store: Store, device: str) -> dict:
     stats = stages.train_stats(model, store)
     cfg = TrainConfig(eval_batch_size=128, precision=stats["precision"])
     pred = stages.predict(model, data_ref, ("dev", *data.ood), cfg, store, device=device, desc=model.digest[:8])
-    probs = {s: stages.as_array(store.table(pred, s)) for s in ("dev", *data.ood)}
+    probs = {s: stages.split_probs(store, pred, s) for s in ("dev", *data.ood)}
     acc = accuracies(probs, data, spec)
     hans, gold = ood_predictions(probs["hans"], spec), data.ood["hans"]["label"].to_numpy()
     return {"precision": stats["precision"], "batching": stats["batching"], "steps": stats["steps"],
@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="PRECISION:BATCHING pairs to train, e.g. bf16:auto fp32:random")
     parser.add_argument("--score", nargs="*", default=[], metavar="DIGEST", help="stored teachers to score, untrained")
     parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--seed", type=int, default=0, help="training seed (head initialisation, batch order, dropout)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=Path("rmc-runs/speed/teacher_accuracy.csv"))
     args = parser.parse_args(argv)
@@ -52,14 +53,16 @@ def main(argv: list[str] | None = None) -> None:
     data_ref = stages.prepare_data("mnli", DataConfig(data_root=args.data_root), store)
     models = [Ref(kind="model", digest=d) for d in args.score]
     if args.settings:
-        base = stages.prepare_base(ModelSpec(), data_ref, 0, store)
+        base = stages.prepare_base(ModelSpec(), data_ref, args.seed, store)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for setting in [*args.settings, *models]:
+        seed = args.seed if isinstance(setting, str) else None
         if isinstance(setting, str):
             precision, batching = setting.split(":")
-            cfg = TrainConfig(epochs=args.epochs, lr=5e-5, batch_size=32, precision=precision, batching=batching, seed=0)
+            cfg = TrainConfig(epochs=args.epochs, lr=5e-5, batch_size=32, precision=precision, batching=batching,
+                              seed=args.seed)
             setting = stages.train(base, data_ref, cfg, store, device=args.device, desc=f"teacher {precision}:{batching}")
-        row = pd.DataFrame([score(setting, data_ref, store, args.device)])
+        row = pd.DataFrame([{"seed": seed, **score(setting, data_ref, store, args.device)}])
         row.to_csv(args.out, mode="a", header=not args.out.exists(), index=False)
         print(row.to_string(index=False), flush=True)
 

@@ -167,7 +167,8 @@ def predict(
     return store.put_tables(tables)
 
 
-def _probs(store: Store, ref: Ref, split: str) -> np.ndarray:
+def split_probs(store: Store, ref: Ref, split: str) -> np.ndarray:
+    """One split's class probabilities from a predictions artifact (without its loss column)."""
     return as_array(store.table(ref, split).drop(columns="loss", errors="ignore"))
 
 
@@ -192,12 +193,12 @@ def student_inputs(
     data_ref: Ref | None = None,
 ) -> Ref | None:
     """A Ref to one method's per-sample training data (targets or weights), if it has any."""
-    teacher = _probs(store, teacher_pred_ref, "train") if teacher_pred_ref else None
+    teacher = split_probs(store, teacher_pred_ref, "train") if teacher_pred_ref else None
     d = store.table(difficulty_ref, "train")["difficulty"].to_numpy() if difficulty_ref else None
     errors = None
     if first_stage_pred_ref is not None:
         gold = store.table(data_ref, "train")["label"].to_numpy()
-        errors = np.argmax(_probs(store, first_stage_pred_ref, "train"), axis=1) != gold
+        errors = np.argmax(split_probs(store, first_stage_pred_ref, "train"), axis=1) != gold
     per_sample = per_sample_data(method, cfg, teacher, d, errors)
     return store.put_tables({"train": as_frame(per_sample)}) if per_sample is not None else None
 
@@ -214,7 +215,7 @@ def evaluate(
     """Every table of the report, written as one artifact."""
     spec, data = TASKS[task], load_data(store, data_ref)
     splits = ("dev", *data.ood)
-    probs = {m: {s: _probs(store, r, s) for s in splits} for m, r in model_pred_refs.items()}
+    probs = {m: {s: split_probs(store, r, s) for s in splits} for m, r in model_pred_refs.items()}
     results = results_table(probs, data, spec)
     stats = pd.DataFrame([{"model": m, **_flat_stats(train_stats(r, store))} for m, r in model_refs.items()])
     results = results.merge(stats, on="model", how="left")
@@ -250,8 +251,9 @@ def summarize(
     splits = ("dev", *data.ood)
     correct = {}
     for model in model_pred_refs[0]:
-        per_seed_correct = [correctness({s: _probs(store, refs[model], s) for s in splits}, data, spec) for refs in model_pred_refs]
-        correct[model] = {s: np.stack([c[s] for c in per_seed_correct]) for s in splits}
+        scored = [correctness({s: split_probs(store, refs[model], s) for s in splits}, data, spec)
+                  for refs in model_pred_refs]
+        correct[model] = {s: np.stack([c[s] for c in scored]) for s in splits}
     tables["comparisons"] = compare(correct, data, [tuple(p) for p in pairs]) if pairs else pd.DataFrame()
     return store.put_tables(tables, meta={"task": task, "seeds": seeds})
 
@@ -270,7 +272,7 @@ def _difficulty_tables(data: TaskData, subnet_pred_refs: dict[str, Ref], difficu
     gold = data.dev["label"].to_numpy()
     rows = []
     for name, ref in subnet_pred_refs.items():
-        pred = np.argmax(_probs(store, ref, "dev"), axis=1)
+        pred = np.argmax(split_probs(store, ref, "dev"), axis=1)
         rows.append({"subnetwork": name, "dev": float((pred == gold).mean()), **easy_hard(pred, gold, hard)})
     variance = store.table(difficulty_ref, "dev")["variance"].to_numpy()
     by_variance = variance_hard_split(variance, int(hard.sum())).astype(bool)

@@ -6,8 +6,9 @@ progress, IMP, objectives) and then through the bare transformers/torch loop bel
 (forward, cross-entropy, backward, AdamW step: nothing else), on the very batches
 fine_tune's sampler draws. The ratio of the two is what rmc's loop costs over the
 hardware's honest best; the settings (fp32/bf16, random/length-grouped batches, an IMP
-student with its masks held at 40 %) say what each speed-up is worth. Timings are medians over `repeats` interleaved
-rounds, after one warm-up step that pays one-time kernel set-up.
+student with its masks held at 40 %) say what each speed-up is worth. Timings are
+medians over `repeats` interleaved rounds, after one warm-up step that pays one-time
+kernel set-up.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from rmc_core.models import build_base
 from rmc_core.precision import autocast, bf16_supported
 from rmc_core.pruning import prune_to
 from rmc_core.report import to_markdown
-from rmc_core.training import fine_tune, peak_rss_mb, predict_logits
+from rmc_core.training import encode_pairs, fine_tune, peak_rss_mb, predict_logits
 
 # Dense bf16 peak of the GPUs users are likely to have, for MFU (vendor data sheets, SXM parts).
 PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "A10": 125e12}
@@ -81,8 +82,7 @@ def measure(args: argparse.Namespace) -> pd.DataFrame:
     spec = ModelSpec(source=args.model)
     base, tokenizer = build_base(spec, TASKS[args.task].labels, list(train.text_a) + list(train.text_b), seed=0)
     n_params = sum(p.numel() for p in base.parameters())
-    encoded = tokenizer(train.text_a.tolist(), train.text_b.tolist(), truncation=True, max_length=args.max_length)
-    rows = [dict(zip(encoded.keys(), values)) for values in zip(*encoded.values())]
+    rows = encode_pairs(train, tokenizer, args.max_length)
     lengths = [len(r["input_ids"]) for r in rows]
     labels = torch.tensor(train.label.to_numpy(dtype=int))
     precisions = ["fp32", "bf16"] if bf16_supported(device) else ["fp32"]
@@ -121,8 +121,7 @@ def measure(args: argparse.Namespace) -> pd.DataFrame:
             timings.setdefault(("predict", "rmc", "teacher", precision, "sorted", eval_batch), []).append(
                 (time.perf_counter() - start, peak_rss_mb()))
 
-    dev_tokens = sum(len(x) for x in tokenizer(dev.text_a.tolist(), dev.text_b.tolist(), truncation=True,
-                                               max_length=args.max_length)["input_ids"])
+    dev_tokens = sum(len(r["input_ids"]) for r in encode_pairs(dev, tokenizer, args.max_length))
     records = []
     for (stage, loop, student, precision, batching, bs), runs in timings.items():
         seconds = statistics.median(s for s, _ in runs)

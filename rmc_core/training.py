@@ -67,6 +67,12 @@ def tokenize(frame: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length
     )
 
 
+def encode_pairs(frame: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length: int) -> list[dict]:
+    """Each row's token ids as its own dict, unpadded, for a collator to batch in any order."""
+    encoded = tokenizer(frame["text_a"].tolist(), frame["text_b"].tolist(), truncation=True, max_length=max_length)
+    return [dict(zip(encoded.keys(), values)) for values in zip(*encoded.values())]
+
+
 def _optimizer(model: PreTrainedModel, cfg: TrainConfig) -> torch.optim.AdamW:
     """AdamW without decay on biases and LayerNorm weights (the BERT recipe)."""
     decay, no_decay = [], []
@@ -149,8 +155,7 @@ def predict_logits(
 ) -> np.ndarray:
     """Logits for every row, in row order; batches are formed by length to pad less."""
     precision = resolve_precision(precision, device)
-    encoded = tokenizer(frame["text_a"].tolist(), frame["text_b"].tolist(), truncation=True, max_length=max_length)
-    rows = [dict(zip(encoded.keys(), values)) for values in zip(*encoded.values())]
+    rows = encode_pairs(frame, tokenizer, max_length)
     order = np.argsort([len(r["input_ids"]) for r in rows], kind="stable")
     collate = DataCollatorWithPadding(tokenizer)
     model.to(device).eval()

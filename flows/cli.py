@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from rmc_core.overrides import load_config
-from rmc_core.report import comparison_lines, headline, markdown_report, to_markdown
+from rmc_core.report import comparison_lines, headline, markdown_report, premise_lines, to_markdown
 from rmc_core.store import Store
 
 # No network here; the local server's telemetry would only log errors.
@@ -45,7 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     write_tables(tables, args.out, cfg.task)
     (args.out / "summary.json").write_text(json.dumps({**summary.model_dump(mode="json"), "wall_seconds": wall}, indent=1))
     print(to_markdown(headline(tables)))
-    print("\n".join(["", *comparison_lines(tables)]))
+    print("\n".join(["", *premise_lines(tables), "", *comparison_lines(tables)]))
     print(f"\nwall time {wall:.0f} s; {len(summary.computed)} stages computed, {len(summary.cached)} from cache; tables in {args.out}")
     return 0
 

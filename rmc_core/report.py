@@ -67,8 +67,31 @@ def comparison_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
     return [head, *(f"- {line}" for line in verdicts(comparisons))]
 
 
+def premise_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """RMC's premise, checked on the annotated dev split: the teacher must know the rule
+    (hard rows right), sub-networks must lose it (hard rows fall with sparsity while easy
+    rows hold), and so the variance split must agree with the hard rows beyond chance.
+    Empty when the dev set has no hard/easy annotation."""
+    if "split_agreement" not in tables:
+        return []
+    teacher = tables["results"].set_index("model").loc["teacher"]
+    subnets = tables["subnetworks"]
+    agreement = tables["split_agreement"].iloc[0]
+    sparsities = ", ".join(s.removeprefix("subnet-") for s in subnets["subnetwork"])
+    return [
+        "Premise checks on the annotated dev split (fractions):",
+        f"- teacher: hard rows {teacher['dev_hard']:.3f}, easy rows {teacher['dev_easy']:.3f}",
+        (f"- sub-networks at {sparsities} % sparsity: hard rows {' / '.join(f'{v:.2f}' for v in subnets['hard'])}, "
+        f"easy rows {' / '.join(f'{v:.2f}' for v in subnets['easy'])}"),
+        (f"- the loss-variance split agrees with the annotated one on {agreement['agreement']:.3f} of "
+        f"{int(agreement['n'])} rows; chance (same hard fraction, independent) is {agreement['chance']:.3f}"),
+    ]
+
+
 def markdown_report(tables: dict[str, pd.DataFrame], task: str) -> str:
     parts = [f"# RMC on `{task}`", "", to_markdown(headline(tables))]
+    if lines := premise_lines(tables):
+        parts += ["", "## RMC's premise", "", *lines]
     if lines := comparison_lines(tables):
         parts += ["", "## RMC against each baseline", "", *lines]
     if "split_agreement" in tables:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -13,7 +14,7 @@ from rmc_core.config import DataConfig
 from rmc_core.data import TASKS, DataError, load_task_data
 from rmc_core.data.registry import QQP_RAW, ood_names, stratified_sample
 from rmc_core.data.sources import LocalSource, load_source
-from rmc_core.data.synthetic import generate_ood, generate_split
+from rmc_core.data.synthetic import PEOPLE, VERBS, generate_ood, generate_split
 
 NLI = ("entailment", "neutral", "contradiction")
 
@@ -166,21 +167,59 @@ def test_hub_source_code_path_on_a_local_dataset(tmp_path, monkeypatch):
     assert out["label"].tolist() == [0, 2]
 
 
-def test_synthetic_is_deterministic_and_biased():
-    a, b = generate_split(600, 3, "train", 0.9), generate_split(600, 3, "train", 0.9)
-    pd.testing.assert_frame_equal(a, b)
-    assert not a.equals(generate_split(600, 4, "train", 0.9))
-    assert 0.05 < a["hard"].mean() < 0.15
-    overlap = [len(set(h.split()) & set(p.split())) / len(h.split()) for p, h in zip(a.text_a, a.text_b)]
-    high = pd.Series(overlap) > 0.5
-    assert (high == (a["label"] == 0)).mean() > 0.85
+def _overlap(premise: str, hypothesis: str) -> float:
+    return len(set(hypothesis.split()) & set(premise.split())) / len(hypothesis.split())
 
 
-def test_synthetic_ood_breaks_the_shortcut():
-    ood = generate_ood(200, 0)
-    overlap = pd.Series([len(set(h.split()) & set(p.split())) / len(h.split()) for p, h in zip(ood.text_a, ood.text_b)])
-    assert ((overlap > 0.5) == (ood["label"] == 1)).all()
+def _shortcut(frame: pd.DataFrame) -> np.ndarray:
+    """The planted shortcut: negation means contradiction, else copied words mean entailment."""
+    negated = frame["text_b"].str.contains(r"\bnever\b|\bno\b")
+    high = np.array([_overlap(p, h) > 0.5 for p, h in zip(frame.text_a, frame.text_b)])
+    return np.where(negated, 2, np.where(high, 0, 1))
+
+
+def _rule(frame: pd.DataFrame) -> np.ndarray:
+    """The true rule: entailment iff the hypothesis restates agent, verb and patient in the
+    premise's order, each word itself or its synonym."""
+    canon = {w: pair[0] for pair in (*PEOPLE, *VERBS) for w in pair}
+    labels = []
+    for p, h in zip(frame.text_a, frame.text_b):
+        words = [canon[w] for w in h.split() if w in canon]
+        if "never" in h.split() or h.startswith("no "):
+            labels.append(2)
+        else:
+            labels.append(0 if " ".join(words) == " ".join(canon[w] for w in p.split()[:5] if w in canon) else 1)
+    return np.array(labels)
+
+
+@pytest.mark.parametrize("bias", [0.7, 0.9])
+def test_synthetic_shortcut_holds_exactly_on_easy_rows_and_the_rule_everywhere(bias):
+    frame = generate_split(3000, 0, "train", bias)
+    pd.testing.assert_frame_equal(frame, generate_split(3000, 0, "train", bias))
+    assert not frame.equals(generate_split(3000, 1, "train", bias))
+    shortcut_right = _shortcut(frame) == frame["label"].to_numpy()
+    assert (shortcut_right == ~frame["hard"]).all()
+    assert (_rule(frame) == frame["label"]).all()
+    contradiction = frame["label"] == 2
+    assert not frame.loc[contradiction, "hard"].any()
+    assert frame.loc[~contradiction, "hard"].mean() == pytest.approx(1 - bias, abs=0.03)
+
+
+def test_synthetic_ood_breaks_the_shortcut_and_keeps_the_rule():
+    ood = generate_ood(400, 0)
+    high = pd.Series([_overlap(p, h) > 0.5 for p, h in zip(ood.text_a, ood.text_b)])
+    assert (high == (ood["label"] == 1)).all()
+    assert ((_rule(ood) != 0) == (ood["label"] == 1)).all()
     assert set(ood["label"]) == {0, 1}
+
+
+@pytest.mark.parametrize("order", [0.0, 0.5, 1.0])
+def test_rule_difficulty_sets_the_share_of_role_swaps(order):
+    frame = generate_split(3000, 0, "train", 0.7, order)
+    hard_neutral = frame[frame["hard"] & (frame["label"] == 1)]
+    assert set(hard_neutral["heuristic"]) <= {"role_swap", "substitution"}
+    assert (hard_neutral["heuristic"] == "role_swap").mean() == pytest.approx(order, abs=0.06)
+    assert (_rule(frame) == frame["label"]).all()
 
 
 def test_stratified_sample_keeps_every_heuristic_and_label(data_root):

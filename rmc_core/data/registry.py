@@ -182,9 +182,10 @@ def load_task_data(task: str, cfg: DataConfig) -> TaskData:
     """Read and subsample every split of a task; fails on the first missing or bad split."""
     spec = TASKS[task]
     if task == "synthetic":
-        train = synthetic.generate_split(cfg.synthetic_train, cfg.seed, "train", cfg.synthetic_bias)
-        dev = synthetic.generate_split(cfg.synthetic_dev, cfg.seed, "dev", cfg.synthetic_bias)
-        ood = {synthetic.OOD_NAME: synthetic.generate_ood(cfg.synthetic_ood, cfg.seed)}
+        bias, order = cfg.synthetic_bias, cfg.synthetic_order
+        train = synthetic.generate_split(cfg.synthetic_train, cfg.seed, "train", bias, order)
+        dev = synthetic.generate_split(cfg.synthetic_dev, cfg.seed, "dev", bias, order)
+        ood = {synthetic.OOD_NAME: synthetic.generate_ood(cfg.synthetic_ood, cfg.seed, order)}
     else:
         ood_names(task, cfg.source)
         srcs = spec.sources[cfg.source]

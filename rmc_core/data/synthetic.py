@@ -1,18 +1,32 @@
-"""A synthetic NLI task with a planted shortcut, so the robustness effect shows in minutes.
+"""A synthetic NLI task with a planted shortcut, built so that RMC's premise can hold.
 
-Premise: "the doctor helped the lawyer near the park". Each label has two hypothesis
-templates, one with high word overlap with the premise and one with almost none:
+Premise: "the doctor helped the lawyer near the park". The hypothesis restates, changes or
+negates its clause (agent, verb, patient):
 
-| label         | high overlap                 | low overlap (synonyms)            |
-|---------------|------------------------------|-----------------------------------|
-| entailment    | the doctor helped the lawyer | a physician assisted a attorney   |
-| contradiction | the doctor never helped ...  | no physician ever assisted a ...  |
-| neutral       | the lawyer helped the doctor | a pupil employed a grower         |
+| label         | shortcut-aligned (easy)         | bias-conflicting (hard)                       |
+|---------------|---------------------------------|-----------------------------------------------|
+| entailment    | the doctor helped the lawyer    | a physician assisted a attorney (synonyms)    |
+| neutral       | a pupil employed a grower       | the doctor helped the pilot (substitution)    |
+|               |                                 | or the lawyer helped the doctor (role swap)   |
+| contradiction | the doctor never helped ... / no physician ever assisted ... (never hard) |
 
-The true rule needs synonyms, negation and word order; the shortcut "high overlap means
-entailment" needs only counting. In train and dev the shortcut holds for a fraction
-`bias` of the rows; in the OOD split (2 labels, like HANS) it always fails: entailed
-hypotheses are paraphrases and non-entailed ones copy the premise's words.
+The shortcut is word overlap: "copies the premise's words means entailment". In train and
+dev it holds on a fraction `bias` (the shortcut strength) of the entailment and neutral
+rows; `hard` marks the others. Contradictions carry their own cue (a negation) whatever
+their overlap, so they are never marked hard: a row is hard only where the shortcut is the
+cue a model would have to unlearn.
+
+The rule behind the hard rows is lexical for paraphrases (which word is a synonym of which,
+knowledge the pretrained encoder brings and pruning removes first) and for substitutions
+(which word is missing from the premise); for role swaps it is word order. `order` (the
+rule's difficulty) is the share of hard non-entailed rows that are role swaps. Measured
+with the packaged MiniLM teacher (docs/results.md): 3 epochs on 2,000-6,000 rows get
+paraphrases and substitutions right, but not role swaps (dev accuracy 0 after 200 role-swap
+training rows); IMP sub-networks lose paraphrases and substitutions as sparsity grows
+(85 %: none right) while keeping the easy rows.
+
+The OOD split (2 labels, like HANS) holds only rows where the shortcut fails: entailed
+paraphrases and non-entailed high-overlap hypotheses (substitutions / role swaps by `order`).
 """
 
 from __future__ import annotations
@@ -24,6 +38,7 @@ import pandas as pd
 LABELS = ("entailment", "neutral", "contradiction")
 OOD_LABELS = ("entailment", "non-entailment")
 OOD_NAME = "synthetic-ood"
+COLUMNS = ["text_a", "text_b", "label", "heuristic", "hard"]
 
 PEOPLE = (
     ("doctor", "physician"), ("lawyer", "attorney"), ("artist", "painter"), ("pilot", "aviator"),
@@ -38,50 +53,41 @@ VERBS = (
 PLACES = ("park", "station", "museum", "library", "harbor", "market", "office", "bridge", "school", "hotel")
 
 
-def _pair(rng: random.Random, label: str, high_overlap: bool) -> tuple[str, str, str]:
+def _row(rng: random.Random, label: str, aligned: bool, order: float) -> tuple[str, str, int, str, bool]:
+    """One (premise, hypothesis, label, heuristic, hard) row; `aligned`: the shortcut holds."""
     a, b, c, d = rng.sample(PEOPLE, 4)
     v, w = rng.sample(VERBS, 2)
     premise = f"the {a[0]} {v[0]} the {b[0]} near the {rng.choice(PLACES)}"
     if label == "entailment":
-        hyp = f"the {a[0]} {v[0]} the {b[0]}" if high_overlap else f"a {a[1]} {v[1]} a {b[1]}"
-        family = "subsequence" if high_overlap else "paraphrase"
-    elif label == "contradiction":
-        hyp = f"the {a[0]} never {v[0]} the {b[0]}" if high_overlap else f"no {a[1]} ever {v[1]} a {b[1]}"
-        family = "negation" if high_overlap else "paraphrase_negation"
+        hyp, family = (f"the {a[0]} {v[0]} the {b[0]}", "subsequence") if aligned else (f"a {a[1]} {v[1]} a {b[1]}", "paraphrase")
+    elif label == "neutral":
+        if aligned:
+            hyp, family = f"a {c[1]} {w[1]} a {d[1]}", "unrelated"
+        elif rng.random() < order:
+            hyp, family = f"the {b[0]} {v[0]} the {a[0]}", "role_swap"
+        else:
+            hyp, family = f"the {a[0]} {v[0]} the {c[0]}", "substitution"
     else:
-        hyp = f"the {b[0]} {v[0]} the {a[0]}" if high_overlap else f"a {c[1]} {w[1]} a {d[1]}"
-        family = "role_swap" if high_overlap else "unrelated"
-    return premise, hyp, family
+        high = rng.random() < 0.5
+        hyp, family = (f"the {a[0]} never {v[0]} the {b[0]}", "negation") if high else \
+            (f"no {a[1]} ever {v[1]} a {b[1]}", "paraphrase_negation")
+        aligned = True
+    return premise, hyp, LABELS.index(label), family, not aligned
 
 
-def generate_split(n: int, seed: int, split: str, bias: float) -> pd.DataFrame:
-    """ID splits (train/dev): 3 labels, shortcut holds with probability `bias`.
-
-    `hard` marks rows where the shortcut disagrees with the label (bias-conflicting).
-    """
+def generate_split(n: int, seed: int, split: str, bias: float, order: float = 0.0) -> pd.DataFrame:
+    """ID split (train/dev): 3 balanced labels; on entailment and neutral rows the shortcut
+    holds with probability `bias`."""
     rng = random.Random(f"rmc-synthetic-{seed}-{split}")
-    rows = []
-    for i in range(n):
-        label = LABELS[i % 3]
-        aligned = rng.random() < bias
-        high = aligned if label == "entailment" else not aligned
-        premise, hyp, family = _pair(rng, label, high)
-        rows.append((premise, hyp, LABELS.index(label), family, not aligned))
-    frame = pd.DataFrame(rows, columns=["text_a", "text_b", "label", "heuristic", "hard"])
+    rows = [_row(rng, LABELS[i % 3], rng.random() < bias, order) for i in range(n)]
+    frame = pd.DataFrame(rows, columns=COLUMNS)
     return frame.sample(frac=1.0, random_state=rng.randrange(2**31)).reset_index(drop=True)
 
 
-def generate_ood(n: int, seed: int) -> pd.DataFrame:
+def generate_ood(n: int, seed: int, order: float = 0.0) -> pd.DataFrame:
     """OOD split: 2 labels, the shortcut always wrong (half entailed paraphrases, half
-    high-overlap contradictions and role swaps)."""
+    non-entailed high-overlap hypotheses)."""
     rng = random.Random(f"rmc-synthetic-{seed}-ood")
-    rows = []
-    for i in range(n):
-        if i % 2 == 0:
-            premise, hyp, family = _pair(rng, "entailment", high_overlap=False)
-            label = 0
-        else:
-            premise, hyp, family = _pair(rng, rng.choice(("neutral", "contradiction")), high_overlap=True)
-            label = 1
-        rows.append((premise, hyp, label, family))
-    return pd.DataFrame(rows, columns=["text_a", "text_b", "label", "heuristic"])
+    rows = [_row(rng, "entailment" if i % 2 == 0 else "neutral", False, order) for i in range(n)]
+    frame = pd.DataFrame(rows, columns=COLUMNS).drop(columns="hard")
+    return frame.assign(label=(frame["label"] != 0).astype(int))

@@ -1,0 +1,72 @@
+"""The synthetic sweep's tables and plot, from a tiny two-seed run (the figures themselves
+come from `python -m benchmarks.synthetic_sweep`, not from a test)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from benchmarks.synthetic_sweep import BASELINES, DESIGN, OOD, collect, effect_rows, plot, premise_rows, sweep_config
+from rmc_core.config import RunConfig
+from rmc_core.pipeline import run_local
+from rmc_core.report import markdown_report, premise_lines
+from tests.conftest import tiny_run_config
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    cfg = tiny_run_config(methods=DESIGN.methods, seeds=(0, 1),
+                          data=tiny_run_config().data.model_copy(update={"synthetic_dev": 240, "synthetic_bias": 0.8}))
+    return run_local(cfg, tmp_path_factory.mktemp("store"))
+
+
+def test_sweep_config_changes_only_strength_and_seeds():
+    cfg = sweep_config(0.7, (0, 1, 2))
+    assert cfg.data.synthetic_bias == 0.7 and cfg.seeds == (0, 1, 2)
+    assert cfg.model_copy(update={"data": DESIGN.data, "seeds": DESIGN.seeds}) == DESIGN
+
+
+def test_the_demo_is_the_sweeps_design_at_strength_0_9():
+    assert RunConfig() == sweep_config(0.9, (0,)).model_copy(update={"methods": ("vanilla", "rmc")})
+
+
+def test_premise_rows_report_the_three_checks(tables):
+    premise = pd.DataFrame(premise_rows(0.8, tables))
+    teacher = premise[premise["check"] == "teacher_dev_hard"].iloc[0]
+    interval = tables["results_interval"].set_index(["model", "metric"]).loc[("teacher", "dev_hard")]
+    assert teacher["value"] == interval["mean"] and teacher["low"] <= teacher["value"] <= teacher["high"]
+    hard = premise[premise["check"] == "subnetwork_dev_hard"]
+    assert list(hard["who"]) == list(tables["subnetworks"]["subnetwork"])
+    agreement = premise.set_index("check").loc[["split_agreement", "split_agreement_chance"], "value"]
+    assert ((agreement >= 0) & (agreement <= 1)).all()
+
+
+def test_effect_rows_pair_rmc_with_each_baseline_and_plot(tables, tmp_path):
+    effects = pd.DataFrame(effect_rows(0.8, tables))
+    diff = effects[(effects["kind"] == "rmc_minus") & (effects["metric"] == OOD)]
+    assert sorted(diff["model"]) == sorted(f"imp40-{b}" for b in BASELINES)
+    assert ((diff["low"] <= diff["value"]) & (diff["value"] <= diff["high"])).all()
+    assert (diff["n_seeds"] == 2).all()
+    for bias, folder in ((0.8, tmp_path / "a"), (0.9, tmp_path / "b")):
+        folder.mkdir()
+        pd.DataFrame(premise_rows(bias, tables)).to_csv(folder / "synthetic_premise.csv", index=False)
+        pd.DataFrame(effect_rows(bias, tables)).to_csv(folder / "synthetic_sweep.csv", index=False)
+    collect([tmp_path / "b", tmp_path / "a"], tmp_path)
+    merged = pd.read_csv(tmp_path / "synthetic_sweep.csv")
+    assert list(merged["bias"].unique()) == [0.8, 0.9] and len(merged) == 2 * len(effects)
+    assert (tmp_path / "synthetic_sweep.png").stat().st_size > 0
+    markdown = (tmp_path / "synthetic_sweep.md").read_text()
+    assert markdown.count("| 0.80 |") == 2 and markdown.count("| 0.90 |") == 2
+    assert all(f"RMC - {b}" in markdown for b in BASELINES)
+    plot(effects, tmp_path / "one.png")
+    assert (tmp_path / "one.png").exists()
+
+
+def test_the_report_states_the_premise_checks(tables):
+    lines = premise_lines(tables)
+    agreement = tables["split_agreement"].iloc[0]
+    assert f"hard rows {tables['results'].set_index('model').loc['teacher', 'dev_hard']:.3f}" in lines[1]
+    assert lines[2].startswith("- sub-networks at 20, 40, 60, 70, 85 % sparsity")
+    assert f"{agreement['agreement']:.3f}" in lines[3] and f"{agreement['chance']:.3f}" in lines[3]
+    assert "## RMC's premise" in markdown_report(tables, "synthetic")
+    assert premise_lines({k: v for k, v in tables.items() if k != "split_agreement"}) == []

@@ -15,7 +15,8 @@ Writes to `--out` (default rmc-runs/synthetic-sweep):
   seeds; per strength and baseline, RMC minus the baseline with its paired bootstrap
   interval over examples and seeds;
 - synthetic_sweep.png: that difference on synthetic OOD against the shortcut strength;
-- synthetic_sweep.md: both as markdown tables (the ones docs/results.md shows).
+- synthetic_sweep.md: both as markdown tables (the ones docs/results.md shows);
+- synthetic_config_<strength>.json: the exact RunConfig each strength ran.
 
 `--collect DIR ...` merges the outputs of sweeps run separately (one strength per process
 or machine) into `--out` without running anything.
@@ -42,7 +43,7 @@ BASELINES = ("vanilla", "distil", "smooth")
 DESIGN = RunConfig(methods=(*BASELINES, "rmc"))
 """The demo's defaults (synthetic task, MiniLM teacher 3 epochs, IMP sub-networks at
 0.2-0.85, students at 40 %, 2 epochs each) with the four compared methods; each sweep
-writes it next to its tables (synthetic_design.json)."""
+writes the exact config of each strength next to its tables (synthetic_config_<strength>.json)."""
 
 
 def sweep_config(bias: float, seeds: tuple[int, ...]) -> RunConfig:
@@ -94,14 +95,15 @@ def plot(effects: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def _span(value: float, low: float, high: float, scale: float = 100.0) -> str:
-    return f"{value * scale:.1f} [{low * scale:.1f}, {high * scale:.1f}]"
+def _span(value: float, low: float, high: float, sign: str = "") -> str:
+    """A fraction and its interval in percent; sign="+" for differences."""
+    return f"{100 * value:{sign}.1f} [{100 * low:{sign}.1f}, {100 * high:{sign}.1f}]"
 
 
 def tables_markdown(premise: pd.DataFrame, effects: pd.DataFrame) -> str:
     """The premise table (one row per strength) and the effect table (OOD accuracy per
     model, RMC minus each baseline with its interval and whether it excludes 0)."""
-    rows = []
+    premise_table = []
     for bias, p in premise.groupby("bias"):
         t = p[p["check"] == "teacher_dev_hard"].iloc[0]
         row = {"shortcut strength": f"{bias:.2f}", "teacher hard dev": _span(t["value"], t["low"], t["high"])}
@@ -111,19 +113,19 @@ def tables_markdown(premise: pd.DataFrame, effects: pd.DataFrame) -> str:
                 " / ".join(f"{100 * v:.0f}" for v in sub["value"])
         agree = p.set_index("check")["value"]
         row["split agreement (chance)"] = f"{100 * agree['split_agreement']:.1f} ({100 * agree['split_agreement_chance']:.1f})"
-        rows.append(row)
-    effect_rows_ = []
+        premise_table.append(row)
+    effect_table = []
     for bias, e in effects.groupby("bias"):
         models = e[(e["kind"] == "model") & (e["metric"] == OOD)].set_index("model")
         row = {"shortcut strength": f"{bias:.2f}"}
         row |= {f"OOD {m}": _span(r["value"], r["low"], r["high"]) for m, r in models.iterrows()}
         for r in e[(e["kind"] == "rmc_minus") & (e["metric"] == OOD)].itertuples():
             verdict = "resolved" if r.resolved else "unresolved"
-            row[f"RMC - {r.model.split('-', 1)[1]}"] = f"{100 * r.value:+.1f} [{100 * r.low:+.1f}, {100 * r.high:+.1f}] {verdict}"
-        effect_rows_.append(row)
-    return "\n".join(["## Premise checks (percent)", "", to_markdown(pd.DataFrame(rows)), "",
+            row[f"RMC - {r.model.split('-', 1)[1]}"] = f"{_span(r.value, r.low, r.high, '+')} {verdict}"
+        effect_table.append(row)
+    return "\n".join(["## Premise checks (percent)", "", to_markdown(pd.DataFrame(premise_table)), "",
                       "## Synthetic OOD accuracy and RMC's difference (points, 95 % intervals)", "",
-                      to_markdown(pd.DataFrame(effect_rows_))]) + "\n"
+                      to_markdown(pd.DataFrame(effect_table))]) + "\n"
 
 
 def write_outputs(premise: pd.DataFrame, effects: pd.DataFrame, out: Path) -> None:
@@ -138,9 +140,8 @@ def collect(directories: list[Path], out: Path) -> None:
     merged = [pd.concat([pd.read_csv(d / name) for d in directories], ignore_index=True).sort_values("bias", kind="stable")
               for name in ("synthetic_premise.csv", "synthetic_sweep.csv")]
     write_outputs(*merged, out)
-    designs = [d / "synthetic_design.json" for d in directories if (d / "synthetic_design.json").exists()]
-    if designs:
-        (out / "synthetic_design.json").write_text(designs[0].read_text())
+    for config in (c for d in directories for c in d.glob("synthetic_config_*.json")):
+        (out / config.name).write_text(config.read_text())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -159,9 +160,10 @@ def main(argv: list[str] | None = None) -> None:
     from flows.rmc_flow import RmcParameters, rmc_flow
 
     store, premise, effects = Store(args.store), [], []
-    (args.out / "synthetic_design.json").write_text(sweep_config(args.biases[0], tuple(args.seeds)).model_dump_json(indent=1))
     for bias in args.biases:
-        summary = rmc_flow(RmcParameters(config=sweep_config(bias, tuple(args.seeds)), store_root=str(args.store)))
+        config = sweep_config(bias, tuple(args.seeds))
+        (args.out / f"synthetic_config_{bias}.json").write_text(config.model_dump_json(indent=1))
+        summary = rmc_flow(RmcParameters(config=config, store_root=str(args.store)))
         tables = store.tables(summary.report)
         premise += premise_rows(bias, tables)
         effects += effect_rows(bias, tables)

@@ -51,7 +51,9 @@ def test_effect_rows_pair_rmc_with_each_baseline_and_plot(tables, tmp_path):
         folder.mkdir()
         pd.DataFrame(premise_rows(bias, tables)).to_csv(folder / "synthetic_premise.csv", index=False)
         pd.DataFrame(effect_rows(bias, tables)).to_csv(folder / "synthetic_sweep.csv", index=False)
+        (folder / f"synthetic_config_{bias}.json").write_text(sweep_config(bias, (0, 1)).model_dump_json())
     collect([tmp_path / "b", tmp_path / "a"], tmp_path)
+    assert RunConfig.model_validate_json((tmp_path / "synthetic_config_0.9.json").read_text()).data.synthetic_bias == 0.9
     merged = pd.read_csv(tmp_path / "synthetic_sweep.csv")
     assert list(merged["bias"].unique()) == [0.8, 0.9] and len(merged) == 2 * len(effects)
     assert (tmp_path / "synthetic_sweep.png").stat().st_size > 0

@@ -6,18 +6,17 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
 from flows.rmc_flow import RmcParameters, rmc_flow
-from rmc_core import bench_report, stages
+from rmc_core import bench_report
 from rmc_core.data.registry import TASKS, load_task_data
 from rmc_core.models import check_labels
 from rmc_core.profiles import ProfileName, bench_runs
-from rmc_core.store import Ref, Store
-from tasks.stages import stage_cost
+from rmc_core.store import Store
+from tasks.stages import cost_table
 
 PROFILE_SETTINGS = {
     "cpu-small": "packaged all-MiniLM-L6-v2 teacher, 3,000 stratified training rows per task, teacher 2 epochs, "
@@ -61,19 +60,6 @@ def check(params: BenchParameters) -> list[tuple[str, str]]:
     return sorted(set(problems))
 
 
-def stage_row(name: str, ref: Ref, store: Store, cached: bool) -> dict | None:
-    """What making one artifact cost, from the records written when it was computed:
-    training stages report their own throughput; other stages rows / seconds."""
-    cost = stage_cost(ref, store)
-    trained = stages.train_stats(ref, store) if ref.kind == "model" else None
-    if cost is None and trained is None:
-        return None
-    seconds = cost["seconds"] if cost else trained["seconds"]
-    rate = trained["examples_per_s"] if trained else (cost["rows"] / seconds if cost["rows"] and seconds else None)
-    peak = cost["process_peak_rss_mb"] if cost else trained.get("peak_rss_mb")
-    return {"stage": name, "seconds": seconds, "examples_per_s": rate, "peak_rss_mb": peak, "cached": cached}
-
-
 @flow(name="rmc-bench")
 def bench_flow(params: BenchParameters = BenchParameters()) -> str:
     logger = get_run_logger()
@@ -85,11 +71,10 @@ def bench_flow(params: BenchParameters = BenchParameters()) -> str:
         start = time.perf_counter()
         summary = rmc_flow(RmcParameters(config=run.config, store_root=params.store_root, devices=params.devices))
         wall = time.perf_counter() - start
-        stats = [row for name, ref in summary.artifacts.items()
-                 if ref is not None and (row := stage_row(name, ref, store, name in summary.cached))]
+        stats = cost_table(summary.artifacts, summary.cached, store)
         variance = store.table(summary.artifacts["difficulty"], "train")["variance"].to_numpy()
         finished.append(bench_report.RunTables(run.task, run.role, run.seed, store.tables(summary.report), variance,
-                                               pd.DataFrame(stats), wall, len(summary.computed), len(summary.cached)))
+                                               stats, wall, len(summary.computed), len(summary.cached)))
         logger.info("%s/%s done in %.0f s (%d stages computed)", run.task, run.role, wall, len(summary.computed))
     out = Path(params.out)
     bench_report.write(finished, out, PROFILE_SETTINGS[params.profile])

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from prefect import Task, flow, get_run_logger
+from prefect.exceptions import TerminationSignal
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
 
-from rmc_core import pipeline
+from rmc_core import pipeline, stopping
 from rmc_core.config import RunConfig
 from rmc_core.devices import available_devices, default_concurrency
 from rmc_core.report import markdown_report, results_summary
@@ -32,6 +33,9 @@ from rmc_core.store import Ref, Store
 from tasks.stages import TASK_OF, bound_to_store
 
 CONCURRENCY_ENV = "RMC_CONCURRENCY"
+# Stages of this process's runs that finished (computed or cached), in order: what an
+# interrupted `rmc run` reports as kept.
+FINISHED: list[str] = []
 
 
 def concurrency_setting() -> int:
@@ -55,6 +59,14 @@ class RunSummary(BaseModel):
     artifacts: dict[str, Ref | None] = Field(description="each stage's artifact, by task-run name")
     computed: list[str]
     cached: list[str]
+
+
+def _record_finished(future: PrefectFuture[Any], name: str) -> None:
+    """Done callback: `wait` takes the state from the finished future itself (the API's
+    copy of a task's state can lag behind it)."""
+    future.wait(0)
+    if future.state.is_completed():
+        FINISHED.append(name)
 
 
 def _run_name(t: Task, stage: Any, args: tuple, kwargs: dict) -> str:
@@ -83,6 +95,7 @@ def rmc_flow(params: RmcParameters = RmcParameters()) -> RunSummary:
     """Teacher, five pruned sub-networks, difficulty, students for RMC and each baseline,
     evaluation; stages whose inputs and code are unchanged come from the cache."""
     logger = get_run_logger()
+    stopping.STOP.clear()  # a stop requested of an earlier run in this process is not one of this run
     root = Path(params.store_root).resolve()
     store = Store(root)
     devices = params.devices or available_devices()
@@ -94,17 +107,25 @@ def rmc_flow(params: RmcParameters = RmcParameters()) -> RunSummary:
 
     def call(stage: Any, *args: Any, **kwargs: Any) -> PrefectFuture[Any]:
         t = bound_to_store(TASK_OF[stage], root)
-        future = t.submit(*args, **kwargs)
-        submitted.append(future)
         name = _run_name(t, stage, args, kwargs)
         seen[name] += 1
-        names.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+        name = name if seen[name] == 1 else f"{name}#{seen[name]}"
+        future = t.submit(*args, **kwargs)
+        future.add_done_callback(lambda f: _record_finished(f, name))
+        submitted.append(future)
+        names.append(name)
         return future
 
-    report_future = pipeline.run(params.config, store, devices, call=call)
-    progress = create_progress_artifact(0.0, key="rmc-progress", description="stages finished")
-    for done, _ in enumerate(as_completed(submitted), start=1):
-        update_progress_artifact(progress, 100.0 * done / len(submitted))
+    try:
+        report_future = pipeline.run(params.config, store, devices, call=call)
+        progress = create_progress_artifact(0.0, key="rmc-progress", description="stages finished")
+        for done, _ in enumerate(as_completed(submitted), start=1):
+            update_progress_artifact(progress, 100.0 * done / len(submitted))
+    except (KeyboardInterrupt, TerminationSignal):
+        # SIGTERM (Prefect's TerminationSignal) or Ctrl-C while stages run: the task runner
+        # waits for running tasks before the flow can end, so make them stop at their next step.
+        stopping.STOP.set()
+        raise
     failed = [f for f in submitted if f.state.is_failed()]
     if failed:
         failed[0].result()  # re-raises the first failing stage's own exception

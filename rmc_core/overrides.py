@@ -36,5 +36,14 @@ def apply_overrides(base: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 def load_config(path: Path | None = None, overrides: list[str] | None = None) -> RunConfig:
     """A validated config: defaults < file < overrides."""
-    base = json.loads(Path(path).read_text()) if path else {}
+    base = {}
+    if path is not None:
+        try:
+            base = json.loads(Path(path).read_text())
+        except FileNotFoundError as err:
+            raise ValueError(f"config file {path} does not exist") from err
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"config file {path} is not valid JSON: {err}") from err
+        if not isinstance(base, dict):
+            raise ValueError(f"config file {path} must hold a JSON object, not {type(base).__name__}")
     return RunConfig.model_validate(apply_overrides(base, overrides or []))

@@ -14,12 +14,12 @@ from typing import Any, NamedTuple
 
 from rmc_core import stages
 from rmc_core.config import PruneConfig, RunConfig, TrainConfig
-from rmc_core.data.registry import TASKS, ood_names
-from rmc_core.devices import assign_devices
+from rmc_core.data.registry import TASKS, check_sources, ood_names
+from rmc_core.devices import assign_devices, check_devices
 from rmc_core.methods import loss_spec, needs
-from rmc_core.models import check_labels
+from rmc_core.models import check_labels, encoder_shape
 from rmc_core.precision import resolve_precision
-from rmc_core.store import Ref, Store
+from rmc_core.store import Ref, Store, ensure_writable
 
 Call = Callable[..., Any]
 
@@ -28,13 +28,29 @@ def direct(stage: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return stage(*args, **kwargs)
 
 
-def preflight(cfg: RunConfig) -> None:
-    """Checks that need more than the config's own fields, done before any training."""
+def preflight(cfg: RunConfig, store: Store, devices: list[str]) -> None:
+    """Checks that need more than the config's own fields (model configs, devices, the
+    filesystem), done before any data is read or model trained: each of these used to
+    surface only after the teacher and five sub-networks had trained."""
+    check_devices(devices)
+    ensure_writable(store.root, "store")
     labels = TASKS[cfg.task].labels
     check_labels(cfg.teacher, labels, "teacher")
-    if cfg.student.kind == "distilled" and cfg.student.model is not None:
-        check_labels(cfg.student.model, labels, "student")
-    ood_names(cfg.task, cfg.data.source)
+    teacher_layers, teacher_positions = encoder_shape(cfg.teacher)
+    student_positions = teacher_positions
+    if cfg.student.kind == "distilled":
+        if cfg.student.model is not None:
+            check_labels(cfg.student.model, labels, "student")
+            _, student_positions = encoder_shape(cfg.student.model)
+        elif cfg.student.num_layers > teacher_layers:
+            raise ValueError(f"student.num_layers={cfg.student.num_layers}: the teacher {cfg.teacher.source!r} has only "
+                             f"{teacher_layers} encoder layers to keep")
+    for name, train, positions in (("teacher_train", cfg.teacher_train, teacher_positions),
+                                   ("subnetworks.train", cfg.subnetworks.train, teacher_positions),
+                                   ("student.train", cfg.student.train, student_positions)):
+        if train.max_length > positions:
+            raise ValueError(f"{name}.max_length={train.max_length} exceeds the model's {positions} positions")
+    check_sources(cfg.task, cfg.data)
 
 
 def each_training(cfg: RunConfig, change: Callable[[TrainConfig], TrainConfig]) -> RunConfig:
@@ -75,8 +91,8 @@ def run(cfg: RunConfig, store: Store, devices: list[str] | None = None, call: Ca
 
     Returns the summary report's Ref (or, under the Prefect hook, its future).
     """
-    preflight(cfg)
     devices = devices or ["cpu"]
+    preflight(cfg, store, devices)
     cfg = resolve_precisions(cfg, devices[0])
     data = call(stages.prepare_data, cfg.task, cfg.data, store)
     tag = (lambda name, seed: name) if len(cfg.seeds) == 1 else (lambda name, seed: f"{name}-s{seed}")

@@ -46,8 +46,17 @@ def _pruned_count(module: nn.Linear) -> int:
     return 0 if mask is None else int((mask == 0).sum())
 
 
+def current_weight(module: nn.Linear) -> torch.Tensor:
+    """The weight as it is now. For a pruned module `module.weight` is what the forward
+    hook computed before the last forward, one optimizer step old; ranking by it would
+    prune by stale magnitudes."""
+    if prune.is_pruned(module):
+        return (module.weight_orig * module.weight_mask).detach()
+    return module.weight.detach()
+
+
 def prune_to(model: nn.Module, sparsity: float, scope: str) -> None:
-    """Raise the sparsity of the prunable weights to `sparsity`, by smallest magnitude.
+    """Raise the sparsity of the prunable weights to `sparsity`, by smallest current magnitude.
 
     Already-pruned weights stay pruned (torch's PruningContainer selects among the
     surviving entries), so repeated calls implement IMP without rewinding.
@@ -57,12 +66,13 @@ def prune_to(model: nn.Module, sparsity: float, scope: str) -> None:
         total = sum(m.weight.numel() for m in linears)
         extra = round(sparsity * total) - sum(_pruned_count(m) for m in linears)
         if extra > 0:
-            prune.global_unstructured([(m, "weight") for m in linears], pruning_method=prune.L1Unstructured, amount=extra)
+            prune.global_unstructured([(m, "weight") for m in linears], pruning_method=prune.L1Unstructured, amount=extra,
+                                      importance_scores={(m, "weight"): current_weight(m) for m in linears})
         return
     for m in linears:
         extra = round(sparsity * m.weight.numel()) - _pruned_count(m)
         if extra > 0:
-            prune.l1_unstructured(m, "weight", amount=extra)
+            prune.l1_unstructured(m, "weight", amount=extra, importance_scores=current_weight(m))
 
 
 def finalize(model: nn.Module) -> None:

@@ -16,6 +16,13 @@ SUMMARY = {
 }
 
 
+METRIC_NOTE = ("F_bias: the model's relative ID-to-OOD accuracy drop, (dev - OOD) / dev, over the teacher's "
+               "(above 1: it leans on shortcuts more than its teacher). "
+               "Label loyalty: share of dev rows where the model predicts the teacher's label. Prob. loyalty: "
+               "1 - mean Jensen-Shannon distance to the teacher's dev probabilities, with base-2 logarithms "
+               "(so in [0, 1]).")
+
+
 def summary_columns(results: pd.DataFrame) -> list[str]:
     """The issue's headline columns, plus each OOD set and the easy/hard gap when present."""
     extra = [c for c in results.columns if c.startswith("acc_") and c not in SUMMARY]
@@ -89,7 +96,7 @@ def premise_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
 
 
 def markdown_report(tables: dict[str, pd.DataFrame], task: str) -> str:
-    parts = [f"# RMC on `{task}`", "", to_markdown(headline(tables))]
+    parts = [f"# RMC on `{task}`", "", to_markdown(headline(tables)), "", METRIC_NOTE]
     if lines := premise_lines(tables):
         parts += ["", "## RMC's premise", "", *lines]
     if lines := comparison_lines(tables):

@@ -31,6 +31,7 @@ from rmc_core.config import PruneConfig, TrainConfig
 from rmc_core.losses import Objective
 from rmc_core.precision import autocast, resolve_precision
 from rmc_core.pruning import Pruner
+from rmc_core.stopping import check, stoppable
 
 datasets.disable_progress_bars()
 
@@ -113,13 +114,17 @@ def fine_tune(
     if pruner:
         pruner.step(0)
     step, loss_value, start, started_at = 0, float("nan"), time.perf_counter(), time.time()
-    with tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True) as bar:
+    with stoppable(), tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True) as bar:
         while step < total:
             for batch in loader:
+                check(desc, step)
                 idx, labels = batch.pop("idx"), batch.pop("labels").to(device)
                 with autocast(precision, device):
                     logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
                 loss = objective(logits.float(), labels, idx)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"{desc}: the loss became {loss.item()} at step {step + 1} of {total} "
+                                             f"(lr {cfg.lr}); nothing was saved")
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
@@ -160,10 +165,12 @@ def predict_logits(
     collate = DataCollatorWithPadding(tokenizer)
     model.to(device).eval()
     out = np.empty((len(frame), model.config.num_labels), dtype=np.float32)
-    for start in tqdm(range(0, len(rows), batch_size), desc=desc, unit="batch", dynamic_ncols=True):
-        idx = order[start : start + batch_size]
-        batch = collate([rows[i] for i in idx])
-        with autocast(precision, device):
-            logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
-        out[idx] = logits.float().cpu().numpy()
+    with stoppable():
+        for start in tqdm(range(0, len(rows), batch_size), desc=desc, unit="batch", dynamic_ncols=True):
+            check(desc, start // batch_size)
+            idx = order[start : start + batch_size]
+            batch = collate([rows[i] for i in idx])
+            with autocast(precision, device):
+                logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
+            out[idx] = logits.float().cpu().numpy()
     return out

@@ -11,22 +11,56 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import logging
 import resource
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
+import pandas as pd
 import pyarrow.parquet as pq
 from prefect import Task, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.settings import PREFECT_API_REQUEST_TIMEOUT, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
 from rmc_core import stages
 from rmc_core.store import RUN_INFO, Ref, Store
 from tasks.caching import ArtifactCachePolicy
 
+log = logging.getLogger(__name__)
 COMMON: dict[str, Any] = {"cache_policy": ArtifactCachePolicy(), "persist_result": True}
+
+
+def transient(task: Task, task_run: Any, state: Any) -> bool:
+    """Retry I/O stages on what may pass (a network hiccup), not on what will fail again:
+    bad data, a missing file, a bad value."""
+    try:
+        state.result()
+    except (ValueError, FileNotFoundError):
+        return False
+    except Exception:  # noqa: BLE001 - anything else may be transient
+        return True
+    return False
+
+
+PROGRESS_SETTINGS = {PREFECT_API_REQUEST_TIMEOUT: 5.0, PREFECT_CLIENT_MAX_RETRIES: 0}
+
+
+def best_effort_progress(artifact_id: UUID) -> Callable[[float], None]:
+    """A progress callback that can neither fail nor stall a training: one try of at most
+    5 s per update (Prefect's defaults: 60 s per request, and retries on server errors)."""
+
+    def report(done: float) -> None:
+        try:
+            with temporary_settings(PROGRESS_SETTINGS):
+                update_progress_artifact(artifact_id, 100.0 * done)
+        except Exception as err:  # noqa: BLE001 - a progress bar must never fail a training
+            log.warning("progress update failed (%s); training goes on", type(err).__name__)
+
+    return report
 
 
 def with_progress(stage: Callable[..., Ref]) -> Callable[..., Ref]:
@@ -36,7 +70,7 @@ def with_progress(stage: Callable[..., Ref]) -> Callable[..., Ref]:
     def run(*args: Any, **kwargs: Any) -> Ref:
         bound = inspect.signature(stage).bind(*args, **kwargs)
         progress = create_progress_artifact(0.0, description=f"{stage.__name__} {bound.arguments.get('desc', '')}")
-        bound.arguments["on_progress"] = lambda done: update_progress_artifact(progress, 100.0 * done)
+        bound.arguments["on_progress"] = best_effort_progress(progress)
         return stage(*bound.args, **bound.kwargs)
 
     return run
@@ -83,7 +117,28 @@ def stage_cost(ref: Ref, store: Store) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-prepare_data = task(measured(stages.prepare_data), name="prepare-data", task_run_name="prepare-data", retries=1, **COMMON)
+def stage_cost_row(name: str, ref: Ref, store: Store, cached: bool) -> dict | None:
+    """What making one artifact cost, from the records written when it was computed:
+    training stages report their own throughput; other stages rows / seconds."""
+    cost = stage_cost(ref, store)
+    trained = stages.train_stats(ref, store) if ref.kind == "model" else None
+    if cost is None and trained is None:
+        return None
+    seconds = cost["seconds"] if cost else trained["seconds"]
+    rate = trained["examples_per_s"] if trained else (cost["rows"] / seconds if cost["rows"] and seconds else None)
+    peak = cost["process_peak_rss_mb"] if cost else trained.get("peak_rss_mb")
+    return {"stage": name, "seconds": seconds, "examples_per_s": rate, "peak_rss_mb": peak, "cached": cached}
+
+
+def cost_table(artifacts: dict[str, Ref | None], cached: list[str], store: Store) -> pd.DataFrame:
+    """One row per stage of a run that left a cost record (a cached stage shows the cost of
+    the run that computed it)."""
+    rows = [row for name, ref in artifacts.items()
+            if ref is not None and (row := stage_cost_row(name, ref, store, name in cached))]
+    return pd.DataFrame(rows)
+
+
+prepare_data = task(measured(stages.prepare_data), name="prepare-data", task_run_name="prepare-data", retries=1, retry_condition_fn=transient, **COMMON)
 prepare_base = task(measured(stages.prepare_base), name="prepare-base", task_run_name="prepare-base", **COMMON)
 truncate_base = task(measured(stages.truncate_base), name="truncate-base", task_run_name="truncate-base-{num_layers}", **COMMON)
 train = task(measured(with_progress(stages.train)), name="train", task_run_name="train-{desc}", **COMMON)
@@ -91,8 +146,8 @@ prune_oneshot = task(measured(with_progress(stages.prune_oneshot)), name="prune-
 predict = task(measured(stages.predict), name="predict", task_run_name="predict-{desc}", **COMMON)
 difficulty = task(measured(stages.difficulty), name="difficulty", task_run_name="difficulty", **COMMON)
 student_inputs = task(measured(stages.student_inputs), name="student-inputs", task_run_name="student-inputs-{method}", **COMMON)
-evaluate = task(measured(stages.evaluate), name="evaluate", task_run_name="evaluate", retries=1, **COMMON)
-summarize = task(measured(stages.summarize), name="summarize", task_run_name="summarize", retries=1, **COMMON)
+evaluate = task(measured(stages.evaluate), name="evaluate", task_run_name="evaluate", retries=1, retry_condition_fn=transient, **COMMON)
+summarize = task(measured(stages.summarize), name="summarize", task_run_name="summarize", retries=1, retry_condition_fn=transient, **COMMON)
 
 TASK_OF: dict[Callable[..., Any], Task] = {
     stages.prepare_data: prepare_data,

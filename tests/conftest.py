@@ -10,6 +10,8 @@ import pytest
 from rmc_core.config import DataConfig, ModelSpec, RunConfig, StudentConfig, SubnetworkConfig, TinyBertSpec, TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
+# A busy 2-core machine starts the temporary Prefect server slower than its 20 s default allows.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 DATA_ROOT = Path(os.environ.get("RMC_DATA_ROOT", REPO.parent / "shared" / "data"))
 
 TINY = ModelSpec(source="tiny", tiny=TinyBertSpec(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,

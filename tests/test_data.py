@@ -235,3 +235,32 @@ def test_ood_names_known_without_reading_files():
     assert ood_names("fever", "local") == ("fever-symmetric-v1", "fever-symmetric-v2")
     with pytest.raises(ValueError, match="no 'hub' source"):
         ood_names("fever", "hub")
+
+
+def test_hub_mnli_dev_gets_the_hardness_split_by_index(data_root, monkeypatch):
+    """The paper profile reads MNLI from the hub; its dev set must carry the same easy/hard
+    annotation as the local one (Table 6 and the split agreement depend on it). The hub
+    read is replaced by the local dev rows in GLUE's index order."""
+    import datasets
+
+    local = load_task_data("mnli", DataConfig(data_root=data_root)).dev
+    names = TASKS["mnli"].labels
+    ds = datasets.Dataset.from_dict({"premise": local["text_a"].tolist(), "hypothesis": local["text_b"].tolist(),
+                                     "label": local["label"].tolist()},
+                                    features=datasets.Features({"premise": datasets.Value("string"),
+                                                                "hypothesis": datasets.Value("string"),
+                                                                "label": datasets.ClassLabel(names=list(names))}))
+    monkeypatch.setattr(datasets, "load_dataset", lambda path, name=None, split=None: ds)
+    dev = load_source(TASKS["mnli"].sources["hub"].dev, names, data_root, "mnli/dev")
+    assert int(dev["hard"].sum()) == 4573 and len(dev) == 9815
+    assert (dev["hard"].to_numpy() == local["hard"].to_numpy()).all()
+
+
+def test_hub_qqp_pools_local_paws_qqp_with_hub_paws_wiki(tmp_path):
+    from rmc_core.data.registry import check_sources
+
+    assert ood_names("qqp", "hub") == ("paws-qqp", "paws-wiki")
+    with pytest.raises(FileNotFoundError, match="paws/paws_qqp/dev_and_test.tsv"):
+        check_sources("qqp", DataConfig(source="hub", data_root=tmp_path))
+    with pytest.raises(FileNotFoundError, match="hardness_annotations"):
+        check_sources("mnli", DataConfig(source="hub", data_root=tmp_path))

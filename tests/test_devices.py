@@ -33,8 +33,10 @@ def test_default_concurrency():
     assert default_concurrency(["cpu"], cpu_count=16) == 4
 
 
-def test_pipeline_places_each_subnetwork_on_its_device(tmp_path):
-    """The DAG hands each sub-network's training its own device (recorded, not run)."""
+def test_pipeline_places_each_subnetwork_on_its_device(tmp_path, monkeypatch):
+    """The DAG hands each sub-network's training its own device (recorded, not run, so the
+    GPUs need not exist)."""
+    monkeypatch.setattr("rmc_core.pipeline.check_devices", lambda devices: None)
     placed: dict[str, str] = {}
 
     def record(stage, *args, **kwargs):

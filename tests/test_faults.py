@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from rmc_core.store import directory_digest
 from tests.conftest import REPO, tiny_run_config
@@ -17,10 +20,25 @@ from tests.conftest import REPO, tiny_run_config
 SLOW_DATA = tiny_run_config().data.model_copy(update={"synthetic_train": 3000})
 
 
-def start_run(config: Path, store: Path, out: Path, api_url: str) -> subprocess.Popen:
-    env = {**os.environ, "PREFECT_API_URL": api_url, "RMC_CONCURRENCY": "1", "PYTHONPATH": str(REPO)}
+def start_run(config: Path, store: Path, out: Path, api_url: str | None, env: dict[str, str] | None = None,
+              **popen: object) -> subprocess.Popen:
+    """`rmc run` in a subprocess: against the test server, or (api_url None) with its own
+    temporary server, as a user runs it."""
+    env = {**os.environ, "RMC_CONCURRENCY": "1", "PYTHONPATH": str(REPO), **(env or {})}
+    env.pop("PREFECT_API_URL", None)
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
     cmd = [sys.executable, "-m", "flows.cli", "run", "--config", str(config), "--store", str(store), "--out", str(out)]
-    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def read_until(proc: subprocess.Popen, marker: str, bound_s: float = 900) -> str:
+    """Output up to `marker` (a wait bound for slow machines, not a timing assert)."""
+    seen, deadline = "", time.time() + bound_s
+    while marker not in seen and time.time() < deadline and proc.poll() is None:
+        seen += proc.stdout.read(64)
+    assert marker in seen, seen[-2000:]
+    return seen
 
 
 def assert_store_is_sound(store: Path) -> None:
@@ -36,10 +54,7 @@ def test_killed_run_resumes_without_recomputing_finished_stages(prefect_api, tmp
     config.write_text(tiny_run_config(data=SLOW_DATA).model_dump_json())
     store, out = tmp_path / "store", tmp_path / "out"
     proc = start_run(config, store, out, prefect_api)
-    seen, deadline = "", time.time() + 900  # a wait bound for slow machines, not a timing assert
-    while "subnet-40:" not in seen and time.time() < deadline and proc.poll() is None:
-        seen += proc.stdout.read(64)
-    assert "subnet-40:" in seen, seen[-2000:]
+    read_until(proc, "subnet-40:")
     time.sleep(0.5)
     proc.kill()  # SIGKILL in the middle of the 40 % sub-network
     proc.wait()
@@ -69,3 +84,47 @@ def test_two_identical_runs_started_together_share_one_artifact_per_stage(prefec
     models = {r["digest"] for r in summaries[0]["artifacts"].values() if r and r["kind"] == "model"}
     assert {d.name for d in (store / "objects" / "model").iterdir()} == models
     assert_store_is_sound(store)
+
+
+@pytest.mark.parametrize("signum, to_group, resume", [(signal.SIGINT, True, True), (signal.SIGTERM, False, False)],
+                         ids=["ctrl-c", "sigterm"])
+def test_a_signal_stops_the_run_in_seconds_and_leaves_no_process(signum, to_group, resume, tmp_path):
+    """Ctrl-C reaches the whole process group (CLI and its temporary server); SIGTERM only
+    the CLI, which must stop the server itself. Either way: exit 128 + signal within 15 s,
+    no process left, the finished stages listed; the next run reuses them (checked once:
+    a resume is the same whichever signal stopped the run)."""
+    config = tmp_path / "run.json"
+    config.write_text(tiny_run_config(data=SLOW_DATA).model_dump_json())
+    store, out = tmp_path / "store", tmp_path / "out"
+    env = {"PREFECT_HOME": str(tmp_path / "prefect-home")}
+    proc = start_run(config, store, out, None, env, start_new_session=True)
+    read_until(proc, "teacher:")
+    sent = time.time()
+    os.killpg(proc.pid, signum) if to_group else proc.send_signal(signum)
+    rest, _ = proc.communicate(timeout=60)
+    assert time.time() - sent < 15
+    assert proc.returncode == 128 + signum, rest[-2000:]
+    assert f"stopped by {signal.Signals(signum).name}" in rest and "prepare-data" in rest
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)  # nobody left in the run's process group: no orphaned server
+    assert_store_is_sound(store)
+    if not resume:
+        return
+    again = start_run(config, store, out, None, env)
+    log, _ = again.communicate(timeout=900)
+    assert again.returncode == 0, log[-3000:]
+    assert {"prepare-data", "prepare-base"} <= set(json.loads((out / "summary.json").read_text())["cached"])
+
+
+def test_progress_updates_to_an_unreachable_server_neither_fail_nor_stall(caplog):
+    import uuid
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from tasks.stages import best_effort_progress
+
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):  # nothing listens on port 9
+        start = time.time()
+        best_effort_progress(uuid.uuid4())(0.5)
+    assert time.time() - start < 15  # a bound for a busy machine; one failed try takes ~2 s here
+    assert "progress update failed" in caplog.text

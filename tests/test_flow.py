@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from pydantic import ValidationError
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -132,10 +133,16 @@ def test_two_cpu_slots_run_two_subnetworks_at_once(prefect_api, tmp_path):
 
 
 def test_failing_stage_fails_the_flow_with_its_own_error(prefect_api, tmp_path):
-    (tmp_path / "qqp/train_subset_powerfulpromptft").mkdir(parents=True)
-    (tmp_path / "qqp/train_subset_powerfulpromptft/train.json").write_text('{"0": {"text_a": "a", "text_b": "b", "label": "7"}}')
+    from rmc_core.data import TASKS
+
+    sources = TASKS["qqp"].sources["local"]
+    for src in (sources.dev, *sources.ood.values()):  # present, so that the data check passes; never read
+        (tmp_path / src.path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / src.path).touch()
+    (tmp_path / sources.train.path).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / sources.train.path).write_text('{"0": {"text_a": "a", "text_b": "b", "label": "7"}}')
     cfg = tiny_run_config(task="qqp", data=tiny_run_config().data.model_copy(update={"data_root": tmp_path}))
-    with pytest.raises(DataError, match=r"qqp/train: unknown label values \['7'\]"):
+    with pytest.raises(DataError, match=r"qqp/train \(.*train.json\): unknown label values \['7'\]"):
         rmc_flow(RmcParameters(config=cfg, store_root=str(tmp_path / "store")))
 
 
@@ -171,3 +178,56 @@ def test_cache_key_covers_the_code_that_makes_artifacts_and_not_the_reports():
     assert {"stages.py", "training.py", "losses.py", "smoothing.py", "difficulty.py", "pruning.py",
             "data/registry.py", "data/sources.py", "data/__init__.py", "__init__.py"} <= files
     assert not files & {"bench_report.py", "profiles.py", "report.py", "overrides.py"}
+
+
+def test_two_seeded_runs_write_byte_identical_result_files(prefect_api, tmp_path):
+    """Costs (seconds, throughput) are the only thing that differs between identical runs,
+    and they go to their own file; every results file is byte for byte the same."""
+    from flows import cli
+
+    config = tmp_path / "run.json"
+    config.write_text(tiny_run_config().model_dump_json())
+    for i in (1, 2):
+        args = ["run", "--config", str(config), "--store", str(tmp_path / f"store{i}"), "--out", str(tmp_path / f"out{i}")]
+        assert cli.main(args) == 0
+    files = sorted(p.name for p in (tmp_path / "out1").iterdir() if p.name not in ("costs.csv", "summary.json"))
+    assert {"results.csv", "results.parquet", "results.md", "comparisons.csv"} <= set(files)
+    for name in files:
+        assert (tmp_path / "out1" / name).read_bytes() == (tmp_path / "out2" / name).read_bytes(), name
+    costs = pd.read_csv(tmp_path / "out1" / "costs.csv")
+    assert {"train-teacher", "evaluate"} <= set(costs["stage"]) and (costs["seconds"] > 0).all()
+
+
+def test_a_corrupt_artifact_is_quarantined_and_recomputed(cached_store, tmp_path):
+    """One flipped byte in a stored model: the next run notices (digest mismatch), moves the
+    model aside and retrains it, and ends with the same results as the clean run."""
+    from flows import cli
+
+    clean_root, first = cached_store
+    root = tmp_path / "store"
+    shutil.copytree(clean_root, root)
+    teacher = first.artifacts["train-teacher"]
+    weights = Store(root)._final(teacher) / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+
+    again = rerun(root)
+    assert "train-teacher" in again.computed
+    assert again.report == first.report and again.artifacts == first.artifacts
+    quarantined = list((root / "quarantine").iterdir())
+    assert [p.name.split("-")[:2] for p in quarantined] == [["model", teacher.digest]]
+    assert cli.main(["verify", "--store", str(root)]) == 0
+
+
+def test_verify_reports_and_quarantines_a_truncated_table(cached_store, tmp_path, capsys):
+    from flows import cli
+
+    clean_root, first = cached_store
+    root = tmp_path / "store"
+    shutil.copytree(clean_root, root)
+    report = Store(root)._final(first.report) / "results.parquet"
+    report.write_bytes(report.read_bytes()[:100])
+    assert cli.main(["verify", "--store", str(root)]) == 1
+    assert f"tables {first.report.digest[:12]} was corrupt; quarantined" in capsys.readouterr().err
+    assert not Store(root).exists(first.report)

@@ -81,3 +81,17 @@ def test_iterative_pruning_only_grows_the_mask(tiny):
     for n, m in prunable_linears(model).items():
         assert torch.all(m.weight[first[n]] == 0)
     assert sparsity_report(model)["sparsity"] == pytest.approx(0.6, abs=1e-4)
+
+
+@pytest.mark.parametrize("scope", ["per_matrix", "global"])
+def test_pruning_ranks_the_weights_as_they_are_now_not_as_of_the_last_forward(tiny, scope):
+    """After an optimizer step and before the next forward, `module.weight` still holds the
+    previous step's values; IMP must rank `weight_orig * weight_mask`."""
+    model = tiny[0]
+    prune_to(model, 0.2, scope)
+    layer = prunable_linears(model)["encoder.layer.0.attention.self.query"]
+    largest = int(torch.argmax(layer.weight.abs()))
+    with torch.no_grad():
+        layer.weight_orig.view(-1)[largest] = 0.0  # what a step could do; no forward since
+    prune_to(model, 0.3, scope)
+    assert layer.weight_mask.view(-1)[largest] == 0

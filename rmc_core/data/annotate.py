@@ -50,3 +50,5 @@ ANNOTATORS: dict[str, Callable[[pd.DataFrame, Path], pd.DataFrame]] = {
     "hans_blocks": hans_blocks,
     "mnli_hardness": mnli_hardness,
 }
+# Local files an annotator reads (relative to the data root), checked before any data is read.
+ANNOTATION_FILES: dict[str, str] = {"mnli_hardness": MNLI_HARDNESS}

@@ -12,7 +12,8 @@ import pandas as pd
 
 from rmc_core.config import DataConfig, Frozen
 from rmc_core.data import synthetic
-from rmc_core.data.sources import HubSource, LocalSource, Source, load_source
+from rmc_core.data.annotate import ANNOTATION_FILES
+from rmc_core.data.sources import DataError, HubSource, LocalSource, Source, load_source
 
 
 class TaskSources(Frozen):
@@ -72,8 +73,10 @@ MNLI = TaskSpec(
         "hub": TaskSources(
             train=HubSource(path="nyu-mll/glue", name="mnli", split="train",
                             columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"}),
+            # GLUE keeps dev-matched in its index order, which the hardness file is aligned to.
             dev=HubSource(path="nyu-mll/glue", name="mnli", split="validation_matched",
-                          columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"}),
+                          columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"},
+                          annotate="mnli_hardness"),
             ood={"hans": HubSource(path="jhu-cogsci/hans", split="validation",
                                    columns={"text_a": "premise", "text_b": "hypothesis", "label": "label",
                                             "heuristic": "heuristic", "subcase": "subcase"})},
@@ -107,6 +110,9 @@ FEVER = TaskSpec(
     },
 )
 
+PAWS_QQP = LocalSource(path="paws/paws_qqp/dev_and_test.tsv", format="tsv", decode_bytes_literals=True,
+                       columns={"text_a": "sentence1", "text_b": "sentence2", "label": "label"}, labels=QQP_RAW)
+
 QQP = TaskSpec(
     name="qqp",
     labels=QQP_LABELS,
@@ -120,8 +126,7 @@ QQP = TaskSpec(
             dev=LocalSource(path="qqp/train_subset_powerfulpromptft/dev.json", format="json_dict",
                             columns=TEXT_PAIR, labels=QQP_RAW),
             ood={
-                "paws-qqp": LocalSource(path="paws/paws_qqp/dev_and_test.tsv", format="tsv", decode_bytes_literals=True,
-                                        columns={"text_a": "sentence1", "text_b": "sentence2", "label": "label"}, labels=QQP_RAW),
+                "paws-qqp": PAWS_QQP,
                 "paws-wiki": LocalSource(path="paws/paws_wiki/test.tsv", format="tsv", quoting="none",
                                          columns={"text_a": "sentence1", "text_b": "sentence2", "label": "label"}, labels=QQP_RAW),
             },
@@ -131,7 +136,10 @@ QQP = TaskSpec(
                             columns={"text_a": "question1", "text_b": "question2", "label": "label"}),
             dev=HubSource(path="nyu-mll/glue", name="qqp", split="validation",
                           columns={"text_a": "question1", "text_b": "question2", "label": "label"}),
-            ood={"paws-wiki": HubSource(path="google-research-datasets/paws", name="labeled_final", split="test",
+            # The paper pools PAWS-qqp with PAWS-wiki; PAWS-qqp is not on the hub (it is built
+            # from QQP with Google's scripts), so its local copy is read from the data root.
+            ood={"paws-qqp": PAWS_QQP,
+                 "paws-wiki": HubSource(path="google-research-datasets/paws", name="labeled_final", split="test",
                                         columns={"text_a": "sentence1", "text_b": "sentence2", "label": "label"},
                                         labels=QQP_RAW)},
         ),
@@ -178,6 +186,24 @@ def ood_names(task: str, source: str) -> tuple[str, ...]:
     return tuple(spec.sources[source].ood)
 
 
+def check_sources(task: str, cfg: DataConfig) -> None:
+    """The task has the configured source, and each of its local files is where the
+    registry says: found without reading any of them."""
+    ood_names(task, cfg.source)
+    if task == "synthetic":
+        return
+    srcs = TASKS[task].sources[cfg.source]
+    every = (srcs.train, srcs.dev, *srcs.ood.values())
+    local = [s.path for s in every if isinstance(s, LocalSource)] + [ANNOTATION_FILES[s.annotate] for s in every
+                                                                     if s.annotate in ANNOTATION_FILES]
+    if local and not cfg.data_root.is_dir():
+        raise FileNotFoundError(f"data root {cfg.data_root.resolve()} does not exist (set data.data_root); "
+                                f"{task} ({cfg.source}) reads {local} from it")
+    missing = [path for path in local if not (cfg.data_root / path).exists()]
+    if missing:
+        raise FileNotFoundError(f"data files missing under {cfg.data_root.resolve()}: {missing}")
+
+
 def load_task_data(task: str, cfg: DataConfig) -> TaskData:
     """Read and subsample every split of a task; fails on the first missing or bad split."""
     spec = TASKS[task]
@@ -187,16 +213,19 @@ def load_task_data(task: str, cfg: DataConfig) -> TaskData:
         dev = synthetic.generate_split(cfg.synthetic_dev, cfg.seed, "dev", bias, order)
         ood = {synthetic.OOD_NAME: synthetic.generate_ood(cfg.synthetic_ood, cfg.seed, order)}
     else:
-        ood_names(task, cfg.source)
+        check_sources(task, cfg)
         srcs = spec.sources[cfg.source]
         root = cfg.data_root
-        if cfg.source == "local" and not root.is_dir():
-            raise FileNotFoundError(f"data root {root.resolve()} does not exist (set data.data_root)")
         train = load_source(srcs.train, spec.labels, root, f"{task}/train")
         dev = load_source(srcs.dev, spec.labels, root, f"{task}/dev")
         ood = {name: load_source(s, spec.ood_labels, root, f"{task}/{name}") for name, s in srcs.ood.items()}
-    return TaskData(
+    data = TaskData(
         train=stratified_sample(train, cfg.max_train, cfg.seed),
         dev=stratified_sample(dev, cfg.max_dev, cfg.seed),
         ood={k: stratified_sample(v, cfg.max_ood, cfg.seed) for k, v in ood.items()},
     )
+    sizes = {"train": len(data.train), "dev": len(data.dev), **{k: len(v) for k, v in data.ood.items()}}
+    if not all(sizes.values()):
+        raise DataError(f"{task}: a split is empty after sampling (rows: {sizes}); the per-label sample of "
+                        f"max_train/max_dev/max_ood rounds to 0 rows below one row per label group")
+    return data

@@ -64,15 +64,31 @@ class HubSource(Frozen):
     split: str
     columns: dict[str, str]
     labels: dict[str, str] | None = None
+    annotate: str | None = Field(None, description="name of a registered annotator adding metadata columns "
+                                                   "(may read a local file under the data root)")
 
 
 Source = LocalSource | HubSource
 
 
 def _read_table(src: LocalSource, root: Path) -> pd.DataFrame:
+    """The file as read, or a DataError naming the file and, where the parser knows it, the line."""
     path = root / src.path
     if not path.exists():
         raise FileNotFoundError(f"data file not found: {path} (data root {root})")
+    try:
+        frame = _parse(src, path)
+    except pd.errors.EmptyDataError as err:
+        raise DataError(f"{path}: the file is empty") from err
+    except (ValueError, UnicodeDecodeError, OSError, pa.ArrowException, zipfile.BadZipFile, KeyError) as err:
+        raise DataError(f"{path}: cannot be read as {src.format}{f' (member {src.member})' if src.member else ''}: "
+                        f"{err}") from err
+    if frame.empty:
+        raise DataError(f"{path}: the file is empty")
+    return frame
+
+
+def _parse(src: LocalSource, path: Path) -> pd.DataFrame:
     if src.format == "parallel_lines":
         cols = {}
         for canonical, name in src.columns.items():
@@ -124,7 +140,8 @@ def map_labels(raw: pd.Series, labels: dict[str, str] | None, names: tuple[str, 
     named = as_text.map(labels) if labels is not None else as_text
     unknown = sorted(set(as_text[named.isna() | ~named.isin(names)]))
     if unknown:
-        raise DataError(f"{where}: unknown label values {unknown[:10]}; expected names {list(names)}")
+        allowed = sorted(k for k, v in labels.items() if v in names) if labels is not None else list(names)
+        raise DataError(f"{where}: unknown label values {unknown[:10]}; the file may hold {allowed}")
     return named.map({n: i for i, n in enumerate(names)}).astype("int64")
 
 
@@ -133,6 +150,7 @@ def load_source(src: Source, names: tuple[str, ...], root: Path, where: str) -> 
     from rmc_core.data.annotate import ANNOTATORS
 
     frame = _read_hub(src) if isinstance(src, HubSource) else _read_table(src, root)
+    where = f"{where} ({root / src.path})" if isinstance(src, LocalSource) else f"{where} (hub {src.path}, {src.split})"
     missing = [c for c in src.columns.values() if c not in frame.columns]
     if missing or set(CANONICAL) - set(src.columns):
         raise DataError(f"{where}: missing columns {missing or sorted(set(CANONICAL) - set(src.columns))}; file has {list(frame.columns)}")
@@ -144,7 +162,7 @@ def load_source(src: Source, names: tuple[str, ...], root: Path, where: str) -> 
     for extra, col in src.columns.items():
         if extra not in CANONICAL:
             out[extra] = frame[col].to_numpy()
-    if isinstance(src, LocalSource) and src.annotate:
+    if src.annotate:
         out = ANNOTATORS[src.annotate](out, root)
     if out.empty:
         raise DataError(f"{where}: the split is empty")

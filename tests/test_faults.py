@@ -128,3 +128,26 @@ def test_progress_updates_to_an_unreachable_server_neither_fail_nor_stall(caplog
         best_effort_progress(uuid.uuid4())(0.5)
     assert time.time() - start < 15  # a bound for a busy machine; one failed try takes ~2 s here
     assert "progress update failed" in caplog.text
+
+
+def test_a_failing_run_exits_1_with_one_line_and_leaves_no_process(tmp_path):
+    """A data error inside the flow: exit 1, the error once without a traceback, and the
+    temporary server stopped with the CLI."""
+    from rmc_core.data import TASKS
+
+    sources = TASKS["qqp"].sources["local"]
+    for src in (sources.dev, *sources.ood.values()):
+        (tmp_path / src.path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / src.path).touch()
+    (tmp_path / sources.train.path).write_text('{"0": {"text_a": "a", "text_b": "b", "label": "7"}}')
+    config = tmp_path / "run.json"
+    config.write_text(tiny_run_config(task="qqp", data=tiny_run_config().data.model_copy(update={"data_root": tmp_path}))
+                      .model_dump_json())
+    proc = start_run(config, tmp_path / "store", tmp_path / "out", None, {"PREFECT_HOME": str(tmp_path / "home")},
+                     start_new_session=True)
+    log, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 1, log[-2000:]
+    assert "Traceback" not in log and "NotReady" not in log
+    assert log.count("rmc: DataError:") == 1 and "unknown label values ['7']" in log
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)

@@ -17,16 +17,19 @@ from flows.rmc_flow import rmc_flow
 from flows.sweep_flow import SweepParameters, sweep_flow
 
 SWEEP_CRON = os.environ.get("RMC_SWEEP_CRON", "0 2 * * 6")
+WEEKLY_SWEEP = SweepParameters(methods=["vanilla", "distil", "smooth", "focal", "jtt", "rmc"])
 
 
-def deployments() -> list[RunnerDeployment]:
+def deployments(sweep_cron: str = SWEEP_CRON, sweep: SweepParameters = WEEKLY_SWEEP) -> list[RunnerDeployment]:
+    """The served deployments; the sweep's schedule and parameters are arguments so that a
+    test (or a site) can serve a sweep that is due now and small."""
     return [
         rmc_flow.to_deployment(name="rmc", tags=["rmc"], description="RMC and baselines for one configuration."),
         sweep_flow.to_deployment(
             name="weekly-benchmark",
-            cron=SWEEP_CRON,
+            cron=sweep_cron,
             tags=["rmc", "benchmark"],
-            parameters={"params": SweepParameters(methods=["vanilla", "distil", "smooth", "focal", "jtt", "rmc"]).model_dump(mode="json")},
+            parameters={"params": sweep.model_dump(mode="json")},
             description="Methods x sparsities x tasks x seeds, one results table.",
         ),
     ]

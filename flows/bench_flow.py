@@ -60,7 +60,7 @@ def check(params: BenchParameters) -> list[tuple[str, str]]:
     return sorted(set(problems))
 
 
-@flow(name="rmc-bench")
+@flow(name="rmc-bench", flow_run_name="bench-{params.profile}")
 def bench_flow(params: BenchParameters = BenchParameters()) -> str:
     logger = get_run_logger()
     runs = bench_runs(params.profile, Path(params.data_root))

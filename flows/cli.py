@@ -21,7 +21,7 @@ from rmc_core import pipeline, stopping
 from rmc_core.config import RunConfig
 from rmc_core.devices import available_devices
 from rmc_core.overrides import load_config
-from rmc_core.report import comparison_lines, headline, markdown_report, premise_lines, to_markdown
+from rmc_core.report import PANE_COLUMNS, comparison_lines, headline, markdown_report, premise_lines, to_markdown
 from rmc_core.store import Store, ensure_writable
 
 # No network here; the local server's telemetry would only log errors.
@@ -131,7 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     costs = cost_table(summary.artifacts, summary.cached, store)
     costs.to_csv(args.out / "costs.csv", index=False)
     (args.out / "summary.json").write_text(json.dumps({**summary.model_dump(mode="json"), "wall_seconds": wall}, indent=1))
-    print(to_markdown(headline(tables)))
+    print(to_markdown(headline(tables), max_columns=PANE_COLUMNS))
     print("\n".join(["", *premise_lines(tables), "", *comparison_lines(tables)]))
     print(f"\nwall time {wall:.0f} s; {len(summary.computed)} stages computed, {len(summary.cached)} from cache; tables in {args.out}")
     return 0

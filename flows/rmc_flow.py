@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from prefect import Task, flow, get_run_logger
-from prefect.exceptions import TerminationSignal
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.exceptions import TerminationSignal
 from prefect.futures import PrefectFuture, as_completed
+from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -76,10 +77,18 @@ def _run_name(t: Task, stage: Any, args: tuple, kwargs: dict) -> str:
     return t.task_run_name.format(**bound.arguments)
 
 
-def table_rows(frame: Any) -> list[dict[str, Any]]:
-    """Table-artifact rows: JSON has no NaN, so undefined metrics become null."""
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+def table_rows(frame: Any, digits: int = 4) -> list[dict[str, Any]]:
+    """Table-artifact rows, rounded so that the UI's table fits and reads; JSON has no NaN,
+    so undefined metrics become null."""
+    return [{k: (None if math.isnan(v) else round(v, digits)) if isinstance(v, float) else v for k, v in row.items()}
             for row in frame.to_dict(orient="records")]
+
+
+def run_name() -> str:
+    """`mnli-vanilla-rmc-seeds0-1` in the runs list, instead of a random name: what the run computes."""
+    params = flow_run.parameters["params"]
+    cfg = RmcParameters.model_validate(params).config
+    return f"{cfg.task}-{'-'.join(cfg.methods)}-seeds{'-'.join(map(str, cfg.seeds))}"
 
 
 def publish(store: Store, report: Ref, task: str) -> None:
@@ -90,7 +99,7 @@ def publish(store: Store, report: Ref, task: str) -> None:
     create_markdown_artifact(key="rmc-summary", markdown=markdown, description=f"RMC summary on {task}")
 
 
-@flow(name="rmc", task_runner=ThreadPoolTaskRunner(max_workers=concurrency_setting()), log_prints=False)
+@flow(name="rmc", flow_run_name=run_name, task_runner=ThreadPoolTaskRunner(max_workers=concurrency_setting()), log_prints=False)
 def rmc_flow(params: RmcParameters = RmcParameters()) -> RunSummary:
     """Teacher, five pruned sub-networks, difficulty, students for RMC and each baseline,
     evaluation; stages whose inputs and code are unchanged come from the cache."""

@@ -9,17 +9,18 @@ import itertools
 import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
+from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flows.rmc_flow import RmcParameters, rmc_flow, table_rows
-from rmc_core.config import METHODS, Method, RunConfig, Sparsity
+from rmc_core.config import METHODS, Method, RunConfig, Sparsity, TaskName
 from rmc_core.store import Ref, Store
 
 
 class SweepParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
     base: RunConfig = RunConfig()
-    tasks: list[str] = Field(default_factory=lambda: ["synthetic"])
+    tasks: list[TaskName] = Field(default_factory=lambda: ["synthetic"])
     methods: list[Method] = Field(default_factory=lambda: list(METHODS))
     student_sparsities: list[Sparsity] = Field(default_factory=lambda: [0.4])
     seeds: list[int] = Field(default_factory=lambda: [0])
@@ -44,7 +45,13 @@ class SweepParameters(BaseModel):
         return out
 
 
-@flow(name="rmc-sweep")
+def sweep_run_name() -> str:
+    """`sweep-synthetic-6methods-1runs` in the runs list: what the sweep covers."""
+    params = SweepParameters.model_validate(flow_run.parameters["params"])
+    return f"sweep-{'-'.join(params.tasks)}-{len(params.methods)}methods-{len(params.runs())}runs"
+
+
+@flow(name="rmc-sweep", flow_run_name=sweep_run_name)
 def sweep_flow(params: SweepParameters = SweepParameters()) -> Ref:
     """Run every combination as a child flow run and publish one table of all results."""
     logger = get_run_logger()

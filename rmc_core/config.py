@@ -12,6 +12,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo, field_validator, model_validator
 
+# Closed choices are Literals so that the Prefect run form shows them as drop-downs.
+# TaskName lists rmc_core.data.registry.TASKS (a test keeps the two equal).
+TaskName = Literal["mnli", "fever", "qqp", "synthetic"]
 Method = Literal["vanilla", "distil", "smooth", "focal", "jtt", "rmc"]
 Precision = Literal["auto", "fp32", "bf16"]
 Batching = Literal["auto", "grouped", "random"]
@@ -58,7 +61,7 @@ class ModelSpec(Frozen):
 
     source: str = "minilm"
     num_layers: Int | None = Field(None, ge=1)
-    tiny: TinyBertSpec = TinyBertSpec()
+    tiny: TinyBertSpec = Field(TinyBertSpec(), title="Tiny BERT (source \"tiny\")")
 
 
 class TrainConfig(Frozen):
@@ -124,14 +127,14 @@ class SubnetworkConfig(Frozen):
     IMP to its sparsity, five extra fine-tunes. "oneshot" (cheap): the trained teacher is
     pruned by magnitude to each sparsity, then fine-tuned `recovery_epochs` at that
     sparsity (0: none). Variance is only informative while every sub-network still works
-    (method.md section 7), so a run reports the agreement of whatever estimator it used.
+    (docs/method.md, deviations), so a run reports the agreement of whatever estimator it used.
     """
 
     sparsities: tuple[Sparsity, ...] = (0.2, 0.4, 0.6, 0.7, 0.85)
     scope: Literal["per_matrix", "global"] = "per_matrix"
     estimator: Literal["imp", "oneshot"] = "imp"
     recovery_epochs: Real = Field(0.0, ge=0)
-    train: TrainConfig = TrainConfig(epochs=2)
+    train: TrainConfig = Field(TrainConfig(epochs=2), title="Sub-network training")
 
     @field_validator("sparsities")
     @classmethod
@@ -148,9 +151,10 @@ class StudentConfig(Frozen):
 
     kind: Literal["pruned", "distilled"] = "pruned"
     sparsity: Sparsity = 0.4
-    model: ModelSpec | None = Field(None, description="distilled student's encoder; default: the teacher's base truncated to num_layers")
+    model: ModelSpec | None = Field(None, title="Distilled student's encoder",
+                                    description="default: the teacher's base truncated to num_layers")
     num_layers: Int = Field(3, ge=1)
-    train: TrainConfig = TrainConfig(epochs=2)
+    train: TrainConfig = Field(TrainConfig(epochs=2), title="Student training")
 
 
 class MethodConfig(Frozen):
@@ -173,26 +177,17 @@ class RunConfig(Frozen):
     shortcut (docs/results.md).
     """
 
-    task: str = "synthetic"
-    data: DataConfig = DataConfig()
-    teacher: ModelSpec = ModelSpec()
-    teacher_train: TrainConfig = TrainConfig(epochs=3)
-    subnetworks: SubnetworkConfig = SubnetworkConfig()
-    student: StudentConfig = StudentConfig()
+    task: TaskName = "synthetic"
+    data: DataConfig = Field(DataConfig(), title="Data")
+    teacher: ModelSpec = Field(ModelSpec(), title="Teacher model")
+    teacher_train: TrainConfig = Field(TrainConfig(epochs=3), title="Teacher training")
+    subnetworks: SubnetworkConfig = Field(SubnetworkConfig(), title="Sub-networks (difficulty estimation)")
+    student: StudentConfig = Field(StudentConfig(), title="Student (compressed model)")
     methods: tuple[Method, ...] = ("vanilla", "rmc")
-    method: MethodConfig = MethodConfig()
+    method: MethodConfig = Field(MethodConfig(), title="Method hyper-parameters")
     seeds: tuple[Annotated[Int, Field(ge=0)], ...] = Field(
         (0,), description="one cached branch of the DAG per seed, added to every training seed; the data sample stays "
                           "fixed, so methods and seeds are compared on the same rows")
-
-    @field_validator("task")
-    @classmethod
-    def _known_task(cls, v: str) -> str:
-        from rmc_core.data.registry import TASKS
-
-        if v not in TASKS:
-            raise ValueError(f"unknown task {v!r}; known tasks: {sorted(TASKS)}")
-        return v
 
     @field_validator("methods", "seeds")
     @classmethod

@@ -1,6 +1,6 @@
 """What each compression method trains its student with: a loss and its per-sample data.
 
-This is the one place where RMC and the baselines differ (method.md sections 2-3); the
+This is the one place where RMC and the baselines differ (docs/method.md, baselines); the
 training loop and the student architecture are shared, so any difference in results comes
 from here.
 """

@@ -1,4 +1,4 @@
-"""Benchmark profiles: the paper's experiment (method.md section 6) as a list of runs.
+"""Benchmark profiles: the paper's experiment (its Table 4; docs/method.md) as a list of runs.
 
 cpu-small fits 2 CPU cores in under three hours by documented cuts, never by dropping a
 method or a metric: 3,000 stratified training rows per task, two epochs for the teacher

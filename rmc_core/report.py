@@ -52,12 +52,20 @@ def _cell(v: object, digits: int) -> str:
     return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
-def to_markdown(frame: pd.DataFrame, digits: int = 3) -> str:
-    """A GitHub-style table, without the optional `tabulate` dependency."""
-    header = "| " + " | ".join(map(str, frame.columns)) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(_cell(v, digits) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
+def to_markdown(frame: pd.DataFrame, digits: int = 3, max_columns: int | None = None) -> str:
+    """GitHub-style tables, without the optional `tabulate` dependency. A frame wider than
+    `max_columns` is split into several tables that each repeat the first (key) column,
+    so that it fits a UI pane or a terminal instead of running off the side."""
+    key, rest = frame.columns[0], list(frame.columns[1:])
+    width = max((max_columns or len(frame.columns)) - 1, 1)
+    tables = []
+    for start in range(0, max(len(rest), 1), width):
+        part = frame[[key, *rest[start:start + width]]]
+        header = "| " + " | ".join(map(str, part.columns)) + " |"
+        rule = "|" + "|".join("---" for _ in part.columns) + "|"
+        body = ["| " + " | ".join(_cell(v, digits) for v in row) + " |" for row in part.itertuples(index=False)]
+        tables.append("\n".join([header, rule, *body]))
+    return "\n\n".join(tables)
 
 
 def comparison_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
@@ -95,14 +103,18 @@ def premise_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
     ]
 
 
+PANE_COLUMNS = 6  # what the Prefect UI's artifact pane shows without overflowing
+
+
 def markdown_report(tables: dict[str, pd.DataFrame], task: str) -> str:
-    parts = [f"# RMC on `{task}`", "", to_markdown(headline(tables)), "", METRIC_NOTE]
+    """The run's summary for the Prefect UI: tables split to fit the artifact pane."""
+    parts = [f"# RMC on `{task}`", "", to_markdown(headline(tables), max_columns=PANE_COLUMNS), "", METRIC_NOTE]
     if lines := premise_lines(tables):
         parts += ["", "## RMC's premise", "", *lines]
     if lines := comparison_lines(tables):
         parts += ["", "## RMC against each baseline", "", *lines]
     if "split_agreement" in tables:
-        parts += ["", "## Variance split vs annotated hard split", "", to_markdown(tables["split_agreement"])]
+        parts += ["", "## Variance split vs annotated hard split", "", to_markdown(tables["split_agreement"], max_columns=PANE_COLUMNS)]
     if not tables["heuristics"].empty:
-        parts += ["", "## OOD accuracy by heuristic and gold label", "", to_markdown(tables["heuristics"])]
+        parts += ["", "## OOD accuracy by heuristic and gold label", "", to_markdown(tables["heuristics"], max_columns=PANE_COLUMNS)]
     return "\n".join(parts)

@@ -29,8 +29,10 @@ from prefect.settings import PREFECT_API_REQUEST_TIMEOUT, PREFECT_CLIENT_MAX_RET
 from rmc_core import stages
 from rmc_core.store import RUN_INFO, Ref, Store
 from tasks.caching import ArtifactCachePolicy
+from tasks.run_logs import send_core_logs_to_runs
 
 log = logging.getLogger(__name__)
+send_core_logs_to_runs()
 COMMON: dict[str, Any] = {"cache_policy": ArtifactCachePolicy(), "persist_result": True}
 
 

@@ -15,7 +15,7 @@ from tests.conftest import TINY, tiny_run_config
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: RunConfig(task="mnlii"), "unknown task 'mnlii'"),
+        (lambda: RunConfig(task="mnlii"), "'mnli', 'fever', 'qqp' or 'synthetic'"),
         (lambda: RunConfig(methods=("vanilla", "rmcc")), "rmcc"),
         (lambda: RunConfig(methods=()), "at least one method"),
         (lambda: StudentConfig(sparsity=0.0), "greater than 0"),
@@ -33,6 +33,16 @@ from tests.conftest import TINY, tiny_run_config
 def test_bad_config_values_are_refused(make, message):
     with pytest.raises(ValidationError, match=message):
         make()
+
+
+def test_the_task_choice_lists_exactly_the_registered_tasks():
+    from typing import get_args
+
+    from rmc_core.config import TaskName
+    from rmc_core.data.registry import TASKS
+
+    assert sorted(get_args(TaskName)) == sorted(TASKS)
+    assert RunConfig.model_json_schema()["properties"]["task"]["enum"] == list(get_args(TaskName))
 
 
 def test_task_default_alpha_and_override():

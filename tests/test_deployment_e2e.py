@@ -1,24 +1,41 @@
-"""The UI path end to end: a real local Prefect server on a loopback port, the
-deployments served, a run triggered through the API with non-default parameters, its
-completion and artifacts checked, the server stopped."""
+"""The Prefect side as users meet it, end to end: a real `prefect server start` on a
+loopback port other than 4200, the project's deployments served (the sweep due every
+minute), and then what a user does: wait for the schedule, list and run with the
+`prefect` CLI, read a run's logs, and drive the UI in a real browser."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
-import httpx
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.deployments import run_deployment
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterId,
+    LogFilter,
+    LogFilterFlowRunId,
+)
+from prefect.client.schemas.sorting import FlowRunSort
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.rmc_flow import RmcParameters
 from tests.conftest import REPO, tiny_run_config
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# rmc_core's line at the end of each training stage.
+TRAINED = re.compile(r"^(\S+): \d+ steps in \d+ s \([\d.]+ examples/s\), final loss [\d.]+, achieved sparsity [\d.]+$")
 
 
 def free_port() -> int:
@@ -35,58 +52,173 @@ def wait_until(check, timeout: float, what: str) -> None:
                 return
         except Exception:
             pass
-        time.sleep(1)
+        time.sleep(2)
     raise TimeoutError(f"{what} not ready after {timeout} s")
 
 
-@pytest.fixture
-def server(tmp_path):
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`prefect server start` on a free port, as the README says to start it there: with
+    PREFECT_UI_API_URL, or the UI would call port 4200. The scheduler loops every 5 s
+    (60 s by default) so that a run due within the minute is created in time."""
+    tmp = tmp_path_factory.mktemp("prefect-server")
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_API_URL": url, "PYTHONPATH": str(REPO), "RMC_CONCURRENCY": "1"}
+    env = {**os.environ, "PREFECT_HOME": str(tmp / "home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_API_URL": url, "PREFECT_UI_API_URL": url, "PYTHONPATH": str(REPO), "RMC_CONCURRENCY": "1",
+           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5", "COLUMNS": "250"}
     env.pop("PREFECT_LOCAL_STORAGE_PATH", None)
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_until(lambda: urllib.request.urlopen(f"{url}/health", timeout=2).status == 200, 180, "prefect server")
-        yield url, env
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    log_path = tmp / "server.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: urllib.request.urlopen(f"{url}/health", timeout=2).status == 200, 180, "prefect server")
+            yield {"url": url, "env": env, "log": log_path, "tmp": tmp}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
-def test_trigger_served_deployment_through_the_api(server, tmp_path):
-    url, env = server
-    with urllib.request.urlopen(url.removesuffix("/api") + "/", timeout=10) as page:
-        assert page.status == 200 and b"<html" in page.read().lower()  # the UI is served
-    serve_log = open(tmp_path / "serve.log", "w")
-    serving = subprocess.Popen([sys.executable, "-m", "deployments.serve"], cwd=REPO, env=env,
-                               stdout=serve_log, stderr=subprocess.STDOUT)
-    try:
-        with temporary_settings({PREFECT_API_URL: url}):
-            def deployed() -> bool:
-                with get_client(sync_client=True) as client:
-                    return client.read_deployment_by_name("rmc/rmc") is not None and \
-                        client.read_deployment_by_name("rmc-sweep/weekly-benchmark").schedules != []
-            wait_until(deployed, 120, "served deployments")
-            params = RmcParameters(config=tiny_run_config(methods=("vanilla", "smooth", "rmc")), store_root=str(tmp_path / "store"))
-            flow_run = run_deployment("rmc/rmc", parameters={"params": params.model_dump(mode="json")}, timeout=0)
-            with get_client(sync_client=True) as client:
-                wait_until(lambda: client.read_flow_run(flow_run.id).state.is_final(), 420, "flow run")
-                final = client.read_flow_run(flow_run.id)
-                assert final.state.is_completed(), final.state
-        # The sync client's read_artifacts sends nulls this server version refuses: ask the REST API.
-        body = {"artifacts": {"flow_run_id": {"any_": [str(flow_run.id)]}}}
-        artifacts = httpx.post(f"{url}/artifacts/filter", json=body, timeout=30).raise_for_status().json()
-        keys = {a["key"] for a in artifacts}
-        assert {"rmc-results", "rmc-summary", "rmc-progress"} <= keys
-        table = next(a for a in artifacts if a["key"] == "rmc-results")
-        assert "imp40-smooth" in str(table["data"])
-        assert any((tmp_path / "store" / "objects" / "tables").iterdir())
-    finally:
-        serving.terminate()
-        serving.wait(timeout=30)
-        serve_log.close()
+@pytest.fixture(scope="module")
+def served(server):
+    """The deployments served by a worker-less `serve` process, the sweep due every minute."""
+    store = server["tmp"] / "sweep-store"
+    with open(server["tmp"] / "serve.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "tests.serve_due_now", str(store)], cwd=REPO, env=server["env"],
+                                stdout=log, stderr=subprocess.STDOUT)
+        try:
+            with temporary_settings({PREFECT_API_URL: server["url"]}), get_client(sync_client=True) as client:
+                wait_until(lambda: client.read_deployment_by_name("rmc-sweep/weekly-benchmark").schedules, 180,
+                           "served deployments")
+                yield client
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def prefect_cli(server, *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "prefect", *args], check=False, env=server["env"], cwd=REPO,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def wait_for_run(client, run_id, timeout: float = 420):
+    wait_until(lambda: client.read_flow_run(run_id).state.is_final(), timeout, f"flow run {run_id}")
+    run = client.read_flow_run(run_id)
+    assert run.state.is_completed(), run.state
+    return run
+
+
+def run_log_messages(client, run_id) -> list[str]:
+    """Every log line of a run, through the API (which pages at 200)."""
+    found, page = [], None
+    while page is None or len(page) == 200:
+        page = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])), limit=200, offset=len(found))
+        found += [m.message for m in page]
+    return found
+
+
+def tiny_params(store: Path, methods: tuple[str, ...] = ("vanilla", "smooth", "rmc")) -> dict:
+    return {"params": RmcParameters(config=tiny_run_config(methods=methods), store_root=str(store)).model_dump(mode="json")}
+
+
+def test_the_weekly_sweep_runs_on_its_schedule_without_a_worker(server, served):
+    sweep = served.read_deployment_by_name("rmc-sweep/weekly-benchmark")
+    deployment = DeploymentFilter(id=DeploymentFilterId(any_=[sweep.id]))
+
+    def a_scheduled_run_finished():
+        runs = served.read_flow_runs(deployment_filter=deployment, sort=FlowRunSort.START_TIME_DESC)
+        return [r for r in runs if r.auto_scheduled and r.state.is_final()]
+
+    wait_until(a_scheduled_run_finished, 360, "a scheduled sweep run")
+    run = a_scheduled_run_finished()[0]
+    served.pause_deployment(sweep.id)  # one scheduled run proves it; the rest of the module needs the cores
+    assert run.state.is_completed(), run.state
+    assert run.name == "sweep-synthetic-2methods-1runs"
+    server_log = server["log"].read_text()
+    assert "Traceback" not in server_log and "InvalidRequestError" not in server_log, server_log[-3000:]
+
+
+def test_cli_lists_deployments_runs_one_and_shows_its_stage_logs(server, served):
+    deployed = prefect_cli(server, "deployment", "ls")
+    assert "rmc/rmc" in deployed and "rmc-sweep/weekly-benchmark" in deployed
+
+    started = prefect_cli(server, "deployment", "run", "rmc/rmc", "--params", json.dumps(tiny_params(server["tmp"] / "cli-store")))
+    run_id = re.search(r"UUID: ([0-9a-f-]{36})", started).group(1)
+    run = wait_for_run(served, run_id)
+    assert run.name == "synthetic-vanilla-smooth-rmc-seeds0"
+    listed = prefect_cli(server, "flow-run", "ls", "--flow-name", "rmc", "--state-type", "COMPLETED")
+    assert str(run.id) in listed and run.name in listed
+
+    logs = prefect_cli(server, "flow-run", "logs", run_id)
+    messages = run_log_messages(served, run.id)
+    trained = {m.group(1) for line in messages if (m := TRAINED.match(line))}
+    assert {"teacher", "subnet-20", "subnet-40", "subnet-60", "subnet-70", "subnet-85", "imp40-smooth", "imp40-rmc"} <= trained
+    # With the tiny config the Vanilla student is the 40 % sub-network (same base, data,
+    # loss and training settings), so the cache hands it over instead of training it twice.
+    assert "train-imp40-vanilla: Finished in state Cached(type=COMPLETED)" in messages
+    assert "teacher: 300 rows" in logs  # `prefect flow-run logs` shows them too
+    assert "train-teacher: Finished in state Completed()" in messages  # task lines name their task
+
+    artifacts = {a.key: a for a in served.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))}
+    assert {"rmc-results", "rmc-summary", "rmc-progress"} <= set(artifacts)
+    cells = [v for row in json.loads(artifacts["rmc-results"].data) for v in row.values() if isinstance(v, float)]
+    assert cells and all(round(v, 4) == v for v in cells)  # rounded for the UI
+
+
+def test_browser_deployments_page_and_a_custom_run_from_the_form(server, served):
+    if CHROMIUM is None:
+        pytest.skip("BROWSER TEST SKIPPED: no chromium on PATH (apt-get install chromium)")
+    sync_playwright = pytest.importorskip("playwright.sync_api", reason="BROWSER TEST SKIPPED: playwright not installed").sync_playwright
+    ui = server["url"].removesuffix("/api")
+    rmc = served.read_deployment_by_name("rmc/rmc")
+    params = tiny_params(server["tmp"] / "ui-store", methods=("vanilla", "rmc"))
+    http_errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("response", lambda r: r.status >= 400 and http_errors.append(f"{r.status} {r.url}"))
+        try:
+            page.goto(f"{ui}/deployments")
+            listing = page.locator("table")
+            listing.get_by_text("weekly-benchmark").wait_for()
+            assert listing.get_by_text("rmc", exact=True).count() >= 1
+            assert listing.get_by_text("Every minute").count() == 1  # the sweep's schedule is shown
+
+            page.goto(f"{ui}/deployments/deployment/{rmc.id}/run")
+            page.get_by_text("Parameters", exact=True).wait_for()
+            for section in ("Teacher model", "Teacher training", "Sub-networks (difficulty estimation)",
+                            "Sub-network training", "Student (compressed model)", "Student training"):
+                assert page.get_by_text(f"{section} (Optional)", exact=True).count() == 1, section
+            page.get_by_role("button", name="synthetic", exact=True).focus()  # task is a drop-down, not free text
+            page.keyboard.press("ArrowDown")
+            options = page.locator(".p-select-option__text")
+            options.first.wait_for()
+            assert set(options.all_inner_texts()) == {"mnli", "fever", "qqp", "synthetic"}
+            page.keyboard.press("Escape")
+
+            page.locator(".flow-run-create-form-v2__header button").click()
+            page.get_by_text("Use JSON input").click()
+            page.locator(".p-code-input textarea").fill(json.dumps(params, indent=2))
+            page.get_by_role("button", name="Submit").click()
+            page.wait_for_url(re.compile(r".*/deployments/deployment/.*\?tab=Runs"), timeout=60_000)
+
+            mine = served.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[rmc.id])),
+                                         sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=1)[0]
+            assert mine.parameters == params
+            run = wait_for_run(served, mine.id)
+            page.goto(f"{ui}/runs/flow-run/{run.id}")
+            page.get_by_text(run.name, exact=True).first.wait_for()
+            page.get_by_text(re.compile(r"^\d+ Task runs$")).wait_for(timeout=90_000)
+            page.locator("canvas").first.wait_for(timeout=90_000)  # the task graph
+            assert page.get_by_text("Completed", exact=True).count() >= 1
+            page.get_by_text("Artifacts", exact=True).click()
+            page.get_by_text("rmc-results").first.wait_for()
+        except Exception as err:
+            page.screenshot(path=str(server["tmp"] / "browser-failure.png"), full_page=True)
+            raise AssertionError(f"{err}\nHTTP errors seen: {http_errors}; screenshot: "
+                                 f"{server['tmp'] / 'browser-failure.png'}") from err
+        finally:
+            browser.close()

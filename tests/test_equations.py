@@ -1,4 +1,4 @@
-"""Every equation of method.md against values computed by hand."""
+"""Every equation of docs/method.md against values computed by hand."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from rmc_core.store import Ref, Store
 def score(model: Ref, data_ref: Ref, store: Store, device: str) -> dict:
     """Dev-matched and HANS accuracy of one stored teacher, with how it was trained."""
     spec, data = TASKS["mnli"], stages.load_data(store, data_ref)
-    stats = stages.train_stats(model, store)
+    stats = store.record(model, stages.TRAIN_STATS)
     cfg = TrainConfig(eval_batch_size=128, precision=stats["precision"])
     pred = stages.predict(model, data_ref, ("dev", *data.ood), cfg, store, device=device, desc=model.digest[:8])
     probs = {s: stages.split_probs(store, pred, s) for s in ("dev", *data.ood)}

@@ -16,7 +16,7 @@ from rmc_core.data.registry import TASKS, load_task_data
 from rmc_core.models import check_labels
 from rmc_core.profiles import ProfileName, bench_runs
 from rmc_core.store import Store
-from tasks.stages import cost_table
+from rmc_core.costs import cost_table
 
 PROFILE_SETTINGS = {
     "cpu-small": "packaged all-MiniLM-L6-v2 teacher, 3,000 stratified training rows per task, teacher 2 epochs, "

@@ -118,7 +118,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.concurrency:
         os.environ["RMC_CONCURRENCY"] = str(args.concurrency)
     from flows.rmc_flow import RmcParameters, rmc_flow
-    from tasks.stages import cost_table
+    from rmc_core.costs import cost_table
 
     start = time.perf_counter()
     params = RmcParameters(config=cfg, store_root=str(args.store), devices=args.device or None)

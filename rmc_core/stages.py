@@ -7,11 +7,9 @@ Prefect flow call exactly these functions; Prefect adds caching, retries and con
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,16 +26,19 @@ from rmc_core.evaluation import (
     results_table,
     split_agreement,
 )
+from rmc_core.losses import gold_objective
 from rmc_core.methods import LossSpec, build_objective, per_sample_data
 from rmc_core.models import build_base, load_model, save_model, truncate_layers
-from rmc_core.store import RUN_INFO, Ref, Store
-from rmc_core.losses import gold_objective
 from rmc_core.pruning import finalize, prune_to, sparsity_report
+from rmc_core.store import Ref, Store
 from rmc_core.training import TrainStats, fine_tune, predict_logits
 from rmc_core.uncertainty import compare, correctness, mean_over_seeds, seed_intervals
 
 OOD_PREFIX = "ood__"
 log = logging.getLogger(__name__)
+# The store record of how a model was trained (steps, seconds, throughput, sparsity,
+# precision, batching); a model no stage trained (a base or truncated encoder) has none.
+TRAIN_STATS = "train_stats"
 
 
 def as_frame(values: np.ndarray) -> pd.DataFrame:
@@ -105,12 +106,9 @@ def _put_trained(model: Any, tokenizer: Any, stats: TrainStats, store: Store, de
     log.info("%s: %d steps in %.0f s (%.1f examples/s), final loss %.4f, achieved sparsity %.4f", desc, stats.steps,
              stats.seconds, stats.examples_per_s, stats.final_loss, (stats.sparsity or {}).get("sparsity", 0.0))
 
-    def write(d: Path) -> None:
-        save_model(model, tokenizer, d)
-        (d / RUN_INFO).mkdir()
-        (d / RUN_INFO / "train_stats.json").write_text(json.dumps(stats.__dict__, indent=1, sort_keys=True))
-
-    return store.put("model", write)
+    ref = store.put("model", lambda d: save_model(model, tokenizer, d))
+    store.write_record(ref, TRAIN_STATS, stats.__dict__)
+    return ref
 
 
 def prune_oneshot(
@@ -141,12 +139,6 @@ def prune_oneshot(
         stats = TrainStats(0, 0.0, 0.0, float("nan"), sparsity_report(model), now, now)
     return _put_trained(model, tokenizer, stats, store, desc)
 
-
-def train_stats(model_ref: Ref, store: Store) -> dict | None:
-    """How a trained model was made (steps, seconds, throughput, sparsity); None for a
-    model no stage trained (a base or truncated encoder)."""
-    path = store.path(model_ref) / RUN_INFO / "train_stats.json"
-    return json.loads(path.read_text()) if path.exists() else None
 
 
 def predict(
@@ -217,7 +209,7 @@ def evaluate(
     splits = ("dev", *data.ood)
     probs = {m: {s: split_probs(store, r, s) for s in splits} for m, r in model_pred_refs.items()}
     results = results_table(probs, data, spec)
-    sparsity = pd.DataFrame([{"model": m, "sparsity": _sparsity(train_stats(r, store))} for m, r in model_refs.items()])
+    sparsity = pd.DataFrame([{"model": m, "sparsity": _sparsity(store.record(r, TRAIN_STATS))} for m, r in model_refs.items()])
     results = results.merge(sparsity, on="model", how="left")
     breakdown = pd.concat(
         [heuristic_breakdown(probs[m][s], data.ood[s], spec).assign(model=m, ood_set=s)

@@ -154,6 +154,24 @@ class Store:
 
         return self.put(kind, write)
 
+    def write_record(self, ref: Ref, name: str, record: dict) -> None:
+        """Record how an artifact was made, in `<artifact>/_run/<name>.json`: outside its
+        digest, so a record never changes a cache key. The first record of a name stays: it
+        describes the run that computed the artifact, which a later run that made the same
+        bytes (or reused them) must not overwrite."""
+        path = self.path(ref) / RUN_INFO / f"{name}.json"
+        path.parent.mkdir(exist_ok=True)
+        try:
+            with open(path, "x") as f:
+                json.dump(record, f, indent=1, sort_keys=True)
+        except FileExistsError:
+            return
+
+    def record(self, ref: Ref, name: str) -> dict | None:
+        """A record written by `write_record`; None if the artifact has none of that name."""
+        path = self.path(ref) / RUN_INFO / f"{name}.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
     def tables(self, ref: Ref) -> dict[str, pd.DataFrame]:
         return {p.stem: pd.read_parquet(p) for p in sorted(self.path(ref).glob("*.parquet"))}
 

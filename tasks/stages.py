@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import logging
-import resource
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -20,14 +18,15 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import pandas as pd
 import pyarrow.parquet as pq
 from prefect import Task, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.settings import PREFECT_API_REQUEST_TIMEOUT, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
 from rmc_core import stages
-from rmc_core.store import RUN_INFO, Ref, Store
+from rmc_core.costs import COST
+from rmc_core.store import Ref, Store
+from rmc_core.training import peak_rss_mb
 from tasks.caching import ArtifactCachePolicy
 from tasks.run_logs import send_core_logs_to_runs
 
@@ -78,14 +77,11 @@ def with_progress(stage: Callable[..., Ref]) -> Callable[..., Ref]:
     return run
 
 
-COST_FILE = "cost.json"
-
-
 def measured(stage: Callable[..., Ref]) -> Callable[..., Ref]:
-    """The stage, recording what making its artifact cost in `<artifact>/_run/cost.json`.
+    """The stage, recording what making its artifact cost (wall seconds, rows, peak memory)
+    as the artifact's `cost` record in the store.
 
-    `_run/` is outside the artifact's digest, so the record never changes a cache key; it
-    is written only when the stage really runs (a cache hit does not call it), so a rerun
+    It runs only when the stage really runs (a cache hit does not call it), so a rerun
     keeps the figures of the run that computed the artifact. The peak RSS is the process's
     high-water mark when the stage ended: per stage only while stages run one at a time.
     """
@@ -96,48 +92,16 @@ def measured(stage: Callable[..., Ref]) -> Callable[..., Ref]:
         start = time.perf_counter()
         ref = stage(*args, **kwargs)
         seconds = time.perf_counter() - start
-        store: Store = bound.arguments["store"]
         if ref is None:
             return ref
-        artifact = store.path(ref)
-        folder = artifact / RUN_INFO
-        if not (folder / COST_FILE).exists():
-            rows = sum(pq.read_metadata(p).num_rows for p in artifact.glob("*.parquet"))
-            folder.mkdir(exist_ok=True)
-            record = {"stage": stage.__name__, "desc": bound.arguments.get("desc"), "seconds": seconds, "rows": rows,
-                      "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "finished_at": datetime.now(timezone.utc).isoformat()}
-            (folder / COST_FILE).write_text(json.dumps(record, indent=1))
+        store: Store = bound.arguments["store"]
+        rows = sum(pq.read_metadata(p).num_rows for p in store.path(ref).glob("*.parquet"))
+        store.write_record(ref, COST, {"stage": stage.__name__, "desc": bound.arguments.get("desc"), "seconds": seconds,
+                                       "rows": rows, "process_peak_rss_mb": peak_rss_mb(),
+                                       "finished_at": datetime.now(timezone.utc).isoformat()})
         return ref
 
     return run
-
-
-def stage_cost(ref: Ref, store: Store) -> dict | None:
-    """The cost record of the stage that made `ref`; None if it predates these records."""
-    path = store.path(ref) / RUN_INFO / COST_FILE
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def stage_cost_row(name: str, ref: Ref, store: Store, cached: bool) -> dict | None:
-    """What making one artifact cost, from the records written when it was computed:
-    training stages report their own throughput; other stages rows / seconds."""
-    cost = stage_cost(ref, store)
-    trained = stages.train_stats(ref, store) if ref.kind == "model" else None
-    if cost is None and trained is None:
-        return None
-    seconds = cost["seconds"] if cost else trained["seconds"]
-    rate = trained["examples_per_s"] if trained else (cost["rows"] / seconds if cost["rows"] and seconds else None)
-    peak = cost["process_peak_rss_mb"] if cost else trained.get("peak_rss_mb")
-    return {"stage": name, "seconds": seconds, "examples_per_s": rate, "peak_rss_mb": peak, "cached": cached}
-
-
-def cost_table(artifacts: dict[str, Ref | None], cached: list[str], store: Store) -> pd.DataFrame:
-    """One row per stage of a run that left a cost record (a cached stage shows the cost of
-    the run that computed it)."""
-    rows = [row for name, ref in artifacts.items()
-            if ref is not None and (row := stage_cost_row(name, ref, store, name in cached))]
-    return pd.DataFrame(rows)
 
 
 prepare_data = task(measured(stages.prepare_data), name="prepare-data", task_run_name="prepare-data", retries=1, retry_condition_fn=transient, **COMMON)

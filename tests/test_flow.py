@@ -17,6 +17,7 @@ from flows.rmc_flow import RmcParameters, rmc_flow
 from flows.sweep_flow import SweepParameters, sweep_flow
 from rmc_core.config import MethodConfig, SubnetworkConfig
 from rmc_core.data.sources import DataError
+from rmc_core.costs import COST
 from rmc_core.store import Store
 from tests.conftest import FAST, tiny_run_config
 
@@ -52,16 +53,14 @@ def test_identical_rerun_computes_nothing(cached_store):
 
 
 def test_each_computed_artifact_records_its_cost_once(cached_store):
-    from tasks.stages import stage_cost
-
     root, first = cached_store
     store = Store(root)
-    costs = {name: stage_cost(ref, store) for name, ref in first.artifacts.items() if ref is not None}
+    costs = {name: store.record(ref, COST) for name, ref in first.artifacts.items() if ref is not None}
     assert all(c is not None and c["seconds"] > 0 for c in costs.values())
     assert costs["predict-teacher"]["rows"] == sum(len(t) for t in store.tables(first.artifacts["predict-teacher"]).values())
     assert costs["train-teacher"]["process_peak_rss_mb"] > 50
     rerun(root)
-    assert stage_cost(first.artifacts["predict-teacher"], store) == costs["predict-teacher"]
+    assert store.record(first.artifacts["predict-teacher"], COST) == costs["predict-teacher"]
 
 
 def test_changing_lambda_recomputes_only_students_and_evaluation(cached_store):

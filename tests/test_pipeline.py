@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from rmc_core.config import METHODS, StudentConfig
@@ -89,3 +90,13 @@ def test_oneshot_estimator_prunes_the_trained_teacher(tmp_path, recovery):
     stats = [json.loads(p.read_text()) for p in (tmp_path / "objects" / "model").glob("*/_run/train_stats.json")]
     achieved = sorted(round(s["sparsity"]["sparsity"], 2) for s in stats if s["sparsity"])
     assert {0.1, 0.2, 0.3, 0.5} <= set(achieved)
+
+
+def test_a_run_record_is_outside_the_digest_and_the_first_one_stays(tmp_path):
+    store = Store(tmp_path)
+    ref = store.put_tables({"t": pd.DataFrame({"x": [1, 2]})})
+    assert store.record(ref, "cost") is None
+    store.write_record(ref, "cost", {"seconds": 1.5})
+    store.write_record(ref, "cost", {"seconds": 9.0})  # a later run that reused the artifact
+    assert store.record(ref, "cost") == {"seconds": 1.5}
+    assert store.verify(ref)  # records do not change what the artifact's digest covers

@@ -17,7 +17,7 @@ from flows.rmc_flow import rmc_flow
 from flows.sweep_flow import SweepParameters, sweep_flow
 
 SWEEP_CRON = os.environ.get("RMC_SWEEP_CRON", "0 2 * * 6")
-WEEKLY_SWEEP = SweepParameters(methods=["vanilla", "distil", "smooth", "focal", "jtt", "rmc"])
+WEEKLY_SWEEP = SweepParameters()  # every method, on the synthetic task
 
 
 def deployments(sweep_cron: str = SWEEP_CRON, sweep: SweepParameters = WEEKLY_SWEEP) -> list[RunnerDeployment]:

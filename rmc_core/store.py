@@ -159,7 +159,7 @@ class Store:
         digest, so a record never changes a cache key. The first record of a name stays: it
         describes the run that computed the artifact, which a later run that made the same
         bytes (or reused them) must not overwrite."""
-        path = self.path(ref) / RUN_INFO / f"{name}.json"
+        path = self._record_path(ref, name)
         path.parent.mkdir(exist_ok=True)
         try:
             with open(path, "x") as f:
@@ -169,8 +169,11 @@ class Store:
 
     def record(self, ref: Ref, name: str) -> dict | None:
         """A record written by `write_record`; None if the artifact has none of that name."""
-        path = self.path(ref) / RUN_INFO / f"{name}.json"
+        path = self._record_path(ref, name)
         return json.loads(path.read_text()) if path.exists() else None
+
+    def _record_path(self, ref: Ref, name: str) -> Path:
+        return self.path(ref) / RUN_INFO / f"{name}.json"
 
     def tables(self, ref: Ref) -> dict[str, pd.DataFrame]:
         return {p.stem: pd.read_parquet(p) for p in sorted(self.path(ref).glob("*.parquet"))}

@@ -1,6 +1,6 @@
 """Does RMC help where its premise holds? The synthetic task swept over shortcut strength.
 
-`python -m benchmarks.synthetic_sweep` runs the RMC flow (cached, so a rerun resumes) on
+`python -m rmc.benchmarks.synthetic_sweep` runs the RMC flow (cached, so a rerun resumes) on
 the synthetic task once per shortcut strength (`--biases`, default 0.7 0.8 0.9) with
 `--seeds` (default 0 1 2) as DAG branches, the packaged MiniLM teacher, IMP sub-networks
 and Vanilla, Distil, Smooth and RMC students at 40 % sparsity. The design (`DESIGN`) was
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
         collect(args.collect, args.out)
         return
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from flows.rmc_flow import RmcParameters, rmc_flow
+    from rmc.flows.rmc_flow import RmcParameters, rmc_flow
 
     store, premise, effects = Store(args.store), [], []
     for bias in args.biases:

@@ -1,6 +1,6 @@
 """Does the speed cost accuracy? Fine-tune the MNLI teacher under each precision/batching.
 
-`python -m benchmarks.teacher_accuracy` trains the packaged MiniLM on the shared 9k MNLI
+`python -m rmc.benchmarks.teacher_accuracy` trains the packaged MiniLM on the shared 9k MNLI
 training subset (2 epochs, lr 5e-5, batch 32, `--seed`, default 0) once per setting and scores
 dev-matched (9,815 rows) and HANS (30,000), appending one CSV row per setting as soon as
 it is scored, so an interrupted run keeps what it finished. `--score DIGEST` scores a

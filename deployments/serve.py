@@ -1,4 +1,4 @@
-"""Serve the RMC deployments: `python -m deployments.serve` (needs PREFECT_API_URL).
+"""Serve the RMC deployments: `python -m rmc.deployments.serve` (needs PREFECT_API_URL).
 
 - `rmc/rmc`: the RMC flow, triggered from the UI (its parameters form is RmcParameters).
 - `rmc-sweep/weekly-benchmark`: the benchmark sweep on a cron schedule (Saturdays 02:00 UTC).
@@ -13,8 +13,8 @@ import os
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 
-from flows.rmc_flow import rmc_flow
-from flows.sweep_flow import SweepParameters, sweep_flow
+from rmc.flows.rmc_flow import rmc_flow
+from rmc.flows.sweep_flow import SweepParameters, sweep_flow
 
 SWEEP_CRON = os.environ.get("RMC_SWEEP_CRON", "0 2 * * 6")
 WEEKLY_SWEEP = SweepParameters()  # every method, on the synthetic task

@@ -13,15 +13,25 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import get_args
 
 from pydantic import ValidationError
 from tqdm.auto import tqdm
 
+from rmc.benchmarks.profiles import ProfileName
 from rmc_core import pipeline, stopping
 from rmc_core.config import RunConfig
 from rmc_core.devices import available_devices
 from rmc_core.overrides import load_config
-from rmc_core.report import PANE_COLUMNS, comparison_lines, headline, markdown_report, premise_lines, to_markdown
+from rmc_core.report import (
+    PANE_COLUMNS,
+    comparison_lines,
+    headline,
+    markdown_report,
+    premise_lines,
+    to_markdown,
+    write_tables,
+)
 from rmc_core.store import Store, ensure_writable
 
 # No network here; the local server's telemetry would only log errors.
@@ -30,11 +40,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
-def write_tables(tables: dict, out: Path, task: str) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    for name, frame in tables.items():
-        frame.to_parquet(out / f"{name}.parquet", index=False)
-        frame.to_csv(out / f"{name}.csv", index=False)
+def write_report(tables: dict, out: Path, task: str) -> None:
+    write_tables(tables, out)
     (out / "results.md").write_text(markdown_report(tables, task) + "\n")
 
 
@@ -93,7 +100,7 @@ def stop_on_signals(store: Path) -> Iterator[None]:
     """
     from prefect.server.api.server import SubprocessASGIServer
 
-    from flows.rmc_flow import FINISHED
+    from rmc.flows.rmc_flow import FINISHED
 
     def stop(signum: int, frame: object) -> None:
         stopping.STOP.set()
@@ -117,7 +124,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = checked_config(args)
     if args.concurrency:
         os.environ["RMC_CONCURRENCY"] = str(args.concurrency)
-    from flows.rmc_flow import RmcParameters, rmc_flow
+    from rmc.flows.rmc_flow import RmcParameters, rmc_flow
     from rmc_core.costs import cost_table
 
     start = time.perf_counter()
@@ -127,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - start
     store = Store(params.store_root)
     tables = store.tables(summary.report)
-    write_tables(tables, args.out, cfg.task)
+    write_report(tables, args.out, cfg.task)
     costs = cost_table(summary.artifacts, summary.cached, store)
     costs.to_csv(args.out / "costs.csv", index=False)
     (args.out / "summary.json").write_text(json.dumps({**summary.model_dump(mode="json"), "wall_seconds": wall}, indent=1))
@@ -152,11 +159,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from flows.bench_flow import BenchParameters, bench_flow, check
+    from rmc.benchmarks.profiles import check
+    from rmc.flows.bench_flow import BenchParameters, bench_flow
 
     params = BenchParameters(profile=args.profile, data_root=str(args.data_root), store_root=str(args.store),
                              out=str(args.out), devices=args.device or None)
-    problems = check(params)
+    problems = check(params.profile, Path(params.data_root))
     for run, problem in problems:
         print(f"rmc bench: {run}: {problem}", file=sys.stderr)
     if problems or args.check:
@@ -170,7 +178,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_speed(args: argparse.Namespace) -> int:
-    from benchmarks.throughput import run
+    from rmc.benchmarks.throughput import run
 
     run(args)
     return 0
@@ -191,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--concurrency", type=positive_int, help="stages run at once (default: one per GPU; on CPU, cores // 4, at least 1)")
     run.set_defaults(func=cmd_run)
     bench = sub.add_parser("bench", parents=[common], help="the paper's Table 4 experiment on real data (profiles: cpu-small, paper, tiny)")
-    bench.add_argument("--profile", choices=["cpu-small", "paper", "tiny"], default="cpu-small")
+    bench.add_argument("--profile", choices=get_args(ProfileName), default="cpu-small")
     bench.add_argument("--data-root", type=Path, default=Path("../shared/data"))
     bench.add_argument("--store", type=Path, default=Path("rmc-runs/store"))
     bench.add_argument("--out", type=Path, default=Path("rmc-runs/bench"))
@@ -204,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     verify.set_defaults(func=cmd_verify)
     speed = sub.add_parser("speed", parents=[common], help="training and prediction throughput: rmc's loop vs a bare loop, fp32/bf16, "
                                          "random/length-grouped batches; writes a CSV")
-    from benchmarks.throughput import add_arguments
+    from rmc.benchmarks.throughput import add_arguments
 
     add_arguments(speed)
     speed.set_defaults(func=cmd_speed)

@@ -26,12 +26,12 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
 
+from rmc.tasks.stages import TASK_OF, bound_to_store
 from rmc_core import pipeline, stopping
 from rmc_core.config import RunConfig
 from rmc_core.devices import available_devices, default_concurrency
 from rmc_core.report import markdown_report, results_summary
 from rmc_core.store import Ref, Store
-from tasks.stages import TASK_OF, bound_to_store
 
 CONCURRENCY_ENV = "RMC_CONCURRENCY"
 # Stages of this process's runs that finished (computed or cached), in order: what an

@@ -12,8 +12,9 @@ from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from flows.rmc_flow import RmcParameters, rmc_flow, table_rows
-from rmc_core.config import METHODS, Method, RunConfig, Sparsity, TaskName
+from rmc.flows.rmc_flow import RmcParameters, rmc_flow, table_rows
+from rmc_core.config import Method, RunConfig, Sparsity, TaskName
+from rmc_core.methods import METHODS
 from rmc_core.store import Ref, Store
 
 

@@ -10,27 +10,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+
+from rmc_core.methods import METHODS, MethodConfig
+from rmc_core.schema import Frozen, Int, Real, Sparsity
 
 # Closed choices are Literals so that the Prefect run form shows them as drop-downs.
 # TaskName lists rmc_core.data.registry.TASKS (a test keeps the two equal).
 TaskName = Literal["mnli", "fever", "qqp", "synthetic"]
-Method = Literal["vanilla", "distil", "smooth", "focal", "jtt", "rmc"]
 Precision = Literal["auto", "fp32", "bf16"]
 Batching = Literal["auto", "grouped", "random"]
-METHODS: tuple[str, ...] = ("vanilla", "distil", "smooth", "focal", "jtt", "rmc")
-
-# Strict numbers: `batch_size=true` or `epochs="2"` is a mistake, not a 1 or a 2.
-Int = Annotated[int, Strict()]
-Real = Annotated[float, Strict()]
-Sparsity = Annotated[float, Strict(), Field(gt=0.0, lt=1.0, description="fraction of pruned weights, in (0, 1)")]
 
 
-class Frozen(BaseModel):
-    """Immutable and strict: unknown keys are typos, and typos must not be ignored; an
-    infinite or NaN number is never a setting (lr=Infinity trains to NaN and exits 0)."""
+def _registered(name: str) -> str:
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; registered: {', '.join(METHODS)}")
+    return name
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+# A method name, checked against the registry when the config is validated (so a method
+# registered after import is accepted) and offered as a drop-down of the registered ones.
+Method = Annotated[str, AfterValidator(_registered),
+                   Field(json_schema_extra=lambda schema: schema.update(enum=list(METHODS)))]
 
 
 class TinyBertSpec(Frozen):
@@ -157,17 +158,6 @@ class StudentConfig(Frozen):
     train: TrainConfig = Field(TrainConfig(epochs=2), title="Student training")
 
 
-class MethodConfig(Frozen):
-    """Hyper-parameters of RMC and the baselines (paper defaults)."""
-
-    alpha: Real | None = Field(None, gt=0, le=1, description="difficulty floor, in (0, 1]; default per task")
-    lam: Real = Field(0.9, ge=0, le=1, description="weight of the KL term, in [0, 1]")
-    smooth_d: Real = Field(0.9, gt=0, le=1)
-    focal_gamma: Real = Field(2.0, ge=0)
-    jtt_lambda_up: Real = Field(2.0, ge=1)
-    jtt_first_epochs: Real = Field(1.0, gt=0)
-
-
 class RunConfig(Frozen):
     """Everything one RMC run needs; the unit that is validated, hashed and reported.
 
@@ -197,9 +187,3 @@ class RunConfig(Frozen):
         if len(set(v)) != len(v):
             raise ValueError(f"{info.field_name} listed twice: {v}")
         return v
-
-    @property
-    def alpha(self) -> float:
-        from rmc_core.data.registry import TASKS
-
-        return self.method.alpha if self.method.alpha is not None else TASKS[self.task].default_alpha

@@ -5,22 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.special import log_softmax, softmax
 
 from rmc_core.data.registry import TaskData, TaskSpec
 from rmc_core.metrics import accuracy, label_loyalty, probability_loyalty, relative_bias
 
 OOD_UNION = "ood"
-
-
-def probs_from_logits(logits: np.ndarray) -> np.ndarray:
-    return softmax(np.asarray(logits, dtype=np.float64), axis=1)
-
-
-def per_sample_loss(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Cross-entropy of each row's gold label."""
-    logp = log_softmax(np.asarray(logits, dtype=np.float64), axis=1)
-    return -logp[np.arange(len(labels)), np.asarray(labels, dtype=int)]
 
 
 def ood_predictions(probs: np.ndarray, spec: TaskSpec) -> np.ndarray:

@@ -1,84 +1,134 @@
-"""What each compression method trains its student with: a loss and its per-sample data.
+"""The compression methods: RMC and its baselines, one `MethodSpec` each (docs/method.md, baselines).
 
-This is the one place where RMC and the baselines differ (docs/method.md, baselines); the
-training loop and the student architecture are shared, so any difference in results comes
-from here.
+This is the one place where the methods differ; the training loop, the student and the
+DAG are shared, so any difference in results comes from here. To add a method, write its
+loss in `losses.py` (or its targets in `smoothing.py`), put its hyper-parameters in
+`MethodConfig` below, and `register` a `MethodSpec`; the config, the pipeline, the
+deployment form and the benchmark take the method list from `METHODS`.
+
+A spec's functions say what they need by their parameter names: `loss(targets, **params)`
+gets the per-sample data that `targets` made (None when it has none) and the
+`MethodConfig` fields it names; `targets(**inputs, **params)` gets the upstream products
+it names (`PRODUCTS`) and the fields it names. The DAG wires only what a method names, and
+a student's cache key holds only the hyper-parameters its method reads.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
 
-from rmc_core.config import MethodConfig
-from rmc_core.losses import (
-    Objective,
-    distillation_objective,
-    focal_objective,
-    gold_objective,
-    jtt_weights,
-    weighted_objective,
-)
+from rmc_core.losses import Objective, distillation_objective, focal_objective, gold_objective, jtt_weights, weighted_objective
+from rmc_core.schema import Frozen, Real
 from rmc_core.smoothing import smooth_probs
 
-
-class LossSpec(BaseModel):
-    """A loss with its scalar hyper-parameters; per-sample data travels separately."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    kind: Literal["ce", "distillation", "focal", "weighted_ce"] = "ce"
-    lam: float = 0.9
-    gamma: float = 2.0
+# What a method's targets can ask for, each made by an upstream stage of the DAG:
+# the teacher's train-set probabilities, Eq. 1's per-sample difficulty, and the
+# train-set errors of a first-stage student trained `first_stage_epochs` (JTT).
+PRODUCTS = ("teacher_probs", "difficulty", "first_stage_errors")
 
 
-def build_objective(loss: LossSpec, per_sample: np.ndarray | None) -> Objective:
-    if loss.kind == "ce":
-        return gold_objective()
-    if loss.kind == "focal":
-        return focal_objective(loss.gamma)
-    if per_sample is None:
-        raise ValueError(f"a {loss.kind} loss needs per-sample data")
-    if loss.kind == "distillation":
-        return distillation_objective(per_sample, loss.lam)
-    return weighted_objective(per_sample)
+class MethodConfig(Frozen):
+    """Hyper-parameters of RMC and the baselines (paper defaults); each is read by the
+    methods whose `loss` or `targets` name it."""
+
+    alpha: Real | None = Field(None, gt=0, le=1, description="RMC's difficulty floor (Eq. 1), in (0, 1]; default per task")
+    lam: Real = Field(0.9, ge=0, le=1, description="weight of the KL term in Eq. 3 (Distil, Smooth, RMC), in [0, 1]")
+    smooth_d: Real = Field(0.9, gt=0, le=1, description="Smooth: one global smoothing exponent for every sample's targets")
+    focal_gamma: Real = Field(2.0, ge=0, description="Focal: the focusing exponent (0 is plain cross-entropy)")
+    jtt_lambda_up: Real = Field(2.0, ge=1, description="JTT: weight of the first-stage student's training errors")
+    jtt_first_epochs: Real = Field(1.0, gt=0, description="JTT: epochs of the first-stage student whose errors are up-weighted")
 
 
-def loss_spec(method: str, cfg: MethodConfig) -> LossSpec:
-    """The loss a method's student trains with (its scalar hyper-parameters only)."""
-    if method == "vanilla":
-        return LossSpec(kind="ce")
-    if method == "focal":
-        return LossSpec(kind="focal", gamma=cfg.focal_gamma)
-    if method == "jtt":
-        return LossSpec(kind="weighted_ce")
-    if method in ("distil", "smooth", "rmc"):
-        return LossSpec(kind="distillation", lam=cfg.lam)
-    raise ValueError(f"unknown method {method!r}")
+def _parameters(fn: Callable[..., Any] | None, skip: int = 0) -> tuple[str, ...]:
+    return tuple(inspect.signature(fn).parameters)[skip:] if fn is not None else ()
 
 
-def per_sample_data(
-    method: str,
-    cfg: MethodConfig,
-    teacher_probs: np.ndarray | None = None,
-    difficulty: np.ndarray | None = None,
-    first_stage_errors: np.ndarray | None = None,
-) -> np.ndarray | None:
-    """What a method's loss looks up per training sample: teacher targets (Distil: raw;
-    Smooth: one global d; RMC: d from difficulty) or JTT's weights; None for the rest."""
-    if method == "jtt":
-        return jtt_weights(first_stage_errors, cfg.jtt_lambda_up)
-    if method == "distil":
-        return teacher_probs
-    if method == "smooth":
-        return smooth_probs(teacher_probs, cfg.smooth_d)
-    if method == "rmc":
-        return smooth_probs(teacher_probs, difficulty)
-    return None
+@dataclass(frozen=True)
+class MethodSpec:
+    """One method: how its student's loss and per-sample targets are built."""
+
+    name: str
+    summary: str
+    loss: Callable[..., Objective]
+    targets: Callable[..., np.ndarray] | None = None
+    first_stage_epochs: str | None = None
+    params: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        params = [p for p in (*_parameters(self.loss, skip=1), *self.target_params) if p not in PRODUCTS]
+        unknown = set(params) - set(MethodConfig.model_fields)
+        if unknown:
+            raise ValueError(f"method {self.name!r} reads {sorted(unknown)}, which MethodConfig does not define")
+        if ("first_stage_errors" in self.needs) != (self.first_stage_epochs is not None):
+            raise ValueError(f"method {self.name!r}: first_stage_errors and first_stage_epochs go together")
+        object.__setattr__(self, "params", tuple(dict.fromkeys(params)))
+
+    @property
+    def needs(self) -> frozenset[str]:
+        """The upstream products this method's targets read."""
+        return frozenset(p for p in _parameters(self.targets) if p in PRODUCTS)
+
+    @property
+    def loss_params(self) -> tuple[str, ...]:
+        return _parameters(self.loss, skip=1)
+
+    @property
+    def target_params(self) -> tuple[str, ...]:
+        return tuple(p for p in _parameters(self.targets) if p not in PRODUCTS)
 
 
-def needs(method: str) -> set[str]:
-    """Which upstream products a method's student depends on (so a DAG wires only those)."""
-    return {"vanilla": set(), "focal": set(), "jtt": {"jtt_first_stage"}, "distil": {"teacher"},
-            "smooth": {"teacher"}, "rmc": {"teacher", "difficulty"}}[method]
+def select(names: tuple[str, ...], cfg: MethodConfig) -> dict[str, float]:
+    return {n: getattr(cfg, n) for n in names}
+
+
+METHODS: dict[str, MethodSpec] = {}
+
+
+def register(spec: MethodSpec) -> MethodSpec:
+    if spec.name in METHODS:
+        raise ValueError(f"method {spec.name!r} is already registered")
+    METHODS[spec.name] = spec
+    return spec
+
+
+VANILLA = register(MethodSpec(
+    name="vanilla",
+    summary="cross-entropy on gold labels",
+    loss=lambda targets: gold_objective(),
+))
+DISTIL = register(MethodSpec(
+    name="distil",
+    summary="Eq. 3 with the teacher's probabilities as targets",
+    loss=distillation_objective,
+    targets=lambda teacher_probs: teacher_probs,
+))
+SMOOTH = register(MethodSpec(
+    name="smooth",
+    summary="Eq. 3 with the teacher's probabilities smoothed by one global exponent (Eq. 2 with d = smooth_d)",
+    loss=distillation_objective,
+    targets=lambda teacher_probs, smooth_d: smooth_probs(teacher_probs, smooth_d),
+))
+FOCAL = register(MethodSpec(
+    name="focal",
+    summary="focal loss on gold labels, which down-weights confidently right samples",
+    loss=lambda targets, focal_gamma: focal_objective(focal_gamma),
+))
+JTT = register(MethodSpec(
+    name="jtt",
+    summary="cross-entropy with the errors of a first-stage student up-weighted (Just Train Twice)",
+    loss=lambda targets: weighted_objective(targets),
+    targets=lambda first_stage_errors, jtt_lambda_up: jtt_weights(first_stage_errors, jtt_lambda_up),
+    first_stage_epochs="jtt_first_epochs",
+))
+RMC = register(MethodSpec(
+    name="rmc",
+    summary="Eq. 3 with the teacher's probabilities smoothed per sample by difficulty (Eq. 1, Eq. 2)",
+    loss=distillation_objective,
+    targets=lambda teacher_probs, difficulty: smooth_probs(teacher_probs, difficulty),
+))

@@ -16,7 +16,7 @@ from rmc_core import stages
 from rmc_core.config import PruneConfig, RunConfig, TrainConfig
 from rmc_core.data.registry import TASKS, check_sources, ood_names
 from rmc_core.devices import assign_devices, check_devices
-from rmc_core.methods import loss_spec, needs
+from rmc_core.methods import METHODS, select
 from rmc_core.models import check_labels, encoder_shape
 from rmc_core.precision import resolve_precision
 from rmc_core.store import Ref, Store, ensure_writable
@@ -67,6 +67,11 @@ def resolve_precisions(cfg: RunConfig, device: str) -> RunConfig:
     precision its artifact is computed in: a store moved to a machine without bf16 retrains
     rather than reusing bf16 results as if they were what `auto` gives there."""
     return each_training(cfg, lambda t: t.model_copy(update={"precision": resolve_precision(t.precision, device)}))
+
+
+def difficulty_floor(cfg: RunConfig) -> float:
+    """Eq. 1's alpha: the configured one, else the task's (docs/method.md)."""
+    return cfg.method.alpha if cfg.method.alpha is not None else TASKS[cfg.task].default_alpha
 
 
 def student_name(cfg: RunConfig, method: str) -> str:
@@ -136,7 +141,7 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
         name: call(stages.predict, ref, data, ("train", "dev"), sub.train, store, device=placement[name], desc=tag(name))
         for name, ref in subnets.items()
     }
-    difficulty = call(stages.difficulty, list(subnet_preds.values()), cfg.alpha, store)
+    difficulty = call(stages.difficulty, list(subnet_preds.values()), difficulty_floor(cfg), store)
 
     st = cfg.student
     if st.kind == "pruned":
@@ -146,27 +151,30 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
     else:
         student_base, student_prune = call(stages.truncate_base, base, st.num_layers, store), None
 
-    first_stage_pred = None
-    if "jtt" in cfg.methods:
-        first_cfg = st.train.model_copy(update={"epochs": cfg.method.jtt_first_epochs})
-        first = call(stages.train, student_base, data, first_cfg, store, device=devices[0], desc=tag("jtt-first-stage"))
-        first_stage_pred = call(stages.predict, first, data, ("train",), first_cfg, store,
-                                device=devices[0], desc=tag("jtt-first-stage"))
-
     models: dict[str, Any] = {"teacher": teacher}
     preds: dict[str, Any] = {"teacher": teacher_pred}
     for i, method in enumerate(cfg.methods):
-        name, device = student_name(cfg, method), devices[i % len(devices)]
-        use = needs(method)
-        per_sample = call(
-            stages.student_inputs, method, cfg.method, store,
-            teacher_pred_ref=teacher_pred if "teacher" in use else None,
-            difficulty_ref=difficulty if "difficulty" in use else None,
-            first_stage_pred_ref=first_stage_pred if "jtt_first_stage" in use else None,
-            data_ref=data if "jtt_first_stage" in use else None,
-        )
-        models[name] = call(stages.train, student_base, data, st.train, store, loss=loss_spec(method, cfg.method),
-                            prune=student_prune, per_sample_ref=per_sample, device=device, desc=tag(name))
+        spec, name, device = METHODS[method], student_name(cfg, method), devices[i % len(devices)]
+        first_stage_pred = None
+        if spec.first_stage_epochs is not None:
+            first_cfg = st.train.model_copy(update={"epochs": getattr(cfg.method, spec.first_stage_epochs)})
+            first = call(stages.train, student_base, data, first_cfg, store, device=device, desc=tag(f"{method}-first-stage"))
+            first_stage_pred = call(stages.predict, first, data, ("train",), first_cfg, store,
+                                    device=device, desc=tag(f"{method}-first-stage"))
+        per_sample = None
+        if spec.targets is not None:
+            per_sample = call(
+                stages.student_inputs, method, select(spec.target_params, cfg.method), store,
+                teacher_pred_ref=teacher_pred if "teacher_probs" in spec.needs else None,
+                difficulty_ref=difficulty if "difficulty" in spec.needs else None,
+                first_stage_pred_ref=first_stage_pred,
+                data_ref=data if first_stage_pred is not None else None,
+            )
+        # No loss parameters keys like the default (None), so that a Vanilla student trained with
+        # a sub-network's recipe is that sub-network's cached artifact, not a second training.
+        models[name] = call(stages.train, student_base, data, st.train, store, method=method,
+                            loss_params=select(spec.loss_params, cfg.method) or None, prune=student_prune,
+                            per_sample_ref=per_sample, device=device, desc=tag(name))
         preds[name] = call(stages.predict, models[name], data, splits, st.train, store, device=device, desc=tag(name))
 
     report = call(stages.evaluate, cfg.task, data, preds, models, subnet_preds, difficulty, store)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from rmc_core.uncertainty import verdicts
@@ -118,3 +120,11 @@ def markdown_report(tables: dict[str, pd.DataFrame], task: str) -> str:
     if not tables["heuristics"].empty:
         parts += ["", "## OOD accuracy by heuristic and gold label", "", to_markdown(tables["heuristics"], max_columns=PANE_COLUMNS)]
     return "\n".join(parts)
+
+
+def write_tables(tables: dict[str, pd.DataFrame], out: Path) -> None:
+    """Each table as CSV (to read) and parquet (to load with its dtypes)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, frame in tables.items():
+        frame.to_csv(out / f"{name}.csv", index=False)
+        frame.to_parquet(out / f"{name}.parquet", index=False)

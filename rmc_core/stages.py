@@ -15,23 +15,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rmc_core.config import DataConfig, MethodConfig, ModelSpec, PruneConfig, TrainConfig
+from rmc_core.config import DataConfig, ModelSpec, PruneConfig, TrainConfig
 from rmc_core.data.registry import TASKS, TaskData, load_task_data
 from rmc_core.difficulty import difficulty_scores, loss_variance, variance_hard_split
-from rmc_core.evaluation import (
-    easy_hard,
-    heuristic_breakdown,
-    per_sample_loss,
-    probs_from_logits,
-    results_table,
-    split_agreement,
-)
+from rmc_core.evaluation import easy_hard, heuristic_breakdown, results_table, split_agreement
 from rmc_core.losses import gold_objective
-from rmc_core.methods import LossSpec, build_objective, per_sample_data
+from rmc_core.methods import METHODS
 from rmc_core.models import build_base, load_model, save_model, truncate_layers
 from rmc_core.pruning import finalize, prune_to, sparsity_report
 from rmc_core.store import Ref, Store
-from rmc_core.training import TrainStats, fine_tune, predict_logits
+from rmc_core.training import TrainStats, fine_tune, per_sample_loss, predict_logits, probs_from_logits
 from rmc_core.uncertainty import compare, correctness, mean_over_seeds, seed_intervals
 
 OOD_PREFIX = "ood__"
@@ -85,20 +78,26 @@ def train(
     data_ref: Ref,
     cfg: TrainConfig,
     store: Store,
-    loss: LossSpec = LossSpec(),
+    method: str = "vanilla",
+    loss_params: dict[str, float] | None = None,
     prune: PruneConfig | None = None,
     per_sample_ref: Ref | None = None,
     device: str = "cpu",
     desc: str = "fine-tune",
     on_progress: Callable[[float], None] | None = None,
 ) -> Ref:
-    """Fine-tune a copy of the base model (with IMP when `prune` is set)."""
+    """Fine-tune a copy of the base model with `method`'s loss (with IMP when `prune` is set).
+
+    `loss_params` are the hyper-parameters that loss reads (`MethodSpec.loss_params`), so a
+    student's cache key changes with its own method's settings only.
+    """
     model, tokenizer = load_model(store.path(base_ref))
     train_rows = store.table(data_ref, "train")
     per_sample = as_array(store.table(per_sample_ref, "train")) if per_sample_ref else None
     log.info("%s: %d rows, %s epochs, lr %g, %s loss, sparsity %s, on %s", desc, len(train_rows), cfg.epochs, cfg.lr,
-             loss.kind, prune.sparsity if prune else 0, device)
-    stats = fine_tune(model, tokenizer, train_rows, build_objective(loss, per_sample), cfg, prune, device, desc, on_progress)
+             method, prune.sparsity if prune else 0, device)
+    objective = METHODS[method].loss(per_sample, **(loss_params or {}))
+    stats = fine_tune(model, tokenizer, train_rows, objective, cfg, prune, device, desc, on_progress)
     return _put_trained(model, tokenizer, stats, store, desc)
 
 
@@ -177,22 +176,24 @@ def difficulty(subnet_pred_refs: list[Ref], alpha: float, store: Store) -> Ref:
 
 def student_inputs(
     method: str,
-    cfg: MethodConfig,
+    target_params: dict[str, float],
     store: Store,
     teacher_pred_ref: Ref | None = None,
     difficulty_ref: Ref | None = None,
     first_stage_pred_ref: Ref | None = None,
     data_ref: Ref | None = None,
-) -> Ref | None:
-    """A Ref to one method's per-sample training data (targets or weights), if it has any."""
-    teacher = split_probs(store, teacher_pred_ref, "train") if teacher_pred_ref else None
-    d = store.table(difficulty_ref, "train")["difficulty"].to_numpy() if difficulty_ref else None
-    errors = None
+) -> Ref:
+    """One method's per-sample training data (targets or weights), from the upstream
+    products it names (`MethodSpec.needs`); only methods with `targets` have this stage."""
+    products = {}
+    if teacher_pred_ref is not None:
+        products["teacher_probs"] = split_probs(store, teacher_pred_ref, "train")
+    if difficulty_ref is not None:
+        products["difficulty"] = store.table(difficulty_ref, "train")["difficulty"].to_numpy()
     if first_stage_pred_ref is not None:
         gold = store.table(data_ref, "train")["label"].to_numpy()
-        errors = np.argmax(split_probs(store, first_stage_pred_ref, "train"), axis=1) != gold
-    per_sample = per_sample_data(method, cfg, teacher, d, errors)
-    return store.put_tables({"train": as_frame(per_sample)}) if per_sample is not None else None
+        products["first_stage_errors"] = np.argmax(split_probs(store, first_stage_pred_ref, "train"), axis=1) != gold
+    return store.put_tables({"train": as_frame(METHODS[method].targets(**products, **target_params))})
 
 
 def evaluate(

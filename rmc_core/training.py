@@ -16,6 +16,7 @@ import datasets
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import log_softmax, softmax
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import (
@@ -174,3 +175,13 @@ def predict_logits(
                 logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
             out[idx] = logits.float().cpu().numpy()
     return out
+
+
+def probs_from_logits(logits: np.ndarray) -> np.ndarray:
+    return softmax(np.asarray(logits, dtype=np.float64), axis=1)
+
+
+def per_sample_loss(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Cross-entropy of each row's gold label: the l of Eq. 1 when the model is a sub-network."""
+    logp = log_softmax(np.asarray(logits, dtype=np.float64), axis=1)
+    return -logp[np.arange(len(labels)), np.asarray(labels, dtype=int)]

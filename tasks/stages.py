@@ -23,12 +23,12 @@ from prefect import Task, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.settings import PREFECT_API_REQUEST_TIMEOUT, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
+from rmc.tasks.caching import ArtifactCachePolicy
+from rmc.tasks.run_logs import send_core_logs_to_runs
 from rmc_core import stages
 from rmc_core.costs import COST
 from rmc_core.store import Ref, Store
 from rmc_core.training import peak_rss_mb
-from tasks.caching import ArtifactCachePolicy
-from tasks.run_logs import send_core_logs_to_runs
 
 log = logging.getLogger(__name__)
 send_core_logs_to_runs()

@@ -1,6 +1,6 @@
 """Serve the project's deployments with the sweep due every minute and sized for a test:
 `python -m tests.serve_due_now STORE`. Used by the end-to-end UI tests; the deployments
-themselves are the ones `python -m deployments.serve` serves."""
+themselves are the ones `python -m rmc.deployments.serve` serves."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sys
 
 from prefect import serve
 
-from deployments.serve import deployments
-from flows.sweep_flow import SweepParameters
+from rmc.deployments.serve import deployments
+from rmc.flows.sweep_flow import SweepParameters
 from tests.conftest import tiny_run_config
 
 EVERY_MINUTE = "* * * * *"

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from flows import cli
+from rmc.flows import cli
 from rmc_core import pipeline, stages, training
 from rmc_core.config import DataConfig
 from rmc_core.data.sources import DataError, LocalSource, load_source

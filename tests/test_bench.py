@@ -3,12 +3,15 @@ data: shapes and consistency of every output (no timing asserts)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from flows.bench_flow import BenchParameters, bench_flow, check
-from rmc_core.config import METHODS
+from rmc.benchmarks.profiles import bench_runs, check
+from rmc.flows.bench_flow import BenchParameters, bench_flow
+from rmc_core.methods import METHODS
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +19,7 @@ def bench_out(prefect_api, tmp_path_factory, request):
     data_root = request.getfixturevalue("data_root")
     root = tmp_path_factory.mktemp("bench")
     params = BenchParameters(profile="tiny", data_root=str(data_root), store_root=str(root / "store"), out=str(root / "out"))
-    assert check(params) == []
+    assert check(params.profile, Path(params.data_root)) == []
     bench_flow(params)
     return root / "out"
 
@@ -91,14 +94,10 @@ def test_figures_cost_and_page(bench_out):
 
 
 def test_cpu_small_profile_keeps_every_method_and_the_issue_floors():
-    from pathlib import Path
-
-    from rmc_core.profiles import bench_runs
-
     runs = {(r.task, r.role): r.config for r in bench_runs("cpu-small", Path("data"))}
     assert set(runs) == {("mnli", "pruned"), ("mnli", "distilled"), ("qqp", "pruned"), ("qqp", "distilled"),
                          ("mnli", "estimator-imp"), ("mnli", "estimator-oneshot")}
-    assert runs["mnli", "pruned"].methods == METHODS and runs["qqp", "pruned"].methods == METHODS
+    assert runs["mnli", "pruned"].methods == tuple(METHODS) and runs["qqp", "pruned"].methods == tuple(METHODS)
     assert runs["mnli", "pruned"].student.sparsity == 0.4
     assert runs["mnli", "distilled"].student.num_layers == 3 and runs["mnli", "distilled"].methods == ("vanilla", "rmc")
     assert runs["mnli", "pruned"].data.max_dev is None and runs["mnli", "pruned"].data.max_ood >= 6000

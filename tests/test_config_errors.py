@@ -6,7 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from rmc_core import pipeline, training
-from rmc_core.config import DataConfig, MethodConfig, ModelSpec, PruneConfig, RunConfig, StudentConfig, SubnetworkConfig
+from rmc_core.config import DataConfig, ModelSpec, PruneConfig, RunConfig, StudentConfig, SubnetworkConfig
+from rmc_core.methods import METHODS, MethodConfig
 from rmc_core.models import build_base, save_model
 from rmc_core.store import Store
 from tests.conftest import TINY, tiny_run_config
@@ -45,9 +46,13 @@ def test_the_task_choice_lists_exactly_the_registered_tasks():
     assert RunConfig.model_json_schema()["properties"]["task"]["enum"] == list(get_args(TaskName))
 
 
+def test_the_method_choice_lists_exactly_the_registered_methods():
+    assert RunConfig.model_json_schema()["properties"]["methods"]["items"]["enum"] == list(METHODS)
+
+
 def test_task_default_alpha_and_override():
-    assert RunConfig(task="qqp").alpha == 0.2
-    assert RunConfig(task="mnli", method=MethodConfig(alpha=0.7)).alpha == 0.7
+    assert pipeline.difficulty_floor(RunConfig(task="qqp")) == 0.2
+    assert pipeline.difficulty_floor(RunConfig(task="mnli", method=MethodConfig(alpha=0.7))) == 0.7
 
 
 @pytest.fixture

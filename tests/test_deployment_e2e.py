@@ -29,7 +29,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from flows.rmc_flow import RmcParameters
+from rmc.flows.rmc_flow import RmcParameters
 from tests.conftest import REPO, tiny_run_config
 
 pytestmark = pytest.mark.slow

@@ -28,7 +28,7 @@ def start_run(config: Path, store: Path, out: Path, api_url: str | None, env: di
     env.pop("PREFECT_API_URL", None)
     if api_url:
         env["PREFECT_API_URL"] = api_url
-    cmd = [sys.executable, "-m", "flows.cli", "run", "--config", str(config), "--store", str(store), "--out", str(out)]
+    cmd = [sys.executable, "-m", "rmc.flows.cli", "run", "--config", str(config), "--store", str(store), "--out", str(out)]
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
 
 
@@ -121,7 +121,7 @@ def test_progress_updates_to_an_unreachable_server_neither_fail_nor_stall(caplog
 
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from tasks.stages import best_effort_progress
+    from rmc.tasks.stages import best_effort_progress
 
     with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):  # nothing listens on port 9
         start = time.time()

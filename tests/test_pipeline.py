@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rmc_core.config import METHODS, StudentConfig
+from rmc_core.config import StudentConfig
 from rmc_core.evaluation import OOD_UNION
+from rmc_core.methods import METHODS
 from rmc_core.metrics import relative_bias
 from rmc_core.pipeline import run, run_local, student_name
 from rmc_core.store import Store
@@ -18,7 +19,7 @@ from tests.conftest import tiny_run_config
 
 @pytest.fixture(scope="module")
 def all_methods(tmp_path_factory):
-    cfg = tiny_run_config(methods=METHODS)
+    cfg = tiny_run_config(methods=tuple(METHODS))
     root = tmp_path_factory.mktemp("store")
     return cfg, root, run_local(cfg, root)
 

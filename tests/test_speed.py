@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmarks.throughput import COLUMNS
-from flows.cli import main as rmc_main
+from rmc.benchmarks.throughput import COLUMNS
+from rmc.flows.cli import main as rmc_main
 from rmc_core import precision as precision_mod
 from rmc_core.batching import LengthGroupedBatches, batch_sampler, label_skew, random_batches
 from rmc_core.config import PruneConfig, TrainConfig

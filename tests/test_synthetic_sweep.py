@@ -1,12 +1,12 @@
 """The synthetic sweep's tables and plot, from a tiny two-seed run (the figures themselves
-come from `python -m benchmarks.synthetic_sweep`, not from a test)."""
+come from `python -m rmc.benchmarks.synthetic_sweep`, not from a test)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from benchmarks.synthetic_sweep import BASELINES, DESIGN, OOD, collect, effect_rows, plot, premise_rows, sweep_config
+from rmc.benchmarks.synthetic_sweep import BASELINES, DESIGN, OOD, collect, effect_rows, plot, premise_rows, sweep_config
 from rmc_core.config import RunConfig
 from rmc_core.pipeline import run_local
 from rmc_core.report import markdown_report, premise_lines

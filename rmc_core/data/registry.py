@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from rmc_core.config import DataConfig, Frozen
+from rmc_core.config import DataConfig
 from rmc_core.data import synthetic
-from rmc_core.data.annotate import ANNOTATION_FILES
+from rmc_core.data.annotate import ANNOTATION_FILES, HANS_LABELS
 from rmc_core.data.sources import DataError, HubSource, LocalSource, Source, load_source
+from rmc_core.schema import Frozen
 
 
 class TaskSources(Frozen):
@@ -38,7 +39,6 @@ class TaskSpec(Frozen):
 
 
 MNLI_LABELS = ("entailment", "neutral", "contradiction")
-HANS_LABELS = ("entailment", "non-entailment")
 FEVER_LABELS = ("SUPPORTS", "REFUTES", "NOT ENOUGH INFO")
 QQP_LABELS = ("not_duplicate", "duplicate")
 QQP_RAW = {"0": "not_duplicate", "1": "duplicate"}

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import Field
 
-from rmc_core.config import Frozen
+from rmc_core.schema import Frozen
 
 CANONICAL = ("text_a", "text_b", "label")
 

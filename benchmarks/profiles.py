@@ -22,7 +22,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from rmc_core.config import (
-    METHODS,
     DataConfig,
     ModelSpec,
     RunConfig,
@@ -30,8 +29,24 @@ from rmc_core.config import (
     SubnetworkConfig,
     TrainConfig,
 )
+from rmc_core.data.registry import TASKS, load_task_data
+from rmc_core.methods import METHODS
+from rmc_core.models import check_labels
+from rmc_core.pipeline import seeded
 
 ProfileName = Literal["cpu-small", "paper", "tiny"]
+
+PROFILE_SETTINGS = {
+    "cpu-small": "packaged all-MiniLM-L6-v2 teacher, 3,000 stratified training rows per task, teacher 2 epochs, "
+                 "students 1 epoch, lr 5e-5, batch 32, max length 128, seed 0; MNLI dev-matched 9,815 rows, "
+                 "HANS stratified 6,000 rows; QQP held-out 1,000 rows, PAWS-qqp 677 and PAWS-wiki 8,000; "
+                 "difficulty from the teacher pruned one-shot per matrix at 0.1-0.5 with 0.25 epoch recovery; "
+                 "IMP sub-networks (0.2-0.85) vs one-shot compared on an 800-row MNLI training subset "
+                 "(scored on a 3,000-row stratified dev sample).",
+    "paper": "bert-base-uncased, full MNLI/FEVER/QQP from the hub, 5 epochs, lr 2e-5, 3 seeds, IMP sub-networks at "
+             "0.2-0.85, students at 40 % sparsity and MiniLM-L6.",
+    "tiny": "test profile: a tiny random BERT on a few hundred rows of the shared data.",
+}
 
 
 class BenchRun(BaseModel):
@@ -47,15 +62,12 @@ class BenchRun(BaseModel):
 def _runs(task: str, seed: int, data: DataConfig, teacher: ModelSpec, teacher_train: TrainConfig,
           student_train: TrainConfig, subnets: SubnetworkConfig, distilled_layers: int | None,
           distilled_model: ModelSpec | None) -> list[BenchRun]:
-    def seeded(t: TrainConfig) -> TrainConfig:
-        return t.model_copy(update={"seed": seed})
-
-    common = dict(task=task, data=data, teacher=teacher, teacher_train=seeded(teacher_train),
-                  subnetworks=subnets.model_copy(update={"train": seeded(subnets.train)}))
-    pruned = RunConfig(**common, student=StudentConfig(kind="pruned", sparsity=0.4, train=seeded(student_train)), methods=METHODS)
-    distilled = RunConfig(**common, student=StudentConfig(kind="distilled", num_layers=distilled_layers or 3,
-                                                          model=distilled_model, train=seeded(student_train)),
-                          methods=("vanilla", "rmc"))
+    common = {"task": task, "data": data, "teacher": teacher, "teacher_train": teacher_train, "subnetworks": subnets}
+    pruned = seeded(RunConfig(**common, student=StudentConfig(kind="pruned", sparsity=0.4, train=student_train),
+                              methods=tuple(METHODS)), seed)
+    distilled = seeded(RunConfig(**common, student=StudentConfig(kind="distilled", num_layers=distilled_layers or 3,
+                                                                 model=distilled_model, train=student_train),
+                                 methods=("vanilla", "rmc")), seed)
     return [BenchRun(task=task, role="pruned", seed=seed, config=pruned),
             BenchRun(task=task, role="distilled", seed=seed, config=distilled)]
 
@@ -130,3 +142,23 @@ PAPER_TABLE4 = {
     "distilled-vanilla": {"mnli_dev": 83.1, "hans": 51.4, "qqp_dev": 89.9, "paws-wiki": 46.8, "paws-qqp": 31.0, "avg_f_bias": 1.162},
     "distilled-rmc": {"mnli_dev": 83.7, "hans": 57.8, "qqp_dev": 90.5, "paws-wiki": 47.0, "paws-qqp": 33.4, "avg_f_bias": 1.041},
 }
+
+
+def check(profile: ProfileName, data_root: Path) -> list[tuple[str, str]]:
+    """Validate every input of a profile without training: each distinct model source and
+    each distinct task dataset once. Returns (input, problem) for each that fails."""
+    runs = bench_runs(profile, data_root)
+    problems = []
+    models = {(s.source, run.task): s for run in runs for s in (run.config.teacher, run.config.student.model) if s}
+    for (source, task), spec in sorted(models.items()):
+        try:
+            check_labels(spec, TASKS[task].labels, "model")
+        except Exception as err:  # noqa: BLE001 - every failure is reported, none hidden
+            problems.append((f"model {source}", f"{type(err).__name__}: {str(err).splitlines()[0]}"))
+    datasets = {(run.task, run.config.data.model_dump_json()): run.config.data for run in runs}
+    for (task, _), data in datasets.items():
+        try:
+            load_task_data(task, data)
+        except Exception as err:  # noqa: BLE001
+            problems.append((f"data {task} ({data.source})", f"{type(err).__name__}: {str(err).splitlines()[0]}"))
+    return sorted(set(problems))

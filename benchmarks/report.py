@@ -18,11 +18,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from rmc.benchmarks.profiles import PAPER_TABLE4  # noqa: E402
 from rmc_core.difficulty import variance_hard_split  # noqa: E402
 from rmc_core.evaluation import split_agreement  # noqa: E402
-from rmc_core.profiles import PAPER_TABLE4  # noqa: E402
-from rmc_core.report import to_markdown  # noqa: E402
-
+from rmc_core.report import to_markdown, write_tables  # noqa: E402
 
 OWN_SUBNETWORKS = ("pruned", "estimator-imp", "estimator-oneshot")  # distilled and sweep runs reuse the pruned run's
 
@@ -205,15 +204,12 @@ def hans_view(hans: pd.DataFrame) -> pd.DataFrame:
 
 def write(runs: list[RunTables], out: Path, setting: str) -> dict[str, pd.DataFrame]:
     """Every table as CSV + parquet, Fig. 1 as PNG, and a markdown page."""
-    out.mkdir(parents=True, exist_ok=True)
     t4 = table4(runs)
     tables = {"table4": t4, "hans": hans_breakdown(runs), "easy_hard": easy_hard(runs),
               "estimators": estimator_agreement(runs), "subnetworks": subnetworks(runs),
               "sparsity_sweep": sparsity_sweep(runs), "cost": cost(runs),
               "paper_comparison": paper_comparison(t4)}
-    for name, frame in tables.items():
-        frame.to_csv(out / f"{name}.csv", index=False)
-        frame.to_parquet(out / f"{name}.parquet", index=False)
+    write_tables(tables, out)
     if not tables["subnetworks"].empty:
         plot_subnetworks(tables["subnetworks"], out / "fig1_subnetworks_easy_hard.png")
     if not tables["sparsity_sweep"].empty:

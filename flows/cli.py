@@ -54,7 +54,8 @@ def checked_config(args: argparse.Namespace) -> RunConfig:
     shapes and label sets, devices, and that the store and `--out` can be written."""
     try:
         cfg = load_config(args.config, args.set)
-        pipeline.preflight(cfg, Store(args.store), args.device or available_devices())
+        local = args.runner == "local"
+        pipeline.preflight(cfg, Store(args.store), args.device or (available_devices() if local else ["cpu"]), devices_here=local)
         ensure_writable(args.out, "--out")
     except (ValidationError, ValueError, OSError) as err:
         raise BadConfiguration(f"invalid configuration: {err}") from err
@@ -124,11 +125,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = checked_config(args)
     if args.concurrency:
         os.environ["RMC_CONCURRENCY"] = str(args.concurrency)
-    from rmc.flows.rmc_flow import RmcParameters, rmc_flow
+    from rmc.flows.rmc_flow import RmcParameters, RunnerConfig, rmc_flow
     from rmc_core.costs import cost_table
 
     start = time.perf_counter()
-    params = RmcParameters(config=cfg, store_root=str(args.store), devices=args.device or None)
+    params = RmcParameters(config=cfg, store_root=str(args.store), devices=args.device or None,
+                           runner=RunnerConfig(kind=args.runner, address=args.address))
     with stop_on_signals(args.store), quiet_failures(not args.debug):
         summary = rmc_flow(params)
     wall = time.perf_counter() - start
@@ -196,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--store", type=Path, default=Path("rmc-runs/store"), help="artifact store root (reruns reuse it)")
     run.add_argument("--out", type=Path, default=Path("rmc-runs/latest"), help="where the result tables are written")
     run.add_argument("--device", action="append", help="a device to use (repeat for several); default: all GPUs, else cpu")
+    run.add_argument("--runner", choices=["local", "ray", "dask"], default="local",
+                     help="where stages run: threads here, or a Ray or Dask cluster (README, Run on a cluster)")
+    run.add_argument("--address", help="the Ray cluster or Dask scheduler to use; default: start one on this machine")
     run.add_argument("--concurrency", type=positive_int, help="stages run at once (default: one per GPU; on CPU, cores // 4, at least 1)")
     run.set_defaults(func=cmd_run)
     bench = sub.add_parser("bench", parents=[common], help="the paper's Table 4 experiment on real data (profiles: cpu-small, paper, tiny)")

@@ -11,19 +11,21 @@ artifacts without a second copy of the wiring.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import os
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from prefect import Task, flow, get_run_logger
+from prefect import Task, flow, get_client, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.exceptions import TerminationSignal
 from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
 
 from rmc.tasks.stages import TASK_OF, bound_to_store
@@ -46,13 +48,73 @@ def concurrency_setting() -> int:
     return int(value) if value else default_concurrency(available_devices())
 
 
+class RunnerConfig(BaseModel):
+    """Where the stages run: threads in this process, or the workers of a Ray or Dask
+    cluster (README, "Run on a cluster"). Every worker must mount the store at the same
+    path and reach the same Prefect server."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["local", "ray", "dask"] = "local"
+    address: str | None = Field(None, description="ray: the cluster (`auto`, `ray://head:10001`); dask: the scheduler "
+                                                  "(`tcp://host:8786`); empty: a cluster started on this machine")
+    cpus_per_task: int = Field(1, ge=1, description="CPUs a Ray worker reserves for a stage that runs on CPU")
+
+
 class RmcParameters(BaseModel):
     """Everything a run takes; the Prefect UI renders it as a form and refuses bad values."""
 
     model_config = ConfigDict(extra="forbid")
     config: RunConfig = RunConfig()
     store_root: str = Field("rmc-runs/store", description="artifact store and Prefect results; share it to share the cache")
-    devices: list[str] | None = Field(None, description="e.g. ['cuda:0', 'cuda:1']; default: every visible GPU, else cpu")
+    devices: list[str] | None = Field(None, description="e.g. ['cuda:0', 'cuda:1']; default: every visible GPU, else cpu. "
+                                                        "On a cluster: one entry per GPU stage that may run at once")
+    runner: RunnerConfig = Field(RunnerConfig(), title="Task runner")
+
+
+EXTRA = {"ray": ("prefect_ray", "pip install -e '.[ray]'"), "dask": ("prefect_dask", "pip install -e '.[dask]'")}
+
+
+def task_runner(runner: RunnerConfig, api_url: str) -> TaskRunner:
+    """The Prefect task runner for `runner`. Workers started here inherit this process's
+    environment; Ray workers of an existing cluster get the API URL through the job's
+    runtime environment, so their task runs report to this run's server."""
+    try:
+        if runner.kind == "ray":
+            from prefect_ray import RayTaskRunner
+
+            init = {"runtime_env": {"env_vars": {"PREFECT_API_URL": api_url}}} if runner.address else {"include_dashboard": False}
+            return RayTaskRunner(address=runner.address, init_kwargs=init)
+        if runner.kind == "dask":
+            from prefect_dask import DaskTaskRunner
+
+            if runner.address:
+                return DaskTaskRunner(address=runner.address)
+            return DaskTaskRunner(cluster_kwargs={"n_workers": concurrency_setting(), "threads_per_worker": 1,
+                                                  "processes": True, "dashboard_address": None})
+    except ImportError as err:
+        module, install = EXTRA[runner.kind]
+        raise RuntimeError(f"runner {runner.kind!r} needs {module}: {install}") from err
+    return ThreadPoolTaskRunner(max_workers=concurrency_setting())
+
+
+@contextlib.contextmanager
+def placed(runner: RunnerConfig, device: str) -> Iterator[str]:
+    """Submit a stage so that the cluster gives it what `device` asks for, and yield the
+    device name it uses on its worker: one GPU per GPU stage (Ray `num_gpus=1`; Dask the
+    `GPU` resource, one worker per GPU), seen there as `cuda:0`."""
+    gpu = device.startswith("cuda")
+    if runner.kind == "ray":
+        from prefect_ray.context import remote_options
+
+        with remote_options(**({"num_gpus": 1} if gpu else {"num_cpus": runner.cpus_per_task})):
+            yield "cuda:0" if gpu else device
+    elif runner.kind == "dask" and gpu:
+        import dask
+
+        with dask.annotate(resources={"GPU": 1}):
+            yield "cuda:0"
+    else:
+        yield device
 
 
 class RunSummary(BaseModel):
@@ -102,12 +164,42 @@ def publish(store: Store, report: Ref, task: str) -> None:
 @flow(name="rmc", flow_run_name=run_name, task_runner=ThreadPoolTaskRunner(max_workers=concurrency_setting()), log_prints=False)
 def rmc_flow(params: RmcParameters = RmcParameters()) -> RunSummary:
     """Teacher, five pruned sub-networks, difficulty, students for RMC and each baseline,
-    evaluation; stages whose inputs and code are unchanged come from the cache."""
+    evaluation; stages whose inputs and code are unchanged come from the cache.
+
+    With a Ray or Dask runner the DAG runs as a child flow on that runner: a flow's task
+    runner is fixed before it starts, and the runner is one of the run's parameters.
+    """
+    if params.runner.kind == "local":
+        return run_dag(params)
+    with get_client(sync_client=True) as client:
+        api_url = str(client.api_url)
+    on_cluster = flow(run_dag, name=f"rmc-on-{params.runner.kind}", task_runner=task_runner(params.runner, api_url),
+                      log_prints=False)
+    with api_in_environment(api_url):
+        return on_cluster(params)
+
+
+@contextlib.contextmanager
+def api_in_environment(api_url: str) -> Iterator[None]:
+    """PREFECT_API_URL set while a cluster started here spawns its workers (they inherit
+    it, also when this run's server is the temporary one), and restored afterwards."""
+    previous = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = previous or api_url
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["PREFECT_API_URL"]
+
+
+def run_dag(params: RmcParameters) -> RunSummary:
+    """The DAG on the current flow's task runner: submit every stage, wait, report."""
     logger = get_run_logger()
     stopping.STOP.clear()  # a stop requested of an earlier run in this process is not one of this run
     root = Path(params.store_root).resolve()
     store = Store(root)
-    devices = params.devices or available_devices()
+    remote = params.runner.kind != "local"
+    devices = params.devices or (["cpu"] if remote else available_devices())
     logger.info("task %s, methods %s, devices %s, store %s", params.config.task, list(params.config.methods), devices, root)
 
     submitted: list[PrefectFuture[Any]] = []
@@ -119,14 +211,15 @@ def rmc_flow(params: RmcParameters = RmcParameters()) -> RunSummary:
         name = _run_name(t, stage, args, kwargs)
         seen[name] += 1
         name = name if seen[name] == 1 else f"{name}#{seen[name]}"
-        future = t.submit(*args, **kwargs)
+        with placed(params.runner, kwargs.get("device", "cpu")) as device:
+            future = t.submit(*args, **(kwargs | {"device": device} if "device" in kwargs else kwargs))
         future.add_done_callback(lambda f: _record_finished(f, name))
         submitted.append(future)
         names.append(name)
         return future
 
     try:
-        report_future = pipeline.run(params.config, store, devices, call=call)
+        report_future = pipeline.run(params.config, store, devices, call=call, devices_here=not remote)
         progress = create_progress_artifact(0.0, key="rmc-progress", description="stages finished")
         for done, _ in enumerate(as_completed(submitted), start=1):
             update_progress_artifact(progress, 100.0 * done / len(submitted))

@@ -12,7 +12,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rmc.flows.rmc_flow import RmcParameters, rmc_flow, table_rows
+from rmc.flows.rmc_flow import RmcParameters, RunnerConfig, rmc_flow, table_rows
 from rmc_core.config import Method, RunConfig, Sparsity, TaskName
 from rmc_core.methods import METHODS
 from rmc_core.store import Ref, Store
@@ -27,6 +27,7 @@ class SweepParameters(BaseModel):
     seeds: list[int] = Field(default_factory=lambda: [0])
     store_root: str = "rmc-runs/store"
     devices: list[str] | None = None
+    runner: RunnerConfig = Field(RunnerConfig(), title="Task runner")
 
     @model_validator(mode="after")
     def _every_run_valid(self) -> SweepParameters:
@@ -61,7 +62,8 @@ def sweep_flow(params: SweepParameters = SweepParameters()) -> Ref:
     store = Store(params.store_root)
     frames = []
     for task, sparsity, seed, cfg in runs:
-        summary = rmc_flow(RmcParameters(config=cfg, store_root=params.store_root, devices=params.devices))
+        summary = rmc_flow(RmcParameters(config=cfg, store_root=params.store_root, devices=params.devices,
+                                         runner=params.runner))
         results = store.table(summary.report, "results")
         frames.append(results.assign(task=task, student_sparsity=sparsity, seed=seed))
     table = pd.concat(frames, ignore_index=True)

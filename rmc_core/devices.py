@@ -36,13 +36,16 @@ def default_concurrency(devices: list[str], cpu_count: int | None = None) -> int
     return max(1, (cpu_count or os.cpu_count() or 1) // 4)
 
 
-def check_devices(devices: list[str]) -> None:
-    """Every device is spelled as torch spells it and is present on this machine."""
+def check_devices(devices: list[str], here: bool = True) -> None:
+    """Every device is spelled as torch spells it and, when the stages run in this process
+    (`here`), is present on this machine; a cluster's workers have their own devices."""
     import torch
 
     for d in devices:
         if not DEVICE.fullmatch(d):
             raise ValueError(f"device {d!r} is not a device name (cpu, cuda, cuda:N, mps)")
+        if not here:
+            continue
         if d.startswith("cuda"):
             n = torch.cuda.device_count()
             index = int(d.partition(":")[2] or 0)

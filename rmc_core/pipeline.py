@@ -28,11 +28,11 @@ def direct(stage: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return stage(*args, **kwargs)
 
 
-def preflight(cfg: RunConfig, store: Store, devices: list[str]) -> None:
+def preflight(cfg: RunConfig, store: Store, devices: list[str], devices_here: bool = True) -> None:
     """Checks that need more than the config's own fields (model configs, devices, the
     filesystem), done before any data is read or model trained: each of these used to
     surface only after the teacher and five sub-networks had trained."""
-    check_devices(devices)
+    check_devices(devices, devices_here)
     ensure_writable(store.root, "store")
     labels = TASKS[cfg.task].labels
     check_labels(cfg.teacher, labels, "teacher")
@@ -90,14 +90,17 @@ def seeded(cfg: RunConfig, seed: int) -> RunConfig:
     return each_training(cfg, lambda t: t.model_copy(update={"seed": t.seed + seed}))
 
 
-def run(cfg: RunConfig, store: Store, devices: list[str] | None = None, call: Call = direct) -> Any:
+def run(cfg: RunConfig, store: Store, devices: list[str] | None = None, call: Call = direct,
+        devices_here: bool = True) -> Any:
     """Every seed's branch (teacher -> sub-networks -> difficulty -> students -> per-seed
     report), then one summary across seeds: means, intervals and paired comparisons.
 
     Returns the summary report's Ref (or, under the Prefect hook, its future).
+    `devices_here=False`: the stages run on a cluster's workers, whose devices this
+    process cannot see.
     """
     devices = devices or ["cpu"]
-    preflight(cfg, store, devices)
+    preflight(cfg, store, devices, devices_here)
     cfg = resolve_precisions(cfg, devices[0])
     data = call(stages.prepare_data, cfg.task, cfg.data, store)
     tag = (lambda name, seed: name) if len(cfg.seeds) == 1 else (lambda name, seed: f"{name}-s{seed}")

@@ -36,7 +36,7 @@ def test_default_concurrency():
 def test_pipeline_places_each_subnetwork_on_its_device(tmp_path, monkeypatch):
     """The DAG hands each sub-network's training its own device (recorded, not run, so the
     GPUs need not exist)."""
-    monkeypatch.setattr("rmc_core.pipeline.check_devices", lambda devices: None)
+    monkeypatch.setattr("rmc_core.pipeline.check_devices", lambda devices, here=True: None)
     placed: dict[str, str] = {}
 
     def record(stage, *args, **kwargs):

@@ -3,7 +3,13 @@ the shared cache, and GPU stages ask the cluster for one GPU each."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -38,10 +44,31 @@ def test_a_missing_extra_is_named_with_its_install_command(monkeypatch):
         task_runner(RunnerConfig(kind="ray"), "http://127.0.0.1:4200/api")
 
 
+@contextlib.contextmanager
+def ray_cluster() -> Iterator[str]:
+    """A Ray cluster started apart from this process (`ray start --head`), as users run
+    one; its workers do not inherit this process's environment. Socket paths must stay
+    short, hence a temporary folder right under /tmp."""
+    ray = Path(sys.executable).with_name("ray")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    with tempfile.TemporaryDirectory(prefix="rmc-ray-", dir="/tmp") as temp:
+        started = subprocess.run([str(ray), "start", "--head", "--num-cpus", "2", "--include-dashboard", "false",
+                                  "--temp-dir", temp], env=env, capture_output=True, text=True, timeout=180)
+        assert started.returncode == 0, started.stderr[-2000:]
+        try:
+            yield "auto"
+        finally:
+            subprocess.run([str(ray), "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
 @pytest.mark.slow
-def test_stages_computed_on_ray_workers_are_cache_hits_for_dask_workers(prefect_api, tmp_path):
+def test_stages_computed_on_one_cluster_are_cache_hits_on_others(prefect_api, tmp_path):
+    """Ray workers started here compute every stage; a Dask scheduler given by address and
+    an existing Ray cluster given by address then find every stage in the shared store, and
+    every cluster's task runs report to the one server."""
     pytest.importorskip("prefect_ray")
     pytest.importorskip("prefect_dask")
+    from distributed import LocalCluster
     from prefect import get_client
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName, FlowRunFilter, FlowRunFilterId
 
@@ -50,13 +77,19 @@ def test_stages_computed_on_ray_workers_are_cache_hits_for_dask_workers(prefect_
     on_ray = rmc_flow(RmcParameters(config=cfg, store_root=store, runner=RunnerConfig(kind="ray")))
     assert {"train-teacher", "train-subnet-20", "train-subnet-50", "train-imp40-rmc", "evaluate"} <= set(on_ray.computed)
 
-    on_dask = rmc_flow(RmcParameters(config=cfg, store_root=store, runner=RunnerConfig(kind="dask")))
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as scheduler:
+        on_dask = rmc_flow(RmcParameters(config=cfg, store_root=store,
+                                         runner=RunnerConfig(kind="dask", address=scheduler.scheduler_address)))
     assert on_dask.computed == [] and on_dask.report == on_ray.report
+    with ray_cluster() as address:
+        on_existing_ray = rmc_flow(RmcParameters(config=cfg, store_root=store, runner=RunnerConfig(kind="ray", address=address)))
+    assert on_existing_ray.computed == [] and on_existing_ray.report == on_ray.report
 
-    # Each cluster's task runs reported to the one server, under the child flow run.
     with get_client(sync_client=True) as client:
-        for kind, state in (("ray", "Completed"), ("dask", "Cached")):
-            (child,) = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[f"rmc-on-{kind}"])))
-            tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[child.id])))
-            names = {t.name: t.state.name for t in tasks}
-            assert len(names) == len(on_ray.computed) + len(on_ray.cached) and names["train-teacher"] == state
+        for kind, runs, state in (("ray", 2, "Cached"), ("dask", 1, "Cached")):
+            children = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[f"rmc-on-{kind}"])))
+            assert len(children) == runs
+            for child in children:
+                tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[child.id])))
+                assert len(tasks) == len(on_ray.computed) + len(on_ray.cached)
+                assert {t.state.name for t in tasks if t.name == "train-teacher"} <= {"Completed", state}

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from rmc.benchmarks.profiles import ProfileName
 from rmc_core import pipeline, stopping
 from rmc_core.config import RunConfig
-from rmc_core.devices import available_devices
+from rmc_core.devices import default_devices
 from rmc_core.overrides import load_config
 from rmc_core.report import (
     PANE_COLUMNS,
@@ -54,8 +54,8 @@ def checked_config(args: argparse.Namespace) -> RunConfig:
     shapes and label sets, devices, and that the store and `--out` can be written."""
     try:
         cfg = load_config(args.config, args.set)
-        local = args.runner == "local"
-        pipeline.preflight(cfg, Store(args.store), args.device or (available_devices() if local else ["cpu"]), devices_here=local)
+        here = args.runner == "local"
+        pipeline.preflight(cfg, Store(args.store), args.device or default_devices(here), devices_here=here)
         ensure_writable(args.out, "--out")
     except (ValidationError, ValueError, OSError) as err:
         raise BadConfiguration(f"invalid configuration: {err}") from err

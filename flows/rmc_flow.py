@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rmc.tasks.stages import TASK_OF, bound_to_store
 from rmc_core import pipeline, stopping
 from rmc_core.config import RunConfig
-from rmc_core.devices import available_devices, default_concurrency
+from rmc_core.devices import available_devices, default_concurrency, default_devices
 from rmc_core.report import markdown_report, results_summary
 from rmc_core.store import Ref, Store
 
@@ -198,8 +198,8 @@ def run_dag(params: RmcParameters) -> RunSummary:
     stopping.STOP.clear()  # a stop requested of an earlier run in this process is not one of this run
     root = Path(params.store_root).resolve()
     store = Store(root)
-    remote = params.runner.kind != "local"
-    devices = params.devices or (["cpu"] if remote else available_devices())
+    here = params.runner.kind == "local"
+    devices = params.devices or default_devices(here)
     logger.info("task %s, methods %s, devices %s, store %s", params.config.task, list(params.config.methods), devices, root)
 
     submitted: list[PrefectFuture[Any]] = []
@@ -219,7 +219,7 @@ def run_dag(params: RmcParameters) -> RunSummary:
         return future
 
     try:
-        report_future = pipeline.run(params.config, store, devices, call=call, devices_here=not remote)
+        report_future = pipeline.run(params.config, store, devices, call=call, devices_here=here)
         progress = create_progress_artifact(0.0, key="rmc-progress", description="stages finished")
         for done, _ in enumerate(as_completed(submitted), start=1):
             update_progress_artifact(progress, 100.0 * done / len(submitted))

@@ -20,6 +20,12 @@ def available_devices() -> list[str]:
     return [f"cuda:{i}" for i in range(n)] if n else ["cpu"]
 
 
+def default_devices(here: bool = True) -> list[str]:
+    """The devices a run uses when none are named: this machine's (every GPU, else the
+    CPU); for stages on a cluster's workers, whose GPUs this process cannot see, the CPU."""
+    return available_devices() if here else ["cpu"]
+
+
 def assign_devices(n_jobs: int, devices: list[str]) -> list[str]:
     """Round-robin: job i runs on devices[i % len(devices)]."""
     if not devices:

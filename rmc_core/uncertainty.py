@@ -62,7 +62,8 @@ def compare(
     seed: int = 0,
 ) -> pd.DataFrame:
     """Paired bootstrap intervals of (a - b) for each pair, on dev accuracy, each OOD set,
-    the OOD union, the annotated hard dev rows and F_bias against the (same-seed) teacher.
+    the OOD union, the annotated hard dev rows and F_bias against the (same-seed) teacher
+    (not in pairs with the teacher itself, whose F_bias is undefined).
 
     correct[model][split]: (seeds, rows) 0/1 arrays, seeds in the same order for every model.
     """
@@ -94,8 +95,8 @@ def compare(
                 for i in (0, 1))
     rows = []
     for a, b in pairs:
-        for metric, (obs_a, boot_a) in cache[a].items():
-            obs_b, boot_b = cache[b][metric]
+        for metric in [m for m in cache[a] if m in cache[b]]:
+            (obs_a, boot_a), (obs_b, boot_b) = cache[a][metric], cache[b][metric]
             iv = difference_interval(obs_a, obs_b, boot_a, boot_b, seeds)
             better = (iv.low > 0) if metric not in LOWER_IS_BETTER else (iv.high < 0)
             rows.append({"a": a, "b": b, "metric": metric, "a_value": float(np.mean(obs_a)),

@@ -62,6 +62,22 @@ def test_each_computed_artifact_records_its_cost_once(cached_store):
     assert store.record(first.artifacts["predict-teacher"], COST) == costs["predict-teacher"]
 
 
+def test_pairs_the_report_does_not_compare_are_read_from_the_runs_predictions(cached_store, tmp_path):
+    from rmc.benchmarks.pairs import compare_pairs
+
+    root, summary = cached_store
+    (tmp_path / "summary.json").write_text(summary.model_dump_json())
+    table = compare_pairs(tmp_path, Store(root), [("imp40-distil", "teacher")]).set_index("metric")
+    results = Store(root).tables(summary.report)["results"].set_index("model")
+    for metric in ("acc_dev", "acc_ood"):
+        assert table.loc[metric, "a_value"] == pytest.approx(results.loc["imp40-distil", metric])
+        assert table.loc[metric, "b_value"] == pytest.approx(results.loc["teacher", metric])
+        assert table.loc[metric, "low"] <= table.loc[metric, "difference"] <= table.loc[metric, "high"]
+    assert "f_bias" not in table.index  # relative to the teacher: undefined against it
+    with pytest.raises(ValueError, match="no predictions of 'imp40-jtt'"):
+        compare_pairs(tmp_path, Store(root), [("imp40-jtt", "teacher")])
+
+
 def test_changing_lambda_recomputes_only_students_and_evaluation(cached_store):
     root, _ = cached_store
     computed = set(rerun(root, method=MethodConfig(lam=0.5)).computed)

@@ -128,6 +128,10 @@ def test_compare_resolves_a_clear_win_and_not_a_tie():
     lines = verdicts(table.reset_index())
     assert any("acc_ood" in line and "resolved: s-rmc is better" in line for line in lines)
     assert sum("not resolved" in line for line in lines) >= 6
+    # Against the teacher itself every accuracy is compared; F_bias, relative to the teacher, is not.
+    vs_teacher = compare(correct, data, [("s-rmc", "teacher")], n_resamples=500).set_index("metric")
+    assert set(vs_teacher.index) == {"acc_dev", "acc_ood-a", "acc_ood-b", "acc_ood", "dev_hard"}
+    assert vs_teacher.loc["acc_ood", "resolved"] and vs_teacher.loc["acc_ood", "a_better"]
 
 
 def test_mean_over_seeds_keeps_layout_and_averages_floats():

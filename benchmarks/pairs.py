@@ -1,0 +1,66 @@
+"""Paired bootstrap intervals for model pairs a run's report does not compare.
+
+A run compares RMC with each baseline; reading its results also raises other questions
+(is the Vanilla student more robust than its teacher? does distilling cost OOD accuracy?).
+This answers them from the run's stored predictions, with the same statistics:
+
+    python -m rmc.benchmarks.pairs --out rmc-runs/cpu-medium-qqp --pair imp40-vanilla:teacher \
+        --pair imp40-distil:imp40-vanilla --csv docs/results/cpu_medium_qqp_other_pairs.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rmc_core.data.registry import TASKS
+from rmc_core.stages import load_data, split_probs
+from rmc_core.store import Ref, Store
+from rmc_core.uncertainty import compare, correctness, verdicts
+
+
+def pair(text: str) -> tuple[str, str]:
+    a, sep, b = text.partition(":")
+    if not (sep and a and b):
+        raise argparse.ArgumentTypeError(f"{text!r} is not MODEL_A:MODEL_B")
+    return a, b
+
+
+def compare_pairs(out: Path, store: Store, pairs: list[tuple[str, str]]) -> pd.DataFrame:
+    """(a - b) for each pair on every metric, over the examples and the run's seeds, read from
+    the predictions `rmc run --out OUT` recorded in OUT/summary.json."""
+    artifacts = {name: Ref(**ref) for name, ref in json.loads((out / "summary.json").read_text())["artifacts"].items() if ref}
+    data_ref = artifacts["prepare-data"]
+    spec, data = TASKS[store.meta(data_ref)["task"]], load_data(store, data_ref)
+    splits = ("dev", *data.ood)
+    seeds = sorted({name.rpartition("-s")[2] for name in artifacts if name.startswith("predict-teacher-s")}) or [None]
+    correct = {}
+    for model in {"teacher", *(m for p in pairs for m in p)}:
+        names = [f"predict-{model}" + (f"-s{s}" if s is not None else "") for s in seeds]
+        missing = [n for n in names if n not in artifacts]
+        if missing:
+            raise ValueError(f"no predictions of {model!r} in {out / 'summary.json'} ({missing[0]} missing)")
+        scored = [correctness({s: split_probs(store, artifacts[n], s) for s in splits}, data, spec) for n in names]
+        correct[model] = {s: np.stack([c[s] for c in scored]) for s in splits}
+    return compare(correct, data, pairs)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="the --out folder of a finished `rmc run`")
+    parser.add_argument("--store", type=Path, default=Path("rmc-runs/store"))
+    parser.add_argument("--pair", type=pair, action="append", required=True, help="MODEL_A:MODEL_B, for A - B")
+    parser.add_argument("--csv", type=Path, help="where to write the table")
+    args = parser.parse_args(argv)
+    table = compare_pairs(args.out, Store(args.store), args.pair)
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    print("\n".join(verdicts(table)))
+
+
+if __name__ == "__main__":
+    main()

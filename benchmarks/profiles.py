@@ -23,8 +23,10 @@ from pydantic import BaseModel, ConfigDict
 
 from rmc_core.config import (
     DataConfig,
+    InferenceCostConfig,
     ModelSpec,
     RunConfig,
+    StructuredPruneConfig,
     StudentConfig,
     SubnetworkConfig,
     TrainConfig,
@@ -54,7 +56,7 @@ class BenchRun(BaseModel):
 
     model_config = ConfigDict(frozen=True)
     task: str
-    role: Literal["pruned", "distilled", "estimator-imp", "estimator-oneshot", "sparsity-sweep"]
+    role: Literal["pruned", "distilled", "structured", "estimator-imp", "estimator-oneshot", "sparsity-sweep"]
     seed: int
     config: RunConfig
 
@@ -98,6 +100,14 @@ def _sweep_runs(pruned: BenchRun, sparsities: tuple[float, ...]) -> list[BenchRu
     return runs
 
 
+def _structured_run(pruned: BenchRun, heads: float) -> BenchRun:
+    """Paper Table 3: the teacher's architecture with a fraction of its attention heads
+    pruned during fine-tuning, Vanilla and RMC (same teacher and sub-networks as `pruned`)."""
+    student = pruned.config.student.model_copy(update={"kind": "structured", "structured": StructuredPruneConfig(heads=heads)})
+    cfg = pruned.config.model_copy(update={"student": student, "methods": ("vanilla", "rmc")})
+    return BenchRun(task=pruned.task, role="structured", seed=pruned.seed, config=RunConfig.model_validate(cfg.model_dump()))
+
+
 def bench_runs(profile: ProfileName, data_root: Path) -> list[BenchRun]:
     """Every run of a profile, validated."""
     if profile == "paper":
@@ -110,7 +120,8 @@ def bench_runs(profile: ProfileName, data_root: Path) -> list[BenchRun]:
                 runs += _runs(task, seed, data, ModelSpec(source="bert-base-uncased"), train, train, subnets,
                               None, ModelSpec(source="nreimers/MiniLM-L6-H384-uncased"))
         mnli_pruned = [r for r in runs if r.task == "mnli" and r.role == "pruned"]
-        return runs + [s for r in mnli_pruned for s in _sweep_runs(r, (0.2, 0.6, 0.7))]
+        return (runs + [s for r in mnli_pruned for s in _sweep_runs(r, (0.2, 0.6, 0.7))]
+                + [_structured_run(r, 28 / 144) for r in mnli_pruned])
     if profile == "tiny":
         tiny = ModelSpec(source="tiny")
         train = TrainConfig(epochs=2, lr=2e-3, batch_size=32, max_length=48)
@@ -119,7 +130,9 @@ def bench_runs(profile: ProfileName, data_root: Path) -> list[BenchRun]:
         for task in ("mnli", "qqp"):
             data = DataConfig(data_root=data_root, max_train=300, max_dev=200, max_ood=120)
             runs += _runs(task, 0, data, tiny, train, train, subnets, 1, None)
-        return runs + _estimator_runs(runs[0].config, 150, train, 0) + _sweep_runs(runs[0], (0.2,))
+        runs += _estimator_runs(runs[0].config, 150, train, 0) + _sweep_runs(runs[0], (0.2,)) + [_structured_run(runs[0], 0.25)]
+        quick = InferenceCostConfig(rows=16, min_seconds=0.02)  # a tiny model's timings are for shape, not for reading
+        return [r.model_copy(update={"config": r.config.model_copy(update={"inference": quick})}) for r in runs]
     teacher_train = TrainConfig(epochs=2, lr=5e-5, batch_size=32, max_length=128)
     student_train = TrainConfig(epochs=1, lr=5e-5, batch_size=32, max_length=128)
     subnets = SubnetworkConfig(sparsities=(0.1, 0.2, 0.3, 0.4, 0.5), estimator="oneshot", recovery_epochs=0.25,
@@ -128,7 +141,8 @@ def bench_runs(profile: ProfileName, data_root: Path) -> list[BenchRun]:
     for task in ("mnli", "qqp"):
         data = DataConfig(data_root=data_root, max_train=3000, max_ood=6000 if task == "mnli" else None)
         runs += _runs(task, 0, data, ModelSpec(source="minilm"), teacher_train, student_train, subnets, 3, None)
-    return runs + _estimator_runs(runs[0].config, 800, student_train, 0, dev_rows=3000, ood_rows=600)
+    return (runs + _estimator_runs(runs[0].config, 800, student_train, 0, dev_rows=3000, ood_rows=600)
+            + [_structured_run(runs[0], 0.2)])
 
 
 PAPER_TABLE4 = {
@@ -141,6 +155,15 @@ PAPER_TABLE4 = {
     "imp40-rmc": {"mnli_dev": 84.2, "hans": 58.6, "qqp_dev": 90.4, "paws-wiki": 47.6, "paws-qqp": 34.3, "avg_f_bias": 0.990},
     "distilled-vanilla": {"mnli_dev": 83.1, "hans": 51.4, "qqp_dev": 89.9, "paws-wiki": 46.8, "paws-qqp": 31.0, "avg_f_bias": 1.162},
     "distilled-rmc": {"mnli_dev": 83.7, "hans": 57.8, "qqp_dev": 90.5, "paws-wiki": 47.0, "paws-qqp": 33.4, "avg_f_bias": 1.041},
+}
+
+
+# Paper Table 3 (MNLI, bert-base): 28 of 144 heads pruned by importance, three versions.
+PAPER_TABLE3 = {
+    "teacher": {"mnli_dev": 84.2, "hans": 59.8},
+    "116-head v1": {"mnli_dev": 84.1, "hans": 55.5, "f_bias": 1.172},
+    "116-head v2": {"mnli_dev": 84.2, "hans": 53.7, "f_bias": 1.250},
+    "116-head v3": {"mnli_dev": 84.0, "hans": 55.3, "f_bias": 1.176},
 }
 
 

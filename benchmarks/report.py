@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from rmc.benchmarks.profiles import PAPER_TABLE4  # noqa: E402
+from rmc.benchmarks.profiles import PAPER_TABLE3, PAPER_TABLE4  # noqa: E402
 from rmc_core.difficulty import variance_hard_split  # noqa: E402
 from rmc_core.evaluation import split_agreement  # noqa: E402
 from rmc_core.report import to_markdown, write_tables  # noqa: E402
@@ -36,18 +36,23 @@ class RunTables:
     tables: dict[str, pd.DataFrame]
     train_variance: np.ndarray
     stage_stats: pd.DataFrame
+    inference: pd.DataFrame
     wall_seconds: float
     computed: int
     cached: int
 
 
+STUDENT_ROLES = ("pruned", "distilled", "structured")
+
+
 def _models(frame: pd.DataFrame, role: str) -> pd.DataFrame:
-    """A run's per-model rows under their report names: a distilled run's teacher is the
-    pruned run's teacher (dropped), and its students LN-method become distilled-method."""
-    if role != "distilled":
+    """A run's per-model rows under their report names: a distilled or structured run's
+    teacher is the pruned run's teacher (dropped), and its students (L3-rmc, h20-rmc)
+    become distilled-rmc, structured-rmc."""
+    if role not in ("distilled", "structured"):
         return frame
     frame = frame[frame["model"] != "teacher"]
-    return frame.assign(model=[f"distilled-{m.split('-', 1)[1]}" for m in frame["model"]])
+    return frame.assign(model=[f"{role}-{m.split('-', 1)[1]}" for m in frame["model"]])
 
 
 def in_paper_order(frame: pd.DataFrame) -> pd.DataFrame:
@@ -61,7 +66,7 @@ def table4(runs: list[RunTables]) -> pd.DataFrame:
     per_task: dict[str, list[pd.DataFrame]] = {}
     for r in runs:
         if r.role not in ("pruned", "distilled"):
-            continue
+            continue  # structured students are MNLI-only: Table 3
         res = _models(r.tables["results"], r.role)
         cols = {c: f"{r.task}:{c.removeprefix('acc_')}" for c in res.columns if c.startswith("acc_")}
         cols.update({"f_bias": f"{r.task}:f_bias", "label_loyalty": f"{r.task}:label_loyalty",
@@ -79,7 +84,7 @@ def table4(runs: list[RunTables]) -> pd.DataFrame:
 def hans_breakdown(runs: list[RunTables]) -> pd.DataFrame:
     frames = []
     for r in runs:
-        if r.role in ("pruned", "distilled") and not r.tables["heuristics"].empty:
+        if r.role in STUDENT_ROLES and not r.tables["heuristics"].empty:
             frames.append(_models(r.tables["heuristics"], r.role).assign(task=r.task))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -89,7 +94,7 @@ def easy_hard(runs: list[RunTables]) -> pd.DataFrame:
     frames = []
     for r in runs:
         res = _models(r.tables["results"], r.role)
-        if r.role in ("pruned", "distilled") and "dev_hard" in res.columns:
+        if r.role in STUDENT_ROLES and "dev_hard" in res.columns:
             frames.append(pd.DataFrame({"task": r.task, "model": res["model"],
                                         "easy": res["dev_easy"], "hard": res["dev_hard"], "gap": res["dev_gap"]}))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -195,6 +200,30 @@ def paper_comparison(t4: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def table3(runs: list[RunTables]) -> pd.DataFrame:
+    """Structured head pruning on MNLI (paper Table 3): the teacher and each structured
+    student, measured (percent; F_bias a ratio), then the paper's three 116-head versions."""
+    rows = []
+    for r in runs:
+        if r.role != "structured" or r.task != "mnli":
+            continue
+        for _, row in r.tables["results"].iterrows():
+            name = "teacher" if row["model"] == "teacher" else f"structured-{row['model'].split('-', 1)[1]}"
+            rows.append({"model": name, "source": "measured", "mnli_dev": 100 * row["acc_dev"],
+                         "hans": 100 * row["acc_ood"], "f_bias": row["f_bias"], "sparsity": row["sparsity"]})
+    if not rows:
+        return pd.DataFrame()
+    rows += [{"model": m, "source": "paper", **v} for m, v in PAPER_TABLE3.items()]
+    return pd.DataFrame(rows)
+
+
+def inference_costs(runs: list[RunTables]) -> pd.DataFrame:
+    """Every run's size-and-speed table, each model once (the teacher is in every run)."""
+    frames = [_models(r.inference, r.role).assign(task=r.task, run=r.role) for r in runs
+              if r.role in STUDENT_ROLES and not r.inference.empty]
+    return pd.concat(frames, ignore_index=True).drop_duplicates(["task", "model"]) if frames else pd.DataFrame()
+
+
 def hans_view(hans: pd.DataFrame) -> pd.DataFrame:
     """HANS as one row per model, one column per heuristic x gold label (for reading)."""
     wide = hans.pivot_table(index="model", columns=["heuristic", "gold"], values="accuracy", sort=False)
@@ -208,7 +237,7 @@ def write(runs: list[RunTables], out: Path, setting: str) -> dict[str, pd.DataFr
     tables = {"table4": t4, "hans": hans_breakdown(runs), "easy_hard": easy_hard(runs),
               "estimators": estimator_agreement(runs), "subnetworks": subnetworks(runs),
               "sparsity_sweep": sparsity_sweep(runs), "cost": cost(runs),
-              "paper_comparison": paper_comparison(t4)}
+              "paper_comparison": paper_comparison(t4), "table3": table3(runs), "inference": inference_costs(runs)}
     write_tables(tables, out)
     if not tables["subnetworks"].empty:
         plot_subnetworks(tables["subnetworks"], out / "fig1_subnetworks_easy_hard.png")
@@ -219,6 +248,8 @@ def write(runs: list[RunTables], out: Path, setting: str) -> dict[str, pd.DataFr
     sections = [f"# RMC benchmark\n\nSetting: {setting}\n"]
     for name, title in (("paper_comparison", "Table 4: measured vs the paper (percent; F_bias as a ratio)"),
                         ("table4", "Table 4, all measured columns (fractions)"),
+                        ("table3", "Table 3: attention heads pruned during fine-tuning (MNLI; percent, F_bias a ratio)"),
+                        ("inference", "Size and CPU inference speed of each model (fp32; rmc_core/inference_cost.py)"),
                         ("hans", "HANS by heuristic and gold label"),
                         ("easy_hard", "Easy/hard dev accuracy (Table 6)"),
                         ("estimators", "Difficulty estimators: split agreement"),

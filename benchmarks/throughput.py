@@ -107,7 +107,7 @@ def measure(args: argparse.Namespace) -> pd.DataFrame:
                 model = copy.deepcopy(base)
                 if student == "imp40":
                     prune_to(model, 0.4, "per_matrix")
-                stats = fine_tune(model, tokenizer, train, gold_objective(), cfg, HOLD_40 if student == "imp40" else None,
+                _, stats = fine_tune(model, tokenizer, train, gold_objective(), cfg, HOLD_40 if student == "imp40" else None,
                                   device, desc=f"rmc {student} {precision} {batching}")
                 timings.setdefault(("train", "rmc", student, precision, batching, args.batch_size), []).append(
                     (stats.seconds, peak_rss_mb()))

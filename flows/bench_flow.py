@@ -40,7 +40,8 @@ def bench_flow(params: BenchParameters = BenchParameters()) -> str:
         stats = cost_table(summary.artifacts, summary.cached, store)
         variance = store.table(summary.artifacts["difficulty"], "train")["variance"].to_numpy()
         finished.append(bench_report.RunTables(run.task, run.role, run.seed, store.tables(summary.report), variance,
-                                               stats, wall, len(summary.computed), len(summary.cached)))
+                                               stats, store.table(summary.inference, "inference"), wall,
+                                               len(summary.computed), len(summary.cached)))
         logger.info("%s/%s done in %.0f s (%d stages computed)", run.task, run.role, wall, len(summary.computed))
     out = Path(params.out)
     bench_report.write(finished, out, PROFILE_SETTINGS[params.profile])

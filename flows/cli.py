@@ -27,12 +27,13 @@ from rmc_core.report import (
     PANE_COLUMNS,
     comparison_lines,
     headline,
+    inference_lines,
     markdown_report,
     premise_lines,
     to_markdown,
     write_tables,
 )
-from rmc_core.store import Store, ensure_writable
+from rmc_core.store import Ref, Store, ensure_writable
 
 # No network here; the local server's telemetry would only log errors.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -137,11 +138,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = Store(params.store_root)
     tables = store.tables(summary.report)
     write_report(tables, args.out, cfg.task)
+    inference = store.table(summary.inference, "inference")
+    write_tables({"inference": inference}, args.out)
+    (args.out / "inference.md").write_text("\n".join(["# Size and inference speed", "", *inference_lines(inference)]) + "\n")
     costs = cost_table(summary.artifacts, summary.cached, store)
     costs.to_csv(args.out / "costs.csv", index=False)
-    (args.out / "summary.json").write_text(json.dumps({**summary.model_dump(mode="json"), "wall_seconds": wall}, indent=1))
+    models = dict(zip(inference["model"], inference["ref"]))
+    (args.out / "summary.json").write_text(json.dumps({**summary.model_dump(mode="json"), "models": models,
+                                                       "wall_seconds": wall}, indent=1))
     print(to_markdown(headline(tables), max_columns=PANE_COLUMNS))
     print("\n".join(["", *premise_lines(tables), "", *comparison_lines(tables)]))
+    print("\nModels (rmc export MODEL_REF --format hf|onnx --out DIR):", *(f"  {m}: {r}" for m, r in models.items()), sep="\n")
     print(f"\nwall time {wall:.0f} s; {len(summary.computed)} stages computed, {len(summary.cached)} from cache; tables in {args.out}")
     return 0
 
@@ -176,6 +183,33 @@ def cmd_bench(args: argparse.Namespace) -> int:
     out = bench_flow(params)
     print((Path(out) / "results.md").read_text())
     print(f"\nbenchmark wall time {time.perf_counter() - start:.0f} s; outputs in {out}")
+    return 0
+
+
+def find_model(store: Store, text: str) -> Ref:
+    """A model artifact by `model/<digest>` (as the run summary lists it) or a digest prefix."""
+    digest = text.removeprefix("model/")
+    matches = [r for r in store.refs() if r.kind == "model" and r.digest.startswith(digest)] if digest else []
+    if len(matches) != 1:
+        found = "no model" if not matches else f"{len(matches)} models"
+        raise BadConfiguration(f"{found} in {store.root} match {text!r}; the run's summary.json lists each model as model/<digest>")
+    return matches[0]
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """A store model as a transformers folder or an ONNX graph (checked against torch)."""
+    from rmc_core.export import export_hf, export_onnx
+
+    store = Store(args.store)
+    ref = find_model(store, args.model)
+    ensure_writable(args.out, "--out")
+    if args.format == "hf":
+        export_hf(store.path(ref), args.out)
+        print(f"rmc export: {ref.kind}/{ref.digest[:12]} -> {args.out} (transformers folder)")
+    else:
+        parity = export_onnx(store.path(ref), args.out)
+        print(f"rmc export: {ref.kind}/{ref.digest[:12]} -> {args.out / 'model.onnx'}; onnxruntime vs torch max |logit "
+              f"difference| {parity['max_abs_logit_difference']:.1e} (tolerance {parity['tolerance']:.0e})")
     return 0
 
 
@@ -215,6 +249,12 @@ def main(argv: list[str] | None = None) -> int:
                                                               "quarantine corrupt ones")
     verify.add_argument("--store", type=Path, default=Path("rmc-runs/store"))
     verify.set_defaults(func=cmd_verify)
+    export = sub.add_parser("export", parents=[common], help="write a store model as a transformers folder or as ONNX")
+    export.add_argument("model", metavar="MODEL_REF", help="model/<digest> from a run's summary.json, or a unique digest prefix")
+    export.add_argument("--format", choices=["hf", "onnx"], default="hf")
+    export.add_argument("--out", type=Path, required=True)
+    export.add_argument("--store", type=Path, default=Path("rmc-runs/store"))
+    export.set_defaults(func=cmd_export)
     speed = sub.add_parser("speed", parents=[common], help="training and prediction throughput: rmc's loop vs a bare loop, fp32/bf16, "
                                          "random/length-grouped batches; writes a CSV")
     from rmc.benchmarks.throughput import add_arguments

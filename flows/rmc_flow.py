@@ -32,7 +32,7 @@ from rmc.tasks.stages import TASK_OF, bound_to_store
 from rmc_core import pipeline, stopping
 from rmc_core.config import RunConfig
 from rmc_core.devices import available_devices, default_concurrency, default_devices
-from rmc_core.report import markdown_report, results_summary
+from rmc_core.report import inference_lines, markdown_report, results_summary
 from rmc_core.store import Ref, Store
 
 CONCURRENCY_ENV = "RMC_CONCURRENCY"
@@ -119,6 +119,7 @@ def placed(runner: RunnerConfig, device: str) -> Iterator[str]:
 
 class RunSummary(BaseModel):
     report: Ref
+    inference: Ref = Field(description="the models' size and speed (rmc_core.inference_cost), with their store refs")
     artifacts: dict[str, Ref | None] = Field(description="each stage's artifact, by task-run name")
     computed: list[str]
     cached: list[str]
@@ -153,11 +154,13 @@ def run_name() -> str:
     return f"{cfg.task}-{'-'.join(cfg.methods)}-seeds{'-'.join(map(str, cfg.seeds))}"
 
 
-def publish(store: Store, report: Ref, task: str) -> None:
+def publish(store: Store, report: Ref, inference: Ref, task: str) -> None:
     tables = store.tables(report)
     create_table_artifact(key="rmc-results", table=table_rows(results_summary(tables["results"])),
                           description=f"RMC results on {task}")
-    markdown = markdown_report(tables, task) + f"\n\nAll tables: `{store.path(report)}` (parquet)."
+    markdown = "\n".join([markdown_report(tables, task), "", "## Size and inference speed", "",
+                          *inference_lines(store.table(inference, "inference")), "",
+                          f"All tables: `{store.path(report)}` (parquet)."])
     create_markdown_artifact(key="rmc-summary", markdown=markdown, description=f"RMC summary on {task}")
 
 
@@ -219,7 +222,7 @@ def run_dag(params: RmcParameters) -> RunSummary:
         return future
 
     try:
-        report_future = pipeline.run(params.config, store, devices, call=call, devices_here=here)
+        outputs = pipeline.run(params.config, store, devices, call=call, devices_here=here)
         progress = create_progress_artifact(0.0, key="rmc-progress", description="stages finished")
         for done, _ in enumerate(as_completed(submitted), start=1):
             update_progress_artifact(progress, 100.0 * done / len(submitted))
@@ -231,10 +234,10 @@ def run_dag(params: RmcParameters) -> RunSummary:
     failed = [f for f in submitted if f.state.is_failed()]
     if failed:
         failed[0].result()  # re-raises the first failing stage's own exception
-    report = report_future.result()
+    report, inference = outputs.report.result(), outputs.inference.result()
     cached = [n for n, f in zip(names, submitted) if f.state.name == "Cached"]
     computed = [n for n, f in zip(names, submitted) if f.state.name != "Cached"]
     logger.info("computed %d stages, reused %d from cache: %s", len(computed), len(cached), computed)
-    publish(store, report, params.config.task)
+    publish(store, report, inference, params.config.task)
     artifacts = {n: f.result() for n, f in zip(names, submitted)}
-    return RunSummary(report=report, artifacts=artifacts, computed=computed, cached=cached)
+    return RunSummary(report=report, inference=inference, artifacts=artifacts, computed=computed, cached=cached)

@@ -103,6 +103,29 @@ class PruneConfig(Frozen):
         return self
 
 
+class StructuredPruneConfig(Frozen):
+    """Attention heads and FFN neurons removed during fine-tuning, ranked by the gradient of
+    the training loss w.r.t. their gates (rmc_core/structured.py), on IMP's cubic ramp.
+
+    The model that comes out is physically smaller: a checkpoint with per-layer head and
+    neuron counts that plain transformers loads with trust_remote_code=True.
+    """
+
+    heads: Real = Field(0.2, ge=0, lt=1, description="fraction of all attention heads pruned (paper Table 3: 28 of 144, ~20 %)")
+    neurons: Real = Field(0.0, ge=0, lt=1, description="fraction of all FFN intermediate neurons pruned")
+    start: Real = Field(0.0, ge=0, lt=1)
+    end: Real = Field(0.7, gt=0, le=1)
+    events: Int = Field(10, ge=1)
+
+    @model_validator(mode="after")
+    def _prunes_something(self) -> StructuredPruneConfig:
+        if self.heads == 0 and self.neurons == 0:
+            raise ValueError("structured pruning needs heads > 0 or neurons > 0")
+        if self.start >= self.end:
+            raise ValueError(f"prune start ({self.start}) must come before end ({self.end})")
+        return self
+
+
 class DataConfig(Frozen):
     """Which rows to use. Limits exist to fit a CPU budget; the benchmark documents them."""
 
@@ -148,14 +171,26 @@ class SubnetworkConfig(Frozen):
 
 
 class StudentConfig(Frozen):
-    """The compressed model: the teacher architecture pruned by IMP, or a smaller encoder."""
+    """The compressed model: the teacher architecture pruned by IMP ("pruned"), by heads and
+    neurons ("structured"), or a smaller encoder ("distilled")."""
 
-    kind: Literal["pruned", "distilled"] = "pruned"
+    kind: Literal["pruned", "structured", "distilled"] = "pruned"
     sparsity: Sparsity = 0.4
+    structured: StructuredPruneConfig = Field(StructuredPruneConfig(), title="Structured pruning (kind \"structured\")")
     model: ModelSpec | None = Field(None, title="Distilled student's encoder",
                                     description="default: the teacher's base truncated to num_layers")
     num_layers: Int = Field(3, ge=1)
     train: TrainConfig = Field(TrainConfig(epochs=2), title="Student training")
+
+
+class InferenceCostConfig(Frozen):
+    """The size and CPU-speed table measured once every model of a run is trained
+    (rmc_core/inference_cost.py): on the first `rows` dev rows, each timing repeated for
+    at least `min_seconds`."""
+
+    rows: Int = Field(64, ge=1)
+    batch_size: Int = Field(32, ge=1)
+    min_seconds: Real = Field(1.0, gt=0)
 
 
 class RunConfig(Frozen):
@@ -175,6 +210,7 @@ class RunConfig(Frozen):
     student: StudentConfig = Field(StudentConfig(), title="Student (compressed model)")
     methods: tuple[Method, ...] = ("vanilla", "rmc")
     method: MethodConfig = Field(MethodConfig(), title="Method hyper-parameters")
+    inference: InferenceCostConfig = Field(InferenceCostConfig(), title="Inference cost measurement")
     seeds: tuple[Annotated[Int, Field(ge=0)], ...] = Field(
         (0,), description="one cached branch of the DAG per seed, added to every training seed; the data sample stays "
                           "fixed, so methods and seeds are compared on the same rows")

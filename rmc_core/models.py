@@ -23,6 +23,7 @@ from transformers import (
     BertConfig,
     BertForSequenceClassification,
     BertTokenizerFast,
+    PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     set_seed,
@@ -30,10 +31,15 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from rmc_core.config import ModelSpec, TinyBertSpec
+from rmc_core.pruned_bert import PrunedBertConfig, PrunedBertForSequenceClassification
 
 GENERIC_LABEL = re.compile(r"LABEL_\d+")
 # One bar per stage (ours) is progress; transformers' per-shard load/save bars are noise.
 hf_logging.disable_progress_bar()
+# Structured students load through the Auto classes like every other model, with this
+# package's modeling code rather than the copy each checkpoint ships for users without rmc.
+AutoConfig.register(PrunedBertConfig.model_type, PrunedBertConfig)
+AutoModelForSequenceClassification.register(PrunedBertConfig, PrunedBertForSequenceClassification)
 
 
 def packaged_minilm() -> Path:
@@ -58,17 +64,22 @@ def resolve(source: str) -> str:
     return str(path) if path.exists() else source
 
 
+def encoder_config(spec: ModelSpec) -> PretrainedConfig:
+    """The config of the model `spec` builds (layers kept included), read without loading
+    weights, so that shapes are checked before any training."""
+    config = tiny_config(spec.tiny, 2, spec.tiny.vocab_size) if spec.source == "tiny" else AutoConfig.from_pretrained(resolve(spec.source))
+    if spec.num_layers is not None:
+        if spec.num_layers > config.num_hidden_layers:
+            raise ValueError(f"{spec.source!r} has {config.num_hidden_layers} encoder layers; num_layers={spec.num_layers} "
+                             "cannot be kept")
+        config.num_hidden_layers = spec.num_layers
+    return config
+
+
 def encoder_shape(spec: ModelSpec) -> tuple[int, int]:
-    """(encoder layers, longest input in tokens) of the model `spec` builds, read from its
-    config alone, so that layer counts and max_length are checked before any training."""
-    if spec.source == "tiny":
-        layers, positions = spec.tiny.num_hidden_layers, spec.tiny.max_position_embeddings
-    else:
-        config = AutoConfig.from_pretrained(resolve(spec.source))
-        layers, positions = config.num_hidden_layers, config.max_position_embeddings
-    if spec.num_layers is not None and spec.num_layers > layers:
-        raise ValueError(f"{spec.source!r} has {layers} encoder layers; num_layers={spec.num_layers} cannot be kept")
-    return spec.num_layers or layers, positions
+    """(encoder layers, longest input in tokens) of the model `spec` builds."""
+    config = encoder_config(spec)
+    return config.num_hidden_layers, config.max_position_embeddings
 
 
 def label_names_of(source: str) -> tuple[str, ...] | None:
@@ -105,8 +116,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> BertTokenizerFast:
     return BertTokenizerFast(vocab={token: i for i, token in enumerate(vocab)}, do_lower_case=True)
 
 
-def tiny_bert(spec: TinyBertSpec, num_labels: int, vocab_size: int) -> BertForSequenceClassification:
-    config = BertConfig(
+def tiny_config(spec: TinyBertSpec, num_labels: int, vocab_size: int) -> BertConfig:
+    return BertConfig(
         vocab_size=vocab_size,
         hidden_size=spec.hidden_size,
         num_hidden_layers=spec.num_hidden_layers,
@@ -115,7 +126,10 @@ def tiny_bert(spec: TinyBertSpec, num_labels: int, vocab_size: int) -> BertForSe
         max_position_embeddings=spec.max_position_embeddings,
         num_labels=num_labels,
     )
-    return BertForSequenceClassification(config)
+
+
+def tiny_bert(spec: TinyBertSpec, num_labels: int, vocab_size: int) -> BertForSequenceClassification:
+    return BertForSequenceClassification(tiny_config(spec, num_labels, vocab_size))
 
 
 def truncate_layers(model: PreTrainedModel, num_layers: int) -> PreTrainedModel:

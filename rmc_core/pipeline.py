@@ -17,9 +17,10 @@ from rmc_core.config import PruneConfig, RunConfig, TrainConfig
 from rmc_core.data.registry import TASKS, check_sources, ood_names
 from rmc_core.devices import assign_devices, check_devices
 from rmc_core.methods import METHODS, select
-from rmc_core.models import check_labels, encoder_shape
+from rmc_core.models import check_labels, encoder_config, encoder_shape
 from rmc_core.precision import resolve_precision
-from rmc_core.store import Ref, Store, ensure_writable
+from rmc_core.store import Store, ensure_writable
+from rmc_core.structured import check_fits
 
 Call = Callable[..., Any]
 
@@ -38,6 +39,8 @@ def preflight(cfg: RunConfig, store: Store, devices: list[str], devices_here: bo
     check_labels(cfg.teacher, labels, "teacher")
     teacher_layers, teacher_positions = encoder_shape(cfg.teacher)
     student_positions = teacher_positions
+    if cfg.student.kind == "structured":
+        check_fits(encoder_config(cfg.teacher), cfg.student.structured)
     if cfg.student.kind == "distilled":
         if cfg.student.model is not None:
             check_labels(cfg.student.model, labels, "student")
@@ -75,8 +78,14 @@ def difficulty_floor(cfg: RunConfig) -> float:
 
 
 def student_name(cfg: RunConfig, method: str) -> str:
+    """imp40-rmc (IMP at 40 %), h20n30-rmc (20 % of heads, 30 % of FFN neurons), L3-rmc (3 layers)."""
     s = cfg.student
-    return f"imp{round(s.sparsity * 100)}-{method}" if s.kind == "pruned" else f"L{s.num_layers}-{method}"
+    if s.kind == "pruned":
+        return f"imp{round(s.sparsity * 100)}-{method}"
+    if s.kind == "structured":
+        neurons = f"n{round(s.structured.neurons * 100)}" if s.structured.neurons else ""
+        return f"h{round(s.structured.heads * 100)}{neurons}-{method}"
+    return f"L{s.num_layers}-{method}"
 
 
 def subnetwork_name(sparsity: float) -> str:
@@ -90,12 +99,21 @@ def seeded(cfg: RunConfig, seed: int) -> RunConfig:
     return each_training(cfg, lambda t: t.model_copy(update={"seed": t.seed + seed}))
 
 
-def run(cfg: RunConfig, store: Store, devices: list[str] | None = None, call: Call = direct,
-        devices_here: bool = True) -> Any:
-    """Every seed's branch (teacher -> sub-networks -> difficulty -> students -> per-seed
-    report), then one summary across seeds: means, intervals and paired comparisons.
+class Outputs(NamedTuple):
+    """A run's two products: the report (identical for identical runs) and the measured
+    size and speed of its models (timings vary from run to run)."""
 
-    Returns the summary report's Ref (or, under the Prefect hook, its future).
+    report: Any
+    inference: Any
+
+
+def run(cfg: RunConfig, store: Store, devices: list[str] | None = None, call: Call = direct,
+        devices_here: bool = True) -> Outputs:
+    """Every seed's branch (teacher -> sub-networks -> difficulty -> students -> per-seed
+    report), then one summary across seeds (means, intervals and paired comparisons), and
+    last the size and speed of the first seed's models.
+
+    Returns both Refs as `Outputs` (under the Prefect hook, their futures).
     `devices_here=False`: the stages run on a cluster's workers, whose devices this
     process cannot see.
     """
@@ -106,13 +124,17 @@ def run(cfg: RunConfig, store: Store, devices: list[str] | None = None, call: Ca
     tag = (lambda name, seed: name) if len(cfg.seeds) == 1 else (lambda name, seed: f"{name}-s{seed}")
     branches = [branch(seeded(cfg, seed), data, store, devices, call, lambda name, s=seed: tag(name, s)) for seed in cfg.seeds]
     rmc = [(student_name(cfg, "rmc"), student_name(cfg, m)) for m in cfg.methods if m != "rmc"] if "rmc" in cfg.methods else []
-    return call(stages.summarize, cfg.task, data, list(cfg.seeds), [b.report for b in branches],
-                [b.predictions for b in branches], rmc, store)
+    summary = call(stages.summarize, cfg.task, data, list(cfg.seeds), [b.report for b in branches],
+                   [b.predictions for b in branches], rmc, store)
+    inference = call(stages.measure_inference, summary, branches[0].models, data, cfg.inference, cfg.student.train.max_length,
+                     store)
+    return Outputs(summary, inference)
 
 
 class Branch(NamedTuple):
     report: Any
     predictions: dict[str, Any]
+    models: dict[str, Any]
 
 
 def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Call, tag: Callable[[str], str]) -> Branch:
@@ -149,6 +171,8 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
     st = cfg.student
     if st.kind == "pruned":
         student_base, student_prune = base, PruneConfig(sparsity=st.sparsity)
+    elif st.kind == "structured":
+        student_base, student_prune = base, st.structured
     elif st.model is not None:
         student_base, student_prune = call(stages.prepare_base, st.model, data, st.train.seed, store), None
     else:
@@ -181,11 +205,12 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
         preds[name] = call(stages.predict, models[name], data, splits, st.train, store, device=device, desc=tag(name))
 
     report = call(stages.evaluate, cfg.task, data, preds, models, subnet_preds, difficulty, store)
-    return Branch(report, preds)
+    return Branch(report, preds, models)
 
 
 def run_local(cfg: RunConfig, store_root: Path, devices: list[str] | None = None) -> dict:
-    """Plain-Python entry: run everything in this process and return the report's tables."""
+    """Plain-Python entry: run everything in this process and return the report's tables
+    and the `inference` table."""
     store = Store(store_root)
-    report: Ref = run(cfg, store, devices)
-    return store.tables(report)
+    outputs = run(cfg, store, devices)
+    return store.tables(outputs.report) | store.tables(outputs.inference)

@@ -26,19 +26,24 @@ def prunable_linears(model: nn.Module) -> dict[str, nn.Linear]:
     }
 
 
-def cubic_sparsity(step: int, total_steps: int, cfg: PruneConfig) -> float:
-    """Zhu & Gupta's cubic ramp, quantised to `cfg.events` mask updates.
+def cubic_ramp(step: int, total_steps: int, start: float, end: float, events: int) -> float:
+    """Zhu & Gupta's cubic ramp from 0 to 1, quantised to `events` updates.
 
-    0 before `start`, the target after `end`, and s_T * (1 - (1 - progress)^3) at the
-    event grid in between: pruning early, while weights are still plastic, and slowly near
-    the target.
+    0 before `start`, 1 after `end` (fractions of the training steps), and
+    1 - (1 - progress)^3 on the event grid in between: pruning early, while weights are
+    still plastic, and slowly near the target. Structured pruning follows the same ramp.
     """
-    begin, finish = cfg.start * total_steps, cfg.end * total_steps
+    begin, finish = start * total_steps, end * total_steps
     if step < begin:
         return 0.0
     progress = 1.0 if finish <= begin else min(1.0, (step - begin) / (finish - begin))
-    event = min(cfg.events, int(progress * cfg.events + 1e-9))
-    return cfg.sparsity * (1.0 - (1.0 - event / cfg.events) ** 3)
+    event = min(events, int(progress * events + 1e-9))
+    return 1.0 - (1.0 - event / events) ** 3
+
+
+def cubic_sparsity(step: int, total_steps: int, cfg: PruneConfig) -> float:
+    """The sparsity IMP has reached at `step`: the target scaled by the cubic ramp."""
+    return cfg.sparsity * cubic_ramp(step, total_steps, cfg.start, cfg.end, cfg.events)
 
 
 def _pruned_count(module: nn.Linear) -> int:
@@ -110,10 +115,11 @@ class Pruner:
             prune_to(self.model, target, self.cfg.scope)
             self.applied = target
 
-    def finish(self) -> dict[str, float]:
-        """Reach the target if the schedule has not, fold the masks in, and report."""
+    def finish(self) -> tuple[nn.Module, dict[str, float]]:
+        """Reach the target if the schedule has not, fold the masks in, and report; the
+        model is the same object (a structured pruner returns a rebuilt one)."""
         if self.applied < self.cfg.sparsity:
             prune_to(self.model, self.cfg.sparsity, self.cfg.scope)
             self.applied = self.cfg.sparsity
         finalize(self.model)
-        return sparsity_report(self.model)
+        return self.model, sparsity_report(self.model)

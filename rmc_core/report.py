@@ -106,6 +106,20 @@ def premise_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
 
 
 PANE_COLUMNS = 6  # what the Prefect UI's artifact pane shows without overflowing
+INFERENCE_NOTE = ("Size and CPU speed, fp32, measured one model after another in one process after every stage "
+                  "finished: latency is the median time per row at batch 1, throughput rows/s in batches of 32 "
+                  "(medians of repeated runs, torch.utils.benchmark). Deflated: the weights file zlib-compressed, "
+                  "where unstructured zeros save space. Export a model with `rmc export REF --format hf|onnx --out DIR`.")
+
+
+def inference_lines(costs: pd.DataFrame) -> list[str]:
+    """The inference-cost table, each model's batch-1 speed-up over the teacher, and how it was measured."""
+    frame = costs.copy()
+    teacher = frame.set_index("model")["latency_b1_ms"].get("teacher")
+    if teacher is not None:
+        frame["speedup_b1"] = teacher / frame["latency_b1_ms"]
+    frame["ref"] = frame["ref"].str.slice(0, 18)
+    return [to_markdown(frame, max_columns=PANE_COLUMNS), "", INFERENCE_NOTE]
 
 
 def markdown_report(tables: dict[str, pd.DataFrame], task: str) -> str:

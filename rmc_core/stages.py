@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rmc_core.config import DataConfig, ModelSpec, PruneConfig, TrainConfig
+from rmc_core.config import DataConfig, InferenceCostConfig, ModelSpec, PruneConfig, StructuredPruneConfig, TrainConfig
 from rmc_core.data.registry import TASKS, TaskData, load_task_data
 from rmc_core.difficulty import difficulty_scores, loss_variance, variance_hard_split
 from rmc_core.evaluation import easy_hard, heuristic_breakdown, results_table, split_agreement
+from rmc_core.inference_cost import inference_table
 from rmc_core.losses import gold_objective
 from rmc_core.methods import METHODS
 from rmc_core.models import build_base, load_model, save_model, truncate_layers
@@ -80,13 +81,14 @@ def train(
     store: Store,
     method: str = "vanilla",
     loss_params: dict[str, float] | None = None,
-    prune: PruneConfig | None = None,
+    prune: PruneConfig | StructuredPruneConfig | None = None,
     per_sample_ref: Ref | None = None,
     device: str = "cpu",
     desc: str = "fine-tune",
     on_progress: Callable[[float], None] | None = None,
 ) -> Ref:
-    """Fine-tune a copy of the base model with `method`'s loss (with IMP when `prune` is set).
+    """Fine-tune a copy of the base model with `method`'s loss, pruning alongside when
+    `prune` is set (IMP, or heads and neurons: then the saved model is the smaller rebuild).
 
     `loss_params` are the hyper-parameters that loss reads (`MethodSpec.loss_params`), so a
     student's cache key changes with its own method's settings only.
@@ -94,10 +96,10 @@ def train(
     model, tokenizer = load_model(store.path(base_ref))
     train_rows = store.table(data_ref, "train")
     per_sample = as_array(store.table(per_sample_ref, "train")) if per_sample_ref else None
-    log.info("%s: %d rows, %s epochs, lr %g, %s loss, sparsity %s, on %s", desc, len(train_rows), cfg.epochs, cfg.lr,
-             method, prune.sparsity if prune else 0, device)
+    log.info("%s: %d rows, %s epochs, lr %g, %s loss, pruning %s, on %s", desc, len(train_rows), cfg.epochs, cfg.lr,
+             method, prune or "none", device)
     objective = METHODS[method].loss(per_sample, **(loss_params or {}))
-    stats = fine_tune(model, tokenizer, train_rows, objective, cfg, prune, device, desc, on_progress)
+    model, stats = fine_tune(model, tokenizer, train_rows, objective, cfg, prune, device, desc, on_progress)
     return _put_trained(model, tokenizer, stats, store, desc)
 
 
@@ -131,7 +133,7 @@ def prune_oneshot(
         train_rows = store.table(data_ref, "train")
         log.info("%s: one-shot %s pruning to %.2f, %s recovery epochs on %s", desc, scope, sparsity, recovery_epochs, device)
         recovery = cfg.model_copy(update={"epochs": recovery_epochs})
-        stats = fine_tune(model, tokenizer, train_rows, gold_objective(), recovery, hold, device, desc, on_progress)
+        model, stats = fine_tune(model, tokenizer, train_rows, gold_objective(), recovery, hold, device, desc, on_progress)
     else:
         now = time.time()
         finalize(model)
@@ -249,6 +251,22 @@ def summarize(
         correct[model] = {s: np.stack([c[s] for c in scored]) for s in splits}
     tables["comparisons"] = compare(correct, data, [tuple(p) for p in pairs]) if pairs else pd.DataFrame()
     return store.put_tables(tables, meta={"task": task, "seeds": seeds})
+
+
+def measure_inference(
+    summary_ref: Ref, model_refs: dict[str, Ref], data_ref: Ref, cfg: InferenceCostConfig, max_length: int, store: Store,
+) -> Ref:
+    """Each model's size, CPU latency and throughput beside its mean dev accuracy and its
+    store reference (for `rmc export`), as an `inference` table.
+
+    It takes the summary as input so that it runs last, alone: timings taken while other
+    stages train would measure the contention, not the model. Timings differ between
+    identical runs, so they are their own artifact, not part of the report."""
+    rows = store.table(data_ref, "dev").head(cfg.rows)
+    costs = inference_table({m: store.path(r) for m, r in model_refs.items()}, rows, max_length, cfg.batch_size, cfg.min_seconds)
+    costs["ref"] = [f"{r.kind}/{r.digest}" for r in model_refs.values()]
+    accuracy = store.table(summary_ref, "results")[["model", "acc_dev"]]
+    return store.put_tables({"inference": accuracy.merge(costs, on="model", how="right")})
 
 
 def _sparsity(stats: dict) -> float:

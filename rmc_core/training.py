@@ -28,11 +28,12 @@ from transformers import (
 )
 
 from rmc_core.batching import batch_sampler
-from rmc_core.config import PruneConfig, TrainConfig
+from rmc_core.config import PruneConfig, StructuredPruneConfig, TrainConfig
 from rmc_core.losses import Objective
 from rmc_core.precision import autocast, resolve_precision
 from rmc_core.pruning import Pruner
 from rmc_core.stopping import check, stoppable
+from rmc_core.structured import StructuredPruner
 
 datasets.disable_progress_bars()
 
@@ -91,12 +92,14 @@ def fine_tune(
     train: pd.DataFrame,
     objective: Objective,
     cfg: TrainConfig,
-    prune: PruneConfig | None = None,
+    prune: PruneConfig | StructuredPruneConfig | None = None,
     device: str = "cpu",
     desc: str = "fine-tune",
     on_progress: Callable[[float], None] | None = None,
-) -> TrainStats:
-    """Train `model` in place on `train` under `objective`; with `prune`, run IMP alongside.
+) -> tuple[PreTrainedModel, TrainStats]:
+    """Train `model` in place on `train` under `objective`; with `prune`, prune alongside
+    (IMP, or heads and neurons). Returns the model to keep: `model` itself, or under
+    structured pruning its physically smaller rebuild.
 
     The forward runs under the resolved precision's autocast; the loss is taken on fp32
     logits, so objectives see the same dtype whatever the precision. `on_progress`
@@ -111,7 +114,7 @@ def fine_tune(
     model.to(device).train()
     optimizer = _optimizer(model, cfg)
     schedule = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
-    pruner = Pruner(model, prune, total) if prune is not None else None
+    pruner = (StructuredPruner if isinstance(prune, StructuredPruneConfig) else Pruner)(model, prune, total) if prune is not None else None
     if pruner:
         pruner.step(0)
     step, loss_value, start, started_at = 0, float("nan"), time.perf_counter(), time.time()
@@ -141,11 +144,13 @@ def fine_tune(
                     on_progress(step / total)
                 if step >= total:
                     break
-    sparsity = pruner.finish() if pruner else None
+    model, sparsity = pruner.finish() if pruner else (model, None)
     model.eval()
     seconds = time.perf_counter() - start
     examples = total * cfg.batch_size
-    return TrainStats(step, seconds, examples / seconds, loss_value, sparsity, started_at, time.time(), peak_rss_mb(), precision, batching)
+    stats = TrainStats(step, seconds, examples / seconds, loss_value, sparsity, started_at, time.time(), peak_rss_mb(), precision,
+                       batching)
+    return model, stats
 
 
 @torch.inference_mode()

@@ -114,6 +114,7 @@ difficulty = task(measured(stages.difficulty), name="difficulty", task_run_name=
 student_inputs = task(measured(stages.student_inputs), name="student-inputs", task_run_name="student-inputs-{method}", **COMMON)
 evaluate = task(measured(stages.evaluate), name="evaluate", task_run_name="evaluate", retries=1, retry_condition_fn=transient, **COMMON)
 summarize = task(measured(stages.summarize), name="summarize", task_run_name="summarize", retries=1, retry_condition_fn=transient, **COMMON)
+measure_inference = task(measured(stages.measure_inference), name="measure-inference", task_run_name="measure-inference", **COMMON)
 
 TASK_OF: dict[Callable[..., Any], Task] = {
     stages.prepare_data: prepare_data,
@@ -126,6 +127,7 @@ TASK_OF: dict[Callable[..., Any], Task] = {
     stages.student_inputs: student_inputs,
     stages.evaluate: evaluate,
     stages.summarize: summarize,
+    stages.measure_inference: measure_inference,
 }
 
 

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from rmc_core.config import DataConfig, ModelSpec, RunConfig, StudentConfig, SubnetworkConfig, TinyBertSpec, TrainConfig
+from rmc_core.config import (
+    DataConfig,
+    InferenceCostConfig,
+    ModelSpec,
+    RunConfig,
+    StudentConfig,
+    SubnetworkConfig,
+    TinyBertSpec,
+    TrainConfig,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 # A busy 2-core machine starts the temporary Prefect server slower than its 20 s default allows.
@@ -29,6 +38,7 @@ def tiny_run_config(**overrides) -> RunConfig:
         subnetworks=SubnetworkConfig(sparsities=(0.2, 0.4, 0.6, 0.7, 0.85), train=FAST),
         student=StudentConfig(train=FAST),
         methods=("vanilla", "rmc"),
+        inference=InferenceCostConfig(rows=16, min_seconds=0.02),
     )
     base.update(overrides)
     return RunConfig(**base)

@@ -47,17 +47,31 @@ def test_table4_has_every_model_task_and_metric(bench_out):
     assert t4.loc["teacher", "mnli:label_loyalty"] == 1.0
 
 
+def test_structured_students_have_table3_and_every_student_its_size_and_speed(bench_out):
+    t3 = pd.read_csv(bench_out / "table3.csv")
+    measured = t3[t3["source"] == "measured"].set_index("model")
+    assert set(measured.index) == {"teacher", "structured-vanilla", "structured-rmc"}
+    assert (measured.loc[["structured-vanilla", "structured-rmc"], "sparsity"] > 0).all()
+    assert set(t3[t3["source"] == "paper"]["model"]) == {"teacher", "116-head v1", "116-head v2", "116-head v3"}
+    costs = pd.read_csv(bench_out / "inference.csv").set_index(["task", "model"])
+    mnli = costs.loc["mnli"]
+    assert mnli.loc["structured-rmc", "params"] < mnli.loc["teacher", "params"]
+    assert mnli.loc["imp40-rmc", "params"] == mnli.loc["teacher", "params"]
+    assert mnli.loc["imp40-rmc", "nonzero_params"] < mnli.loc["teacher", "nonzero_params"]
+    assert (costs["latency_b1_ms"] > 0).all() and costs["ref"].str.startswith("model/").all()
+
+
 def test_hans_breakdown_covers_every_heuristic_and_label(bench_out):
     hans = pd.read_csv(bench_out / "hans.csv")
     per_model = hans.groupby("model").size()
-    assert (per_model == 6).all() and len(per_model) == 9
+    assert (per_model == 6).all() and len(per_model) == 11  # 9 of Table 4 and 2 structured students
     assert set(hans["heuristic"]) == {"lexical_overlap", "subsequence", "constituent"}
     assert (hans.groupby("model")["n"].sum() == 120).all()
 
 
 def test_easy_hard_and_estimator_agreement(bench_out):
     eh = pd.read_csv(bench_out / "easy_hard.csv")
-    assert set(eh["task"]) == {"mnli"} and len(eh) == 9
+    assert set(eh["task"]) == {"mnli"} and len(eh) == 11
     np.testing.assert_allclose(eh["gap"], eh["easy"] - eh["hard"])
     est = pd.read_csv(bench_out / "estimators.csv")
     assert "estimator-imp split (train subset)" in set(est["compared_with"])
@@ -89,14 +103,16 @@ def test_figures_cost_and_page(bench_out):
     page = (bench_out / "results.md").read_text()
     assert "Table 4: measured vs the paper" in page and "HANS by heuristic" in page
     assert "lexical_overlap / entailment" in page and "constituent / non-entailment" in page
-    for name in ("table4", "hans", "easy_hard", "estimators", "subnetworks", "cost", "paper_comparison"):
+    assert "Table 3: attention heads pruned" in page and "Size and CPU inference speed" in page
+    for name in ("table4", "hans", "easy_hard", "estimators", "subnetworks", "cost", "paper_comparison", "table3", "inference"):
         assert (bench_out / f"{name}.parquet").exists()
 
 
 def test_cpu_small_profile_keeps_every_method_and_the_issue_floors():
     runs = {(r.task, r.role): r.config for r in bench_runs("cpu-small", Path("data"))}
     assert set(runs) == {("mnli", "pruned"), ("mnli", "distilled"), ("qqp", "pruned"), ("qqp", "distilled"),
-                         ("mnli", "estimator-imp"), ("mnli", "estimator-oneshot")}
+                         ("mnli", "estimator-imp"), ("mnli", "estimator-oneshot"), ("mnli", "structured")}
+    assert runs["mnli", "structured"].student.structured.heads == 0.2 and runs["mnli", "structured"].methods == ("vanilla", "rmc")
     assert runs["mnli", "pruned"].methods == tuple(METHODS) and runs["qqp", "pruned"].methods == tuple(METHODS)
     assert runs["mnli", "pruned"].student.sparsity == 0.4
     assert runs["mnli", "distilled"].student.num_layers == 3 and runs["mnli", "distilled"].methods == ("vanilla", "rmc")

@@ -15,7 +15,8 @@ from rmc_core.methods import METHODS
 TRAINING = {f"train[{m}]" for m in METHODS}
 TARGETS = {f"student_inputs[{m}]" for m in METHODS if METHODS[m].targets is not None}
 MODEL_STAGES = TRAINING | {"prune_oneshot"}
-EVERY = {"prepare_data", "prepare_base", "truncate_base", "predict", "difficulty", "evaluate", "summarize"} | MODEL_STAGES | TARGETS
+EVERY = ({"prepare_data", "prepare_base", "truncate_base", "predict", "difficulty", "evaluate", "summarize", "measure_inference"}
+         | MODEL_STAGES | TARGETS)
 DATA = {"prepare_data", "prepare_base", "evaluate", "summarize"}
 
 # Module touched -> stages whose cache key changes. A stage means one Prefect task; train[m]
@@ -24,7 +25,7 @@ RECOMPUTES: dict[str, set[str]] = {
     "__init__.py": set(),
     "_arrays.py": {"difficulty", "evaluate", "student_inputs[rmc]", "student_inputs[smooth]", "train[rmc]", "train[smooth]"},
     "batching.py": MODEL_STAGES,
-    "config.py": MODEL_STAGES | {"predict", "prepare_base", "prepare_data"},
+    "config.py": MODEL_STAGES | {"predict", "prepare_base", "prepare_data", "measure_inference"},
     "costs.py": set(),
     "data/__init__.py": set(),
     "data/annotate.py": DATA,
@@ -34,13 +35,16 @@ RECOMPUTES: dict[str, set[str]] = {
     "devices.py": set(),
     "difficulty.py": {"difficulty", "evaluate"},
     "evaluation.py": {"evaluate", "summarize"},
+    "export.py": set(),
+    "inference_cost.py": {"measure_inference"},
     "losses.py": MODEL_STAGES | TARGETS,
     "methods.py": TRAINING | TARGETS,
     "metrics.py": {"evaluate", "summarize"},
-    "models.py": MODEL_STAGES | {"predict", "prepare_base", "truncate_base"},
+    "models.py": MODEL_STAGES | {"predict", "prepare_base", "truncate_base", "measure_inference"},
     "overrides.py": set(),
     "pipeline.py": set(),
     "precision.py": MODEL_STAGES | {"predict"},
+    "pruned_bert.py": MODEL_STAGES,
     "pruning.py": MODEL_STAGES,
     "report.py": set(),
     "schema.py": EVERY - {"truncate_base", "difficulty"},
@@ -49,7 +53,8 @@ RECOMPUTES: dict[str, set[str]] = {
     "statistics.py": {"summarize"},
     "stopping.py": MODEL_STAGES | {"predict"},
     "store.py": EVERY,
-    "training.py": MODEL_STAGES | {"predict"},
+    "structured.py": MODEL_STAGES,
+    "training.py": MODEL_STAGES | {"predict", "measure_inference"},
     "uncertainty.py": {"summarize"},
 }
 

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from rmc.flows.rmc_flow import RmcParameters, rmc_flow
 from rmc.flows.sweep_flow import SweepParameters, sweep_flow
-from rmc_core.config import SubnetworkConfig
+from rmc_core.config import StructuredPruneConfig, StudentConfig, SubnetworkConfig
 from rmc_core.costs import COST
 from rmc_core.data.sources import DataError
 from rmc_core.methods import MethodConfig
@@ -83,7 +83,8 @@ def test_changing_lambda_recomputes_only_students_and_evaluation(cached_store):
     computed = set(rerun(root, method=MethodConfig(lam=0.5)).computed)
     assert {"train-imp40-rmc", "train-imp40-distil", "evaluate"} <= computed
     assert computed <= {"student-inputs-vanilla", "student-inputs-distil", "student-inputs-rmc",
-                        "train-imp40-distil", "predict-imp40-distil", "train-imp40-rmc", "predict-imp40-rmc", "evaluate", "summarize"}
+                        "train-imp40-distil", "predict-imp40-distil", "train-imp40-rmc", "predict-imp40-rmc", "evaluate", "summarize",
+                        "measure-inference"}
 
 
 def test_changing_one_subnetwork_recomputes_it_and_what_depends_on_it(cached_store):
@@ -123,6 +124,29 @@ def test_adding_a_seed_computes_only_that_seeds_branch(cached_store):
     assert (defined["mean"] <= defined["high"]).all() and len(defined) >= len(intervals) - 1
     assert set(tables["comparisons"]["b"]) == {"imp40-vanilla", "imp40-distil"}
     assert rerun(root, seeds=(0, 1)).computed == []
+
+
+def test_structured_student_reuses_the_run_and_caches_like_the_others(cached_store, tmp_path, capsys):
+    """Only the structured students and what reads them compute; a rerun computes nothing;
+    each model is exported from the store by the reference the run lists."""
+    from rmc.flows import cli
+
+    root, _ = cached_store
+    student = StudentConfig(kind="structured", structured=StructuredPruneConfig(heads=0.25, neurons=0.25), train=FAST)
+    run = rerun(root, student=student)
+    assert {"train-h25n25-vanilla", "train-h25n25-rmc", "measure-inference"} <= set(run.computed)
+    assert not set(run.computed) & {"train-teacher", "predict-teacher", "difficulty", *SUBNETS}
+    assert rerun(root, student=student).computed == []
+    costs = Store(root).table(run.inference, "inference").set_index("model")
+    assert costs.loc["h25n25-rmc", "params"] < costs.loc["teacher", "params"]
+    assert costs.loc["h25n25-rmc", "acc_dev"] == Store(root).tables(run.report)["results"].set_index("model").loc["h25n25-rmc", "acc_dev"]
+    ref = costs.loc["h25n25-rmc", "ref"]
+    assert cli.main(["export", ref[:20], "--store", str(root), "--format", "hf", "--out", str(tmp_path / "hf")]) == 0
+    assert (tmp_path / "hf" / "pruned_bert.py").exists() and not (tmp_path / "hf" / "_run").exists()
+    assert cli.main(["export", ref, "--store", str(root), "--format", "onnx", "--out", str(tmp_path / "onnx")]) == 0
+    assert json.loads((tmp_path / "onnx" / "parity.json").read_text())["max_abs_logit_difference"] <= 1e-4
+    assert cli.main(["export", "model/0000", "--store", str(root), "--out", str(tmp_path / "x")]) == 2
+    assert "no model in" in capsys.readouterr().err
 
 
 def test_deleted_artifact_is_rebuilt_instead_of_failing(cached_store):
@@ -185,8 +209,9 @@ def test_bad_parameters_are_refused_before_any_task_runs(prefect_api, tmp_path):
 
 
 def test_two_seeded_runs_write_byte_identical_result_files(prefect_api, tmp_path):
-    """Costs (seconds, throughput) are the only thing that differs between identical runs,
-    and they go to their own file; every results file is byte for byte the same."""
+    """Costs (seconds, throughput) and inference timings are the only things that differ
+    between identical runs, and they go to their own files; every results file is byte
+    for byte the same."""
     from rmc.flows import cli
 
     config = tmp_path / "run.json"
@@ -194,10 +219,20 @@ def test_two_seeded_runs_write_byte_identical_result_files(prefect_api, tmp_path
     for i in (1, 2):
         args = ["run", "--config", str(config), "--store", str(tmp_path / f"store{i}"), "--out", str(tmp_path / f"out{i}")]
         assert cli.main(args) == 0
-    files = sorted(p.name for p in (tmp_path / "out1").iterdir() if p.name not in ("costs.csv", "summary.json"))
+    measured = ("costs.csv", "summary.json", "inference.csv", "inference.parquet", "inference.md")  # timings differ by run
+    files = sorted(p.name for p in (tmp_path / "out1").iterdir() if p.name not in measured)
     assert {"results.csv", "results.parquet", "results.md", "comparisons.csv"} <= set(files)
     for name in files:
         assert (tmp_path / "out1" / name).read_bytes() == (tmp_path / "out2" / name).read_bytes(), name
+    inference = pd.read_csv(tmp_path / "out1" / "inference.csv")
+    assert list(inference["model"]) == ["teacher", "imp40-vanilla", "imp40-rmc"] and (inference["latency_b1_ms"] > 0).all()
+    assert json.loads((tmp_path / "out1" / "summary.json").read_text())["models"] == dict(zip(inference["model"], inference["ref"]))
+    from rmc.benchmarks.inference import measure
+
+    both = measure([tmp_path / "out1", tmp_path / "out2"], Store(tmp_path / "store1"), rows=8, max_length=32, min_seconds=0.01)
+    assert list(both["model"]) == ["teacher", "imp40-vanilla", "imp40-rmc"]  # the second run's models are the same ones
+    assert both.set_index("model").loc["teacher", "speedup_b1_vs_teacher"] == 1.0
+    assert list(both["acc_dev"]) == list(inference["acc_dev"])
     costs = pd.read_csv(tmp_path / "out1" / "costs.csv")
     assert {"train-teacher", "evaluate"} <= set(costs["stage"]) and (costs["seconds"] > 0).all()
 

@@ -60,11 +60,14 @@ def test_difficulty_tables(all_methods):
 
 
 def test_rerun_with_same_config_produces_identical_artifacts(all_methods):
-    """Seeded CPU training is deterministic: the same config yields the same report bytes."""
+    """Seeded CPU training is deterministic: the same config yields the same report bytes
+    (the inference timings, measured anew, are the one product that differs)."""
     cfg, root, _ = all_methods
     first = run(cfg.model_copy(update={"methods": ("vanilla", "rmc")}), Store(root))
     second = run(cfg.model_copy(update={"methods": ("vanilla", "rmc")}), Store(root))
-    assert first == second
+    assert first.report == second.report
+    sizes = ["model", "params", "nonzero_params", "weights_mb", "ref"]
+    assert Store(root).table(first.inference, "inference")[sizes].equals(Store(root).table(second.inference, "inference")[sizes])
 
 
 def test_distilled_student_is_smaller(tmp_path):

@@ -46,7 +46,7 @@ def test_fine_tune_reaches_target_and_keeps_zeros(tiny, scope):
     model, tok, train = tiny
     emb_before = model.bert.embeddings.word_embeddings.weight.detach().clone()
     cfg = TrainConfig(epochs=3, lr=1e-3, batch_size=16, max_length=32)
-    stats = fine_tune(model, tok, train, gold_objective(), cfg, PruneConfig(sparsity=0.6, scope=scope, end=0.5, events=4))
+    _, stats = fine_tune(model, tok, train, gold_objective(), cfg, PruneConfig(sparsity=0.6, scope=scope, end=0.5, events=4))
     assert abs(stats.sparsity["sparsity"] - 0.6) < 0.01
     if scope == "per_matrix":
         assert stats.sparsity["min_matrix_sparsity"] == pytest.approx(0.6, abs=0.01)

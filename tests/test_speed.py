@@ -106,7 +106,7 @@ def _trained(synthetic, precision, prune=None, epochs=3.0):
     train, _, texts = synthetic
     model, tok = build_base(TINY, LABELS, texts, seed=0)
     cfg = TrainConfig(epochs=epochs, lr=2e-3, batch_size=32, max_length=32, precision=precision)
-    stats = fine_tune(model, tok, train, gold_objective(), cfg, prune)
+    _, stats = fine_tune(model, tok, train, gold_objective(), cfg, prune)
     return model, tok, stats
 
 

@@ -6,6 +6,9 @@ This answers them from the run's stored predictions, with the same statistics:
 
     python -m rmc.benchmarks.pairs --out rmc-runs/cpu-medium-qqp --pair imp40-vanilla:teacher \
         --pair imp40-distil:imp40-vanilla --csv docs/results/cpu_medium_qqp_other_pairs.csv
+
+Models of several runs on the same data (say an IMP and a structured student of one
+teacher) are compared by giving each run's folder: `--out RUN_A --out RUN_B`.
 """
 
 from __future__ import annotations
@@ -30,10 +33,17 @@ def pair(text: str) -> tuple[str, str]:
     return a, b
 
 
-def compare_pairs(out: Path, store: Store, pairs: list[tuple[str, str]]) -> pd.DataFrame:
-    """(a - b) for each pair on every metric, over the examples and the run's seeds, read from
-    the predictions `rmc run --out OUT` recorded in OUT/summary.json."""
-    artifacts = {name: Ref(**ref) for name, ref in json.loads((out / "summary.json").read_text())["artifacts"].items() if ref}
+def compare_pairs(outs: list[Path], store: Store, pairs: list[tuple[str, str]]) -> pd.DataFrame:
+    """(a - b) for each pair on every metric, over the examples and the runs' seeds, read from
+    the predictions `rmc run --out OUT` recorded in OUT/summary.json (a model name found in
+    several runs is taken from the first)."""
+    artifacts: dict[str, Ref] = {}
+    for out in outs:
+        listed = json.loads((out / "summary.json").read_text())["artifacts"]
+        run = {name: Ref(**ref) for name, ref in listed.items() if ref}
+        if artifacts and run["prepare-data"] != artifacts["prepare-data"]:
+            raise ValueError(f"{out} scored other data than {outs[0]}: pairs across runs need the same rows")
+        artifacts = run | artifacts
     data_ref = artifacts["prepare-data"]
     spec, data = TASKS[store.meta(data_ref)["task"]], load_data(store, data_ref)
     splits = ("dev", *data.ood)
@@ -43,7 +53,8 @@ def compare_pairs(out: Path, store: Store, pairs: list[tuple[str, str]]) -> pd.D
         names = [f"predict-{model}" + (f"-s{s}" if s is not None else "") for s in seeds]
         missing = [n for n in names if n not in artifacts]
         if missing:
-            raise ValueError(f"no predictions of {model!r} in {out / 'summary.json'} ({missing[0]} missing)")
+            raise ValueError(f"no predictions of {model!r} in {', '.join(str(o / 'summary.json') for o in outs)} "
+                             f"({missing[0]} missing)")
         scored = [correctness({s: split_probs(store, artifacts[n], s) for s in splits}, data, spec) for n in names]
         correct[model] = {s: np.stack([c[s] for c in scored]) for s in splits}
     return compare(correct, data, pairs)
@@ -51,7 +62,8 @@ def compare_pairs(out: Path, store: Store, pairs: list[tuple[str, str]]) -> pd.D
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="the --out folder of a finished `rmc run`")
+    parser.add_argument("--out", type=Path, action="append", required=True,
+                        help="the --out folder of a finished `rmc run` (repeat for models of several runs)")
     parser.add_argument("--store", type=Path, default=Path("rmc-runs/store"))
     parser.add_argument("--pair", type=pair, action="append", required=True, help="MODEL_A:MODEL_B, for A - B")
     parser.add_argument("--csv", type=Path, help="where to write the table")

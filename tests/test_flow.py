@@ -67,7 +67,7 @@ def test_pairs_the_report_does_not_compare_are_read_from_the_runs_predictions(ca
 
     root, summary = cached_store
     (tmp_path / "summary.json").write_text(summary.model_dump_json())
-    table = compare_pairs(tmp_path, Store(root), [("imp40-distil", "teacher")]).set_index("metric")
+    table = compare_pairs([tmp_path], Store(root), [("imp40-distil", "teacher")]).set_index("metric")
     results = Store(root).tables(summary.report)["results"].set_index("model")
     for metric in ("acc_dev", "acc_ood"):
         assert table.loc[metric, "a_value"] == pytest.approx(results.loc["imp40-distil", metric])
@@ -75,7 +75,7 @@ def test_pairs_the_report_does_not_compare_are_read_from_the_runs_predictions(ca
         assert table.loc[metric, "low"] <= table.loc[metric, "difference"] <= table.loc[metric, "high"]
     assert "f_bias" not in table.index  # relative to the teacher: undefined against it
     with pytest.raises(ValueError, match="no predictions of 'imp40-jtt'"):
-        compare_pairs(tmp_path, Store(root), [("imp40-jtt", "teacher")])
+        compare_pairs([tmp_path], Store(root), [("imp40-jtt", "teacher")])
 
 
 def test_changing_lambda_recomputes_only_students_and_evaluation(cached_store):
@@ -233,6 +233,11 @@ def test_two_seeded_runs_write_byte_identical_result_files(prefect_api, tmp_path
     assert list(both["model"]) == ["teacher", "imp40-vanilla", "imp40-rmc"]  # the second run's models are the same ones
     assert both.set_index("model").loc["teacher", "speedup_b1_vs_teacher"] == 1.0
     assert list(both["acc_dev"]) == list(inference["acc_dev"])
+    from rmc.benchmarks.pairs import compare_pairs
+
+    pair = [("imp40-rmc", "imp40-vanilla")]
+    across = compare_pairs([tmp_path / "out1", tmp_path / "out2"], Store(tmp_path / "store1"), pair)
+    pd.testing.assert_frame_equal(across, compare_pairs([tmp_path / "out1"], Store(tmp_path / "store1"), pair))
     costs = pd.read_csv(tmp_path / "out1" / "costs.csv")
     assert {"train-teacher", "evaluate"} <= set(costs["stage"]) and (costs["seconds"] > 0).all()
 

@@ -29,7 +29,7 @@ def run_models(run: Path) -> tuple[dict[str, str], Ref, pd.DataFrame]:
     return summary["models"], Ref(**summary["artifacts"]["prepare-data"]), pd.read_csv(run / "results.csv")
 
 
-def measure(runs: list[Path], store: Store, rows: int, max_length: int, min_seconds: float) -> pd.DataFrame:
+def measure(runs: list[Path], store: Store, rows: int, max_length: int, repeats: int) -> pd.DataFrame:
     """One row per distinct model of `runs`, with the dev accuracy its run reported; the
     rows timed are the first `rows` dev rows of the first run's data."""
     models: dict[str, tuple[str, str, float]] = {}
@@ -43,7 +43,7 @@ def measure(runs: list[Path], store: Store, rows: int, max_length: int, min_seco
             models.setdefault(ref, (f"{name} ({run.name})" if taken else name, run.name, float(accuracy[name])))
     dev = store.table(data, "dev").head(rows)
     paths = {name: store.path(Ref(kind="model", digest=ref.removeprefix("model/"))) for ref, (name, _, _) in models.items()}
-    table = inference_table(paths, dev, max_length, min_seconds=min_seconds)
+    table = inference_table(paths, dev, max_length, repeats=repeats)
     table.insert(1, "run", [run for _, run, _ in models.values()])
     table.insert(2, "acc_dev", [acc for _, _, acc in models.values()])
     table["speedup_b1_vs_teacher"] = table.loc[table["model"] == "teacher", "latency_b1_ms"].iloc[0] / table["latency_b1_ms"]
@@ -57,10 +57,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--store", type=Path, default=Path("rmc-runs/store"))
     parser.add_argument("--rows", type=int, default=256, help="dev rows timed (the first ones)")
     parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--min-seconds", type=float, default=5.0, help="each timing repeats for at least this long")
+    parser.add_argument("--repeats", type=int, default=9, help="rounds in which every model runs in turn; medians are reported")
     parser.add_argument("--csv", type=Path, required=True)
     args = parser.parse_args(argv)
-    table = measure(args.run, Store(args.store), args.rows, args.max_length, args.min_seconds)
+    table = measure(args.run, Store(args.store), args.rows, args.max_length, args.repeats)
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.csv, index=False)
     print(to_markdown(table.drop(columns="ref")))

@@ -131,7 +131,7 @@ def bench_runs(profile: ProfileName, data_root: Path) -> list[BenchRun]:
             data = DataConfig(data_root=data_root, max_train=300, max_dev=200, max_ood=120)
             runs += _runs(task, 0, data, tiny, train, train, subnets, 1, None)
         runs += _estimator_runs(runs[0].config, 150, train, 0) + _sweep_runs(runs[0], (0.2,)) + [_structured_run(runs[0], 0.25)]
-        quick = InferenceCostConfig(rows=16, min_seconds=0.02)  # a tiny model's timings are for shape, not for reading
+        quick = InferenceCostConfig(rows=16, repeats=2)  # a tiny model's timings are for shape, not for reading
         return [r.model_copy(update={"config": r.config.model_copy(update={"inference": quick})}) for r in runs]
     teacher_train = TrainConfig(epochs=2, lr=5e-5, batch_size=32, max_length=128)
     student_train = TrainConfig(epochs=1, lr=5e-5, batch_size=32, max_length=128)

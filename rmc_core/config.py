@@ -185,12 +185,12 @@ class StudentConfig(Frozen):
 
 class InferenceCostConfig(Frozen):
     """The size and CPU-speed table measured once every model of a run is trained
-    (rmc_core/inference_cost.py): on the first `rows` dev rows, each timing repeated for
-    at least `min_seconds`."""
+    (rmc_core/inference_cost.py): on the first `rows` dev rows, the median of `repeats`
+    rounds in which every model runs in turn."""
 
     rows: Int = Field(64, ge=1)
     batch_size: Int = Field(32, ge=1)
-    min_seconds: Real = Field(1.0, gt=0)
+    repeats: Int = Field(5, ge=1)
 
 
 class RunConfig(Frozen):

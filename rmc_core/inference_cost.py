@@ -3,19 +3,20 @@
 Unstructured sparsity leaves every matrix its full shape, so an IMP student is as large
 and as slow as its teacher unless a sparse format or kernel exploits the zeros; heads and
 neurons removed, or layers dropped, make the matrices themselves smaller. This table
-measures both kinds the same way: every model on the same inputs, one after another in
-one process at one thread count, each timing the median of repeated runs
-(torch.utils.benchmark), in fp32.
+measures every kind the same way: the same inputs, one process, one thread count, fp32,
+and the median of repeated rounds in which every model runs in turn.
 """
 
 from __future__ import annotations
 
+import statistics
+import time
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import torch
-from torch.utils import benchmark
 from transformers import DataCollatorWithPadding
 
 from rmc_core.models import load_model
@@ -35,34 +36,52 @@ def size_figures(model_dir: Path) -> dict[str, float]:
             "weights_deflated_mb": len(zlib.compress(raw, 6)) / 2**20}
 
 
-@torch.inference_mode()
-def speed_figures(model_dir: Path, rows: pd.DataFrame, max_length: int, batch_size: int, min_seconds: float) -> dict[str, float]:
-    """Median latency of one row at a time (ms per row) and rows per second in batches of
-    `batch_size`, over `rows` in their given order."""
+@dataclass
+class Timed:
+    """One model ready to time: its inputs one row at a time and in batches."""
+
+    model: torch.nn.Module
+    singles: list[dict]
+    batches: list[dict]
+
+    def pass_seconds(self, inputs: list[dict]) -> float:
+        start = time.perf_counter()
+        for x in inputs:
+            self.model(**x)
+        return time.perf_counter() - start
+
+
+def prepared(model_dir: Path, rows: pd.DataFrame, max_length: int, batch_size: int) -> Timed:
     model, tokenizer = load_model(model_dir)
-    model = model.float().eval()
     encoded = encode_pairs(rows, tokenizer, max_length)
     collate = DataCollatorWithPadding(tokenizer)
-    singles = [collate([r]) for r in encoded]
-    batches = [collate(encoded[i : i + batch_size]) for i in range(0, len(encoded), batch_size)]
+    return Timed(model.float().eval(), [collate([r]) for r in encoded],
+                 [collate(encoded[i : i + batch_size]) for i in range(0, len(encoded), batch_size)])
 
-    def run(inputs: list[dict]) -> None:
-        for x in inputs:
-            model(**x)
 
-    threads = torch.get_num_threads()
-    run(singles[:2])
-    one = benchmark.Timer("run(singles)", globals={"run": run, "singles": singles}, num_threads=threads)
-    many = benchmark.Timer("run(batches)", globals={"run": run, "batches": batches}, num_threads=threads)
-    return {
-        "latency_b1_ms": 1000 * one.blocked_autorange(min_run_time=min_seconds).median / len(singles),
-        f"throughput_b{batch_size}_rows_s": len(encoded) / many.blocked_autorange(min_run_time=min_seconds).median,
-        "threads": threads,
-    }
+@torch.inference_mode()
+def speed_figures(models: dict[str, Timed], repeats: int) -> dict[str, dict[str, float]]:
+    """Median latency per row at batch 1 (ms) and rows per second in batches, over
+    `repeats` rounds that each time every model once, in turn: drift in the machine's speed
+    (clock, caches, other load) then lands on every model alike instead of on whichever
+    was measured first."""
+    for timed in models.values():
+        timed.pass_seconds(timed.singles[:4] + timed.batches[:1])
+    single = {name: [] for name in models}
+    batched = {name: [] for name in models}
+    for _ in range(repeats):
+        for name, timed in models.items():
+            single[name].append(timed.pass_seconds(timed.singles))
+            batched[name].append(timed.pass_seconds(timed.batches))
+    return {name: {"latency_b1_ms": 1000 * statistics.median(single[name]) / len(timed.singles),
+                   "throughput_rows_s": len(timed.singles) / statistics.median(batched[name]),
+                   "threads": torch.get_num_threads()}
+            for name, timed in models.items()}
 
 
 def inference_table(models: dict[str, Path], rows: pd.DataFrame, max_length: int, batch_size: int = 32,
-               min_seconds: float = 1.0) -> pd.DataFrame:
-    """One row per model, measured one after another in this process."""
-    return pd.DataFrame([{"model": name, **size_figures(path), **speed_figures(path, rows, max_length, batch_size, min_seconds)}
+                    repeats: int = 5) -> pd.DataFrame:
+    """One row per model: its size, and its speed timed in this process alongside the others."""
+    speed = speed_figures({name: prepared(path, rows, max_length, batch_size) for name, path in models.items()}, repeats)
+    return pd.DataFrame([{"model": name, **size_figures(path), **speed[name], "batch_size": batch_size}
                          for name, path in models.items()])

@@ -106,9 +106,9 @@ def premise_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
 
 
 PANE_COLUMNS = 6  # what the Prefect UI's artifact pane shows without overflowing
-INFERENCE_NOTE = ("Size and CPU speed, fp32, measured one model after another in one process after every stage "
-                  "finished: latency is the median time per row at batch 1, throughput rows/s in batches of 32 "
-                  "(medians of repeated runs, torch.utils.benchmark). Deflated: the weights file zlib-compressed, "
+INFERENCE_NOTE = ("Size and CPU speed, fp32, measured in one process after every stage finished: latency is the "
+                  "time per row at batch 1, throughput rows/s in batches of `batch_size`, each the median of repeated "
+                  "rounds in which every model runs in turn. Deflated: the weights file zlib-compressed, "
                   "where unstructured zeros save space. Export a model with `rmc export REF --format hf|onnx --out DIR`.")
 
 

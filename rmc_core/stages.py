@@ -263,7 +263,7 @@ def measure_inference(
     stages train would measure the contention, not the model. Timings differ between
     identical runs, so they are their own artifact, not part of the report."""
     rows = store.table(data_ref, "dev").head(cfg.rows)
-    costs = inference_table({m: store.path(r) for m, r in model_refs.items()}, rows, max_length, cfg.batch_size, cfg.min_seconds)
+    costs = inference_table({m: store.path(r) for m, r in model_refs.items()}, rows, max_length, cfg.batch_size, cfg.repeats)
     costs["ref"] = [f"{r.kind}/{r.digest}" for r in model_refs.values()]
     accuracy = store.table(summary_ref, "results")[["model", "acc_dev"]]
     return store.put_tables({"inference": accuracy.merge(costs, on="model", how="right")})

@@ -38,7 +38,7 @@ def tiny_run_config(**overrides) -> RunConfig:
         subnetworks=SubnetworkConfig(sparsities=(0.2, 0.4, 0.6, 0.7, 0.85), train=FAST),
         student=StudentConfig(train=FAST),
         methods=("vanilla", "rmc"),
-        inference=InferenceCostConfig(rows=16, min_seconds=0.02),
+        inference=InferenceCostConfig(rows=16, repeats=2),
     )
     base.update(overrides)
     return RunConfig(**base)

@@ -137,6 +137,7 @@ def bound_to_store(t: Task, root: Path) -> Task:
 
     Isolation stays READ_COMMITTED: Prefect's file locks carry no expiry, and a run killed
     while holding one would block every later run forever. Two identical runs started
-    together may both compute a stage; the content-addressed store keeps one artifact.
+    together may both compute a stage; the content-addressed store keeps one artifact
+    (measure-inference excepted: each run that times the models keeps the timings it saw).
     """
     return t.with_options(result_storage=root / "prefect-results")

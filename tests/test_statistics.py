@@ -61,12 +61,12 @@ def test_coverage_of_a_known_difference(n_seeds, lowest, highest):
     rng = np.random.default_rng(2)
     covered, false_wins, trials = 0, 0, 150
     for t in range(trials):
-        base = rng.random((n_seeds, 1500))
+        base = rng.random((n_seeds, 1000))
         a, b = (base < 0.68).astype(float), (base < 0.65).astype(float)
-        iv = paired_accuracy_difference(a, b, n_resamples=800, seed=t)
+        iv = paired_accuracy_difference(a, b, n_resamples=500, seed=t)
         covered += iv.low <= 0.03 <= iv.high
-        null = (rng.random((n_seeds, 1500)) < 0.65).astype(float), (rng.random((n_seeds, 1500)) < 0.65).astype(float)
-        false_wins += paired_accuracy_difference(*null, n_resamples=800, seed=t).resolved
+        null = (rng.random((n_seeds, 1000)) < 0.65).astype(float), (rng.random((n_seeds, 1000)) < 0.65).astype(float)
+        false_wins += paired_accuracy_difference(*null, n_resamples=500, seed=t).resolved
     assert lowest <= covered / trials <= highest
     assert false_wins / trials <= 0.08
 

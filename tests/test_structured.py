@@ -111,6 +111,28 @@ def test_the_packaged_minilm_rebuilds_to_the_same_predictions():
         torch.testing.assert_close(small(**batch(tokenizer)).logits, expected, atol=1e-5, rtol=0)
 
 
+def test_the_bert_base_architecture_prunes_the_papers_28_heads_and_rebuilds_exactly():
+    """bert-base-uncased's shape (12 layers x 12 heads, 3072 neurons), random weights: the
+    hub checkpoint cannot be downloaded here, but pruning depends only on the architecture."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig(num_labels=3)).eval()
+    check_fits(model.config, StructuredPruneConfig(heads=28 / 144, neurons=0.4))
+    gates = attach_gates(model)
+    inputs = {"input_ids": torch.randint(1000, 30000, (2, 16)), "attention_mask": torch.ones(2, 16, dtype=torch.long)}
+    with torch.no_grad():
+        for layer in range(12):
+            gates.heads[layer][: 2 + (layer < 4)] = 0  # 3 heads in layers 0-3, 2 elsewhere: 28
+        gates.neurons[5][::2] = 0
+        expected = model(**inputs).logits
+    small = compact(model, gates)
+    assert 144 - sum(small.config.heads_per_layer) == 28
+    assert small.config.intermediate_per_layer[5] == 1536
+    with torch.no_grad():
+        torch.testing.assert_close(small(**inputs).logits, expected, atol=1e-5, rtol=0)
+
+
 def masked(model, tokenizer):
     """The model with heads and neurons closed by hand (one layer keeps a single head), and its logits."""
     gates = attach_gates(model)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import math
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -50,11 +51,21 @@ def transient(task: Task, task_run: Any, state: Any) -> bool:
 PROGRESS_SETTINGS = {PREFECT_API_REQUEST_TIMEOUT: 5.0, PREFECT_CLIENT_MAX_RETRIES: 0}
 
 
+PROGRESS_INTERVAL_S = 2.0
+
+
 def best_effort_progress(artifact_id: UUID) -> Callable[[float], None]:
     """A progress callback that can neither fail nor stall a training: one try of at most
-    5 s per update (Prefect's defaults: 60 s per request, and retries on server errors)."""
+    5 s per update (Prefect's defaults: 60 s per request, and retries on server errors),
+    and at most one update per PROGRESS_INTERVAL_S besides the last (each is a blocking
+    request of ~45 ms here: twenty of them cost a second of a few-second stage)."""
+    last = -math.inf
 
     def report(done: float) -> None:
+        nonlocal last
+        if done < 1.0 and time.monotonic() - last < PROGRESS_INTERVAL_S:
+            return
+        last = time.monotonic()
         try:
             with temporary_settings(PROGRESS_SETTINGS):
                 update_progress_artifact(artifact_id, 100.0 * done)
@@ -98,7 +109,7 @@ def measured(stage: Callable[..., Ref]) -> Callable[..., Ref]:
         rows = sum(pq.read_metadata(p).num_rows for p in store.path(ref).glob("*.parquet"))
         store.write_record(ref, COST, {"stage": stage.__name__, "desc": bound.arguments.get("desc"), "seconds": seconds,
                                        "rows": rows, "process_peak_rss_mb": peak_rss_mb(),
-                                       "finished_at": datetime.now(timezone.utc).isoformat()})
+                                       "finished_at": datetime.now(UTC).isoformat()})
         return ref
 
     return run

@@ -130,6 +130,15 @@ def test_progress_updates_to_an_unreachable_server_neither_fail_nor_stall(caplog
     assert "progress update failed" in caplog.text
 
 
+def test_progress_is_sent_at_most_once_per_interval_and_always_at_the_end(monkeypatch):
+    sent = []
+    monkeypatch.setattr("rmc.tasks.stages.update_progress_artifact", lambda _id, percent: sent.append(percent))
+    report = best_effort_progress(uuid.uuid4())
+    for step in range(1, 21):
+        report(step / 20)
+    assert sent == [5.0, 100.0]
+
+
 def test_a_failing_run_exits_1_with_one_line_and_leaves_no_process(tmp_path):
     """A data error inside the flow: exit 1, the error once without a traceback, and the
     temporary server stopped with the CLI."""

@@ -25,10 +25,9 @@ from rmc_core.training import encode_pairs
 WEIGHTS = "model.safetensors"
 
 
-def size_figures(model_dir: Path) -> dict[str, float]:
+def size_figures(model: torch.nn.Module, model_dir: Path) -> dict[str, float]:
     """Parameters, non-zero parameters, and the weights file's size raw and deflated (the
     zeros of an unstructured-sparse model only shrink a compressed copy)."""
-    model, _ = load_model(model_dir)
     params = sum(p.numel() for p in model.parameters())
     nonzero = sum(int(torch.count_nonzero(p)) for p in model.parameters())
     raw = (model_dir / WEIGHTS).read_bytes()
@@ -82,6 +81,7 @@ def speed_figures(models: dict[str, Timed], repeats: int) -> dict[str, dict[str,
 def inference_table(models: dict[str, Path], rows: pd.DataFrame, max_length: int, batch_size: int = 32,
                     repeats: int = 5) -> pd.DataFrame:
     """One row per model: its size, and its speed timed in this process alongside the others."""
-    speed = speed_figures({name: prepared(path, rows, max_length, batch_size) for name, path in models.items()}, repeats)
-    return pd.DataFrame([{"model": name, **size_figures(path), **speed[name], "batch_size": batch_size}
+    timed = {name: prepared(path, rows, max_length, batch_size) for name, path in models.items()}
+    speed = speed_figures(timed, repeats)
+    return pd.DataFrame([{"model": name, **size_figures(timed[name].model, path), **speed[name], "batch_size": batch_size}
                          for name, path in models.items()])

@@ -190,7 +190,7 @@ class InferenceCostConfig(Frozen):
 
     rows: Int = Field(64, ge=1)
     batch_size: Int = Field(32, ge=1)
-    repeats: Int = Field(5, ge=1)
+    repeats: Int = Field(9, ge=1, description="rounds; speed-up intervals need at least 6")
 
 
 class RunConfig(Frozen):

@@ -9,17 +9,18 @@ and the median of repeated rounds in which every model runs in turn.
 
 from __future__ import annotations
 
-import statistics
 import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from transformers import DataCollatorWithPadding
 
 from rmc_core.models import load_model
+from rmc_core.statistics import median_interval
 from rmc_core.training import encode_pairs
 
 WEIGHTS = "model.safetensors"
@@ -59,29 +60,43 @@ def prepared(model_dir: Path, rows: pd.DataFrame, max_length: int, batch_size: i
 
 
 @torch.inference_mode()
-def speed_figures(models: dict[str, Timed], repeats: int) -> dict[str, dict[str, float]]:
-    """Median latency per row at batch 1 (ms) and rows per second in batches, over
-    `repeats` rounds that each time every model once, in turn: drift in the machine's speed
-    (clock, caches, other load) then lands on every model alike instead of on whichever
-    was measured first."""
+def timed_rounds(models: dict[str, Timed], repeats: int) -> dict[str, np.ndarray]:
+    """Seconds per pass over all rows, (repeats, 2): batch 1 and batched, in `repeats`
+    rounds that each time every model once, in turn: drift in the machine's speed (clock,
+    caches, other load) then lands on every model alike instead of on whichever was
+    measured first, and each round pairs the models under the same conditions."""
     for timed in models.values():
         timed.pass_seconds(timed.singles[:4] + timed.batches[:1])
-    single = {name: [] for name in models}
-    batched = {name: [] for name in models}
+    rounds: dict[str, list[tuple[float, float]]] = {name: [] for name in models}
     for _ in range(repeats):
         for name, timed in models.items():
-            single[name].append(timed.pass_seconds(timed.singles))
-            batched[name].append(timed.pass_seconds(timed.batches))
-    return {name: {"latency_b1_ms": 1000 * statistics.median(single[name]) / len(timed.singles),
-                   "throughput_rows_s": len(timed.singles) / statistics.median(batched[name]),
-                   "threads": torch.get_num_threads()}
-            for name, timed in models.items()}
+            rounds[name].append((timed.pass_seconds(timed.singles), timed.pass_seconds(timed.batches)))
+    return {name: np.array(r) for name, r in rounds.items()}
+
+
+def speed_figures(models: dict[str, Timed], repeats: int, reference: str | None = None) -> dict[str, dict[str, float]]:
+    """Median latency per row at batch 1 (ms) and rows per second in batches; with a
+    `reference` model, each model's speed-up over it at batch 1 and batched: the median of
+    the per-round ratios with its distribution-free interval (`statistics.median_interval`;
+    nan bounds under 6 rounds). A speed-up is resolved when its interval excludes 1."""
+    rounds = timed_rounds(models, repeats)
+    figures = {}
+    for name, timed in models.items():
+        seconds = np.median(rounds[name], axis=0)
+        figures[name] = {"latency_b1_ms": 1000 * seconds[0] / len(timed.singles),
+                         "throughput_rows_s": len(timed.singles) / seconds[1], "threads": torch.get_num_threads()}
+        if reference in rounds:
+            for column, key in enumerate(("speedup_b1", "speedup_batched")):
+                ratio = median_interval(rounds[reference][:, column] / rounds[name][:, column])
+                figures[name] |= {key: ratio.estimate, f"{key}_low": ratio.low, f"{key}_high": ratio.high}
+    return figures
 
 
 def inference_table(models: dict[str, Path], rows: pd.DataFrame, max_length: int, batch_size: int = 32,
-                    repeats: int = 5) -> pd.DataFrame:
-    """One row per model: its size, and its speed timed in this process alongside the others."""
+                    repeats: int = 9, reference: str = "teacher") -> pd.DataFrame:
+    """One row per model: its size, and its speed timed in this process alongside the
+    others (speed-ups over `reference` when it is one of them)."""
     timed = {name: prepared(path, rows, max_length, batch_size) for name, path in models.items()}
-    speed = speed_figures(timed, repeats)
+    speed = speed_figures(timed, repeats, reference)
     return pd.DataFrame([{"model": name, **size_figures(timed[name].model, path), **speed[name], "batch_size": batch_size}
                          for name, path in models.items()])

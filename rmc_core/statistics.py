@@ -45,6 +45,22 @@ def seed_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> Interva
     return Interval(mean, float(mean - half), float(mean + half))
 
 
+def median_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> Interval:
+    """Median with a distribution-free interval: the order statistics x(k) and x(n+1-k),
+    with k the largest whose coverage 1 - 2 P(Binomial(n, 1/2) < k) reaches `confidence`.
+    For repeated timings, whose noise is skewed (a background process only ever slows a
+    round down), this assumes nothing about its shape. Nan bounds when n is too small for
+    any k (fewer than 6 values at 95 %)."""
+    values = np.sort(np.asarray(values, dtype=float))
+    n, median = len(values), float(np.median(values))
+    k = int(stats.binom.ppf((1 - confidence) / 2, n, 0.5))
+    if stats.binom.cdf(k, n, 0.5) > (1 - confidence) / 2:
+        k -= 1  # ppf gives the first k whose lower tail exceeds alpha/2; the interval excludes it
+    if k < 0:
+        return Interval(median, float("nan"), float("nan"))
+    return Interval(median, float(values[k]), float(values[n - 1 - k]))
+
+
 def example_weights(n_examples: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
     """Bootstrap resamples of n examples as multiplicities, (n_resamples, n_examples): a
     resampled mean is then one matrix product instead of a gather per resample."""

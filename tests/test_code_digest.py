@@ -50,7 +50,7 @@ RECOMPUTES: dict[str, set[str]] = {
     "schema.py": EVERY - {"truncate_base", "difficulty"},
     "smoothing.py": {"student_inputs[rmc]", "student_inputs[smooth]", "train[rmc]", "train[smooth]"},
     "stages.py": EVERY,
-    "statistics.py": {"summarize"},
+    "statistics.py": {"summarize", "measure_inference"},
     "stopping.py": MODEL_STAGES | {"predict"},
     "store.py": EVERY,
     "structured.py": MODEL_STAGES,
@@ -71,6 +71,7 @@ ONE_DEFINITION: list[tuple[str, str, set[str]]] = [
     ("evaluation.py", "heuristic_breakdown", {"evaluate"}),
     ("metrics.py", "relative_bias", {"evaluate", "summarize"}),
     ("statistics.py", "difference_interval", {"summarize"}),
+    ("statistics.py", "median_interval", {"measure_inference"}),
 ]
 
 

@@ -10,6 +10,7 @@ from rmc_core.statistics import (
     Interval,
     difference_interval,
     example_weights,
+    median_interval,
     paired_accuracy_difference,
     resampled_means,
     seed_interval,
@@ -141,3 +142,24 @@ def test_mean_over_seeds_keeps_layout_and_averages_floats():
     assert list(both.columns) == ["model", "acc", "n"] and list(both["model"]) == ["t", "s"]
     assert both["acc"].tolist() == pytest.approx([0.6, 0.8])
     assert mean_over_seeds([pd.DataFrame({"x": [1.0]}), pd.DataFrame({"x": [3.0]})])["x"].tolist() == [2.0]
+
+
+@pytest.mark.parametrize("n, low, high", [(5, None, None), (6, 0, 5), (9, 1, 7), (100, 39, 60)])
+def test_median_interval_takes_the_order_statistics_of_a_95_percent_interval(n, low, high):
+    """Known binomial answers (0-based): 9 values -> the 2nd and 8th, 100 -> the 40th and 61st;
+    5 values cannot give 95 %."""
+    iv = median_interval(np.arange(n, dtype=float)[::-1])
+    assert iv.estimate == (n - 1) / 2
+    if low is None:
+        assert np.isnan(iv.low) and np.isnan(iv.high)
+    else:
+        assert (iv.low, iv.high) == (low, high)
+
+
+def test_median_interval_covers_the_median_of_a_skewed_distribution():
+    """Timings are skewed (a busy machine only ever slows a round); the interval assumes nothing."""
+    rng = np.random.default_rng(4)
+    true_median = np.log(2)  # of the standard exponential
+    covered = [median_interval(rng.exponential(size=9)) for _ in range(2000)]
+    rate = np.mean([iv.low <= true_median <= iv.high for iv in covered])
+    assert 0.95 <= rate <= 0.975  # exact coverage with 9 values: 1 - 20/512 = 96.1 %

@@ -76,12 +76,6 @@ def encoder_config(spec: ModelSpec) -> PretrainedConfig:
     return config
 
 
-def encoder_shape(spec: ModelSpec) -> tuple[int, int]:
-    """(encoder layers, longest input in tokens) of the model `spec` builds."""
-    config = encoder_config(spec)
-    return config.num_hidden_layers, config.max_position_embeddings
-
-
 def label_names_of(source: str) -> tuple[str, ...] | None:
     """The label names a pretrained checkpoint was fine-tuned with, or None for a bare encoder."""
     config = AutoConfig.from_pretrained(resolve(source))

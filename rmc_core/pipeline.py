@@ -17,7 +17,7 @@ from rmc_core.config import PruneConfig, RunConfig, TrainConfig
 from rmc_core.data.registry import TASKS, check_sources, ood_names
 from rmc_core.devices import assign_devices, check_devices
 from rmc_core.methods import METHODS, select
-from rmc_core.models import check_labels, encoder_config, encoder_shape
+from rmc_core.models import check_labels, encoder_config
 from rmc_core.precision import resolve_precision
 from rmc_core.store import Store, ensure_writable
 from rmc_core.structured import check_fits
@@ -37,20 +37,21 @@ def preflight(cfg: RunConfig, store: Store, devices: list[str], devices_here: bo
     ensure_writable(store.root, "store")
     labels = TASKS[cfg.task].labels
     check_labels(cfg.teacher, labels, "teacher")
-    teacher_layers, teacher_positions = encoder_shape(cfg.teacher)
-    student_positions = teacher_positions
+    teacher = encoder_config(cfg.teacher)
+    student = teacher
     if cfg.student.kind == "structured":
-        check_fits(encoder_config(cfg.teacher), cfg.student.structured)
+        check_fits(teacher, cfg.student.structured)
     if cfg.student.kind == "distilled":
         if cfg.student.model is not None:
             check_labels(cfg.student.model, labels, "student")
-            _, student_positions = encoder_shape(cfg.student.model)
-        elif cfg.student.num_layers > teacher_layers:
+            student = encoder_config(cfg.student.model)
+        elif cfg.student.num_layers > teacher.num_hidden_layers:
             raise ValueError(f"student.num_layers={cfg.student.num_layers}: the teacher {cfg.teacher.source!r} has only "
-                             f"{teacher_layers} encoder layers to keep")
-    for name, train, positions in (("teacher_train", cfg.teacher_train, teacher_positions),
-                                   ("subnetworks.train", cfg.subnetworks.train, teacher_positions),
-                                   ("student.train", cfg.student.train, student_positions)):
+                             f"{teacher.num_hidden_layers} encoder layers to keep")
+    for name, train, model in (("teacher_train", cfg.teacher_train, teacher),
+                               ("subnetworks.train", cfg.subnetworks.train, teacher),
+                               ("student.train", cfg.student.train, student)):
+        positions = model.max_position_embeddings
         if train.max_length > positions:
             raise ValueError(f"{name}.max_length={train.max_length} exceeds the model's {positions} positions")
     check_sources(cfg.task, cfg.data)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from rmc_core.inference_cost import inference_table
+from rmc_core.evaluation.inference_cost import inference_table
 from rmc_core.report import to_markdown
 from rmc_core.store import Ref, Store
 
@@ -26,7 +26,9 @@ from rmc_core.store import Ref, Store
 def run_models(run: Path) -> tuple[dict[str, str], Ref, pd.DataFrame]:
     """A finished run's models (name -> model/<digest>), its data artifact and its results table."""
     summary = json.loads((run / "summary.json").read_text())
-    return summary["models"], Ref(**summary["artifacts"]["prepare-data"]), pd.read_csv(run / "results.csv")
+    first_seed = min(m["seed"] for m in summary["models"])
+    models = {m["name"]: f"model/{m['model']['digest']}" for m in summary["models"] if m["seed"] == first_seed}
+    return models, Ref(**summary["artifacts"]["prepare-data"]), pd.read_csv(run / "results.csv")
 
 
 def measure(runs: list[Path], store: Store, rows: int, max_length: int, repeats: int) -> pd.DataFrame:

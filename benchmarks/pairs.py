@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 
 from rmc_core.data.registry import TASKS
+from rmc_core.pipeline import ModelRecord
 from rmc_core.stages import load_data, split_probs
 from rmc_core.store import Ref, Store
-from rmc_core.uncertainty import compare, correctness, verdicts
+from rmc_core.evaluation.uncertainty import compare, correctness, verdicts
 
 
 def pair(text: str) -> tuple[str, str]:
@@ -37,25 +38,26 @@ def compare_pairs(outs: list[Path], store: Store, pairs: list[tuple[str, str]]) 
     """(a - b) for each pair on every metric, over the examples and the runs' seeds, read from
     the predictions `rmc run --out OUT` recorded in OUT/summary.json (a model name found in
     several runs is taken from the first)."""
-    artifacts: dict[str, Ref] = {}
+    data_ref: Ref | None = None
+    predictions: dict[str, dict[int, Ref]] = {}
     for out in outs:
-        listed = json.loads((out / "summary.json").read_text())["artifacts"]
-        run = {name: Ref(**ref) for name, ref in listed.items() if ref}
-        if artifacts and run["prepare-data"] != artifacts["prepare-data"]:
+        summary = json.loads((out / "summary.json").read_text())
+        run_data = Ref(**summary["artifacts"]["prepare-data"])
+        if data_ref is not None and run_data != data_ref:
             raise ValueError(f"{out} scored other data than {outs[0]}: pairs across runs need the same rows")
-        artifacts = run | artifacts
-    data_ref = artifacts["prepare-data"]
+        data_ref = run_data
+        for m in map(ModelRecord.model_validate, summary["models"]):
+            predictions.setdefault(m.name, {}).setdefault(m.seed, m.predictions)
     spec, data = TASKS[store.meta(data_ref)["task"]], load_data(store, data_ref)
     splits = ("dev", *data.ood)
-    seeds = sorted({name.rpartition("-s")[2] for name in artifacts if name.startswith("predict-teacher-s")}) or [None]
+    seeds = sorted(predictions["teacher"])
     correct = {}
     for model in {"teacher", *(m for p in pairs for m in p)}:
-        names = [f"predict-{model}" + (f"-s{s}" if s is not None else "") for s in seeds]
-        missing = [n for n in names if n not in artifacts]
+        missing = [s for s in seeds if s not in predictions.get(model, {})]
         if missing:
-            raise ValueError(f"no predictions of {model!r} in {', '.join(str(o / 'summary.json') for o in outs)} "
-                             f"({missing[0]} missing)")
-        scored = [correctness({s: split_probs(store, artifacts[n], s) for s in splits}, data, spec) for n in names]
+            raise ValueError(f"no predictions of {model!r} for seed {missing[0]} in "
+                             f"{', '.join(str(o / 'summary.json') for o in outs)}")
+        scored = [correctness({s: split_probs(store, predictions[model][seed], s) for s in splits}, data, spec) for seed in seeds]
         correct[model] = {s: np.stack([c[s] for c in scored]) for s in splits}
     return compare(correct, data, pairs)
 

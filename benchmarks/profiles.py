@@ -21,18 +21,20 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from rmc_core.compression.distilled import DistilledConfig
+from rmc_core.compression.imp import ImpConfig
+from rmc_core.compression.structured import StructuredConfig
 from rmc_core.config import (
     DataConfig,
     InferenceCostConfig,
     ModelSpec,
     RunConfig,
-    StructuredPruneConfig,
     StudentConfig,
     SubnetworkConfig,
     TrainConfig,
 )
 from rmc_core.data.registry import TASKS, load_task_data
-from rmc_core.methods import METHODS
+from rmc_core.objectives.methods import METHODS
 from rmc_core.models import check_labels
 from rmc_core.pipeline import seeded
 
@@ -65,10 +67,10 @@ def _runs(task: str, seed: int, data: DataConfig, teacher: ModelSpec, teacher_tr
           student_train: TrainConfig, subnets: SubnetworkConfig, distilled_layers: int | None,
           distilled_model: ModelSpec | None) -> list[BenchRun]:
     common = {"task": task, "data": data, "teacher": teacher, "teacher_train": teacher_train, "subnetworks": subnets}
-    pruned = seeded(RunConfig(**common, student=StudentConfig(kind="pruned", sparsity=0.4, train=student_train),
+    pruned = seeded(RunConfig(**common, student=StudentConfig(compression=ImpConfig(sparsity=0.4), train=student_train),
                               methods=tuple(METHODS)), seed)
-    distilled = seeded(RunConfig(**common, student=StudentConfig(kind="distilled", num_layers=distilled_layers or 3,
-                                                                 model=distilled_model, train=student_train),
+    distilled = seeded(RunConfig(**common, student=StudentConfig(compression=DistilledConfig(num_layers=distilled_layers or 3, model=distilled_model),
+                                                   train=student_train),
                                  methods=("vanilla", "rmc")), seed)
     return [BenchRun(task=task, role="pruned", seed=seed, config=pruned),
             BenchRun(task=task, role="distilled", seed=seed, config=distilled)]
@@ -93,7 +95,7 @@ def _sweep_runs(pruned: BenchRun, sparsities: tuple[float, ...]) -> list[BenchRu
     """Vanilla and RMC students at more sparsities, for Fig. 3 (the 40 % pair is in `pruned`)."""
     runs = []
     for s in sparsities:
-        student = pruned.config.student.model_copy(update={"sparsity": s})
+        student = pruned.config.student.model_copy(update={"compression": ImpConfig(sparsity=s)})
         cfg = pruned.config.model_copy(update={"student": student, "methods": ("vanilla", "rmc")})
         runs.append(BenchRun(task=pruned.task, role="sparsity-sweep", seed=pruned.seed,
                              config=RunConfig.model_validate(cfg.model_dump())))
@@ -103,7 +105,7 @@ def _sweep_runs(pruned: BenchRun, sparsities: tuple[float, ...]) -> list[BenchRu
 def _structured_run(pruned: BenchRun, heads: float) -> BenchRun:
     """Paper Table 3: the teacher's architecture with a fraction of its attention heads
     pruned during fine-tuning, Vanilla and RMC (same teacher and sub-networks as `pruned`)."""
-    student = pruned.config.student.model_copy(update={"kind": "structured", "structured": StructuredPruneConfig(heads=heads)})
+    student = pruned.config.student.model_copy(update={"compression": StructuredConfig(heads=heads)})
     cfg = pruned.config.model_copy(update={"student": student, "methods": ("vanilla", "rmc")})
     return BenchRun(task=pruned.task, role="structured", seed=pruned.seed, config=RunConfig.model_validate(cfg.model_dump()))
 
@@ -172,7 +174,7 @@ def check(profile: ProfileName, data_root: Path) -> list[tuple[str, str]]:
     each distinct task dataset once. Returns (input, problem) for each that fails."""
     runs = bench_runs(profile, data_root)
     problems = []
-    models = {(s.source, run.task): s for run in runs for s in (run.config.teacher, run.config.student.model) if s}
+    models = {(s.source, run.task): s for run in runs for s in (run.config.teacher, getattr(run.config.student.compression, "model", None)) if s}
     for (source, task), spec in sorted(models.items()):
         try:
             check_labels(spec, TASKS[task].labels, "model")

@@ -19,8 +19,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from rmc.benchmarks.profiles import PAPER_TABLE3, PAPER_TABLE4  # noqa: E402
-from rmc_core.difficulty import variance_hard_split  # noqa: E402
-from rmc_core.evaluation import split_agreement  # noqa: E402
+from rmc_core.objectives.difficulty import variance_hard_split  # noqa: E402
+from rmc_core.evaluation.tables import split_agreement  # noqa: E402
 from rmc_core.report import to_markdown, write_tables  # noqa: E402
 
 OWN_SUBNETWORKS = ("pruned", "estimator-imp", "estimator-oneshot")  # distilled and sweep runs reuse the pruned run's
@@ -47,12 +47,12 @@ STUDENT_ROLES = ("pruned", "distilled", "structured")
 
 def _models(frame: pd.DataFrame, role: str) -> pd.DataFrame:
     """A run's per-model rows under their report names: a distilled or structured run's
-    teacher is the pruned run's teacher (dropped), and its students (L3-rmc, h20-rmc)
-    become distilled-rmc, structured-rmc."""
+    teacher is the pruned run's teacher (dropped), and its students are named by their
+    compression and method columns (distilled-rmc, structured-rmc)."""
     if role not in ("distilled", "structured"):
         return frame
-    frame = frame[frame["model"] != "teacher"]
-    return frame.assign(model=[f"{role}-{m.split('-', 1)[1]}" for m in frame["model"]])
+    frame = frame[frame["role"] != "teacher"]
+    return frame.assign(model=frame["compression"] + "-" + frame["method"])
 
 
 def in_paper_order(frame: pd.DataFrame) -> pd.DataFrame:
@@ -61,16 +61,21 @@ def in_paper_order(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("model", key=lambda c: c.map(lambda m: order.get(m, len(order))))
 
 
+# The evaluations whose declared columns make up the paper's Table 4.
+TABLE4_EVALUATIONS = ("accuracy", "f_bias", "loyalty")
+
+
 def table4(runs: list[RunTables]) -> pd.DataFrame:
-    """One row per model, one column block per task; F_bias averaged over tasks."""
+    """One row per model, one column block per task (the columns the Table 4 evaluations
+    declare in each report); F_bias averaged over tasks."""
     per_task: dict[str, list[pd.DataFrame]] = {}
     for r in runs:
         if r.role not in ("pruned", "distilled"):
             continue  # structured students are MNLI-only: Table 3
         res = _models(r.tables["results"], r.role)
-        cols = {c: f"{r.task}:{c.removeprefix('acc_')}" for c in res.columns if c.startswith("acc_")}
-        cols.update({"f_bias": f"{r.task}:f_bias", "label_loyalty": f"{r.task}:label_loyalty",
-                     "prob_loyalty": f"{r.task}:prob_loyalty"})
+        declared = r.tables["columns"]
+        wanted = declared.loc[declared["evaluation"].isin(TABLE4_EVALUATIONS), "column"]
+        cols = {c: f"{r.task}:{c.removeprefix('acc_')}" for c in wanted}
         per_task.setdefault(r.task, []).append(res[["model", *cols]].rename(columns=cols))
     merged = None
     for frames in per_task.values():
@@ -84,7 +89,7 @@ def table4(runs: list[RunTables]) -> pd.DataFrame:
 def hans_breakdown(runs: list[RunTables]) -> pd.DataFrame:
     frames = []
     for r in runs:
-        if r.role in STUDENT_ROLES and not r.tables["heuristics"].empty:
+        if r.role in STUDENT_ROLES and "heuristics" in r.tables:
             frames.append(_models(r.tables["heuristics"], r.role).assign(task=r.task))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -125,9 +130,7 @@ def subnetworks(runs: list[RunTables]) -> pd.DataFrame:
               if "subnetworks" in r.tables and r.role in OWN_SUBNETWORKS]
     if not frames:
         return pd.DataFrame()
-    out = pd.concat(frames, ignore_index=True)
-    out["sparsity"] = out["subnetwork"].str.removeprefix("subnet-").astype(int) / 100
-    return out.drop_duplicates(["task", "run", "subnetwork"])
+    return pd.concat(frames, ignore_index=True).drop_duplicates(["task", "run", "subnetwork"])
 
 
 def sparsity_sweep(runs: list[RunTables]) -> pd.DataFrame:
@@ -138,10 +141,9 @@ def sparsity_sweep(runs: list[RunTables]) -> pd.DataFrame:
         if r.role not in ("pruned", "sparsity-sweep"):
             continue
         for _, row in r.tables["results"].iterrows():
-            sparsity, _, method = row["model"].partition("-")
-            if method in ("vanilla", "rmc") and sparsity.startswith("imp"):
-                rows.append({"task": r.task, "seed": r.seed, "sparsity": int(sparsity.removeprefix("imp")) / 100,
-                             "method": method, "ood": row["acc_ood"], "dev": row["acc_dev"]})
+            if row["compression"] == "pruned" and row["method"] in ("vanilla", "rmc"):
+                rows.append({"task": r.task, "seed": r.seed, "sparsity": row["sparsity"],
+                             "method": row["method"], "ood": row["acc_ood"], "dev": row["acc_dev"]})
     table = pd.DataFrame(rows)
     if table.empty:
         return table
@@ -208,9 +210,9 @@ def table3(runs: list[RunTables]) -> pd.DataFrame:
         if r.role != "structured" or r.task != "mnli":
             continue
         for _, row in r.tables["results"].iterrows():
-            name = "teacher" if row["model"] == "teacher" else f"structured-{row['model'].split('-', 1)[1]}"
+            name = "teacher" if row["role"] == "teacher" else f"{row['compression']}-{row['method']}"
             rows.append({"model": name, "source": "measured", "mnli_dev": 100 * row["acc_dev"],
-                         "hans": 100 * row["acc_ood"], "f_bias": row["f_bias"], "sparsity": row["sparsity"]})
+                         "hans": 100 * row["acc_ood"], "f_bias": row["f_bias"], "sparsity": row["achieved_sparsity"]})
     if not rows:
         return pd.DataFrame()
     rows += [{"model": m, "source": "paper", **v} for m, v in PAPER_TABLE3.items()]
@@ -249,7 +251,7 @@ def write(runs: list[RunTables], out: Path, setting: str) -> dict[str, pd.DataFr
     for name, title in (("paper_comparison", "Table 4: measured vs the paper (percent; F_bias as a ratio)"),
                         ("table4", "Table 4, all measured columns (fractions)"),
                         ("table3", "Table 3: attention heads pruned during fine-tuning (MNLI; percent, F_bias a ratio)"),
-                        ("inference", "Size and CPU inference speed of each model (fp32; rmc_core/inference_cost.py)"),
+                        ("inference", "Size and CPU inference speed of each model (fp32; rmc_core/evaluation/inference_cost.py)"),
                         ("hans", "HANS by heuristic and gold label"),
                         ("easy_hard", "Easy/hard dev accuracy (Table 6)"),
                         ("estimators", "Difficulty estimators: split agreement"),

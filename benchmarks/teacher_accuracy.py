@@ -17,7 +17,7 @@ import pandas as pd
 from rmc_core import stages
 from rmc_core.config import DataConfig, ModelSpec, TrainConfig
 from rmc_core.data.registry import TASKS
-from rmc_core.evaluation import accuracies, ood_predictions
+from rmc_core.evaluation.tables import accuracies, ood_predictions
 from rmc_core.store import Ref, Store
 
 

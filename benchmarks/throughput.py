@@ -1,7 +1,7 @@
 """`rmc speed`: how fast rmc trains and predicts, against a bare loop on the same batches.
 
 One process, one run, one starting model: each setting trains a fresh copy of it on the
-same rows, first through `rmc_core.training.fine_tune` (seeding, schedule, clipping,
+same rows, first through `rmc_core.training.loop.fine_tune` (seeding, schedule, clipping,
 progress, IMP, objectives) and then through the bare transformers/torch loop below
 (forward, cross-entropy, backward, AdamW step: nothing else), on the very batches
 fine_tune's sampler draws. The ratio of the two is what rmc's loop costs over the
@@ -26,21 +26,20 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from rmc_core.batching import batch_sampler
-from rmc_core.config import DataConfig, ModelSpec, PruneConfig, TrainConfig
+from rmc_core.training.batching import batch_sampler
+from rmc_core.compression.imp import hold
+from rmc_core.config import DataConfig, ModelSpec, TrainConfig
 from rmc_core.data.registry import TASKS, load_task_data
-from rmc_core.losses import gold_objective
+from rmc_core.objectives.losses import gold_objective
 from rmc_core.models import build_base
-from rmc_core.precision import autocast, bf16_supported
-from rmc_core.pruning import prune_to
+from rmc_core.training.precision import autocast, bf16_supported
+from rmc_core.compression.imp import prune_to
 from rmc_core.report import to_markdown
-from rmc_core.training import encode_pairs, fine_tune, peak_rss_mb, predict_logits
+from rmc_core.training.loop import fine_tune, peak_rss_mb
+from rmc_core.training.predict import encode_pairs, predict_logits
 
 # Dense bf16 peak of the GPUs users are likely to have, for MFU (vendor data sheets, SXM parts).
 PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "A10": 125e12}
-# The IMP student in its steady state: masks at 40 % and held (as for most of an IMP run),
-# so the timing shows the masks' per-step cost, not a mask update every few timed steps.
-HOLD_40 = PruneConfig(sparsity=0.4, start=0.0, end=1.0, events=1)
 COLUMNS = ["stage", "loop", "student", "precision", "batching", "batch_size", "examples", "tokens", "seconds",
            "examples_per_s", "tokens_per_s", "ratio_to_bare", "speedup_vs_fp32_random", "mfu", "peak_rss_mb"]
 
@@ -77,7 +76,7 @@ def bare_train(model, tokenizer, rows: list[dict], labels: torch.Tensor, batches
 def measure(args: argparse.Namespace) -> pd.DataFrame:
     device = args.device
     data = load_task_data(args.task, DataConfig(data_root=args.data_root, max_train=args.rows, max_dev=args.predict_rows,
-                                                max_ood=10))
+                                                max_ood=60))  # HANS: at least one row in each of its 30 subcases
     train, dev = data.train, data.dev
     spec = ModelSpec(source=args.model)
     base, tokenizer = build_base(spec, TASKS[args.task].labels, list(train.text_a) + list(train.text_b), seed=0)
@@ -107,7 +106,10 @@ def measure(args: argparse.Namespace) -> pd.DataFrame:
                 model = copy.deepcopy(base)
                 if student == "imp40":
                     prune_to(model, 0.4, "per_matrix")
-                _, stats = fine_tune(model, tokenizer, train, gold_objective(), cfg, HOLD_40 if student == "imp40" else None,
+                # The IMP student in its steady state: masks at 40 % and held (as for most of an IMP run),
+                # so the timing shows the masks' per-step cost, not a mask update every few timed steps.
+                hooks = [hold(0.4, "per_matrix")] if student == "imp40" else []
+                _, stats = fine_tune(model, tokenizer, train, gold_objective(), cfg, hooks,
                                   device, desc=f"rmc {student} {precision} {batching}")
                 timings.setdefault(("train", "rmc", student, precision, batching, args.batch_size), []).append(
                     (stats.seconds, peak_rss_mb()))

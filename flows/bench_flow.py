@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
@@ -40,7 +41,7 @@ def bench_flow(params: BenchParameters = BenchParameters()) -> str:
         stats = cost_table(summary.artifacts, summary.cached, store)
         variance = store.table(summary.artifacts["difficulty"], "train")["variance"].to_numpy()
         finished.append(bench_report.RunTables(run.task, run.role, run.seed, store.tables(summary.report), variance,
-                                               stats, store.table(summary.inference, "inference"), wall,
+                                               stats, store.table(summary.inference, "inference") if summary.inference else pd.DataFrame(), wall,
                                                len(summary.computed), len(summary.cached)))
         logger.info("%s/%s done in %.0f s (%d stages computed)", run.task, run.role, wall, len(summary.computed))
     out = Path(params.out)

@@ -19,7 +19,8 @@ from pydantic import ValidationError
 from tqdm.auto import tqdm
 
 from rmc.benchmarks.profiles import ProfileName
-from rmc_core import pipeline, stopping
+from rmc_core import pipeline
+from rmc_core.training import stopping
 from rmc_core.config import RunConfig
 from rmc_core.devices import default_devices
 from rmc_core.overrides import load_config
@@ -138,14 +139,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = Store(params.store_root)
     tables = store.tables(summary.report)
     write_report(tables, args.out, cfg.task)
-    inference = store.table(summary.inference, "inference")
-    write_tables({"inference": inference}, args.out)
-    (args.out / "inference.md").write_text("\n".join(["# Size and inference speed", "", *inference_lines(inference)]) + "\n")
+    for ref in summary.measured.values():
+        write_tables(store.tables(ref), args.out)
+    if summary.inference:
+        inference = store.table(summary.inference, "inference")
+        (args.out / "inference.md").write_text("\n".join(["# Size and inference speed", "", *inference_lines(inference)]) + "\n")
     costs = cost_table(summary.artifacts, summary.cached, store)
     costs.to_csv(args.out / "costs.csv", index=False)
-    models = dict(zip(inference["model"], inference["ref"]))
-    (args.out / "summary.json").write_text(json.dumps({**summary.model_dump(mode="json"), "models": models,
-                                                       "wall_seconds": wall}, indent=1))
+    first_seed = min(m.seed for m in summary.models)
+    models = {m.name: f"model/{m.model.digest}" for m in summary.models if m.seed == first_seed}
+    (args.out / "summary.json").write_text(json.dumps({**summary.model_dump(mode="json"), "wall_seconds": wall}, indent=1))
     print(to_markdown(headline(tables), max_columns=PANE_COLUMNS))
     print("\n".join(["", *premise_lines(tables), "", *comparison_lines(tables)]))
     print("\nModels (rmc export MODEL_REF --format hf|onnx --out DIR):", *(f"  {m}: {r}" for m, r in models.items()), sep="\n")
@@ -192,7 +195,7 @@ def find_model(store: Store, text: str) -> Ref:
     matches = [r for r in store.refs() if r.kind == "model" and r.digest.startswith(digest)] if digest else []
     if len(matches) != 1:
         found = "no model" if not matches else f"{len(matches)} models"
-        raise BadConfiguration(f"{found} in {store.root} match {text!r}; the run's summary.json lists each model as model/<digest>")
+        raise BadConfiguration(f"{found} in {store.root} match {text!r}; `rmc run` prints each model as model/<digest> (summary.json: models[].model.digest)")
     return matches[0]
 
 

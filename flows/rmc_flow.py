@@ -2,7 +2,8 @@
 
     prepare-data -> prepare-base -> train-teacher -> predict-teacher ------------------+
                                  \\-> train-subnet-{20..85} (concurrent) -> predict --+-> difficulty
-                                      -> student-inputs-{method} -> train-{student} -> predict -> evaluate
+          -> student-inputs-{method} -> train-{student} -> predict -> evaluate-{evaluation} -> report
+          -> summarize (across seeds) -> measure-inference (the models themselves, alone)
 
 The DAG itself is `rmc_core.pipeline.run`; this flow hands it a `call` hook that submits
 each stage as its task, so orchestration adds caching, concurrency, devices, logs and
@@ -29,8 +30,10 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
 
 from rmc.tasks.stages import TASK_OF, bound_to_store
-from rmc_core import pipeline, stopping
+from rmc_core import pipeline
+from rmc_core.training import stopping
 from rmc_core.config import RunConfig
+from rmc_core.pipeline import ModelRecord
 from rmc_core.devices import available_devices, default_concurrency, default_devices
 from rmc_core.report import inference_lines, markdown_report, results_summary
 from rmc_core.store import Ref, Store
@@ -119,10 +122,16 @@ def placed(runner: RunnerConfig, device: str) -> Iterator[str]:
 
 class RunSummary(BaseModel):
     report: Ref
-    inference: Ref = Field(description="the models' size and speed (rmc_core.inference_cost), with their store refs")
+    measured: dict[str, Ref] = Field(description="each evaluation of the models themselves (size and speed: `inference`)")
     artifacts: dict[str, Ref | None] = Field(description="each stage's artifact, by task-run name")
+    models: list[ModelRecord] = Field(description="every trained model of every seed: what it is, its weights and predictions")
     computed: list[str]
     cached: list[str]
+
+    @property
+    def inference(self) -> Ref | None:
+        """The models' size and speed (rmc_core/evaluation/inference_cost.py), when measured."""
+        return self.measured.get("inference")
 
 
 def _record_finished(future: PrefectFuture[Any], name: str) -> None:
@@ -154,13 +163,12 @@ def run_name() -> str:
     return f"{cfg.task}-{'-'.join(cfg.methods)}-seeds{'-'.join(map(str, cfg.seeds))}"
 
 
-def publish(store: Store, report: Ref, inference: Ref, task: str) -> None:
+def publish(store: Store, report: Ref, inference: Ref | None, task: str) -> None:
     tables = store.tables(report)
     create_table_artifact(key="rmc-results", table=table_rows(results_summary(tables["results"])),
                           description=f"RMC results on {task}")
-    markdown = "\n".join([markdown_report(tables, task), "", "## Size and inference speed", "",
-                          *inference_lines(store.table(inference, "inference")), "",
-                          f"All tables: `{store.path(report)}` (parquet)."])
+    speed = ["## Size and inference speed", "", *inference_lines(store.table(inference, "inference")), ""] if inference else []
+    markdown = "\n".join([markdown_report(tables, task), "", *speed, f"All tables: `{store.path(report)}` (parquet)."])
     create_markdown_artifact(key="rmc-summary", markdown=markdown, description=f"RMC summary on {task}")
 
 
@@ -234,10 +242,11 @@ def run_dag(params: RmcParameters) -> RunSummary:
     failed = [f for f in submitted if f.state.is_failed()]
     if failed:
         failed[0].result()  # re-raises the first failing stage's own exception
-    report, inference = outputs.report.result(), outputs.inference.result()
+    report, measured = outputs.report.result(), {name: f.result() for name, f in outputs.measured.items()}
     cached = [n for n, f in zip(names, submitted) if f.state.name == "Cached"]
     computed = [n for n, f in zip(names, submitted) if f.state.name != "Cached"]
     logger.info("computed %d stages, reused %d from cache: %s", len(computed), len(cached), computed)
-    publish(store, report, inference, params.config.task)
+    publish(store, report, measured.get("inference"), params.config.task)
     artifacts = {n: f.result() for n, f in zip(names, submitted)}
-    return RunSummary(report=report, inference=inference, artifacts=artifacts, computed=computed, cached=cached)
+    models = [ModelRecord(**{**m, "model": m["model"].result(), "predictions": m["predictions"].result()}) for m in outputs.models]
+    return RunSummary(report=report, measured=measured, artifacts=artifacts, models=models, computed=computed, cached=cached)

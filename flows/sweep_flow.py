@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rmc.flows.rmc_flow import RmcParameters, RunnerConfig, rmc_flow, table_rows
 from rmc_core.config import Method, RunConfig, Sparsity, TaskName
-from rmc_core.methods import METHODS
+from rmc_core.objectives.methods import METHODS
+from rmc_core.pipeline import seeded
 from rmc_core.store import Ref, Store
 
 
@@ -40,10 +41,8 @@ class SweepParameters(BaseModel):
         for task, sparsity, seed in itertools.product(self.tasks, self.student_sparsities, self.seeds):
             data = self.base.model_dump()
             data.update(task=task, methods=self.methods)
-            data["student"]["sparsity"] = sparsity
-            for train in (data["teacher_train"], data["subnetworks"]["train"], data["student"]["train"]):
-                train["seed"] = seed
-            out.append((task, sparsity, seed, RunConfig.model_validate(data)))
+            data["student"]["compression"]["sparsity"] = sparsity
+            out.append((task, sparsity, seed, seeded(RunConfig.model_validate(data), seed)))
         return out
 
 

@@ -8,61 +8,42 @@ trusts these objects and does not re-check them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    GetJsonSchemaHandler,
+    SerializeAsAny,
+    ValidationInfo,
+    field_validator,
+)
 
-from rmc_core.methods import METHODS, MethodConfig
+from rmc_core.compression import COMPRESSIONS, CompressionConfig
+from rmc_core.compression.imp import ImpConfig, Scope
+from rmc_core.compression.registry import validate_compression
+from rmc_core.evaluation import EVALUATIONS
+from rmc_core.model_spec import ModelSpec
+from rmc_core.objectives.methods import METHODS, MethodConfig
 from rmc_core.schema import Frozen, Int, Real, Sparsity
+from rmc_core.training.precision import Precision
 
 # Closed choices are Literals so that the Prefect run form shows them as drop-downs.
 # TaskName lists rmc_core.data.registry.TASKS (a test keeps the two equal).
 TaskName = Literal["mnli", "fever", "qqp", "synthetic"]
-Precision = Literal["auto", "fp32", "bf16"]
 Batching = Literal["auto", "grouped", "random"]
 
 
-def _registered(name: str) -> str:
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; registered: {', '.join(METHODS)}")
-    return name
+# An evaluation's name, checked and offered like a method's.
+Evaluation = Annotated[str, AfterValidator(lambda name: EVALUATIONS.known(name)),
+                       Field(json_schema_extra=lambda schema: schema.update(enum=list(EVALUATIONS)))]
 
 
 # A method name, checked against the registry when the config is validated (so a method
 # registered after import is accepted) and offered as a drop-down of the registered ones.
-Method = Annotated[str, AfterValidator(_registered),
+Method = Annotated[str, AfterValidator(lambda name: METHODS.known(name)),
                    Field(json_schema_extra=lambda schema: schema.update(enum=list(METHODS)))]
-
-
-class TinyBertSpec(Frozen):
-    """A small randomly initialised BERT, for tests and smoke runs; its WordPiece
-    vocabulary is trained on the task's training texts."""
-
-    hidden_size: Int = Field(64, ge=8)
-    num_hidden_layers: Int = Field(2, ge=1)
-    num_attention_heads: Int = Field(2, ge=1)
-    intermediate_size: Int = Field(128, ge=8)
-    vocab_size: Int = Field(1000, ge=120)
-    max_position_embeddings: Int = Field(128, ge=16)
-
-    @model_validator(mode="after")
-    def _heads_divide_hidden(self) -> TinyBertSpec:
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError("hidden_size must be a multiple of num_attention_heads")
-        return self
-
-
-class ModelSpec(Frozen):
-    """Where an encoder comes from.
-
-    source: "minilm" (the packaged all-MiniLM-L6-v2, works offline), "tiny" (see `tiny`),
-    a Hugging Face hub name, or a local directory holding a transformers checkpoint.
-    num_layers keeps only the first k encoder layers (a cheap distilled student).
-    """
-
-    source: str = "minilm"
-    num_layers: Int | None = Field(None, ge=1)
-    tiny: TinyBertSpec = Field(TinyBertSpec(), title="Tiny BERT (source \"tiny\")")
 
 
 class TrainConfig(Frozen):
@@ -80,50 +61,6 @@ class TrainConfig(Frozen):
     batching: Batching = Field(
         "auto", description="grouped: rows of similar length batched together (less padding); auto: grouped unless "
                             "that skews batches' label mix (length predicts the label), then random")
-
-
-class PruneConfig(Frozen):
-    """Iterative magnitude pruning inside fine-tuning, on a cubic schedule (Zhu & Gupta).
-
-    Sparsity ramps from 0 at `start` to the target at `end` (both fractions of the
-    training steps) in `events` mask updates; the steps after `end` let the network
-    recover at its final sparsity.
-    """
-
-    sparsity: Sparsity
-    scope: Literal["per_matrix", "global"] = "per_matrix"
-    start: Real = Field(0.0, ge=0, lt=1)
-    end: Real = Field(0.7, gt=0, le=1)
-    events: Int = Field(10, ge=1)
-
-    @model_validator(mode="after")
-    def _start_before_end(self) -> PruneConfig:
-        if self.start >= self.end:
-            raise ValueError(f"prune start ({self.start}) must come before end ({self.end})")
-        return self
-
-
-class StructuredPruneConfig(Frozen):
-    """Attention heads and FFN neurons removed during fine-tuning, ranked by the gradient of
-    the training loss w.r.t. their gates (rmc_core/structured.py), on IMP's cubic ramp.
-
-    The model that comes out is physically smaller: a checkpoint with per-layer head and
-    neuron counts that plain transformers loads with trust_remote_code=True.
-    """
-
-    heads: Real = Field(0.2, ge=0, lt=1, description="fraction of all attention heads pruned (paper Table 3: 28 of 144, ~20 %)")
-    neurons: Real = Field(0.0, ge=0, lt=1, description="fraction of all FFN intermediate neurons pruned")
-    start: Real = Field(0.0, ge=0, lt=1)
-    end: Real = Field(0.7, gt=0, le=1)
-    events: Int = Field(10, ge=1)
-
-    @model_validator(mode="after")
-    def _prunes_something(self) -> StructuredPruneConfig:
-        if self.heads == 0 and self.neurons == 0:
-            raise ValueError("structured pruning needs heads > 0 or neurons > 0")
-        if self.start >= self.end:
-            raise ValueError(f"prune start ({self.start}) must come before end ({self.end})")
-        return self
 
 
 class DataConfig(Frozen):
@@ -155,7 +92,7 @@ class SubnetworkConfig(Frozen):
     """
 
     sparsities: tuple[Sparsity, ...] = (0.2, 0.4, 0.6, 0.7, 0.85)
-    scope: Literal["per_matrix", "global"] = "per_matrix"
+    scope: Scope = "per_matrix"
     estimator: Literal["imp", "oneshot"] = "imp"
     recovery_epochs: Real = Field(0.0, ge=0)
     train: TrainConfig = Field(TrainConfig(epochs=2), title="Sub-network training")
@@ -170,22 +107,29 @@ class SubnetworkConfig(Frozen):
         return v
 
 
-class StudentConfig(Frozen):
-    """The compressed model: the teacher architecture pruned by IMP ("pruned"), by heads and
-    neurons ("structured"), or a smaller encoder ("distilled")."""
+class _RegisteredKinds:
+    """The form shows one option per registered compression, each with its own fields (the
+    field validates by `kind` at run time, so a kind registered later is offered too)."""
 
-    kind: Literal["pruned", "structured", "distilled"] = "pruned"
-    sparsity: Sparsity = 0.4
-    structured: StructuredPruneConfig = Field(StructuredPruneConfig(), title="Structured pruning (kind \"structured\")")
-    model: ModelSpec | None = Field(None, title="Distilled student's encoder",
-                                    description="default: the teacher's base truncated to num_layers")
-    num_layers: Int = Field(3, ge=1)
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        return {"anyOf": [handler(spec.config.__pydantic_core_schema__) for spec in COMPRESSIONS.values()]}
+
+
+Compression = Annotated[SerializeAsAny[CompressionConfig], BeforeValidator(validate_compression), _RegisteredKinds()]
+
+
+class StudentConfig(Frozen):
+    """The compressed model: how it is made from the teacher (`compression`, one of the
+    registered kinds, rmc_core/compression/) and how it trains."""
+
+    compression: Compression = Field(ImpConfig(), title="Compression",
+                                     description="IMP (\"pruned\", default), \"structured\", \"distilled\", or a registered kind")
     train: TrainConfig = Field(TrainConfig(epochs=2), title="Student training")
 
 
 class InferenceCostConfig(Frozen):
     """The size and CPU-speed table measured once every model of a run is trained
-    (rmc_core/inference_cost.py): on the first `rows` dev rows, the median of `repeats`
+    (rmc_core/evaluation/inference_cost.py): on the first `rows` dev rows, the median of `repeats`
     rounds in which every model runs in turn."""
 
     rows: Int = Field(64, ge=1)
@@ -210,16 +154,21 @@ class RunConfig(Frozen):
     student: StudentConfig = Field(StudentConfig(), title="Student (compressed model)")
     methods: tuple[Method, ...] = ("vanilla", "rmc")
     method: MethodConfig = Field(MethodConfig(), title="Method hyper-parameters")
+    evaluations: tuple[Evaluation, ...] = Field(
+        default_factory=lambda: tuple(EVALUATIONS),
+        description="what each seed's models are measured by (rmc_core/evaluation/); default: every registered evaluation")
     inference: InferenceCostConfig = Field(InferenceCostConfig(), title="Inference cost measurement")
     seeds: tuple[Annotated[Int, Field(ge=0)], ...] = Field(
         (0,), description="one cached branch of the DAG per seed, added to every training seed; the data sample stays "
                           "fixed, so methods and seeds are compared on the same rows")
 
-    @field_validator("methods", "seeds")
+    @field_validator("methods", "seeds", "evaluations")
     @classmethod
     def _listed_once(cls, v: tuple, info: ValidationInfo) -> tuple:
         if not v:
             raise ValueError(f"at least one {info.field_name.removesuffix('s')} is needed")
         if len(set(v)) != len(v):
             raise ValueError(f"{info.field_name} listed twice: {v}")
+        if info.field_name == "evaluations" and "accuracy" not in v:
+            raise ValueError("evaluations must include accuracy: comparisons, F_bias and the size table build on it")
         return v

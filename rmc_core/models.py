@@ -30,7 +30,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from rmc_core.config import ModelSpec, TinyBertSpec
+from rmc_core.model_spec import ModelSpec, TinyBertSpec
 from rmc_core.pruned_bert import PrunedBertConfig, PrunedBertForSequenceClassification
 
 GENERIC_LABEL = re.compile(r"LABEL_\d+")

@@ -18,7 +18,11 @@ def parse_value(text: str) -> Any:
 
 
 def apply_overrides(base: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """`teacher_train.epochs=2` sets base["teacher_train"]["epochs"] = 2."""
+    """`teacher_train.epochs=2` sets base["teacher_train"]["epochs"] = 2.
+
+    Setting a section's `kind` to another value starts that section afresh (the settings
+    of the previous kind do not apply to the new one): `student.compression.kind=distilled`
+    drops IMP's sparsity, and later overrides fill in the distilled student's fields."""
     out = json.loads(json.dumps(base))
     for item in overrides:
         key, sep, value = item.partition("=")
@@ -30,7 +34,10 @@ def apply_overrides(base: dict[str, Any], overrides: list[str]) -> dict[str, Any
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise ValueError(f"override {item!r}: {p!r} is not a section")
-        node[leaf] = parse_value(value)
+        parsed = parse_value(value)
+        if leaf == "kind" and node.get("kind", parsed) != parsed:
+            node.clear()
+        node[leaf] = parsed
     return out
 
 

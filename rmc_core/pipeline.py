@@ -12,15 +12,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from pydantic import BaseModel
+
 from rmc_core import stages
-from rmc_core.config import PruneConfig, RunConfig, TrainConfig
+from rmc_core.compression import CompressionConfig, spec_of
+from rmc_core.compression.imp import ImpConfig
+from rmc_core.config import RunConfig, TrainConfig
 from rmc_core.data.registry import TASKS, check_sources, ood_names
 from rmc_core.devices import assign_devices, check_devices
-from rmc_core.methods import METHODS, select
+from rmc_core.evaluation import EVALUATIONS
 from rmc_core.models import check_labels, encoder_config
-from rmc_core.precision import resolve_precision
-from rmc_core.store import Store, ensure_writable
-from rmc_core.structured import check_fits
+from rmc_core.objectives.methods import METHODS, select
+from rmc_core.store import Ref, Store, ensure_writable
+from rmc_core.training.precision import resolve_precision
 
 Call = Callable[..., Any]
 
@@ -29,25 +33,24 @@ def direct(stage: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return stage(*args, **kwargs)
 
 
+_PREFLIGHTED: set[tuple[Any, ...]] = set()
+
+
 def preflight(cfg: RunConfig, store: Store, devices: list[str], devices_here: bool = True) -> None:
     """Checks that need more than the config's own fields (model configs, devices, the
     filesystem), done before any data is read or model trained: each of these used to
-    surface only after the teacher and five sub-networks had trained."""
+    surface only after the teacher and five sub-networks had trained. Done once per
+    process for a given run: the CLI checks before it starts the flow, the flow's own call
+    is then free."""
+    key = (cfg, store.root, tuple(devices), devices_here)
+    if key in _PREFLIGHTED:
+        return
     check_devices(devices, devices_here)
     ensure_writable(store.root, "store")
     labels = TASKS[cfg.task].labels
     check_labels(cfg.teacher, labels, "teacher")
     teacher = encoder_config(cfg.teacher)
-    student = teacher
-    if cfg.student.kind == "structured":
-        check_fits(teacher, cfg.student.structured)
-    if cfg.student.kind == "distilled":
-        if cfg.student.model is not None:
-            check_labels(cfg.student.model, labels, "student")
-            student = encoder_config(cfg.student.model)
-        elif cfg.student.num_layers > teacher.num_hidden_layers:
-            raise ValueError(f"student.num_layers={cfg.student.num_layers}: the teacher {cfg.teacher.source!r} has only "
-                             f"{teacher.num_hidden_layers} encoder layers to keep")
+    student = spec_of(cfg.student.compression).check(cfg.student.compression, teacher, labels)
     for name, train, model in (("teacher_train", cfg.teacher_train, teacher),
                                ("subnetworks.train", cfg.subnetworks.train, teacher),
                                ("student.train", cfg.student.train, student)):
@@ -55,6 +58,7 @@ def preflight(cfg: RunConfig, store: Store, devices: list[str], devices_here: bo
         if train.max_length > positions:
             raise ValueError(f"{name}.max_length={train.max_length} exceeds the model's {positions} positions")
     check_sources(cfg.task, cfg.data)
+    _PREFLIGHTED.add(key)
 
 
 def each_training(cfg: RunConfig, change: Callable[[TrainConfig], TrainConfig]) -> RunConfig:
@@ -78,15 +82,31 @@ def difficulty_floor(cfg: RunConfig) -> float:
     return cfg.method.alpha if cfg.method.alpha is not None else TASKS[cfg.task].default_alpha
 
 
-def student_name(cfg: RunConfig, method: str) -> str:
-    """imp40-rmc (IMP at 40 %), h20n30-rmc (20 % of heads, 30 % of FFN neurons), L3-rmc (3 layers)."""
-    s = cfg.student
-    if s.kind == "pruned":
-        return f"imp{round(s.sparsity * 100)}-{method}"
-    if s.kind == "structured":
-        neurons = f"n{round(s.structured.neurons * 100)}" if s.structured.neurons else ""
-        return f"h{round(s.structured.heads * 100)}{neurons}-{method}"
-    return f"L{s.num_layers}-{method}"
+def student_name(compression: CompressionConfig, method: str) -> str:
+    """imp40-rmc (IMP at 40 %), h20n30-rmc (20 % of heads, 30 % of FFN neurons), L3-rmc
+    (3 layers): the compression's label and the method. Tables carry both as columns."""
+    return f"{spec_of(compression).label(compression)}-{method}"
+
+
+def identities(cfg: RunConfig) -> dict[str, dict[str, Any]]:
+    """What each model of a run is, as table columns (role, compression, nominal sparsity,
+    method), so that no report parses a model's name. Sub-networks are IMP at their sparsity."""
+    out: dict[str, dict[str, Any]] = {"teacher": {"role": "teacher", "compression": "none", "sparsity": 0.0, "method": "vanilla"}}
+    for s in cfg.subnetworks.sparsities:
+        out[subnetwork_name(s)] = {"role": "subnetwork", **_what(subnetwork_compression(cfg, s)), "method": "vanilla"}
+    for method in cfg.methods:
+        out[student_name(cfg.student.compression, method)] = {"role": "student", **_what(cfg.student.compression), "method": method}
+    return out
+
+
+def _what(compression: CompressionConfig) -> dict[str, Any]:
+    return {"compression": compression.kind, "sparsity": float(spec_of(compression).sparsity(compression))}
+
+
+def subnetwork_compression(cfg: RunConfig, sparsity: float) -> ImpConfig:
+    """A difficulty sub-network: IMP to `sparsity` (with the student's default schedule, so
+    that a Vanilla IMP student at a sub-network's sparsity is that sub-network's artifact)."""
+    return ImpConfig(sparsity=sparsity, scope=cfg.subnetworks.scope)
 
 
 def subnetwork_name(sparsity: float) -> str:
@@ -101,20 +121,37 @@ def seeded(cfg: RunConfig, seed: int) -> RunConfig:
 
 
 class Outputs(NamedTuple):
-    """A run's two products: the report (identical for identical runs) and the measured
-    size and speed of its models (timings vary from run to run)."""
+    """A run's products: the report (identical for identical runs), the evaluations of the
+    models themselves by name (size and speed: timings vary from run to run), and what each
+    model is and where its weights and predictions are (`ModelRecord` fields; refs or,
+    under Prefect, futures)."""
 
     report: Any
-    inference: Any
+    measured: dict[str, Any]
+    models: list[dict[str, Any]]
+
+
+class ModelRecord(BaseModel):
+    """One trained model of a run, typed: what it is and which artifacts hold it, so that
+    tools read a run's models from its summary instead of parsing names."""
+
+    name: str
+    role: str
+    compression: str
+    sparsity: float
+    method: str
+    seed: int
+    model: Ref
+    predictions: Ref
 
 
 def run(cfg: RunConfig, store: Store, devices: list[str] | None = None, call: Call = direct,
         devices_here: bool = True) -> Outputs:
     """Every seed's branch (teacher -> sub-networks -> difficulty -> students -> per-seed
     report), then one summary across seeds (means, intervals and paired comparisons), and
-    last the size and speed of the first seed's models.
+    last the evaluations of the first seed's models themselves (size and speed).
 
-    Returns both Refs as `Outputs` (under the Prefect hook, their futures).
+    Returns the Refs as `Outputs` (under the Prefect hook, their futures).
     `devices_here=False`: the stages run on a cluster's workers, whose devices this
     process cannot see.
     """
@@ -124,12 +161,20 @@ def run(cfg: RunConfig, store: Store, devices: list[str] | None = None, call: Ca
     data = call(stages.prepare_data, cfg.task, cfg.data, store)
     tag = (lambda name, seed: name) if len(cfg.seeds) == 1 else (lambda name, seed: f"{name}-s{seed}")
     branches = [branch(seeded(cfg, seed), data, store, devices, call, lambda name, s=seed: tag(name, s)) for seed in cfg.seeds]
-    rmc = [(student_name(cfg, "rmc"), student_name(cfg, m)) for m in cfg.methods if m != "rmc"] if "rmc" in cfg.methods else []
+    rmc = [(student_name(cfg.student.compression, "rmc"), student_name(cfg.student.compression, m))
+           for m in cfg.methods if m != "rmc"] if "rmc" in cfg.methods else []
     summary = call(stages.summarize, cfg.task, data, list(cfg.seeds), [b.report for b in branches],
-                   [b.predictions for b in branches], rmc, store)
-    inference = call(stages.measure_inference, summary, branches[0].models, data, cfg.inference, cfg.student.train.max_length,
-                     store)
-    return Outputs(summary, inference)
+                   [b.predictions for b in branches], rmc, [n for n in cfg.evaluations if EVALUATIONS[n].measure is None], store)
+    measured = {}
+    for name in cfg.evaluations:
+        spec = EVALUATIONS[name]
+        if spec.measure is not None:
+            measured[name] = call(stages.measure_models, name, summary, branches[0].models, data,
+                                  getattr(cfg, spec.settings) if spec.settings else None, cfg.student.train.max_length, store)
+    ids = identities(cfg)
+    models = [{"name": name, **ids[name], "seed": seed, "model": ref, "predictions": b.predictions[name]}
+              for seed, b in zip(cfg.seeds, branches) for name, ref in b.models.items()]
+    return Outputs(summary, measured, models)
 
 
 class Branch(NamedTuple):
@@ -151,7 +196,7 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
     placement = dict(zip(names, assign_devices(len(names), devices)))
     if sub.estimator == "imp":
         subnets = {
-            name: call(stages.train, base, data, sub.train, store, prune=PruneConfig(sparsity=s, scope=sub.scope),
+            name: call(stages.train, base, data, sub.train, store, compression=subnetwork_compression(cfg, s),
                        device=placement[name], desc=tag(name))
             for name, s in zip(names, sub.sparsities)
         }
@@ -170,19 +215,14 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
     difficulty = call(stages.difficulty, list(subnet_preds.values()), difficulty_floor(cfg), store)
 
     st = cfg.student
-    if st.kind == "pruned":
-        student_base, student_prune = base, PruneConfig(sparsity=st.sparsity)
-    elif st.kind == "structured":
-        student_base, student_prune = base, st.structured
-    elif st.model is not None:
-        student_base, student_prune = call(stages.prepare_base, st.model, data, st.train.seed, store), None
-    else:
-        student_base, student_prune = call(stages.truncate_base, base, st.num_layers, store), None
+    student_base = base
+    if spec_of(st.compression).prepare is not None:
+        student_base = call(stages.prepare_student, st.compression, base, data, st.train.seed, store)
 
     models: dict[str, Any] = {"teacher": teacher}
     preds: dict[str, Any] = {"teacher": teacher_pred}
     for i, method in enumerate(cfg.methods):
-        spec, name, device = METHODS[method], student_name(cfg, method), devices[i % len(devices)]
+        spec, name, device = METHODS[method], student_name(st.compression, method), devices[i % len(devices)]
         first_stage_pred = None
         if spec.first_stage_epochs is not None:
             first_cfg = st.train.model_copy(update={"epochs": getattr(cfg.method, spec.first_stage_epochs)})
@@ -201,17 +241,23 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
         # No loss parameters keys like the default (None), so that a Vanilla student trained with
         # a sub-network's recipe is that sub-network's cached artifact, not a second training.
         models[name] = call(stages.train, student_base, data, st.train, store, method=method,
-                            loss_params=select(spec.loss_params, cfg.method) or None, prune=student_prune,
+                            loss_params=select(spec.loss_params, cfg.method) or None, compression=st.compression,
                             per_sample_ref=per_sample, device=device, desc=tag(name))
         preds[name] = call(stages.predict, models[name], data, splits, st.train, store, device=device, desc=tag(name))
 
-    report = call(stages.evaluate, cfg.task, data, preds, models, subnet_preds, difficulty, store)
+    evaluations = {}
+    for name in (n for n in cfg.evaluations if EVALUATIONS[n].measure is None):
+        needs = EVALUATIONS[name].needs
+        evaluations[name] = call(stages.evaluate, name, cfg.task, data, preds, store,
+                                 subnet_pred_refs=subnet_preds if "subnetworks" in needs else None,
+                                 difficulty_ref=difficulty if "difficulty" in needs else None, desc=tag(name))
+    report = call(stages.report, cfg.task, evaluations, models, identities(cfg), store, desc=tag("report"))
     return Branch(report, preds, models)
 
 
 def run_local(cfg: RunConfig, store_root: Path, devices: list[str] | None = None) -> dict:
     """Plain-Python entry: run everything in this process and return the report's tables
-    and the `inference` table."""
+    and those of the evaluations of the models themselves (`inference`)."""
     store = Store(store_root)
     outputs = run(cfg, store, devices)
-    return store.tables(outputs.report) | store.tables(outputs.inference)
+    return store.tables(outputs.report) | {k: v for ref in outputs.measured.values() for k, v in store.tables(ref).items()}

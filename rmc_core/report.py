@@ -6,16 +6,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from rmc_core.uncertainty import verdicts
+from rmc_core.data.registry import TaskData
+from rmc_core.evaluation import EVALUATIONS
+from rmc_core.evaluation.uncertainty import verdicts
 
-SUMMARY = {
-    "model": "model",
-    "acc_dev": "ID dev",
-    "acc_ood": "OOD",
-    "f_bias": "F_bias",
-    "label_loyalty": "label loyalty",
-    "prob_loyalty": "prob. loyalty",
-}
+
+def summary_labels() -> dict[str, str]:
+    """The headline columns and their names, as the registered evaluations declare them
+    (`Column.label`), in registration order."""
+    empty = pd.DataFrame()
+    no_data = TaskData(train=empty, dev=empty, ood={})
+    return {"model": "model", **{c.name: c.label for spec in EVALUATIONS.values() for c in spec.columns(no_data) if c.label}}
 
 
 METRIC_NOTE = ("F_bias: the model's relative ID-to-OOD accuracy drop, (dev - OOD) / dev, over the teacher's "
@@ -26,14 +27,16 @@ METRIC_NOTE = ("F_bias: the model's relative ID-to-OOD accuracy drop, (dev - OOD
 
 
 def summary_columns(results: pd.DataFrame) -> list[str]:
-    """The issue's headline columns, plus each OOD set and the easy/hard gap when present."""
-    extra = [c for c in results.columns if c.startswith("acc_") and c not in SUMMARY]
-    extra += [c for c in ("dev_easy", "dev_hard", "dev_gap", "sparsity") if c in results.columns]
-    return list(SUMMARY) + extra
+    """The declared headline columns present, plus each OOD set, the easy/hard gap and the
+    achieved sparsity when present."""
+    labels = summary_labels()
+    extra = [c for c in results.columns if c.startswith("acc_") and c not in labels]
+    extra += [c for c in ("dev_easy", "dev_hard", "dev_gap", "achieved_sparsity") if c in results.columns]
+    return [c for c in labels if c in results.columns] + extra
 
 
 def results_summary(results: pd.DataFrame) -> pd.DataFrame:
-    return results[summary_columns(results)].rename(columns=SUMMARY)
+    return results[summary_columns(results)].rename(columns=summary_labels())
 
 
 def headline(tables: dict[str, pd.DataFrame], digits: int = 3) -> pd.DataFrame:
@@ -47,7 +50,7 @@ def headline(tables: dict[str, pd.DataFrame], digits: int = 3) -> pd.DataFrame:
                  for r in intervals.itertuples()}
         for column in frame.columns[1:]:
             frame[column] = [cells.get((m, column), _cell(v, digits)) for m, v in zip(frame["model"], frame[column])]
-    return frame.rename(columns=SUMMARY)
+    return frame.rename(columns=summary_labels())
 
 
 def _cell(v: object, digits: int) -> str:
@@ -94,7 +97,7 @@ def premise_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
     teacher = tables["results"].set_index("model").loc["teacher"]
     subnets = tables["subnetworks"]
     agreement = tables["split_agreement"].iloc[0]
-    sparsities = ", ".join(s.removeprefix("subnet-") for s in subnets["subnetwork"])
+    sparsities = ", ".join(f"{round(s * 100)}" for s in subnets["sparsity"])
     return [
         "Premise checks on the annotated dev split (fractions):",
         f"- teacher: hard rows {teacher['dev_hard']:.3f}, easy rows {teacher['dev_easy']:.3f}",
@@ -129,7 +132,7 @@ def markdown_report(tables: dict[str, pd.DataFrame], task: str) -> str:
         parts += ["", "## RMC against each baseline", "", *lines]
     if "split_agreement" in tables:
         parts += ["", "## Variance split vs annotated hard split", "", to_markdown(tables["split_agreement"], max_columns=PANE_COLUMNS)]
-    if not tables["heuristics"].empty:
+    if "heuristics" in tables and not tables["heuristics"].empty:
         parts += ["", "## OOD accuracy by heuristic and gold label", "", to_markdown(tables["heuristics"], max_columns=PANE_COLUMNS)]
     return "\n".join(parts)
 

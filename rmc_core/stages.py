@@ -15,18 +15,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rmc_core.config import DataConfig, InferenceCostConfig, ModelSpec, PruneConfig, StructuredPruneConfig, TrainConfig
+from rmc_core.compression import CompressionConfig, spec_of
+from rmc_core.compression.imp import finalize, hold, prune_to, sparsity_report
+from rmc_core.compression.registry import StudentInit
+from rmc_core.config import DataConfig, ModelSpec, TrainConfig
 from rmc_core.data.registry import TASKS, TaskData, load_task_data
-from rmc_core.difficulty import difficulty_scores, loss_variance, variance_hard_split
-from rmc_core.evaluation import easy_hard, heuristic_breakdown, results_table, split_agreement
-from rmc_core.inference_cost import inference_table
-from rmc_core.losses import gold_objective
-from rmc_core.methods import METHODS
-from rmc_core.models import build_base, load_model, save_model, truncate_layers
-from rmc_core.pruning import finalize, prune_to, sparsity_report
+from rmc_core.objectives.difficulty import difficulty_scores, loss_variance
+from rmc_core.evaluation import EVALUATIONS
+from rmc_core.evaluation.registry import DECLARED, Inputs, Measured, compute
+from rmc_core.objectives.losses import gold_objective
+from rmc_core.objectives.methods import METHODS
+from rmc_core.models import build_base, load_model, save_model
 from rmc_core.store import Ref, Store
-from rmc_core.training import TrainStats, fine_tune, per_sample_loss, predict_logits, probs_from_logits
-from rmc_core.uncertainty import compare, correctness, mean_over_seeds, seed_intervals
+from rmc_core.training.hooks import standard_hooks
+from rmc_core.training.loop import TrainStats, fine_tune
+from rmc_core.training.predict import per_sample_loss, predict_logits, probs_from_logits
+from rmc_core.evaluation.uncertainty import compare, correctness, mean_over_seeds, seed_intervals
 
 OOD_PREFIX = "ood__"
 log = logging.getLogger(__name__)
@@ -67,11 +71,15 @@ def prepare_base(spec: ModelSpec, data_ref: Ref, seed: int, store: Store) -> Ref
     return store.put("model", lambda d: save_model(model, tokenizer, d))
 
 
-def truncate_base(base_ref: Ref, num_layers: int, store: Store) -> Ref:
-    """A smaller student: the base encoder's first `num_layers` layers."""
+def prepare_student(compression: CompressionConfig, base_ref: Ref, data_ref: Ref, seed: int, store: Store) -> Ref:
+    """A student's starting model, for the kinds that do not start from the base itself
+    (`CompressionSpec.prepare`: a truncated or another encoder)."""
+    task = store.meta(data_ref)["task"]
+    train = store.table(data_ref, "train")
+    init = StudentInit(TASKS[task].labels, pd.concat([train["text_a"], train["text_b"]]).tolist(), seed)
     model, tokenizer = load_model(store.path(base_ref))
-    small = truncate_layers(model, num_layers)
-    return store.put("model", lambda d: save_model(small, tokenizer, d))
+    model, tokenizer = spec_of(compression).prepare(compression, model, tokenizer, init)
+    return store.put("model", lambda d: save_model(model, tokenizer, d))
 
 
 def train(
@@ -81,14 +89,15 @@ def train(
     store: Store,
     method: str = "vanilla",
     loss_params: dict[str, float] | None = None,
-    prune: PruneConfig | StructuredPruneConfig | None = None,
+    compression: CompressionConfig | None = None,
     per_sample_ref: Ref | None = None,
     device: str = "cpu",
     desc: str = "fine-tune",
     on_progress: Callable[[float], None] | None = None,
 ) -> Ref:
-    """Fine-tune a copy of the base model with `method`'s loss, pruning alongside when
-    `prune` is set (IMP, or heads and neurons: then the saved model is the smaller rebuild).
+    """Fine-tune a copy of the base model with `method`'s loss, compressed alongside by the
+    hooks of `compression` when set (IMP, heads and neurons: then the saved model is the
+    smaller rebuild, ...).
 
     `loss_params` are the hyper-parameters that loss reads (`MethodSpec.loss_params`), so a
     student's cache key changes with its own method's settings only.
@@ -96,10 +105,11 @@ def train(
     model, tokenizer = load_model(store.path(base_ref))
     train_rows = store.table(data_ref, "train")
     per_sample = as_array(store.table(per_sample_ref, "train")) if per_sample_ref else None
-    log.info("%s: %d rows, %s epochs, lr %g, %s loss, pruning %s, on %s", desc, len(train_rows), cfg.epochs, cfg.lr,
-             method, prune or "none", device)
+    log.info("%s: %d rows, %s epochs, lr %g, %s loss, compression %s, on %s", desc, len(train_rows), cfg.epochs, cfg.lr,
+             method, compression or "none", device)
     objective = METHODS[method].loss(per_sample, **(loss_params or {}))
-    model, stats = fine_tune(model, tokenizer, train_rows, objective, cfg, prune, device, desc, on_progress)
+    hooks = [*(spec_of(compression).hooks(compression) if compression is not None else []), *standard_hooks(desc, on_progress)]
+    model, stats = fine_tune(model, tokenizer, train_rows, objective, cfg, hooks, device, desc)
     return _put_trained(model, tokenizer, stats, store, desc)
 
 
@@ -128,18 +138,17 @@ def prune_oneshot(
     optionally fine-tuned with its mask fixed so that it still works at high sparsity."""
     model, tokenizer = load_model(store.path(model_ref))
     prune_to(model, sparsity, scope)
-    hold = PruneConfig(sparsity=sparsity, scope=scope, start=0.0, end=1.0, events=1)
     if recovery_epochs > 0:
         train_rows = store.table(data_ref, "train")
         log.info("%s: one-shot %s pruning to %.2f, %s recovery epochs on %s", desc, scope, sparsity, recovery_epochs, device)
         recovery = cfg.model_copy(update={"epochs": recovery_epochs})
-        model, stats = fine_tune(model, tokenizer, train_rows, gold_objective(), recovery, hold, device, desc, on_progress)
+        model, stats = fine_tune(model, tokenizer, train_rows, gold_objective(), recovery,
+                                 [hold(sparsity, scope), *standard_hooks(desc, on_progress)], device, desc)
     else:
         now = time.time()
         finalize(model)
         stats = TrainStats(0, 0.0, 0.0, float("nan"), sparsity_report(model), now, now)
     return _put_trained(model, tokenizer, stats, store, desc)
-
 
 
 def predict(
@@ -199,28 +208,72 @@ def student_inputs(
 
 
 def evaluate(
+    evaluation: str,
     task: str,
     data_ref: Ref,
     model_pred_refs: dict[str, Ref],
-    model_refs: dict[str, Ref],
-    subnet_pred_refs: dict[str, Ref],
-    difficulty_ref: Ref,
     store: Store,
+    subnet_pred_refs: dict[str, Ref] | None = None,
+    difficulty_ref: Ref | None = None,
+    desc: str = "evaluate",
 ) -> Ref:
-    """Every table of the report, written as one artifact."""
-    spec, data = TASKS[task], load_data(store, data_ref)
+    """One evaluation's tables for one seed's models (`EvaluationSpec`), from their stored
+    predictions; the sub-networks and difficulty only for evaluations that name them."""
+    spec, data = EVALUATIONS[evaluation], load_data(store, data_ref)
     splits = ("dev", *data.ood)
-    probs = {m: {s: split_probs(store, r, s) for s in splits} for m, r in model_pred_refs.items()}
-    results = results_table(probs, data, spec)
-    sparsity = pd.DataFrame([{"model": m, "sparsity": _sparsity(store.record(r, TRAIN_STATS))} for m, r in model_refs.items()])
-    results = results.merge(sparsity, on="model", how="left")
-    breakdown = pd.concat(
-        [heuristic_breakdown(probs[m][s], data.ood[s], spec).assign(model=m, ood_set=s)
-         for m in probs for s in data.ood if "heuristic" in data.ood[s].columns],
-        ignore_index=True,
-    ) if any("heuristic" in f.columns for f in data.ood.values()) else pd.DataFrame()
-    tables = {"results": results, "heuristics": breakdown, **_difficulty_tables(data, subnet_pred_refs, difficulty_ref, store)}
+    inputs = Inputs(
+        task=TASKS[task], data=data,
+        probs={m: {s: split_probs(store, r, s) for s in splits} for m, r in model_pred_refs.items()},
+        difficulty=store.table(difficulty_ref, "dev")["variance"].to_numpy() if difficulty_ref is not None else None,
+        subnetworks={n: split_probs(store, r, "dev") for n, r in subnet_pred_refs.items()} if subnet_pred_refs else None,
+    )
+    return store.put_tables(compute(spec, inputs), meta={"task": task, "evaluation": evaluation})
+
+
+def report(
+    task: str,
+    evaluation_refs: dict[str, Ref],
+    model_refs: dict[str, Ref],
+    identity: dict[str, dict[str, Any]],
+    store: Store,
+    desc: str = "report",
+) -> Ref:
+    """One seed's report: every evaluation's per-model columns in one `results` table (in
+    registration order) and their declarations in `columns` (direction, paired, label), with what each model is (`pipeline.identities`: role, compression,
+    nominal sparsity, method) and its achieved sparsity, and every evaluation's own tables.
+    The identity columns mean nothing downstream parses a model's name."""
+    tables: dict[str, pd.DataFrame] = {}
+    results = pd.DataFrame({"model": list(model_refs)})
+    declared = []
+    for ref in evaluation_refs.values():
+        for name, frame in store.tables(ref).items():
+            if name == "results":
+                results = results.merge(frame, on="model", how="left")
+            elif name == DECLARED:
+                declared.append(frame)
+            else:
+                tables[name] = frame
+    achieved = pd.DataFrame([{"model": m, "achieved_sparsity": _sparsity(store.record(r, TRAIN_STATS))}
+                             for m, r in model_refs.items()])
+    tables = {"results": with_identity(results.merge(achieved, on="model", how="left"), identity),
+              DECLARED: pd.concat(declared, ignore_index=True), **tables}
+    if "heuristics" in tables:
+        tables["heuristics"] = with_identity(tables["heuristics"], identity)
+    if "subnetworks" in tables:
+        sub = tables["subnetworks"]
+        sub.insert(1, "sparsity", [identity[n]["sparsity"] for n in sub["subnetwork"]])
     return store.put_tables(tables, meta={"task": task})
+
+
+IDENTITY = ("role", "compression", "sparsity", "method")
+
+
+def with_identity(frame: pd.DataFrame, identity: dict[str, dict[str, Any]], key: str = "model") -> pd.DataFrame:
+    """`frame` with each model's identity columns after its name."""
+    ids = pd.DataFrame([{key: m, **{c: identity[m][c] for c in IDENTITY}} for m in frame[key].unique()])
+    merged = frame.merge(ids, on=key, how="left")
+    first = [key, *IDENTITY]
+    return merged[first + [c for c in merged.columns if c not in first]]
 
 
 def summarize(
@@ -230,6 +283,7 @@ def summarize(
     report_refs: list[Ref],
     model_pred_refs: list[dict[str, Ref]],
     pairs: list[tuple[str, str]],
+    evaluations: list[str],
     store: Store,
 ) -> Ref:
     """The report across seeds: every per-seed table averaged (same layout as one seed's)
@@ -237,11 +291,13 @@ def summarize(
     each (a, b) model pair's differences as paired bootstrap intervals."""
     spec, data = TASKS[task], load_data(store, data_ref)
     per_seed = [store.tables(r) for r in report_refs]
-    tables = {name: mean_over_seeds([t[name] for t in per_seed]) for name in per_seed[0]}
-    tables |= {f"{name}_by_seed": pd.concat([t[name].assign(seed=s) for s, t in zip(seeds, per_seed)], ignore_index=True)
+    listed = ",".join(map(str, seeds))
+    tables = {name: _with_seeds(mean_over_seeds([t[name] for t in per_seed]), listed) for name in per_seed[0]}
+    tables |= {f"{name}_by_seed": pd.concat([_seed_column(t[name], "seed", s) for s, t in zip(seeds, per_seed)], ignore_index=True)
                for name in per_seed[0]}
     by_seed = tables["results_by_seed"]
-    metrics = [c for c in by_seed.columns if c.startswith(("acc_", "dev_")) or c in ("f_bias", "label_loyalty", "prob_loyalty")]
+    declared = tables[DECLARED]
+    metrics = [c for c in declared.loc[declared["better"] != "", "column"] if c in by_seed.columns]
     tables["results_interval"] = seed_intervals(by_seed, metrics)
     splits = ("dev", *data.ood)
     correct = {}
@@ -249,49 +305,49 @@ def summarize(
         scored = [correctness({s: split_probs(store, refs[model], s) for s in splits}, data, spec)
                   for refs in model_pred_refs]
         correct[model] = {s: np.stack([c[s] for c in scored]) for s in splits}
-    tables["comparisons"] = compare(correct, data, [tuple(p) for p in pairs]) if pairs else pd.DataFrame()
+    comparisons = compare(correct, data, [tuple(p) for p in pairs], tuple(evaluations)) if pairs else pd.DataFrame()
+    if not comparisons.empty:
+        ids = tables["results"].set_index("model")
+        for side in ("a", "b"):
+            for column in IDENTITY[1:]:
+                comparisons[f"{side}_{column}"] = comparisons[side].map(ids[column])
+        comparisons["seeds"] = listed
+    tables["comparisons"] = comparisons
     return store.put_tables(tables, meta={"task": task, "seeds": seeds})
 
 
-def measure_inference(
-    summary_ref: Ref, model_refs: dict[str, Ref], data_ref: Ref, cfg: InferenceCostConfig, max_length: int, store: Store,
+def _with_seeds(frame: pd.DataFrame, listed: str) -> pd.DataFrame:
+    """A table averaged over seeds, with the seeds it averages ("0,1,2")."""
+    return frame if frame.empty else _seed_column(frame, "seeds", listed)
+
+
+def _seed_column(frame: pd.DataFrame, name: str, value: Any) -> pd.DataFrame:
+    """`frame` with a seed column after its identity columns (or last, in tables without them)."""
+    frame = frame.copy()
+    position = frame.columns.get_loc("method") + 1 if "method" in frame.columns else len(frame.columns)
+    frame.insert(position, name, value)
+    return frame
+
+
+def measure_models(
+    evaluation: str, summary_ref: Ref, model_refs: dict[str, Ref], data_ref: Ref, settings: Any, max_length: int, store: Store,
 ) -> Ref:
-    """Each model's size, CPU latency and throughput beside its mean dev accuracy and its
-    store reference (for `rmc export`), as an `inference` table.
+    """An evaluation of the models themselves (`EvaluationSpec.measure`; size and speed),
+    each of its tables with every model's identity, mean dev accuracy and store reference
+    (for `rmc export`).
 
     It takes the summary as input so that it runs last, alone: timings taken while other
     stages train would measure the contention, not the model. Timings differ between
     identical runs, so they are their own artifact, not part of the report."""
-    rows = store.table(data_ref, "dev").head(cfg.rows)
-    costs = inference_table({m: store.path(r) for m, r in model_refs.items()}, rows, max_length, cfg.batch_size, cfg.repeats)
-    costs["ref"] = [f"{r.kind}/{r.digest}" for r in model_refs.values()]
-    accuracy = store.table(summary_ref, "results")[["model", "acc_dev"]]
-    return store.put_tables({"inference": accuracy.merge(costs, on="model", how="right")})
+    measured = EVALUATIONS[evaluation].measure(Measured({m: store.path(r) for m, r in model_refs.items()},
+                                                        load_data(store, data_ref), max_length, settings))
+    refs = pd.DataFrame({"model": list(model_refs), "ref": [f"{r.kind}/{r.digest}" for r in model_refs.values()]})
+    accuracy = store.table(summary_ref, "results")[["model", *IDENTITY, "acc_dev"]]
+    return store.put_tables({name: accuracy.merge(frame.merge(refs, on="model"), on="model", how="right")
+                             for name, frame in measured.items()}, meta={"evaluation": evaluation})
 
 
 def _sparsity(stats: dict) -> float:
     """A model's achieved sparsity. Its training time stays out of the report, so that
     identical runs give identical reports; costs are read from each artifact's records."""
     return (stats.get("sparsity") or {}).get("sparsity", 0.0)
-
-
-def _difficulty_tables(data: TaskData, subnet_pred_refs: dict[str, Ref], difficulty_ref: Ref, store: Store) -> dict[str, pd.DataFrame]:
-    """Sub-network accuracy on easy vs hard dev rows (the paper's Fig. 1) and the agreement
-    of the variance-based split with the annotated one (82.8 % on MNLI in the paper)."""
-    if "hard" not in data.dev.columns:
-        return {}
-    hard = data.dev["hard"].to_numpy(dtype=bool)
-    gold = data.dev["label"].to_numpy()
-    rows = []
-    for name, ref in subnet_pred_refs.items():
-        pred = np.argmax(split_probs(store, ref, "dev"), axis=1)
-        rows.append({"subnetwork": name, "dev": float((pred == gold).mean()), **easy_hard(pred, gold, hard)})
-    variance = store.table(difficulty_ref, "dev")["variance"].to_numpy()
-    by_variance = variance_hard_split(variance, int(hard.sum())).astype(bool)
-    agreement = pd.DataFrame([{
-        "agreement": split_agreement(by_variance, hard),
-        "chance": float(hard.mean() ** 2 + (1 - hard.mean()) ** 2),
-        "n_hard": int(hard.sum()),
-        "n": len(hard),
-    }])
-    return {"subnetworks": pd.DataFrame(rows), "split_agreement": agreement}

@@ -13,6 +13,7 @@ only that method's students.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +61,9 @@ class ArtifactCachePolicy(CachePolicy):
     def compute_key(self, task_ctx: TaskRunContext, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs: Any) -> str | None:
         content = {k: jsonable(v) for k, v in inputs.items() if k not in NOT_CONTENT}
         stage = task_ctx.task.fn  # functools.wraps keeps the rmc_core stage's module and name
-        code = stage_digest(stage.__module__, stage.__name__, inputs.get("method"))
+        parameters = inspect.signature(stage).parameters
+        code = stage_digest(stage.__module__, stage.__name__,
+                            {n: inputs.get(n, p.default if p.default is not p.empty else None) for n, p in parameters.items()})
         key = hash_objects(task_ctx.task.name, content, code, raise_on_failure=True)
         store: Store = inputs["store"]
         results = task_ctx.result_store

@@ -7,28 +7,72 @@ parsed with `ast`, so an import error cannot shrink a digest silently, and a tes
 the reader at a modified copy of the package.
 
 Editing `metrics.py` therefore changes only the stages that compute metrics, and a method's
-loss changes only its own students: the registry `methods.METHODS` is a dispatch table, so
-a stage reaches the one spec its `method` input names (`digest(stage, method=...)`) rather
-than every method at once.
+loss changes only its own students: the registries (methods, compressions, evaluations)
+are dispatch tables, so a stage reaches the one spec its input names (`method`, the `kind`
+of its `compression`, ...) rather than every entry at once. A spec registered outside
+rmc_core (a user's plugin module) is found through the live registry and its module is
+read like rmc_core's own.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import importlib
 import importlib.util
+import inspect
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
+from typing import Any
 
 PACKAGE = "rmc_core"
 # The folder that holds rmc_core (a top-level find_spec imports nothing).
 ROOT = Path(importlib.util.find_spec(PACKAGE).origin).parents[1]
-# Names whose value is a table of alternatives; a stage reaches only the entry it is given.
-DISPATCH = {("rmc_core.methods", "METHODS")}
-METHOD_SPEC = "MethodSpec"
-
 Symbol = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """A registry a stage indexes by one of its inputs: `table` is the dict of specs, each
+    registered as `X = register(<spec_class>(<key_field>="...", ...))`; `key` reads the
+    registry key from the stage's input named `input` (None: the stage does not choose one,
+    so it covers every spec)."""
+
+    table: Symbol
+    spec_class: str
+    key_field: str
+    input: str
+    key: Callable[[Any], str | None]
+
+    def live_module(self, key: str) -> str | None:
+        """The module that registered `key` in this process (for specs outside rmc_core)."""
+        registry = sys.modules.get(self.table[0])
+        spec = getattr(registry, self.table[1], {}).get(key) if registry else None
+        if spec is None:
+            return None
+        module = inspect.getmodule(getattr(spec, "config", None) or next(
+            (v for v in vars(spec).values() if callable(v)), spec))
+        return module.__name__ if module else None
+
+
+def _kind(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        return value.get("kind")
+    return getattr(value, "kind", None)
+
+
+DISPATCHES = (
+    Dispatch(("rmc_core.objectives.methods", "METHODS"), "MethodSpec", "name", "method", lambda v: v),
+    Dispatch(("rmc_core.compression.registry", "COMPRESSIONS"), "CompressionSpec", "kind", "compression", _kind),
+    Dispatch(("rmc_core.evaluation.registry", "EVALUATIONS"), "EvaluationSpec", "name", "evaluation", lambda v: v),
+    Dispatch(("rmc_core.evaluation.registry", "EVALUATIONS"), "EvaluationSpec", "name", "evaluations", list),
+)
+TABLES: dict[Symbol, list[Dispatch]] = {}
+for _d in DISPATCHES:
+    TABLES.setdefault(_d.table, []).append(_d)
 
 
 def _strip_docstrings(node: ast.AST) -> ast.AST:
@@ -78,11 +122,13 @@ class Module:
 
 
 class Source:
-    """The rmc_core package under `root`, as parsed modules."""
+    """The rmc_core package under `root`, as parsed modules, and any plugin module added
+    with `add` (a spec registered outside rmc_core)."""
 
     def __init__(self, root: Path = ROOT) -> None:
         self.root = root
         self._modules: dict[str, Module | None] = {}
+        self._extra: set[str] = set()
 
     def module(self, name: str) -> Module | None:
         if name not in self._modules:
@@ -90,6 +136,20 @@ class Source:
             path = next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
             self._modules[name] = Module(name, path) if path else None
         return self._modules[name]
+
+    def add(self, name: str) -> None:
+        """Read module `name` from wherever it is imported from (a plugin outside rmc_core)."""
+        if name in self._modules and self._modules[name] is not None:
+            return
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin and spec.origin.endswith(".py"):
+            self._modules[name] = Module(name, Path(spec.origin))
+            self._extra.add(name)
+
+    def module_names(self) -> list[str]:
+        package = self.root / PACKAGE
+        names = [".".join(p.relative_to(self.root).with_suffix("").parts).removesuffix(".__init__") for p in package.rglob("*.py")]
+        return sorted(names) + sorted(self._extra)
 
     def resolve(self, module: str, name: str) -> Symbol | None:
         """Where `module.name` is defined, following re-exports; None for names outside
@@ -134,22 +194,23 @@ class Source:
                     found.append(target)
         return found
 
-    def method_specs(self) -> dict[str, Symbol]:
-        """Each method's module-level `X = register(MethodSpec(name=..., ...))`, by name."""
-        module, _ = next(iter(DISPATCH))
+    def specs(self, dispatch: Dispatch) -> dict[str, Symbol]:
+        """Each module-level `X = register(<spec_class>(<key_field>=..., ...))`, by key."""
         out = {}
-        for name, node in self.module(module).definitions.items():
-            for call in (c for c in ast.walk(node) if isinstance(c, ast.Call)):
-                if isinstance(call.func, ast.Name) and call.func.id == METHOD_SPEC:
-                    out.update({k.value.value: (module, name) for k in call.keywords
-                                if k.arg == "name" and isinstance(k.value, ast.Constant)})
+        for module in self.module_names():
+            mod = self.module(module)
+            for name, node in (mod.definitions.items() if mod else ()):
+                for call in (c for c in ast.walk(node) if isinstance(c, ast.Call)):
+                    if isinstance(call.func, ast.Name) and call.func.id == dispatch.spec_class:
+                        out.update({k.value.value: (module, name) for k in call.keywords
+                                    if k.arg == dispatch.key_field and isinstance(k.value, ast.Constant)})
         return out
 
-    def closure(self, start: list[Symbol]) -> tuple[list[Symbol], bool]:
-        """`start` and every definition it reaches, stopping at dispatch tables; and
-        whether it reached one."""
+    def closure(self, start: list[Symbol]) -> tuple[list[Symbol], set[Symbol]]:
+        """`start` and every definition it reaches, stopping at dispatch tables; and the
+        dispatch tables it reached."""
         seen: set[Symbol] = set()
-        dispatches = False
+        reached: set[Symbol] = set()
         todo = list(start)
         while todo:
             symbol = todo.pop()
@@ -157,17 +218,32 @@ class Source:
                 continue
             seen.add(symbol)
             refs = self.references(symbol)
-            dispatches |= any(s in DISPATCH for s in refs)
-            todo += [s for s in refs if s not in DISPATCH]
-        return sorted(seen), dispatches
+            reached |= {s for s in refs if s in TABLES}
+            todo += [s for s in refs if s not in TABLES]
+        return sorted(seen), reached
 
-    def digest(self, stage: Symbol, method: str | None = None) -> str:
-        """sha256 over the code `stage` runs; a stage that dispatches on a method covers
-        that method's spec (every spec when the method is not one defined in methods.py)."""
-        symbols, dispatches = self.closure([stage])
-        if dispatches:
-            specs = self.method_specs()
-            symbols, _ = self.closure([stage, *([specs[method]] if method in specs else specs.values())])
+    def digest(self, stage: Symbol, keys: Mapping[str, Any] | None = None) -> str:
+        """sha256 over the code `stage` runs; for each registry it reaches, the code of the
+        spec `keys` chooses by the registry's input name: none when the input is given as
+        None (a teacher trains with no compression), every spec when it is not given."""
+        symbols, reached = self.closure([stage])
+        entries: list[Symbol] = []
+        for table in sorted(reached):
+            given = [d for d in TABLES[table] if keys is not None and d.input in keys]
+            if not given:
+                entries += list(self.specs(TABLES[table][0]).values())
+                continue
+            dispatch, chosen = given[0], keys[given[0].input]
+            if chosen is None:
+                continue  # the stage takes this input and was given none: no spec runs
+            for key in ([chosen] if isinstance(chosen, str) else chosen):
+                specs = self.specs(dispatch)
+                if key not in specs and (module := dispatch.live_module(key)):
+                    self.add(module)
+                    specs = self.specs(dispatch)
+                entries += [specs[key]] if key in specs else list(specs.values())
+        if entries:
+            symbols, _ = self.closure([stage, *entries])
         h = hashlib.sha256()
         for module, name in symbols:
             node = _strip_docstrings(ast.parse(ast.unparse(self.module(module).definitions[name])))
@@ -175,7 +251,21 @@ class Source:
         return h.hexdigest()
 
 
+def dispatch_keys(inputs: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """The registry keys a stage's inputs choose, by input name, for the inputs it has."""
+    def key(d: Dispatch) -> str | tuple[str, ...] | None:
+        value = d.key(inputs[d.input]) if inputs[d.input] is not None else None
+        return tuple(value) if isinstance(value, list) else value
+
+    return tuple((d.input, key(d)) for d in DISPATCHES if d.input in inputs)
+
+
 @cache
-def stage_digest(module: str, name: str, method: str | None = None) -> str:
-    """The installed sources' digest of one stage, computed once per process."""
-    return Source().digest((module, name), method)
+def _digest(module: str, name: str, keys: tuple[tuple[str, Any], ...]) -> str:
+    return Source().digest((module, name), dict(keys))
+
+
+def stage_digest(module: str, name: str, inputs: Mapping[str, Any] | None = None) -> str:
+    """The installed sources' digest of one stage for these inputs (every parameter of the
+    stage, defaults included), computed once per process."""
+    return _digest(module, name, dispatch_keys(inputs or {}))

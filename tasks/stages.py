@@ -29,7 +29,7 @@ from rmc.tasks.run_logs import send_core_logs_to_runs
 from rmc_core import stages
 from rmc_core.costs import COST
 from rmc_core.store import Ref, Store
-from rmc_core.training import peak_rss_mb
+from rmc_core.training.loop import peak_rss_mb
 
 log = logging.getLogger(__name__)
 send_core_logs_to_runs()
@@ -117,28 +117,30 @@ def measured(stage: Callable[..., Ref]) -> Callable[..., Ref]:
 
 prepare_data = task(measured(stages.prepare_data), name="prepare-data", task_run_name="prepare-data", retries=1, retry_condition_fn=transient, **COMMON)
 prepare_base = task(measured(stages.prepare_base), name="prepare-base", task_run_name="prepare-base", **COMMON)
-truncate_base = task(measured(stages.truncate_base), name="truncate-base", task_run_name="truncate-base-{num_layers}", **COMMON)
+prepare_student = task(measured(stages.prepare_student), name="prepare-student", task_run_name="prepare-student-{compression.kind}", **COMMON)
 train = task(measured(with_progress(stages.train)), name="train", task_run_name="train-{desc}", **COMMON)
 prune_oneshot = task(measured(with_progress(stages.prune_oneshot)), name="prune-oneshot", task_run_name="prune-oneshot-{desc}", **COMMON)
 predict = task(measured(stages.predict), name="predict", task_run_name="predict-{desc}", **COMMON)
 difficulty = task(measured(stages.difficulty), name="difficulty", task_run_name="difficulty", **COMMON)
 student_inputs = task(measured(stages.student_inputs), name="student-inputs", task_run_name="student-inputs-{method}", **COMMON)
-evaluate = task(measured(stages.evaluate), name="evaluate", task_run_name="evaluate", retries=1, retry_condition_fn=transient, **COMMON)
+evaluate = task(measured(stages.evaluate), name="evaluate", task_run_name="evaluate-{desc}", retries=1, retry_condition_fn=transient, **COMMON)
+report = task(measured(stages.report), name="report", task_run_name="{desc}", **COMMON)
 summarize = task(measured(stages.summarize), name="summarize", task_run_name="summarize", retries=1, retry_condition_fn=transient, **COMMON)
-measure_inference = task(measured(stages.measure_inference), name="measure-inference", task_run_name="measure-inference", **COMMON)
+measure_models = task(measured(stages.measure_models), name="measure-models", task_run_name="measure-{evaluation}", **COMMON)
 
 TASK_OF: dict[Callable[..., Any], Task] = {
     stages.prepare_data: prepare_data,
     stages.prepare_base: prepare_base,
-    stages.truncate_base: truncate_base,
+    stages.prepare_student: prepare_student,
     stages.train: train,
     stages.prune_oneshot: prune_oneshot,
     stages.predict: predict,
     stages.difficulty: difficulty,
     stages.student_inputs: student_inputs,
     stages.evaluate: evaluate,
+    stages.report: report,
     stages.summarize: summarize,
-    stages.measure_inference: measure_inference,
+    stages.measure_models: measure_models,
 }
 
 

@@ -14,9 +14,9 @@ from rmc_core.config import (
     RunConfig,
     StudentConfig,
     SubnetworkConfig,
-    TinyBertSpec,
     TrainConfig,
 )
+from rmc_core.model_spec import TinyBertSpec
 
 REPO = Path(__file__).resolve().parents[1]
 # A busy 2-core machine starts the temporary Prefect server slower than its 20 s default allows.

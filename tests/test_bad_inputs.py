@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from rmc.flows import cli
-from rmc_core import pipeline, stages, training
+from rmc_core import pipeline, stages
+from rmc_core.training import loop as training
 from rmc_core.config import DataConfig
 from rmc_core.data.sources import DataError, LocalSource, load_source
 from rmc_core.models import build_base
@@ -42,8 +43,8 @@ def write(path, text):
 
 
 CASES = {
-    "distilled student deeper than the teacher": (["--set", "student.kind=distilled", "--set", "student.num_layers=5"],
-                                                  "teacher 'tiny' has only 2 encoder layers"),
+    "distilled student deeper than the teacher": (["--set", "student.compression.kind=distilled", "--set", "student.compression.num_layers=5"],
+                                                  "the teacher has only 2 encoder layers"),
     "teacher num_layers beyond its encoder": (["--set", "teacher.num_layers=9"], "has 2 encoder layers; num_layers=9"),
     "teacher max_length beyond positions": (["--set", "teacher_train.max_length=512"],
                                             "teacher_train.max_length=512 exceeds the model's 128 positions"),

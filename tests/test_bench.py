@@ -11,7 +11,7 @@ import pytest
 
 from rmc.benchmarks.profiles import bench_runs, check
 from rmc.flows.bench_flow import BenchParameters, bench_flow
-from rmc_core.methods import METHODS
+from rmc_core.objectives.methods import METHODS
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +97,7 @@ def test_figures_cost_and_page(bench_out):
     assert (bench_out / "fig1_subnetworks_easy_hard.png").stat().st_size > 1000
     cost = pd.read_csv(bench_out / "cost.csv")
     assert {"stage", "seconds", "examples_per_s", "peak_rss_mb", "run_wall_seconds"} <= set(cost.columns)
-    assert {"train-teacher", "predict-teacher", "prune-oneshot-subnet-10", "evaluate"} <= set(cost["stage"])
+    assert {"train-teacher", "predict-teacher", "prune-oneshot-subnet-10", "evaluate-accuracy", "report"} <= set(cost["stage"])
     assert (cost["seconds"] > 0).all()
     assert (cost.loc[cost["stage"].str.startswith(("train-", "predict-")), "examples_per_s"] > 0).all()
     page = (bench_out / "results.md").read_text()
@@ -112,10 +112,10 @@ def test_cpu_small_profile_keeps_every_method_and_the_issue_floors():
     runs = {(r.task, r.role): r.config for r in bench_runs("cpu-small", Path("data"))}
     assert set(runs) == {("mnli", "pruned"), ("mnli", "distilled"), ("qqp", "pruned"), ("qqp", "distilled"),
                          ("mnli", "estimator-imp"), ("mnli", "estimator-oneshot"), ("mnli", "structured")}
-    assert runs["mnli", "structured"].student.structured.heads == 0.2 and runs["mnli", "structured"].methods == ("vanilla", "rmc")
+    assert runs["mnli", "structured"].student.compression.heads == 0.2 and runs["mnli", "structured"].methods == ("vanilla", "rmc")
     assert runs["mnli", "pruned"].methods == tuple(METHODS) and runs["qqp", "pruned"].methods == tuple(METHODS)
-    assert runs["mnli", "pruned"].student.sparsity == 0.4
-    assert runs["mnli", "distilled"].student.num_layers == 3 and runs["mnli", "distilled"].methods == ("vanilla", "rmc")
+    assert runs["mnli", "pruned"].student.compression.sparsity == 0.4
+    assert runs["mnli", "distilled"].student.compression.num_layers == 3 and runs["mnli", "distilled"].methods == ("vanilla", "rmc")
     assert runs["mnli", "pruned"].data.max_dev is None and runs["mnli", "pruned"].data.max_ood >= 6000
     imp, cheap = runs["mnli", "estimator-imp"], runs["mnli", "estimator-oneshot"]
     assert imp.data == cheap.data and imp.subnetworks.estimator == "imp" and cheap.subnetworks.estimator == "oneshot"

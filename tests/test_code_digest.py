@@ -10,76 +10,114 @@ from pathlib import Path
 import pytest
 
 from rmc.tasks.code_digest import ROOT, Source
-from rmc_core.methods import METHODS
+from rmc_core.evaluation import EVALUATIONS
+from rmc_core.objectives.methods import METHODS
 
+# train[m]: a student of method m under IMP (the sub-networks train as train[vanilla]);
+# train[teacher]: no compression; train[vanilla|structured]: a structured-pruning student.
 TRAINING = {f"train[{m}]" for m in METHODS}
 TARGETS = {f"student_inputs[{m}]" for m in METHODS if METHODS[m].targets is not None}
-MODEL_STAGES = TRAINING | {"prune_oneshot"}
-EVERY = ({"prepare_data", "prepare_base", "truncate_base", "predict", "difficulty", "evaluate", "summarize", "measure_inference"}
-         | MODEL_STAGES | TARGETS)
-DATA = {"prepare_data", "prepare_base", "evaluate", "summarize"}
+MODEL_STAGES = TRAINING | {"train[teacher]", "train[vanilla|structured]", "prune_oneshot"}
+EVALUATE = {f"evaluate[{e}]" for e in EVALUATIONS if EVALUATIONS[e].measure is None}
+EVERY = ({"prepare_data", "prepare_base", "prepare_student[distilled]", "predict", "difficulty", "report", "summarize",
+          "measure[inference]"} | MODEL_STAGES | TARGETS | EVALUATE)
+DATA = {"prepare_data", "prepare_base", "prepare_student[distilled]", "summarize"} | EVALUATE
+# Each stage's function and the registry keys its inputs choose.
+STAGES: dict[str, tuple[str, dict[str, str | None]]] = {
+    **{name: (name, {}) for name in EVERY if "[" not in name},
+    **{f"train[{m}]": ("train", {"method": m, "compression": "pruned"}) for m in METHODS},
+    **{f"student_inputs[{m}]": ("student_inputs", {"method": m}) for m in METHODS if METHODS[m].targets is not None},
+    "train[teacher]": ("train", {"method": "vanilla", "compression": None}),
+    "train[vanilla|structured]": ("train", {"method": "vanilla", "compression": "structured"}),
+    "prepare_student[distilled]": ("prepare_student", {"compression": "distilled"}),
+    **{f"evaluate[{e}]": ("evaluate", {"evaluation": e}) for e in EVALUATIONS if EVALUATIONS[e].measure is None},
+    "summarize": ("summarize", {"evaluations": tuple(e for e in EVALUATIONS if EVALUATIONS[e].measure is None)}),
+    "measure[inference]": ("measure_models", {"evaluation": "inference"}),
+}
 
 # Module touched -> stages whose cache key changes. A stage means one Prefect task; train[m]
 # is the `train` stage for method m (the teacher and the sub-networks train as "vanilla").
 RECOMPUTES: dict[str, set[str]] = {
     "__init__.py": set(),
-    "_arrays.py": {"difficulty", "evaluate", "student_inputs[rmc]", "student_inputs[smooth]", "train[rmc]", "train[smooth]"},
-    "batching.py": MODEL_STAGES,
-    "config.py": MODEL_STAGES | {"predict", "prepare_base", "prepare_data", "measure_inference"},
+    "_arrays.py": {"difficulty", "evaluate[split_agreement]", "summarize", "student_inputs[rmc]", "student_inputs[smooth]", "train[rmc]",
+                   "train[smooth]"},
+    "compression/__init__.py": set(),
+    "compression/distilled.py": {"prepare_student[distilled]"},
+    "compression/imp.py": TRAINING | {"prune_oneshot"},
+    "pruned_bert.py": {"train[vanilla|structured]"},
+    "compression/registry.py": TRAINING | {"prepare_student[distilled]", "train[teacher]", "train[vanilla|structured]"},
+    "compression/schedule.py": TRAINING | {"prune_oneshot", "train[vanilla|structured]"},
+    "compression/structured.py": {"train[vanilla|structured]"},
+    "config.py": MODEL_STAGES | {"predict", "prepare_data"},
     "costs.py": set(),
     "data/__init__.py": set(),
     "data/annotate.py": DATA,
-    "data/registry.py": DATA,
+    "data/registry.py": DATA | {"measure[inference]"},
     "data/sources.py": DATA,
     "data/synthetic.py": DATA,
     "devices.py": set(),
-    "difficulty.py": {"difficulty", "evaluate"},
-    "evaluation.py": {"evaluate", "summarize"},
+    "evaluation/__init__.py": set(),
+    "evaluation/accuracy.py": {"evaluate[accuracy]", "summarize"},
+    "evaluation/easy_hard.py": {"evaluate[easy_hard]", "summarize"},
+    "evaluation/f_bias.py": {"evaluate[f_bias]", "summarize"},
+    "evaluation/heuristics.py": {"evaluate[heuristics]", "summarize"},
+    "evaluation/loyalty.py": {"evaluate[loyalty]", "summarize"},
+    "evaluation/registry.py": EVALUATE | {"summarize", "measure[inference]", "report"},
+    "evaluation/split_agreement.py": {"evaluate[split_agreement]", "summarize"},
+    "evaluation/inference_cost.py": {"measure[inference]"},
+    "evaluation/metrics.py": EVALUATE - {"evaluate[heuristics]"} | {"summarize"},
+    "evaluation/statistics.py": {"evaluate[accuracy]", "measure[inference]", "summarize"},
+    "evaluation/tables.py": EVALUATE - {"evaluate[loyalty]"} | {"summarize"},
+    "evaluation/uncertainty.py": {"summarize"},
     "export.py": set(),
-    "inference_cost.py": {"measure_inference"},
-    "losses.py": MODEL_STAGES | TARGETS,
-    "methods.py": TRAINING | TARGETS,
-    "metrics.py": {"evaluate", "summarize"},
-    "models.py": MODEL_STAGES | {"predict", "prepare_base", "truncate_base", "measure_inference"},
+    "model_spec.py": {"prepare_base", "prepare_student[distilled]"},
+    "models.py": MODEL_STAGES | {"measure[inference]", "predict", "prepare_base", "prepare_student[distilled]"},
+    "objectives/__init__.py": set(),
+    "objectives/difficulty.py": {"difficulty", "evaluate[split_agreement]", "summarize"},
+    "objectives/losses.py": MODEL_STAGES | TARGETS,
+    "objectives/methods.py": TRAINING | TARGETS | {"train[teacher]", "train[vanilla|structured]"},
+    "objectives/smoothing.py": {"student_inputs[rmc]", "student_inputs[smooth]", "train[rmc]", "train[smooth]"},
     "overrides.py": set(),
     "pipeline.py": set(),
-    "precision.py": MODEL_STAGES | {"predict"},
-    "pruned_bert.py": MODEL_STAGES,
-    "pruning.py": MODEL_STAGES,
+    "registry.py": set(),
     "report.py": set(),
-    "schema.py": EVERY - {"truncate_base", "difficulty"},
-    "smoothing.py": {"student_inputs[rmc]", "student_inputs[smooth]", "train[rmc]", "train[smooth]"},
+    "schema.py": EVERY - {"difficulty", "report", "measure[inference]"},
     "stages.py": EVERY,
-    "statistics.py": {"summarize", "measure_inference"},
-    "stopping.py": MODEL_STAGES | {"predict"},
     "store.py": EVERY,
-    "structured.py": MODEL_STAGES,
-    "training.py": MODEL_STAGES | {"predict", "measure_inference"},
-    "uncertainty.py": {"summarize"},
+    "training/__init__.py": set(),
+    "training/batching.py": MODEL_STAGES,
+    "training/hooks.py": MODEL_STAGES | {"prepare_student[distilled]"},
+    "training/loop.py": MODEL_STAGES,
+    "training/precision.py": MODEL_STAGES | {"predict"},
+    "training/predict.py": {"measure[inference]", "predict"},
+    "training/stopping.py": MODEL_STAGES | {"predict"},
 }
 
 # One definition touched -> stages whose key changes: a loss retrains only the students
 # trained with it, a metric re-evaluates without retraining anything.
 ONE_DEFINITION: list[tuple[str, str, set[str]]] = [
-    ("losses.py", "distillation_loss", {"train[distil]", "train[smooth]", "train[rmc]",
-                                        "student_inputs[distil]", "student_inputs[smooth]", "student_inputs[rmc]"}),
-    ("losses.py", "focal_loss", {"train[focal]"}),
-    ("losses.py", "cross_entropy", {"train[vanilla]", "prune_oneshot"}),
-    ("methods.py", "RMC", {"train[rmc]", "student_inputs[rmc]"}),
-    ("smoothing.py", "smooth_probs", {"train[smooth]", "train[rmc]", "student_inputs[smooth]", "student_inputs[rmc]"}),
-    ("difficulty.py", "difficulty_scores", {"difficulty"}),
-    ("evaluation.py", "heuristic_breakdown", {"evaluate"}),
-    ("metrics.py", "relative_bias", {"evaluate", "summarize"}),
-    ("statistics.py", "difference_interval", {"summarize"}),
-    ("statistics.py", "median_interval", {"measure_inference"}),
+    ("objectives/losses.py", "distillation_loss", {"train[distil]", "train[smooth]", "train[rmc]",
+                                                   "student_inputs[distil]", "student_inputs[smooth]", "student_inputs[rmc]"}),
+    ("objectives/losses.py", "focal_loss", {"train[focal]"}),
+    ("objectives/losses.py", "cross_entropy", {"train[vanilla]", "train[teacher]", "train[vanilla|structured]", "prune_oneshot"}),
+    ("objectives/methods.py", "RMC", {"train[rmc]", "student_inputs[rmc]"}),
+    ("objectives/smoothing.py", "smooth_probs", {"train[smooth]", "train[rmc]", "student_inputs[smooth]", "student_inputs[rmc]"}),
+    ("objectives/difficulty.py", "difficulty_scores", {"difficulty"}),
+    ("compression/imp.py", "PRUNED", TRAINING),
+    ("compression/imp.py", "hold", {"prune_oneshot"}),
+    ("compression/structured.py", "STRUCTURED", {"train[vanilla|structured]"}),
+    ("compression/distilled.py", "DISTILLED", {"prepare_student[distilled]"}),
+    ("evaluation/tables.py", "heuristic_breakdown", {"evaluate[heuristics]", "summarize"}),
+    ("evaluation/loyalty.py", "LOYALTY", {"evaluate[loyalty]", "summarize"}),
+    ("evaluation/metrics.py", "relative_bias", {"evaluate[f_bias]", "summarize"}),
+    ("evaluation/statistics.py", "difference_interval", {"summarize"}),
+    ("evaluation/statistics.py", "median_interval", {"measure[inference]"}),
 ]
 
 
 def stage_digests(root: Path) -> dict[str, str]:
     source = Source(root)
-    stages = {name: (name, None) for name in EVERY if "[" not in name}
-    stages |= {f"{fn}[{m}]": (fn, m) for fn in ("train", "student_inputs") for m in METHODS}
-    return {name: source.digest(("rmc_core.stages", fn), method) for name, (fn, method) in stages.items() if name in EVERY}
+    return {name: source.digest(("rmc_core.stages", fn), keys) for name, (fn, keys) in STAGES.items()}
 
 
 def touch(path: Path, only: str | None = None) -> None:
@@ -130,7 +168,7 @@ def test_touching_one_definition_recomputes_only_its_users(module, name, stages,
 
 
 def test_docstrings_and_comments_are_not_code(baseline, copy):
-    path = copy / "rmc_core" / "training.py"
+    path = copy / "rmc_core" / "training" / "loop.py"
     text = path.read_text().replace('"""One fine-tuning routine', '"""A reworded docstring. One fine-tuning routine')
     path.write_text(text + "\n# a comment\n")
     assert changed(baseline, copy) == set()

@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from rmc_core import pipeline, training
-from rmc_core.config import DataConfig, ModelSpec, PruneConfig, RunConfig, StudentConfig, SubnetworkConfig
-from rmc_core.methods import METHODS, MethodConfig
+from rmc_core import pipeline
+from rmc_core.training import loop as training
+from rmc_core.compression.distilled import DistilledConfig
+from rmc_core.compression.imp import ImpConfig
+from rmc_core.config import DataConfig, ModelSpec, RunConfig, StudentConfig, SubnetworkConfig
+from rmc_core.objectives.methods import METHODS, MethodConfig
 from rmc_core.models import build_base, save_model
 from rmc_core.store import Store
 from tests.conftest import TINY, tiny_run_config
@@ -19,13 +22,19 @@ from tests.conftest import TINY, tiny_run_config
         (lambda: RunConfig(task="mnlii"), "'mnli', 'fever', 'qqp' or 'synthetic'"),
         (lambda: RunConfig(methods=("vanilla", "rmcc")), "rmcc"),
         (lambda: RunConfig(methods=()), "at least one method"),
-        (lambda: StudentConfig(sparsity=0.0), "greater than 0"),
-        (lambda: StudentConfig(sparsity=1.0), "less than 1"),
+        (lambda: StudentConfig(compression={"sparsity": 0.0}), "greater than 0"),
+        (lambda: StudentConfig(compression={"kind": "pruned", "sparsity": 1.0}), "less than 1"),
+        (lambda: StudentConfig(compression={"kind": "prunned"}), "unknown compression kind 'prunned'; registered: pruned"),
+        (lambda: StudentConfig(compression={"kind": "pruned", "heads": 0.2}), "heads"),
         (lambda: SubnetworkConfig(sparsities=(0.2, 1.2)), "less than 1"),
         (lambda: SubnetworkConfig(sparsities=(0.5,)), "at least two"),
-        (lambda: PruneConfig(sparsity=-0.1), "greater than 0"),
+        (lambda: ImpConfig(sparsity=-0.1), "greater than 0"),
         (lambda: MethodConfig(alpha=0.0), "greater than 0"),
         (lambda: MethodConfig(alpha=1.1), "less than or equal to 1"),
+        # alpha and smooth_d are checked here, at the config edge, and nowhere downstream.
+        (lambda: MethodConfig(alpha=-0.1), "greater than 0"),
+        (lambda: MethodConfig(smooth_d=0.0), "greater than 0"),
+        (lambda: MethodConfig(smooth_d=1.5), "less than or equal to 1"),
         (lambda: MethodConfig(lam=1.5), "less than or equal to 1"),
         (lambda: MethodConfig(lam=-0.1), "greater than or equal to 0"),
         (lambda: RunConfig(teacher_train={"epochs": 1, "lrr": 1e-3}), "lrr"),
@@ -74,7 +83,7 @@ def test_teacher_and_student_with_different_label_sets_fail_before_training(tmp_
     labels = ("duplicate", "not_duplicate")
     model, tok = build_base(TINY, labels, ["a b c", "d e f"] * 20, seed=0)
     save_model(model, tok, tmp_path / "qqp-model")
-    cfg = tiny_run_config(student=StudentConfig(kind="distilled", model=ModelSpec(source=str(tmp_path / "qqp-model"))))
+    cfg = tiny_run_config(student=StudentConfig(compression=DistilledConfig(model=ModelSpec(source=str(tmp_path / "qqp-model")))))
     with pytest.raises(ValueError, match="student .* has labels \\['duplicate', 'not_duplicate'\\]"):
         pipeline.run(cfg, Store(tmp_path / "store"))
 

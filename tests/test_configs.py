@@ -20,6 +20,6 @@ def test_cpu_medium_is_the_documented_experiment():
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "cpu-medium-mnli.json")
     assert cfg.task == "mnli" and cfg.data.source == "local"
     assert (cfg.data.max_train, cfg.data.max_dev, cfg.data.max_ood) == (None, None, None)  # full 9k, dev, HANS
-    assert cfg.student.kind == "pruned" and cfg.student.sparsity == 0.4 and cfg.student.train.epochs >= 2
+    assert cfg.student.compression.kind == "pruned" and cfg.student.compression.sparsity == 0.4 and cfg.student.train.epochs >= 2
     assert set(cfg.methods) == {"vanilla", "distil", "smooth", "rmc"} and len(cfg.seeds) >= 3
     assert cfg.subnetworks.estimator == "oneshot" and len(cfg.subnetworks.sparsities) == 5

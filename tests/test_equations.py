@@ -9,10 +9,10 @@ import pytest
 import torch
 from scipy.spatial.distance import jensenshannon
 
-from rmc_core.difficulty import difficulty_scores, loss_variance, variance_hard_split
-from rmc_core.losses import distillation_loss, focal_loss, jtt_weights, weighted_cross_entropy
-from rmc_core.metrics import label_loyalty, probability_loyalty, relative_bias
-from rmc_core.smoothing import smooth_probs
+from rmc_core.objectives.difficulty import difficulty_scores, loss_variance, variance_hard_split
+from rmc_core.objectives.losses import distillation_loss, focal_loss, jtt_weights, weighted_cross_entropy
+from rmc_core.evaluation.metrics import label_loyalty, probability_loyalty, relative_bias
+from rmc_core.objectives.smoothing import smooth_probs
 
 
 def test_loss_variance_is_population_variance_per_sample():
@@ -39,12 +39,6 @@ def test_difficulty_scores_all_equal_variances_mean_no_smoothing():
     np.testing.assert_array_equal(difficulty_scores(np.full(5, 0.3), 0.2), np.ones(5))
 
 
-@pytest.mark.parametrize("alpha", [0.0, -0.1, 1.5])
-def test_difficulty_scores_rejects_alpha_outside_0_1(alpha):
-    with pytest.raises(ValueError, match="alpha"):
-        difficulty_scores(np.array([0.0, 1.0]), alpha)
-
-
 def test_variance_split_marks_highest_variance_hard():
     np.testing.assert_array_equal(variance_hard_split(np.array([0.1, 0.9, 0.5, 0.2]), 2), [0, 1, 1, 0])
 
@@ -67,11 +61,6 @@ def test_smooth_probs_zero_and_tiny_probabilities_are_safe():
     assert np.isfinite(s).all()
     np.testing.assert_allclose(s[0], [1.0, 0.0, 0.0])
     np.testing.assert_allclose(s.sum(axis=1), 1.0)
-
-
-def test_smooth_probs_rejects_d_outside_0_1():
-    with pytest.raises(ValueError):
-        smooth_probs(np.array([[0.5, 0.5]]), np.array([0.0]))
 
 
 def test_distillation_loss_eq3_by_hand():

@@ -13,15 +13,19 @@ from pydantic import ValidationError
 
 from rmc.flows.rmc_flow import RmcParameters, rmc_flow
 from rmc.flows.sweep_flow import SweepParameters, sweep_flow
-from rmc_core.config import StructuredPruneConfig, StudentConfig, SubnetworkConfig
+from rmc_core.compression.structured import StructuredConfig
+from rmc_core.config import StudentConfig, SubnetworkConfig
 from rmc_core.costs import COST
 from rmc_core.data.sources import DataError
-from rmc_core.methods import MethodConfig
+from rmc_core.evaluation import EVALUATIONS
+from rmc_core.objectives.methods import MethodConfig
 from rmc_core.store import Store
 from tests.conftest import FAST, tiny_run_config
 
 METHODS = ("vanilla", "distil", "rmc")
 SUBNETS = {f"train-subnet-{p}" for p in (20, 40, 60, 70, 85)}
+# One cached stage per evaluation, then the report that joins them.
+EVALUATE = {f"evaluate-{e}" for e in EVALUATIONS if EVALUATIONS[e].measure is None} | {"report"}
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +42,7 @@ def rerun(root, **overrides):
 
 def test_first_run_computes_every_stage(cached_store):
     root, summary = cached_store
-    assert {"prepare-data", "train-teacher", *SUBNETS, "difficulty", "train-imp40-rmc", "evaluate"} <= set(summary.computed)
+    assert {"prepare-data", "train-teacher", *SUBNETS, "difficulty", "train-imp40-rmc", *EVALUATE} <= set(summary.computed)
     # Vanilla IMP at 40 % with the sub-networks' recipe *is* the 40 % sub-network: shared, not retrained.
     assert summary.cached == ["train-imp40-vanilla"]
     assert set(Store(root).tables(summary.report)["results"]["model"]) == {"teacher", "imp40-vanilla", "imp40-distil", "imp40-rmc"}
@@ -81,16 +85,16 @@ def test_pairs_the_report_does_not_compare_are_read_from_the_runs_predictions(ca
 def test_changing_lambda_recomputes_only_students_and_evaluation(cached_store):
     root, _ = cached_store
     computed = set(rerun(root, method=MethodConfig(lam=0.5)).computed)
-    assert {"train-imp40-rmc", "train-imp40-distil", "evaluate"} <= computed
+    assert {"train-imp40-rmc", "train-imp40-distil", "evaluate-accuracy", "report"} <= computed
     assert computed <= {"student-inputs-vanilla", "student-inputs-distil", "student-inputs-rmc",
-                        "train-imp40-distil", "predict-imp40-distil", "train-imp40-rmc", "predict-imp40-rmc", "evaluate", "summarize",
+                        "train-imp40-distil", "predict-imp40-distil", "train-imp40-rmc", "predict-imp40-rmc", *EVALUATE, "summarize",
                         "measure-inference"}
 
 
 def test_changing_one_subnetwork_recomputes_it_and_what_depends_on_it(cached_store):
     root, _ = cached_store
     computed = set(rerun(root, subnetworks=SubnetworkConfig(sparsities=(0.2, 0.4, 0.6, 0.7, 0.8), train=FAST)).computed)
-    assert {"train-subnet-80", "predict-subnet-80", "difficulty", "train-imp40-rmc", "evaluate"} <= computed
+    assert {"train-subnet-80", "predict-subnet-80", "difficulty", "train-imp40-rmc", "evaluate-split_agreement", "report"} <= computed
     assert not computed & ({"train-teacher", "predict-teacher", "prepare-base"} | (SUBNETS - {"train-subnet-85"}))
 
 
@@ -98,7 +102,7 @@ def test_changing_teacher_lr_recomputes_everything_downstream_of_it(cached_store
     root, _ = cached_store
     computed = set(rerun(root, teacher_train=FAST.model_copy(update={"lr": 1e-3})).computed)
     assert {"train-teacher", "predict-teacher", "student-inputs-distil", "student-inputs-rmc",
-            "train-imp40-distil", "train-imp40-rmc", "evaluate"} <= computed
+            "train-imp40-distil", "train-imp40-rmc", "evaluate-accuracy", "report"} <= computed
     assert not computed & (SUBNETS | {"prepare-data", "prepare-base", "difficulty", "train-imp40-vanilla"})
 
 
@@ -132,7 +136,7 @@ def test_structured_student_reuses_the_run_and_caches_like_the_others(cached_sto
     from rmc.flows import cli
 
     root, _ = cached_store
-    student = StudentConfig(kind="structured", structured=StructuredPruneConfig(heads=0.25, neurons=0.25), train=FAST)
+    student = StudentConfig(compression=StructuredConfig(heads=0.25, neurons=0.25), train=FAST)
     run = rerun(root, student=student)
     assert {"train-h25n25-vanilla", "train-h25n25-rmc", "measure-inference"} <= set(run.computed)
     assert not set(run.computed) & {"train-teacher", "predict-teacher", "difficulty", *SUBNETS}
@@ -226,7 +230,10 @@ def test_two_seeded_runs_write_byte_identical_result_files(prefect_api, tmp_path
         assert (tmp_path / "out1" / name).read_bytes() == (tmp_path / "out2" / name).read_bytes(), name
     inference = pd.read_csv(tmp_path / "out1" / "inference.csv")
     assert list(inference["model"]) == ["teacher", "imp40-vanilla", "imp40-rmc"] and (inference["latency_b1_ms"] > 0).all()
-    assert json.loads((tmp_path / "out1" / "summary.json").read_text())["models"] == dict(zip(inference["model"], inference["ref"]))
+    models = json.loads((tmp_path / "out1" / "summary.json").read_text())["models"]
+    assert {m["name"]: f"model/{m['model']['digest']}" for m in models} == dict(zip(inference["model"], inference["ref"]))
+    assert [(m["role"], m["compression"], m["sparsity"], m["method"], m["seed"]) for m in models] == [
+        ("teacher", "none", 0.0, "vanilla", 0), ("student", "pruned", 0.4, "vanilla", 0), ("student", "pruned", 0.4, "rmc", 0)]
     from rmc.benchmarks.inference import measure
 
     both = measure([tmp_path / "out1", tmp_path / "out2"], Store(tmp_path / "store1"), rows=8, max_length=32, repeats=2)
@@ -239,7 +246,7 @@ def test_two_seeded_runs_write_byte_identical_result_files(prefect_api, tmp_path
     across = compare_pairs([tmp_path / "out1", tmp_path / "out2"], Store(tmp_path / "store1"), pair)
     pd.testing.assert_frame_equal(across, compare_pairs([tmp_path / "out1"], Store(tmp_path / "store1"), pair))
     costs = pd.read_csv(tmp_path / "out1" / "costs.csv")
-    assert {"train-teacher", "evaluate"} <= set(costs["stage"]) and (costs["seconds"] > 0).all()
+    assert {"train-teacher", "evaluate-accuracy", "report"} <= set(costs["stage"]) and (costs["seconds"] > 0).all()
 
 
 def test_a_corrupt_artifact_is_quarantined_and_recomputed(cached_store, tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rmc_core.inference_cost import Timed, speed_figures
+from rmc_core.evaluation.inference_cost import Timed, speed_figures
 
 
 class Sleeper(nn.Module):

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from rmc_core import methods
+from rmc_core.objectives import methods
 from rmc_core.config import RunConfig
-from rmc_core.losses import distillation_loss, weighted_cross_entropy
-from rmc_core.methods import METHODS, MethodConfig, MethodSpec, register
+from rmc_core.objectives.losses import distillation_loss, weighted_cross_entropy
+from rmc_core.objectives.methods import METHODS, MethodConfig, MethodSpec, register
 from rmc_core.pipeline import run_local, student_name
-from rmc_core.smoothing import smooth_probs
+from rmc_core.objectives.smoothing import smooth_probs
 from tests.conftest import tiny_run_config
 
 
@@ -33,8 +33,8 @@ def test_a_method_registered_in_one_place_runs_through_the_pipeline(uniform_meth
     cfg = tiny_run_config(methods=("vanilla", "uniform-mix"))
     tables = run_local(cfg, tmp_path / "store")
     results = tables["results"].set_index("model")
-    assert list(results.index) == ["teacher", student_name(cfg, "vanilla"), student_name(cfg, "uniform-mix")]
-    assert 0.0 <= results.loc[student_name(cfg, "uniform-mix"), "acc_dev"] <= 1.0
+    assert list(results.index) == ["teacher", student_name(cfg.student.compression, "vanilla"), student_name(cfg.student.compression, "uniform-mix")]
+    assert 0.0 <= results.loc[student_name(cfg.student.compression, "uniform-mix"), "acc_dev"] <= 1.0
     assert RunConfig.model_json_schema()["properties"]["methods"]["items"]["enum"][-1] == "uniform-mix"
 
 

@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rmc_core.compression.distilled import DistilledConfig
 from rmc_core.config import StudentConfig
-from rmc_core.evaluation import OOD_UNION
-from rmc_core.methods import METHODS
-from rmc_core.metrics import relative_bias
+from rmc_core.evaluation.tables import OOD_UNION
+from rmc_core.objectives.methods import METHODS
+from rmc_core.evaluation.metrics import relative_bias
 from rmc_core.pipeline import run, run_local, student_name
 from rmc_core.store import Store
 from tests.conftest import tiny_run_config
@@ -27,12 +28,17 @@ def all_methods(tmp_path_factory):
 def test_every_method_is_trained_and_evaluated(all_methods):
     cfg, _, tables = all_methods
     results = tables["results"].set_index("model")
-    assert list(results.index) == ["teacher", *(student_name(cfg, m) for m in METHODS)]
+    assert list(results.index) == ["teacher", *(student_name(cfg.student.compression, m) for m in METHODS)]
+    # What each model is, as columns: nothing downstream parses a name.
+    assert list(results.columns[:5]) == ["role", "compression", "sparsity", "method", "seeds"]
+    assert results.loc["teacher", ["role", "compression", "sparsity", "method"]].tolist() == ["teacher", "none", 0.0, "vanilla"]
+    assert list(results["method"].iloc[1:]) == list(METHODS) and set(results["compression"].iloc[1:]) == {"pruned"}
+    assert (results["seeds"] == "0").all()
     acc = results.filter(like="acc_")
     assert ((acc >= 0) & (acc <= 1)).all().all()
     assert results.loc["teacher", "label_loyalty"] == 1.0 and results.loc["teacher", "prob_loyalty"] == pytest.approx(1.0)
     students = results.drop(index="teacher")
-    assert np.allclose(students["sparsity"], 0.4, atol=0.01)
+    assert np.allclose(students["achieved_sparsity"], 0.4, atol=0.01) and (students["sparsity"] == 0.4).all()
     t = results.loc["teacher"]
     for name, row in students.iterrows():
         expected = relative_bias(t["acc_dev"], t[f"acc_{OOD_UNION}"], row["acc_dev"], row[f"acc_{OOD_UNION}"])
@@ -67,15 +73,16 @@ def test_rerun_with_same_config_produces_identical_artifacts(all_methods):
     second = run(cfg.model_copy(update={"methods": ("vanilla", "rmc")}), Store(root))
     assert first.report == second.report
     sizes = ["model", "params", "nonzero_params", "weights_mb", "ref"]
-    assert Store(root).table(first.inference, "inference")[sizes].equals(Store(root).table(second.inference, "inference")[sizes])
+    inference = [Store(root).table(run.measured["inference"], "inference")[sizes] for run in (first, second)]
+    assert inference[0].equals(inference[1])
 
 
 def test_distilled_student_is_smaller(tmp_path):
-    cfg = tiny_run_config(student=StudentConfig(kind="distilled", num_layers=1, train=tiny_run_config().student.train),
+    cfg = tiny_run_config(student=StudentConfig(compression=DistilledConfig(num_layers=1), train=tiny_run_config().student.train),
                           methods=("vanilla", "rmc"))
     results = run_local(cfg, tmp_path)["results"].set_index("model")
     assert list(results.index) == ["teacher", "L1-vanilla", "L1-rmc"]
-    assert (results["sparsity"] == 0).all()
+    assert (results["achieved_sparsity"] == 0).all() and list(results["compression"]) == ["none", "distilled", "distilled"]
 
 
 @pytest.mark.parametrize("recovery", [0.0, 0.5])
@@ -87,6 +94,7 @@ def test_oneshot_estimator_prunes_the_trained_teacher(tmp_path, recovery):
     tables = run_local(tiny_run_config(subnetworks=sub), tmp_path)
     subnets = tables["subnetworks"].set_index("subnetwork")
     assert list(subnets.index) == ["subnet-10", "subnet-20", "subnet-30", "subnet-40", "subnet-50"]
+    assert list(subnets["sparsity"]) == [0.1, 0.2, 0.3, 0.4, 0.5]
     teacher_dev = tables["results"].set_index("model").loc["teacher", "acc_dev"]
     if recovery == 0.0:
         # Pruning 10 % of the smallest weights barely moves a trained model.

@@ -75,7 +75,7 @@ def test_stages_computed_on_one_cluster_are_cache_hits_on_others(prefect_api, tm
     cfg = tiny_run_config(**SMALL)
     store = str(tmp_path / "store")
     on_ray = rmc_flow(RmcParameters(config=cfg, store_root=store, runner=RunnerConfig(kind="ray")))
-    assert {"train-teacher", "train-subnet-20", "train-subnet-50", "train-imp40-rmc", "evaluate"} <= set(on_ray.computed)
+    assert {"train-teacher", "train-subnet-20", "train-subnet-50", "train-imp40-rmc", "evaluate-accuracy", "report"} <= set(on_ray.computed)
 
     with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as scheduler:
         on_dask = rmc_flow(RmcParameters(config=cfg, store_root=store,

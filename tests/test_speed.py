@@ -9,16 +9,19 @@ import torch
 
 from rmc.benchmarks.throughput import COLUMNS
 from rmc.flows.cli import main as rmc_main
-from rmc_core import precision as precision_mod
-from rmc_core.batching import LengthGroupedBatches, batch_sampler, label_skew, random_batches
-from rmc_core.config import PruneConfig, TrainConfig
+from rmc_core.training import precision as precision_mod
+from rmc_core.training.batching import LengthGroupedBatches, batch_sampler, label_skew, random_batches
+from rmc_core.compression.imp import MagnitudePruning
+from rmc_core.compression.schedule import Schedule
+from rmc_core.config import TrainConfig
 from rmc_core.data.synthetic import generate_split
-from rmc_core.losses import gold_objective
+from rmc_core.objectives.losses import gold_objective
 from rmc_core.models import build_base
 from rmc_core.pipeline import resolve_precisions
-from rmc_core.precision import resolve_precision
-from rmc_core.pruning import prunable_linears
-from rmc_core.training import fine_tune, predict_logits
+from rmc_core.training.precision import resolve_precision
+from rmc_core.compression.imp import prunable_linears
+from rmc_core.training.loop import fine_tune
+from rmc_core.training.predict import predict_logits
 from tests.conftest import TINY, tiny_run_config
 
 LABELS = ("entailment", "neutral", "contradiction")
@@ -102,11 +105,11 @@ def synthetic():
     return train, dev, texts
 
 
-def _trained(synthetic, precision, prune=None, epochs=3.0):
+def _trained(synthetic, precision, hooks=(), epochs=3.0):
     train, _, texts = synthetic
     model, tok = build_base(TINY, LABELS, texts, seed=0)
     cfg = TrainConfig(epochs=epochs, lr=2e-3, batch_size=32, max_length=32, precision=precision)
-    _, stats = fine_tune(model, tok, train, gold_objective(), cfg, prune)
+    _, stats = fine_tune(model, tok, train, gold_objective(), cfg, hooks)
     return model, tok, stats
 
 
@@ -131,10 +134,9 @@ def test_bf16_prediction_matches_fp32(synthetic):
 
 
 def test_imp_sparsity_is_identical_under_bf16(synthetic):
-    prune = PruneConfig(sparsity=0.6, end=0.5, events=4)
     reports = {}
     for precision in ("fp32", "bf16"):
-        model, _, stats = _trained(synthetic, precision, prune, epochs=2.0)
+        model, _, stats = _trained(synthetic, precision, [MagnitudePruning(0.6, schedule=Schedule(end=0.5, events=4))], epochs=2.0)
         zeros = {n: int((m.weight == 0).sum()) for n, m in prunable_linears(model).items()}
         reports[precision] = (stats.sparsity, zeros)
     assert reports["fp32"] == reports["bf16"]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rmc_core.statistics import (
+from rmc_core.evaluation.statistics import (
     Interval,
     difference_interval,
     example_weights,
@@ -16,7 +16,7 @@ from rmc_core.statistics import (
     seed_interval,
     seed_resamples,
 )
-from rmc_core.uncertainty import compare, mean_over_seeds, verdicts
+from rmc_core.evaluation.uncertainty import compare, mean_over_seeds, verdicts
 
 
 def test_seed_interval_is_the_student_t_interval():

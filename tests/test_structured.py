@@ -13,12 +13,14 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from rmc_core.config import ModelSpec, StructuredPruneConfig, TinyBertSpec, TrainConfig
+from rmc_core.compression.schedule import Schedule
+from rmc_core.config import TrainConfig
+from rmc_core.model_spec import ModelSpec, TinyBertSpec
 from rmc_core.export import export_hf, export_onnx
-from rmc_core.losses import gold_objective
+from rmc_core.objectives.losses import gold_objective
 from rmc_core.models import build_base, load_model, save_model, tiny_bert, train_tokenizer
-from rmc_core.structured import attach_gates, check_fits, compact
-from rmc_core.training import fine_tune
+from rmc_core.compression.structured import StructuredConfig, StructuredPruning, attach_gates, check_fits, compact
+from rmc_core.training.loop import fine_tune
 
 SPEC = TinyBertSpec(hidden_size=64, num_hidden_layers=3, num_attention_heads=4, intermediate_size=96, vocab_size=300)
 ROWS = pd.DataFrame({
@@ -66,8 +68,9 @@ def test_gate_gradients_equal_finite_differences_of_the_loss(tiny):
 @pytest.mark.parametrize(("heads", "neurons"), [(0.25, 0.0), (0.5, 0.4)])
 def test_pruning_during_fine_tuning_reaches_exactly_the_requested_counts(tiny, heads, neurons):
     model, tokenizer = tiny
-    cfg = StructuredPruneConfig(heads=heads, neurons=neurons, end=0.5, events=3)
-    small, stats = fine_tune(model, tokenizer, ROWS, gold_objective(), TrainConfig(epochs=2, lr=1e-3, batch_size=8, max_length=32), cfg)
+    cfg = StructuredConfig(heads=heads, neurons=neurons, schedule=Schedule(end=0.5, events=3))
+    small, stats = fine_tune(model, tokenizer, ROWS, gold_objective(), TrainConfig(epochs=2, lr=1e-3, batch_size=8, max_length=32),
+                             [StructuredPruning(cfg)])
     layers = SPEC.num_hidden_layers
     assert stats.sparsity["heads_pruned"] == round(heads * layers * SPEC.num_attention_heads)
     assert sum(small.config.heads_per_layer) == layers * SPEC.num_attention_heads - stats.sparsity["heads_pruned"]
@@ -83,21 +86,21 @@ def test_pruning_during_fine_tuning_reaches_exactly_the_requested_counts(tiny, h
 def test_a_target_that_would_empty_a_layer_is_refused_before_training(tiny):
     model, _ = tiny
     with pytest.raises(ValueError, match="without heads; at most 9"):
-        check_fits(model.config, StructuredPruneConfig(heads=0.9))
+        check_fits(StructuredConfig(heads=0.9), model.config)
 
 
 @pytest.mark.parametrize(("fields", "message"), [({"heads": 1.0}, "less than 1"), ({"heads": 0.0}, "heads > 0 or neurons > 0"),
                                                  ({"neurons": -0.1}, "greater than or equal to 0"),
-                                                 ({"start": 0.8, "end": 0.5}, "must come before end")])
+                                                 ({"schedule": {"start": 0.8, "end": 0.5}}, "must come before end")])
 def test_bad_structured_settings_are_refused_by_the_config(fields, message):
     with pytest.raises(ValidationError, match=message):
-        StructuredPruneConfig(**fields)
+        StructuredConfig(**fields)
 
 
 def test_the_packaged_minilm_rebuilds_to_the_same_predictions():
     model, tokenizer = build_base(ModelSpec(source="minilm"), ("a", "b", "c"), [], seed=0)
     model.eval()
-    check_fits(model.config, StructuredPruneConfig(heads=0.2, neurons=0.4))
+    check_fits(StructuredConfig(heads=0.2, neurons=0.4), model.config)
     gates = attach_gates(model)
     with torch.no_grad():
         for layer, heads in enumerate(gates.heads):
@@ -118,7 +121,7 @@ def test_the_bert_base_architecture_prunes_the_papers_28_heads_and_rebuilds_exac
 
     torch.manual_seed(0)
     model = BertForSequenceClassification(BertConfig(num_labels=3)).eval()
-    check_fits(model.config, StructuredPruneConfig(heads=28 / 144, neurons=0.4))
+    check_fits(StructuredConfig(heads=28 / 144, neurons=0.4), model.config)
     gates = attach_gates(model)
     inputs = {"input_ids": torch.randint(1000, 30000, (2, 16)), "attention_mask": torch.ones(2, 16, dtype=torch.long)}
     with torch.no_grad():

@@ -3,11 +3,15 @@ HANS by heuristic and label, easy/hard accuracy, and split agreement."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
-from rmc_core.data.registry import TaskData, TaskSpec
-from rmc_core.metrics import accuracy, label_loyalty, probability_loyalty, relative_bias
+from rmc_core.evaluation.metrics import accuracy, label_loyalty, probability_loyalty, relative_bias
+
+if TYPE_CHECKING:  # annotations only: the data registry imports the config, which imports this package
+    from rmc_core.data.registry import TaskData, TaskSpec
 
 OOD_UNION = "ood"
 

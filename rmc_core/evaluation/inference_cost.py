@@ -19,9 +19,10 @@ import pandas as pd
 import torch
 from transformers import DataCollatorWithPadding
 
+from rmc_core.evaluation.registry import Column, EvaluationSpec, Measured, register
+from rmc_core.evaluation.statistics import median_interval
 from rmc_core.models import load_model
-from rmc_core.statistics import median_interval
-from rmc_core.training import encode_pairs
+from rmc_core.training.predict import encode_pairs
 
 WEIGHTS = "model.safetensors"
 
@@ -100,3 +101,21 @@ def inference_table(models: dict[str, Path], rows: pd.DataFrame, max_length: int
     speed = speed_figures(timed, repeats, reference)
     return pd.DataFrame([{"model": name, **size_figures(timed[name].model, path), **speed[name], "batch_size": batch_size}
                          for name, path in models.items()])
+
+
+def _measure(m: Measured) -> dict[str, pd.DataFrame]:
+    """The `inference` table on the first `settings.rows` dev rows."""
+    rows = m.data.dev.head(m.settings.rows)
+    return {"inference": inference_table(m.models, rows, m.max_length, m.settings.batch_size, m.settings.repeats)}
+
+
+INFERENCE_COST = register(EvaluationSpec(
+    name="inference",
+    summary="size on disk and CPU latency, throughput and speed-up over the teacher, timed together after training",
+    columns=lambda data: [Column("nonzero_params", "lower"), Column("weights_mb", "lower"), Column("latency_b1_ms", "lower"),
+                          Column("throughput_rows_s", "higher"), Column("speedup_b1", "higher"),
+                          Column("speedup_batched", "higher")],
+    needs=("models",),
+    measure=_measure,
+    settings="inference",
+))

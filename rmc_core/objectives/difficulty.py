@@ -26,10 +26,9 @@ def difficulty_scores(variance: torch.Tensor, alpha: float) -> torch.Tensor:
 
     When every variance is equal no sample is easier than another, so every d is 1 and
     the teacher's targets pass through unsmoothed (RMC degrades to plain distillation)
-    rather than all being smoothed by an arbitrary amount.
+    rather than all being smoothed by an arbitrary amount. alpha is in (0, 1] by the
+    config's validation (MethodConfig.alpha, the task defaults).
     """
-    if not 0.0 < alpha <= 1.0:
-        raise ValueError(f"alpha must be in (0, 1], got {alpha}")
     lo, hi = variance.min(), variance.max()
     if hi == lo:
         return torch.ones_like(variance)

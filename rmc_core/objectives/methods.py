@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from rmc_core.losses import Objective, distillation_objective, focal_objective, gold_objective, jtt_weights, weighted_objective
+from rmc_core.objectives.losses import Objective, distillation_objective, focal_objective, gold_objective, jtt_weights, weighted_objective
+from rmc_core.registry import Registry
 from rmc_core.schema import Frozen, Real
-from rmc_core.smoothing import smooth_probs
+from rmc_core.objectives.smoothing import smooth_probs
 
 # What a method's targets can ask for, each made by an upstream stage of the DAG:
 # the teacher's train-set probabilities, Eq. 1's per-sample difficulty, and the
@@ -87,14 +88,11 @@ def select(names: tuple[str, ...], cfg: MethodConfig) -> dict[str, float]:
     return {n: getattr(cfg, n) for n in names}
 
 
-METHODS: dict[str, MethodSpec] = {}
+METHODS: Registry[MethodSpec] = Registry("method")
 
 
 def register(spec: MethodSpec) -> MethodSpec:
-    if spec.name in METHODS:
-        raise ValueError(f"method {spec.name!r} is already registered")
-    METHODS[spec.name] = spec
-    return spec
+    return METHODS.add(spec.name, spec)
 
 
 VANILLA = register(MethodSpec(

@@ -14,7 +14,8 @@ from typing import Literal
 
 import torch
 
-from rmc_core.config import Precision
+# The training configs' precision setting (config.TrainConfig.precision).
+Precision = Literal["auto", "fp32", "bf16"]
 
 
 def bf16_supported(device: str) -> bool:

@@ -16,14 +16,37 @@ ramp, and a pruned unit's gate stays 0. Every layer keeps at least one head and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
+from pydantic import ConfigDict, Field, model_validator
 from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 
-from rmc_core.config import StructuredPruneConfig
 from rmc_core.pruned_bert import PrunedBertConfig, PrunedBertForSequenceClassification
-from rmc_core.pruning import cubic_ramp
+from rmc_core.compression.registry import CompressionConfig, CompressionSpec, register
+from rmc_core.compression.schedule import Schedule, cubic_ramp
+from rmc_core.schema import Real
+from rmc_core.training.hooks import Hook
+
+
+class StructuredConfig(CompressionConfig):
+    """Attention heads and FFN neurons removed during fine-tuning, ranked by the gradient of
+    the training loss w.r.t. their gates, on IMP's cubic ramp. The model that comes out is
+    physically smaller: a checkpoint with per-layer head and neuron counts that plain
+    transformers loads with trust_remote_code=True."""
+
+    model_config = ConfigDict(title="Structured heads and neurons (kind \"structured\")")
+    kind: Literal["structured"] = "structured"
+    heads: Real = Field(0.2, ge=0, lt=1, description="fraction of all attention heads pruned (paper Table 3: 28 of 144, ~20 %)")
+    neurons: Real = Field(0.0, ge=0, lt=1, description="fraction of all FFN intermediate neurons pruned")
+    schedule: Schedule = Field(Schedule(), title="Pruning schedule")
+
+    @model_validator(mode="after")
+    def _prunes_something(self) -> StructuredConfig:
+        if self.heads == 0 and self.neurons == 0:
+            raise ValueError("structured pruning needs heads > 0 or neurons > 0")
+        return self
 
 
 def head_size(config: PretrainedConfig) -> int:
@@ -64,13 +87,13 @@ def attach_gates(model: PreTrainedModel) -> Gates:
     return gates
 
 
-def targets(config: PretrainedConfig, cfg: StructuredPruneConfig) -> tuple[int, int]:
+def targets(config: PretrainedConfig, cfg: StructuredConfig) -> tuple[int, int]:
     """How many heads and FFN neurons the pruned model loses in all."""
     layers = config.num_hidden_layers
     return round(cfg.heads * config.num_attention_heads * layers), round(cfg.neurons * config.intermediate_size * layers)
 
 
-def check_fits(config: PretrainedConfig, cfg: StructuredPruneConfig) -> None:
+def check_fits(cfg: StructuredConfig, config: PretrainedConfig, labels: tuple[str, ...] = ()) -> PretrainedConfig:
     """Refuse, before training, a target that would empty a layer or that a non-BERT
     encoder cannot take (the gates and the rebuild know BERT's module layout)."""
     if config.model_type != "bert":
@@ -82,6 +105,7 @@ def check_fits(config: PretrainedConfig, cfg: StructuredPruneConfig) -> None:
                          f"heads; at most {layers * (config.num_attention_heads - 1)} can go")
     if neurons > layers * (config.intermediate_size - 1):
         raise ValueError(f"pruning {neurons} FFN neurons would leave a layer without neurons")
+    return config
 
 
 def prune_lowest(gates: list[torch.Tensor], importance: list[torch.Tensor], count: int) -> None:
@@ -141,26 +165,30 @@ def prunable_params(config: PretrainedConfig, heads: list[int], neurons: list[in
                for h, n in zip(heads, neurons))
 
 
-class StructuredPruner:
-    """Gradual head/neuron pruning inside a training loop, the structured counterpart of
-    `pruning.Pruner`: call `step(t)` after each optimizer step, `finish()` at the end."""
+class StructuredPruning(Hook):
+    """Gradual head/neuron pruning as training events, the structured counterpart of IMP's
+    hook: gates attached at the start, importances read after each optimizer step, the
+    model rebuilt physically smaller at the end."""
 
-    def __init__(self, model: PreTrainedModel, cfg: StructuredPruneConfig, total_steps: int) -> None:
-        self.model, self.cfg, self.total_steps = model, cfg, total_steps
+    def __init__(self, cfg: StructuredConfig) -> None:
+        self.cfg = cfg
+        self.applied, self.figures = 0.0, {}
+
+    def on_train_begin(self, model: PreTrainedModel, total_steps: int) -> None:
+        self.model, self.total_steps = model, total_steps
         self.gates = attach_gates(model)
-        self.head_target, self.neuron_target = targets(model.config, cfg)
+        self.head_target, self.neuron_target = targets(model.config, self.cfg)
         self.head_score = [torch.zeros_like(g) for g in self.gates.heads]
         self.neuron_score = [torch.zeros_like(g) for g in self.gates.neurons]
-        self.applied = 0.0
 
     @torch.no_grad()
-    def step(self, step: int) -> None:
+    def on_step_end(self, step: int) -> None:
         for gates, scores in ((self.gates.heads, self.head_score), (self.gates.neurons, self.neuron_score)):
             for gate, score in zip(gates, scores):
                 if gate.grad is not None:
                     score += gate.grad.abs()
                     gate.grad = None
-        progress = cubic_ramp(step, self.total_steps, self.cfg.start, self.cfg.end, self.cfg.events)
+        progress = cubic_ramp(step, self.total_steps, self.cfg.schedule)
         if progress > self.applied:
             self._prune(progress)
 
@@ -171,18 +199,18 @@ class StructuredPruner:
             score.zero_()
         self.applied = progress
 
-    def finish(self) -> tuple[PrunedBertForSequenceClassification, dict[str, float]]:
+    def on_train_end(self, model: PreTrainedModel) -> PrunedBertForSequenceClassification:
         """Reach the target if the schedule has not, and rebuild the model without the
         pruned units; the report counts them and the encoder weights removed."""
         if self.applied < 1.0:
             self._prune(1.0)
         self.gates.remove()
-        small = compact(self.model, self.gates)
-        config = self.model.config
+        small = compact(model, self.gates)
+        config = model.config
         heads, neurons = small.config.heads_per_layer, small.config.intermediate_per_layer
         layers = config.num_hidden_layers
         dense = prunable_params(config, [config.num_attention_heads] * layers, [config.intermediate_size] * layers)
-        return small, {
+        self.figures = {
             "sparsity": 1.0 - prunable_params(config, heads, neurons) / dense,
             "heads_pruned": float(layers * config.num_attention_heads - sum(heads)),
             "heads_total": float(layers * config.num_attention_heads),
@@ -190,3 +218,29 @@ class StructuredPruner:
             "neurons_total": float(layers * config.intermediate_size),
             "prunable_params": float(dense),
         }
+        return small
+
+    def report(self) -> dict[str, float]:
+        return self.figures
+
+
+def nominal_sparsity(cfg: StructuredConfig) -> float:
+    """The share of encoder linear weights removed in BERT's layout (FFN 4x the hidden size,
+    so attention holds a third of them); the achieved figure is in the training record."""
+    return cfg.heads / 3 + 2 * cfg.neurons / 3
+
+
+def _label(cfg: StructuredConfig) -> str:
+    neurons = f"n{round(cfg.neurons * 100)}" if cfg.neurons else ""
+    return f"h{round(cfg.heads * 100)}{neurons}"
+
+
+STRUCTURED = register(CompressionSpec(
+    kind="structured",
+    summary="attention heads and FFN neurons pruned during fine-tuning, rebuilt physically smaller (paper Table 3)",
+    config=StructuredConfig,
+    label=_label,
+    sparsity=nominal_sparsity,
+    hooks=lambda cfg: [StructuredPruning(cfg)],
+    check=check_fits,
+))

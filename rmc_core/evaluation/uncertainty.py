@@ -9,17 +9,17 @@ paired: one resample of rows and seeds serves both sides.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
-from rmc_core.data.registry import TaskData, TaskSpec
-from rmc_core.evaluation import OOD_UNION, ood_predictions
-from rmc_core.metrics import relative_bias
-from rmc_core.statistics import CONFIDENCE, difference_interval, example_weights, resampled_means, seed_interval, seed_resamples
+from rmc_core.evaluation.registry import EVALUATIONS, Paired, Resampled, columns
+from rmc_core.evaluation.statistics import CONFIDENCE, difference_interval, example_weights, seed_interval, seed_resamples
+from rmc_core.evaluation.tables import ood_predictions
 
-# Lower is better for these metrics; higher for every accuracy.
-LOWER_IS_BETTER = {"f_bias"}
-f_bias = np.vectorize(relative_bias, otypes=[float])
+if TYPE_CHECKING:  # annotations only: the data registry imports the config, which imports this package
+    from rmc_core.data.registry import TaskData, TaskSpec
 
 
 def mean_over_seeds(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -57,48 +57,42 @@ def compare(
     correct: dict[str, dict[str, np.ndarray]],
     data: TaskData,
     pairs: list[tuple[str, str]],
+    evaluations: tuple[str, ...] | None = None,
     teacher: str = "teacher",
     n_resamples: int = 2000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Paired bootstrap intervals of (a - b) for each pair, on dev accuracy, each OOD set,
-    the OOD union, the annotated hard dev rows and F_bias against the (same-seed) teacher
-    (not in pairs with the teacher itself, whose F_bias is undefined).
+    """Paired bootstrap intervals of (a - b) for each pair, on every paired column the
+    named evaluations declare (accuracy on dev, each OOD set and their union; the hard dev
+    rows; F_bias against the same-seed teacher, not in pairs with the teacher itself);
+    `evaluations` None: every registered one.
 
     correct[model][split]: (seeds, rows) 0/1 arrays, seeds in the same order for every model.
     """
+    evaluations = tuple(EVALUATIONS) if evaluations is None else evaluations
     rng = np.random.default_rng(seed)
     splits = ["dev", *data.ood]
     n_seeds = next(iter(correct.values()))["dev"].shape[0]
     weights = {s: example_weights(len(correct[teacher][s][0]), n_resamples, rng) for s in splits}
     seeds = seed_resamples(n_seeds, n_resamples, rng)
-    sizes = np.array([len(data.ood[s]) for s in data.ood], dtype=float)
-    hard = data.dev["hard"].to_numpy(dtype=bool) if "hard" in data.dev.columns else None
+    specs = [EVALUATIONS[n] for n in EVALUATIONS if n in evaluations and EVALUATIONS[n].paired and EVALUATIONS[n].applies(data)]
+    lower = {c.name for c in columns(evaluations, data) if c.better == "lower"}
 
-    def metrics(model: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Each metric as (per-seed observed value, per-resample per-seed value)."""
-        c = correct[model]
-        out = {f"acc_{s}": (c[s].mean(axis=1), resampled_means(c[s], weights[s])) for s in splits}
-        union = [sum(n * out[f"acc_{s}"][i] for n, s in zip(sizes, data.ood)) / sizes.sum() for i in (0, 1)]
-        out[f"acc_{OOD_UNION}"] = (union[0], union[1])
-        if hard is not None:
-            w = weights["dev"][:, hard]
-            out["dev_hard"] = (c["dev"][:, hard].mean(axis=1), (w @ c["dev"][:, hard].T) / w.sum(axis=1, keepdims=True))
+    def metrics(model: str, of_teacher: Paired | None) -> Paired:
+        """Each paired metric as (per-seed observed value, per-resample per-seed value)."""
+        out: Paired = {}
+        for spec in specs:
+            out |= spec.paired(Resampled(correct[model], weights, data, out, of_teacher))
         return out
 
-    cache = {m: metrics(m) for m in {teacher, *(x for p in pairs for x in p)}}
-    t = cache[teacher]
-    for m, values in cache.items():
-        if m != teacher:
-            values["f_bias"] = tuple(
-                f_bias(t["acc_dev"][i], t[f"acc_{OOD_UNION}"][i], values["acc_dev"][i], values[f"acc_{OOD_UNION}"][i])
-                for i in (0, 1))
+    t = metrics(teacher, None)
+    cache = {m: t if m == teacher else metrics(m, t) for m in {teacher, *(x for p in pairs for x in p)}}
     rows = []
     for a, b in pairs:
         for metric in [m for m in cache[a] if m in cache[b]]:
             (obs_a, boot_a), (obs_b, boot_b) = cache[a][metric], cache[b][metric]
             iv = difference_interval(obs_a, obs_b, boot_a, boot_b, seeds)
-            better = (iv.low > 0) if metric not in LOWER_IS_BETTER else (iv.high < 0)
+            better = (iv.low > 0) if metric not in lower else (iv.high < 0)
             rows.append({"a": a, "b": b, "metric": metric, "a_value": float(np.mean(obs_a)),
                          "b_value": float(np.mean(obs_b)), "difference": iv.estimate, "low": iv.low, "high": iv.high,
                          "resolved": iv.resolved, "a_better": bool(better and iv.resolved),

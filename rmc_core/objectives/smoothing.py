@@ -14,10 +14,8 @@ def smooth_probs(probs: torch.Tensor, d: torch.Tensor | float) -> torch.Tensor:
     In log space a zero probability is log 0 = -inf and stays exactly 0 after the softmax
     (for d > 0), and tiny probabilities do not underflow when raised to a power. d = 1 is
     the identity; smaller d flattens towards uniform. `d` is one value per sample or a
-    scalar (global smoothing).
+    scalar (global smoothing); the config keeps every d in (0, 1] (Eq. 1's range, smooth_d).
     """
     d = torch.as_tensor(d, dtype=probs.dtype)
-    if (d <= 0).any() or (d > 1).any():
-        raise ValueError("smoothing exponents d must be in (0, 1]")
     scale = d[:, None] if d.ndim == 1 else d
     return torch.softmax(scale * torch.log(probs), dim=-1)

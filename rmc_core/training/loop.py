@@ -1,22 +1,21 @@
-"""One fine-tuning routine for every model in the pipeline, and batched inference.
+"""One fine-tuning routine for every model in the pipeline.
 
 Teacher, sub-networks, JTT's first stage and every student differ only in their
-objective and in whether IMP runs alongside; keeping one loop means one place where
-seeding, scheduling, padding and pruning are right.
+objective and in the hooks that act alongside (IMP, gates); keeping one loop means one place
+where seeding, scheduling, padding and clipping are right.
 """
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import datasets
-import numpy as np
 import pandas as pd
 import torch
-from scipy.special import log_softmax, softmax
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import (
@@ -27,13 +26,11 @@ from transformers import (
     set_seed,
 )
 
-from rmc_core.batching import batch_sampler
-from rmc_core.config import PruneConfig, StructuredPruneConfig, TrainConfig
-from rmc_core.losses import Objective
-from rmc_core.precision import autocast, resolve_precision
-from rmc_core.pruning import Pruner
-from rmc_core.stopping import check, stoppable
-from rmc_core.structured import StructuredPruner
+from rmc_core.training.batching import batch_sampler
+from rmc_core.config import TrainConfig
+from rmc_core.objectives.losses import Objective
+from rmc_core.training.precision import autocast, resolve_precision
+from rmc_core.training.hooks import Hook
 
 datasets.disable_progress_bars()
 
@@ -70,12 +67,6 @@ def tokenize(frame: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length
     )
 
 
-def encode_pairs(frame: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length: int) -> list[dict]:
-    """Each row's token ids as its own dict, unpadded, for a collator to batch in any order."""
-    encoded = tokenizer(frame["text_a"].tolist(), frame["text_b"].tolist(), truncation=True, max_length=max_length)
-    return [dict(zip(encoded.keys(), values)) for values in zip(*encoded.values())]
-
-
 def _optimizer(model: PreTrainedModel, cfg: TrainConfig) -> torch.optim.AdamW:
     """AdamW without decay on biases and LayerNorm weights (the BERT recipe)."""
     decay, no_decay = [], []
@@ -92,18 +83,16 @@ def fine_tune(
     train: pd.DataFrame,
     objective: Objective,
     cfg: TrainConfig,
-    prune: PruneConfig | StructuredPruneConfig | None = None,
+    hooks: Sequence[Hook] = (),
     device: str = "cpu",
     desc: str = "fine-tune",
-    on_progress: Callable[[float], None] | None = None,
 ) -> tuple[PreTrainedModel, TrainStats]:
-    """Train `model` in place on `train` under `objective`; with `prune`, prune alongside
-    (IMP, or heads and neurons). Returns the model to keep: `model` itself, or under
-    structured pruning its physically smaller rebuild.
+    """Train `model` in place on `train` under `objective`, with `hooks` acting at the
+    loop's events (pruning, gates, progress, stopping). Returns the model to keep: `model`
+    itself, or the one the last hook's `on_train_end` returned (a structured rebuild).
 
     The forward runs under the resolved precision's autocast; the loss is taken on fp32
-    logits, so objectives see the same dtype whatever the precision. `on_progress`
-    receives the finished fraction about every 5 % (a UI progress bar)."""
+    logits, so objectives see the same dtype whatever the precision."""
     set_seed(cfg.seed)
     precision = resolve_precision(cfg.precision, device)
     ds = tokenize(train, tokenizer, cfg.max_length)
@@ -112,81 +101,49 @@ def fine_tune(
     loader = DataLoader(ds, batch_sampler=sampler, collate_fn=DataCollatorWithPadding(tokenizer))
     total = max(1, round(cfg.epochs * len(loader)))
     model.to(device).train()
+    for hook in hooks:
+        hook.on_train_begin(model, total)
     optimizer = _optimizer(model, cfg)
     schedule = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
-    pruner = (StructuredPruner if isinstance(prune, StructuredPruneConfig) else Pruner)(model, prune, total) if prune is not None else None
-    if pruner:
-        pruner.step(0)
     step, loss_value, start, started_at = 0, float("nan"), time.perf_counter(), time.time()
-    with stoppable(), tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True) as bar:
+    with contextlib.ExitStack() as running, tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True) as bar:
+        for hook in hooks:
+            running.enter_context(hook.running())
         while step < total:
             for batch in loader:
-                check(desc, step)
+                for hook in hooks:
+                    hook.on_step_begin(step)
                 idx, labels = batch.pop("idx"), batch.pop("labels").to(device)
+                inputs = {k: v.to(device) for k, v in batch.items()}
                 with autocast(precision, device):
-                    logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
-                loss = objective(logits.float(), labels, idx)
+                    outputs = model(**inputs)
+                loss = objective(outputs.logits.float(), labels, idx)
+                for hook in hooks:
+                    loss = hook.on_loss(step, inputs, outputs, loss)
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"{desc}: the loss became {loss.item()} at step {step + 1} of {total} "
                                              f"(lr {cfg.lr}); nothing was saved")
                 loss.backward()
+                for hook in hooks:
+                    hook.on_after_backward(step)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
                 schedule.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
-                if pruner:
-                    pruner.step(step)
+                for hook in hooks:
+                    hook.on_step_end(step)
                 loss_value = loss.item()
                 bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
                 bar.update()
-                if on_progress and (step % max(1, total // 20) == 0 or step == total):
-                    on_progress(step / total)
                 if step >= total:
                     break
-    model, sparsity = pruner.finish() if pruner else (model, None)
+    for hook in hooks:
+        model = hook.on_train_end(model)
     model.eval()
+    report = {k: v for hook in hooks for k, v in hook.report().items()}
     seconds = time.perf_counter() - start
     examples = total * cfg.batch_size
-    stats = TrainStats(step, seconds, examples / seconds, loss_value, sparsity, started_at, time.time(), peak_rss_mb(), precision,
-                       batching)
+    stats = TrainStats(step, seconds, examples / seconds, loss_value, report or None, started_at, time.time(), peak_rss_mb(),
+                       precision, batching)
     return model, stats
-
-
-@torch.inference_mode()
-def predict_logits(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    frame: pd.DataFrame,
-    max_length: int,
-    batch_size: int,
-    device: str = "cpu",
-    desc: str = "predict",
-    precision: str = "auto",
-) -> np.ndarray:
-    """Logits for every row, in row order; batches are formed by length to pad less."""
-    precision = resolve_precision(precision, device)
-    rows = encode_pairs(frame, tokenizer, max_length)
-    order = np.argsort([len(r["input_ids"]) for r in rows], kind="stable")
-    collate = DataCollatorWithPadding(tokenizer)
-    model.to(device).eval()
-    out = np.empty((len(frame), model.config.num_labels), dtype=np.float32)
-    with stoppable():
-        for start in tqdm(range(0, len(rows), batch_size), desc=desc, unit="batch", dynamic_ncols=True):
-            check(desc, start // batch_size)
-            idx = order[start : start + batch_size]
-            batch = collate([rows[i] for i in idx])
-            with autocast(precision, device):
-                logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
-            out[idx] = logits.float().cpu().numpy()
-    return out
-
-
-def probs_from_logits(logits: np.ndarray) -> np.ndarray:
-    return softmax(np.asarray(logits, dtype=np.float64), axis=1)
-
-
-def per_sample_loss(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Cross-entropy of each row's gold label: the l of Eq. 1 when the model is a sub-network."""
-    logp = log_softmax(np.asarray(logits, dtype=np.float64), axis=1)
-    return -logp[np.arange(len(labels)), np.asarray(labels, dtype=int)]

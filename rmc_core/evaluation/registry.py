@@ -1,0 +1,154 @@
+"""The evaluations: each thing a run measures is one `EvaluationSpec`, registered once.
+
+A spec declares what it needs (every model's predictions and the data always; the
+difficulty scores and the sub-networks' predictions when it names them; or the trained
+models themselves), the per-model columns it writes with the direction of each (higher or
+lower is better), which of them get paired comparisons, and any tables of its own. An
+evaluation of predictions is its own cached stage per seed; one of the models themselves
+(`measure`, e.g. size and speed) runs once per run, after the summary, on the first seed's
+models, alone. The results table, the intervals over seeds, the paired comparisons, the
+printed and Prefect summaries and the bench tables are built from these declarations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from rmc_core.registry import Registry
+
+if TYPE_CHECKING:  # annotations only: the data registry imports the config, which imports this package
+    from rmc_core.data.registry import TaskData, TaskSpec
+
+
+Better = Literal["higher", "lower"]
+# What an evaluation can ask for beyond every model's predictions and the data; "models":
+# the trained models themselves (it then has `measure` instead of `results`/`tables`).
+NEEDS = ("difficulty", "subnetworks", "models")
+# One paired metric: per-seed observed values and, per bootstrap resample, per-seed values.
+Paired = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One per-model result column. `better`: which way is good (None: a description, not a
+    score); `paired`: RMC-vs-baseline comparisons apply; `label`: its name in summaries
+    (None keeps it out of the headline table)."""
+
+    name: str
+    better: Better | None
+    paired: bool = False
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What an evaluation's functions receive. probs[model][split]: class probabilities
+    (split "dev" or an OOD set); difficulty: the dev rows' loss variance; subnetworks:
+    each sub-network's dev probabilities (both None unless the spec needs them)."""
+
+    task: TaskSpec
+    data: TaskData
+    probs: dict[str, dict[str, np.ndarray]]
+    teacher: str = "teacher"
+    difficulty: np.ndarray | None = None
+    subnetworks: dict[str, np.ndarray] | None = None
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What an evaluation of the models themselves receives: each model's checkpoint
+    folder, the data, the longest input the students train on, and its settings (the
+    RunConfig section its spec names)."""
+
+    models: dict[str, Path]
+    data: TaskData
+    max_length: int
+    settings: Any
+
+
+@dataclass(frozen=True)
+class Resampled:
+    """What a paired metric receives: correct[split] as (seeds, rows) 0/1 arrays, the
+    bootstrap's example weights per split, the data, the metrics already computed for this
+    model and, for students, the same-seed teacher's."""
+
+    correct: dict[str, np.ndarray]
+    weights: dict[str, np.ndarray]
+    data: TaskData
+    own: Paired
+    teacher: Paired | None
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """One evaluation. columns(data): the columns it writes for this data (OOD sets vary by
+    task); results(inputs): one row per model ("model" + those columns); tables(inputs):
+    tables of its own; paired(resampled): its paired columns per seed and resample;
+    applies(data): whether it has anything to measure on this data; measure(measured):
+    tables computed from the models themselves (needs "models"), with `settings` the
+    RunConfig field that configures it."""
+
+    name: str
+    summary: str
+    columns: Callable[[TaskData], list[Column]]
+    results: Callable[[Inputs], pd.DataFrame] | None = None
+    tables: Callable[[Inputs], dict[str, pd.DataFrame]] | None = None
+    paired: Callable[[Resampled], Paired] | None = None
+    applies: Callable[[TaskData], bool] = lambda data: True
+    needs: tuple[str, ...] = field(default=())
+    measure: Callable[[Measured], dict[str, pd.DataFrame]] | None = None
+    settings: str | None = None
+
+    def __post_init__(self) -> None:
+        unknown = set(self.needs) - set(NEEDS)
+        if unknown:
+            raise ValueError(f"evaluation {self.name!r} needs {sorted(unknown)}; known: {', '.join(NEEDS)}")
+        if ("models" in self.needs) != (self.measure is not None):
+            raise ValueError(f"evaluation {self.name!r}: an evaluation of the models themselves needs \"models\" and `measure`")
+
+
+EVALUATIONS: Registry[EvaluationSpec] = Registry("evaluation")
+
+
+def register(spec: EvaluationSpec) -> EvaluationSpec:
+    return EVALUATIONS.add(spec.name, spec)
+
+
+def columns(names: tuple[str, ...], data: TaskData) -> list[Column]:
+    """Every column the named evaluations write on this data, in registration order."""
+    return [c for name in EVALUATIONS if name in names and EVALUATIONS[name].applies(data)
+            for c in EVALUATIONS[name].columns(data)]
+
+
+DECLARED = "columns"
+
+
+def declared(spec: EvaluationSpec, data: TaskData) -> pd.DataFrame:
+    """A spec's columns on this data as a table that travels with the report, so that any
+    reader (the summary, the bench tables) selects columns by declaration, not by name."""
+    return pd.DataFrame([{"column": c.name, "evaluation": spec.name, "better": c.better or "", "paired": c.paired,
+                          "label": c.label or ""} for c in spec.columns(data)],
+                        columns=["column", "evaluation", "better", "paired", "label"])
+
+
+def compute(spec: EvaluationSpec, inputs: Inputs) -> dict[str, pd.DataFrame]:
+    """One evaluation's tables: `results` (per model), its declared `columns` and its own;
+    none where it does not apply (no annotated hard rows, no heuristics), which only the
+    loaded data can tell."""
+    out: dict[str, pd.DataFrame] = {}
+    if not spec.applies(inputs.data):
+        return out
+    out[DECLARED] = declared(spec, inputs.data)
+    if spec.results is not None:
+        out["results"] = spec.results(inputs)
+    if spec.tables is not None:
+        out |= spec.tables(inputs)
+    return out
+
+

@@ -1,0 +1,40 @@
+"""Where an encoder comes from: the settings shared by the teacher, a distilled student's
+encoder and the tiny test model (a module of its own, so that compressions can name an
+encoder without importing the whole run config)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from rmc_core.schema import Frozen, Int
+
+
+class TinyBertSpec(Frozen):
+    """A small randomly initialised BERT, for tests and smoke runs; its WordPiece
+    vocabulary is trained on the task's training texts."""
+
+    hidden_size: Int = Field(64, ge=8)
+    num_hidden_layers: Int = Field(2, ge=1)
+    num_attention_heads: Int = Field(2, ge=1)
+    intermediate_size: Int = Field(128, ge=8)
+    vocab_size: Int = Field(1000, ge=120)
+    max_position_embeddings: Int = Field(128, ge=16)
+
+    @model_validator(mode="after")
+    def _heads_divide_hidden(self) -> TinyBertSpec:
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError("hidden_size must be a multiple of num_attention_heads")
+        return self
+
+
+class ModelSpec(Frozen):
+    """Where an encoder comes from.
+
+    source: "minilm" (the packaged all-MiniLM-L6-v2, works offline), "tiny" (see `tiny`),
+    a Hugging Face hub name, or a local directory holding a transformers checkpoint.
+    num_layers keeps only the first k encoder layers (a cheap distilled student).
+    """
+
+    source: str = "minilm"
+    num_layers: Int | None = Field(None, ge=1)
+    tiny: TinyBertSpec = Field(TinyBertSpec(), title="Tiny BERT (source \"tiny\")")

@@ -1,0 +1,58 @@
+"""Batched inference in row order, and what the pipeline derives from logits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.special import log_softmax, softmax
+from tqdm.auto import tqdm
+from transformers import DataCollatorWithPadding, PreTrainedModel, PreTrainedTokenizerBase
+
+from rmc_core.training.precision import autocast, resolve_precision
+from rmc_core.training.stopping import check, stoppable
+
+
+def encode_pairs(frame: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length: int) -> list[dict]:
+    """Each row's token ids as its own dict, unpadded, for a collator to batch in any order."""
+    encoded = tokenizer(frame["text_a"].tolist(), frame["text_b"].tolist(), truncation=True, max_length=max_length)
+    return [dict(zip(encoded.keys(), values)) for values in zip(*encoded.values())]
+
+
+@torch.inference_mode()
+def predict_logits(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    frame: pd.DataFrame,
+    max_length: int,
+    batch_size: int,
+    device: str = "cpu",
+    desc: str = "predict",
+    precision: str = "auto",
+) -> np.ndarray:
+    """Logits for every row, in row order; batches are formed by length to pad less."""
+    precision = resolve_precision(precision, device)
+    rows = encode_pairs(frame, tokenizer, max_length)
+    order = np.argsort([len(r["input_ids"]) for r in rows], kind="stable")
+    collate = DataCollatorWithPadding(tokenizer)
+    model.to(device).eval()
+    out = np.empty((len(frame), model.config.num_labels), dtype=np.float32)
+    with stoppable():
+        for start in tqdm(range(0, len(rows), batch_size), desc=desc, unit="batch", dynamic_ncols=True):
+            check(desc, start // batch_size)
+            idx = order[start : start + batch_size]
+            batch = collate([rows[i] for i in idx])
+            with autocast(precision, device):
+                logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
+            out[idx] = logits.float().cpu().numpy()
+    return out
+
+
+def probs_from_logits(logits: np.ndarray) -> np.ndarray:
+    return softmax(np.asarray(logits, dtype=np.float64), axis=1)
+
+
+def per_sample_loss(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Cross-entropy of each row's gold label: the l of Eq. 1 when the model is a sub-network."""
+    logp = log_softmax(np.asarray(logits, dtype=np.float64), axis=1)
+    return -logp[np.arange(len(labels)), np.asarray(labels, dtype=int)]

@@ -1,0 +1,60 @@
+"""A throw-away compression: a random, fixed fraction of every encoder matrix pruned before
+training (the control a magnitude criterion should beat). Everything it needs is here."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from rmc_core.compression import CompressionConfig, CompressionSpec, register
+from rmc_core.compression.imp import MASK, apply_masks, finalize, mask_gradients, prunable_linears, sparsity_report
+from rmc_core.schema import Int, Sparsity
+from rmc_core.training.hooks import Hook
+
+
+class RandomPruningConfig(CompressionConfig):
+    """Random unstructured pruning at a fixed sparsity."""
+
+    kind: Literal["random"] = "random"
+    sparsity: Sparsity = 0.4
+    seed: Int = 0
+
+
+class RandomPruning(Hook):
+    def __init__(self, cfg: RandomPruningConfig) -> None:
+        self.cfg = cfg
+
+    @torch.no_grad()
+    def on_train_begin(self, model: nn.Module, total_steps: int) -> None:
+        self.model = model
+        generator = torch.Generator().manual_seed(self.cfg.seed)
+        for m in prunable_linears(model).values():
+            mask = torch.ones(m.weight.numel())
+            mask[torch.randperm(m.weight.numel(), generator=generator)[:round(self.cfg.sparsity * m.weight.numel())]] = 0
+            m.register_buffer(MASK, mask.view_as(m.weight).to(m.weight), persistent=False)
+        apply_masks(model)
+
+    def on_after_backward(self, step: int) -> None:
+        mask_gradients(self.model)
+
+    def on_step_end(self, step: int) -> None:
+        apply_masks(self.model)
+
+    def on_train_end(self, model: nn.Module) -> nn.Module:
+        finalize(model)
+        return model
+
+    def report(self) -> dict[str, float]:
+        return sparsity_report(self.model)
+
+
+RANDOM = register(CompressionSpec(
+    kind="random",
+    summary="random unstructured pruning at a fixed sparsity (a control for magnitude pruning)",
+    config=RandomPruningConfig,
+    label=lambda cfg: f"rand{round(cfg.sparsity * 100)}",
+    sparsity=lambda cfg: cfg.sparsity,
+    hooks=lambda cfg: [RandomPruning(cfg)],
+))

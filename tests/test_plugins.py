@@ -1,0 +1,103 @@
+"""The toolkit is open: a compression and an evaluation, each written in one file outside
+rmc_core (tests/plugins/), run through the Prefect flow, show up in the run form and the
+report, are cached like the built-ins, and a change to either recomputes only its stages."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import shutil
+import sys
+
+import pytest
+
+from rmc.tasks.code_digest import Source
+from rmc_core.compression import COMPRESSIONS
+from rmc_core.config import StudentConfig
+from rmc_core.evaluation import EVALUATIONS
+from rmc_core.report import markdown_report
+from rmc_core.store import Store
+from tests.conftest import FAST, tiny_run_config
+
+PLUGINS = {"random_pruning": (COMPRESSIONS, "random"), "confidence": (EVALUATIONS, "confidence")}
+
+
+
+
+@pytest.fixture
+def plugins():
+    """Both throw-away extensions registered for one test, removed afterwards."""
+    loaded = [importlib.import_module(f"tests.plugins.{name}") for name in PLUGINS]
+    yield loaded
+    for name, (registry, key) in PLUGINS.items():
+        registry.pop(key, None)
+        sys.modules.pop(f"tests.plugins.{name}", None)
+
+
+def plugin_config(**overrides):
+    return tiny_run_config(student=StudentConfig.model_validate({"compression": {"kind": "random", "sparsity": 0.4},
+                                                                 "train": FAST.model_dump()}),
+                           methods=("vanilla", "rmc"), evaluations=(*EVALUATIONS,), **overrides)
+
+
+def test_a_registered_compression_and_evaluation_run_through_the_flow_and_the_report(plugins, prefect_api, tmp_path):
+    from rmc.flows.rmc_flow import RmcParameters, rmc_flow
+
+    params = RmcParameters(config=plugin_config(), store_root=str(tmp_path / "store"))
+    summary = rmc_flow(params)
+    tables = Store(tmp_path / "store").tables(summary.report)
+    results = tables["results"].set_index("model")
+    assert list(results.index) == ["teacher", "rand40-vanilla", "rand40-rmc"]
+    assert list(results.loc["rand40-rmc", ["role", "compression", "sparsity", "method"]]) == ["student", "random", 0.4, "rmc"]
+    assert results.loc["rand40-rmc", "achieved_sparsity"] == pytest.approx(0.4, abs=1e-3)
+    assert results["dev_confidence"].between(1 / 3, 1).all()
+    assert {"evaluate-confidence", "train-rand40-rmc"} <= set(summary.computed)
+    assert "| confidence |" in markdown_report(tables, "synthetic")  # the headline table takes its declared label
+    assert "overconfidence" in set(tables["results_interval"]["metric"])  # a declared direction: intervals over seeds
+
+    schema = RmcParameters.model_json_schema()
+    text = str(schema)
+    assert "'const': 'random'" in text and "'confidence'" in text  # the run form offers both
+
+    again = rmc_flow(params)
+    assert again.computed == [] and again.report == summary.report
+
+
+def _touch_every_function(path) -> None:
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            node.body.append(ast.Pass())
+    path.write_text(ast.unparse(ast.fix_missing_locations(tree)))
+
+
+@pytest.mark.parametrize("name", list(PLUGINS))
+def test_a_change_to_a_plugin_recomputes_only_its_own_stages(name, tmp_path, monkeypatch):
+    """The code half of the cache keys follows a plugin's registration to its own file."""
+    package = tmp_path / f"copy_of_{name}"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    shutil.copy(f"tests/plugins/{name}.py", package / f"{name}.py")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry, key = PLUGINS[name]
+    importlib.import_module(f"copy_of_{name}.{name}")
+    try:
+        stages = {
+            "train[vanilla|random]": ("train", {"method": "vanilla", "compression": "random"}),
+            "train[vanilla|pruned]": ("train", {"method": "vanilla", "compression": "pruned"}),
+            "train[teacher]": ("train", {"method": "vanilla", "compression": None}),
+            "evaluate[confidence]": ("evaluate", {"evaluation": "confidence"}),
+            "evaluate[accuracy]": ("evaluate", {"evaluation": "accuracy"}),
+            "summarize[built-in]": ("summarize", {"evaluations": ("accuracy", "f_bias")}),
+            "summarize[with confidence]": ("summarize", {"evaluations": ("accuracy", "confidence")}),
+            "predict": ("predict", {}),
+        }
+        before = {s: Source().digest(("rmc_core.stages", fn), keys) for s, (fn, keys) in stages.items()}
+        _touch_every_function(package / f"{name}.py")
+        after = {s: Source().digest(("rmc_core.stages", fn), keys) for s, (fn, keys) in stages.items()}
+    finally:
+        registry.pop(key, None)
+        sys.modules.pop(f"copy_of_{name}.{name}", None)
+        sys.modules.pop(f"copy_of_{name}", None)
+    changed = {s for s in stages if before[s] != after[s]}
+    assert changed == ({"train[vanilla|random]"} if name == "random_pruning" else {"evaluate[confidence]", "summarize[with confidence]"})

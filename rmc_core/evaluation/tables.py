@@ -1,5 +1,5 @@
-"""From predicted probabilities to the paper's tables: ID/OOD accuracy, F_bias, loyalty,
-HANS by heuristic and label, easy/hard accuracy, and split agreement."""
+"""The computations several evaluations share: ID/OOD accuracy (with the OOD label
+mapping), HANS by heuristic and label, easy/hard accuracy, and split agreement."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from rmc_core.evaluation.metrics import accuracy, label_loyalty, probability_loyalty, relative_bias
+from rmc_core.evaluation.metrics import accuracy
 
 if TYPE_CHECKING:  # annotations only: the data registry imports the config, which imports this package
     from rmc_core.data.registry import TaskData, TaskSpec
@@ -59,27 +59,3 @@ def easy_hard(pred: np.ndarray, gold: np.ndarray, hard: np.ndarray) -> dict[str,
 def split_agreement(a: np.ndarray, b: np.ndarray) -> float:
     """Fraction of rows on which two easy/hard splits agree."""
     return float((np.asarray(a, dtype=bool) == np.asarray(b, dtype=bool)).mean())
-
-
-def results_table(
-    probs: dict[str, dict[str, np.ndarray]], data: TaskData, spec: TaskSpec, teacher: str = "teacher"
-) -> pd.DataFrame:
-    """One row per model: accuracies, F_bias against the teacher, loyalty, easy/hard.
-
-    F_bias uses the OOD union (FEVER: Sym1 + Sym2; QQP: PAWS-wiki + PAWS-qqp).
-    """
-    acc = {m: accuracies(p, data, spec) for m, p in probs.items()}
-    t = acc[teacher]
-    gold = data.dev["label"].to_numpy()
-    rows = []
-    for model, a in acc.items():
-        row = {"model": model, **{f"acc_{k}": v for k, v in a.items()}}
-        is_teacher = model == teacher
-        row["f_bias"] = np.nan if is_teacher else relative_bias(t["dev"], t[OOD_UNION], a["dev"], a[OOD_UNION])
-        row["label_loyalty"] = label_loyalty(probs[teacher]["dev"], probs[model]["dev"])
-        row["prob_loyalty"] = probability_loyalty(probs[teacher]["dev"], probs[model]["dev"])
-        if "hard" in data.dev.columns:
-            eh = easy_hard(np.argmax(probs[model]["dev"], axis=1), gold, data.dev["hard"].to_numpy())
-            row.update({f"dev_{k}": v for k, v in eh.items()})
-        rows.append(row)
-    return pd.DataFrame(rows)

@@ -124,23 +124,43 @@ def sparsity_report(model: nn.Module) -> dict[str, float]:
     }
 
 
-class MagnitudePruning(Hook):
-    """IMP as training events: prune on the schedule after optimizer steps, keep pruned
-    weights at zero, and reach the target at the end."""
+class MaskedTraining(Hook):
+    """Training with masks held in place: pruned weights' gradients zeroed before clipping,
+    the weights zeroed again after every optimizer step, the masks folded in at the end.
+    Any unstructured pruning hook (magnitude, random, learned masks) sets `self.model` and
+    the `weight_mask` buffers in `on_train_begin`, and inherits the rest."""
 
-    def __init__(self, sparsity: float, scope: str = "per_matrix", schedule: Schedule = Schedule()) -> None:
-        self.sparsity, self.scope, self.schedule = sparsity, scope, schedule
-        self.applied, self.total, self.model = 0.0, 1, None
-
-    def on_train_begin(self, model: nn.Module, total_steps: int) -> None:
-        self.model, self.total = model, total_steps
-        self._prune_at(0)
+    model: nn.Module
 
     def on_after_backward(self, step: int) -> None:
         mask_gradients(self.model)
 
     def on_step_end(self, step: int) -> None:
         apply_masks(self.model)
+
+    def on_train_end(self, model: nn.Module) -> nn.Module:
+        apply_masks(model)
+        finalize(model)
+        return model
+
+    def report(self) -> dict[str, float]:
+        return sparsity_report(self.model)
+
+
+class MagnitudePruning(MaskedTraining):
+    """IMP as training events: prune on the schedule after optimizer steps, keep pruned
+    weights at zero, and reach the target at the end."""
+
+    def __init__(self, sparsity: float, scope: str = "per_matrix", schedule: Schedule = Schedule()) -> None:
+        self.sparsity, self.scope, self.schedule = sparsity, scope, schedule
+        self.applied, self.total = 0.0, 1
+
+    def on_train_begin(self, model: nn.Module, total_steps: int) -> None:
+        self.model, self.total = model, total_steps
+        self._prune_at(0)
+
+    def on_step_end(self, step: int) -> None:
+        super().on_step_end(step)
         self._prune_at(step)
 
     def _prune_at(self, step: int) -> None:
@@ -153,12 +173,7 @@ class MagnitudePruning(Hook):
         if self.applied < self.sparsity:
             prune_to(model, self.sparsity, self.scope)
             self.applied = self.sparsity
-        apply_masks(model)
-        finalize(model)
-        return model
-
-    def report(self) -> dict[str, float]:
-        return sparsity_report(self.model)
+        return super().on_train_end(model)
 
 
 def hold(sparsity: float, scope: str) -> MagnitudePruning:

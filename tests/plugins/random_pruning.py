@@ -9,9 +9,8 @@ import torch
 from torch import nn
 
 from rmc_core.compression import CompressionConfig, CompressionSpec, register
-from rmc_core.compression.imp import MASK, apply_masks, finalize, mask_gradients, prunable_linears, sparsity_report
+from rmc_core.compression.imp import MASK, MaskedTraining, apply_masks, prunable_linears
 from rmc_core.schema import Int, Sparsity
-from rmc_core.training.hooks import Hook
 
 
 class RandomPruningConfig(CompressionConfig):
@@ -22,7 +21,7 @@ class RandomPruningConfig(CompressionConfig):
     seed: Int = 0
 
 
-class RandomPruning(Hook):
+class RandomPruning(MaskedTraining):
     def __init__(self, cfg: RandomPruningConfig) -> None:
         self.cfg = cfg
 
@@ -35,19 +34,6 @@ class RandomPruning(Hook):
             mask[torch.randperm(m.weight.numel(), generator=generator)[:round(self.cfg.sparsity * m.weight.numel())]] = 0
             m.register_buffer(MASK, mask.view_as(m.weight).to(m.weight), persistent=False)
         apply_masks(model)
-
-    def on_after_backward(self, step: int) -> None:
-        mask_gradients(self.model)
-
-    def on_step_end(self, step: int) -> None:
-        apply_masks(self.model)
-
-    def on_train_end(self, model: nn.Module) -> nn.Module:
-        finalize(model)
-        return model
-
-    def report(self) -> dict[str, float]:
-        return sparsity_report(self.model)
 
 
 RANDOM = register(CompressionSpec(

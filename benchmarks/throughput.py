@@ -19,7 +19,6 @@ import itertools
 import math
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -148,23 +147,9 @@ def measure(args: argparse.Namespace) -> pd.DataFrame:
     return table[COLUMNS]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", default="mnli", choices=sorted(TASKS))
-    parser.add_argument("--model", default="minilm", help="minilm (packaged), tiny, a hub name or a local checkpoint")
-    parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--rows", type=int, default=None, help="training rows to draw batches from (default: all)")
-    parser.add_argument("--steps", type=int, default=40, help="timed training steps per setting")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--eval-batch-sizes", type=int, nargs="+", default=[128])
-    parser.add_argument("--predict-rows", type=int, default=2000)
-    parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=5e-5)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--device", default="cuda:0" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--out", type=Path, default=Path("rmc-runs/speed/throughput.csv"))
-
-
 def run(args: argparse.Namespace) -> pd.DataFrame:
+    """The `rmc speed` command (its arguments: flows/cli.py)."""
+    args.device = args.device or ("cuda:0" if torch.cuda.is_available() else "cpu")
     table = measure(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)

@@ -12,6 +12,7 @@ artifacts without a second copy of the wiring.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import inspect
 import math
@@ -35,7 +36,8 @@ from rmc_core.training import stopping
 from rmc_core.config import RunConfig
 from rmc_core.pipeline import ModelRecord
 from rmc_core.devices import available_devices, default_concurrency, default_devices
-from rmc_core.report import inference_lines, markdown_report, results_summary
+from rmc_core.report import inference_lines, legend, markdown_report, summary_table
+from rmc_core.report_plot import report_png
 from rmc_core.store import Ref, Store
 
 CONCURRENCY_ENV = "RMC_CONCURRENCY"
@@ -57,7 +59,8 @@ class RunnerConfig(BaseModel):
     path and reach the same Prefect server."""
 
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["local", "ray", "dask"] = "local"
+    kind: Literal["local", "ray", "dask"] = Field("local", description="local: threads in the serving process; ray or "
+                                                                     "dask: that cluster's workers")
     address: str | None = Field(None, description="ray: the cluster (`auto`, `ray://head:10001`); dask: the scheduler "
                                                   "(`tcp://host:8786`); empty: a cluster started on this machine")
     cpus_per_task: int = Field(1, ge=1, description="CPUs a Ray worker reserves for a stage that runs on CPU")
@@ -67,11 +70,12 @@ class RmcParameters(BaseModel):
     """Everything a run takes; the Prefect UI renders it as a form and refuses bad values."""
 
     model_config = ConfigDict(extra="forbid")
-    config: RunConfig = RunConfig()
-    store_root: str = Field("rmc-runs/store", description="artifact store and Prefect results; share it to share the cache")
+    config: RunConfig = Field(RunConfig(), title="Run", description="what to train and measure (the `rmc run` config)")
+    store_root: str = Field("rmc-runs/store", description="artifact store and Prefect results; share it to share the cache. "
+                            f"A relative path is under the serving process's folder ({Path.cwd()} here)")
     devices: list[str] | None = Field(None, description="e.g. ['cuda:0', 'cuda:1']; default: every visible GPU, else cpu. "
                                                         "On a cluster: one entry per GPU stage that may run at once")
-    runner: RunnerConfig = Field(RunnerConfig(), title="Task runner")
+    runner: RunnerConfig = Field(RunnerConfig(), title="Task runner", description="where the stages run")
 
 
 EXTRA = {"ray": ("prefect_ray", "pip install -e '.[ray]'"), "dask": ("prefect_dask", "pip install -e '.[dask]'")}
@@ -164,9 +168,19 @@ def run_name() -> str:
 
 
 def publish(store: Store, report: Ref, inference: Ref | None, task: str) -> None:
+    """The run page's artifacts: the headline table (it fits the pane) with its legend, the
+    detail table, the picture (embedded: the UI shows only images it can fetch, and a
+    served run's files are on the serving machine), and the whole summary."""
     tables = store.tables(report)
-    create_table_artifact(key="rmc-results", table=table_rows(results_summary(tables["results"])),
-                          description=f"RMC results on {task}")
+    notes = "\n".join(f"- {line}" for line in legend(tables))
+    create_table_artifact(key="rmc-results", table=table_rows(summary_table(tables, digits=None)),
+                          description=f"RMC results on {task}: headline columns (more in rmc-results-detail).\n\n{notes}")
+    if len((detail := summary_table(tables, "detail", digits=None)).columns) > 1:
+        create_table_artifact(key="rmc-results-detail", table=table_rows(detail), description=f"RMC results on {task}: "
+                              f"the other columns.\n\n{notes}")
+    picture = base64.b64encode(report_png(tables, task)).decode()
+    create_markdown_artifact(key="rmc-report-plot", markdown=f"![ID and OOD accuracy per model](data:image/png;base64,{picture})",
+                             description=f"ID and OOD accuracy per model on {task} (`rmc run` writes it as report.png)")
     speed = ["## Size and inference speed", "", *inference_lines(store.table(inference, "inference")), ""] if inference else []
     markdown = "\n".join([markdown_report(tables, task), "", *speed, f"All tables: `{store.path(report)}` (parquet)."])
     create_markdown_artifact(key="rmc-summary", markdown=markdown, description=f"RMC summary on {task}")

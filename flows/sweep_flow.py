@@ -5,6 +5,7 @@ collected into one results table."""
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pandas as pd
 from prefect import flow, get_run_logger
@@ -21,14 +22,15 @@ from rmc_core.store import Ref, Store
 
 class SweepParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    base: RunConfig = RunConfig()
-    tasks: list[TaskName] = Field(default_factory=lambda: ["synthetic"])
-    methods: list[Method] = Field(default_factory=lambda: list(METHODS))
-    student_sparsities: list[Sparsity] = Field(default_factory=lambda: [0.4])
-    seeds: list[int] = Field(default_factory=lambda: [0])
-    store_root: str = "rmc-runs/store"
-    devices: list[str] | None = None
-    runner: RunnerConfig = Field(RunnerConfig(), title="Task runner")
+    base: RunConfig = Field(RunConfig(), title="Base run", description="every run's settings except those swept below")
+    tasks: list[TaskName] = Field(default_factory=lambda: ["synthetic"], description="one run per task ...")
+    methods: list[Method] = Field(default_factory=lambda: list(METHODS), description="... with a student per method ...")
+    student_sparsities: list[Sparsity] = Field(default_factory=lambda: [0.4], description="... per student sparsity ...")
+    seeds: list[int] = Field(default_factory=lambda: [0], description="... per seed")
+    store_root: str = Field("rmc-runs/store", description="artifact store shared by every run of the sweep; a relative "
+                            f"path is under the serving process's folder ({Path.cwd()} here)")
+    devices: list[str] | None = Field(None, description="e.g. ['cuda:0']; default: every visible GPU, else cpu")
+    runner: RunnerConfig = Field(RunnerConfig(), title="Task runner", description="where the stages run")
 
     @model_validator(mode="after")
     def _every_run_valid(self) -> SweepParameters:

@@ -49,14 +49,14 @@ Method = Annotated[str, AfterValidator(lambda name: METHODS.known(name)),
 class TrainConfig(Frozen):
     """One fine-tuning run: AdamW with a linear schedule and warm-up, and its prediction settings."""
 
-    epochs: Real = Field(1.0, gt=0)
-    lr: Real = Field(5e-5, gt=0)
-    batch_size: Int = Field(32, ge=1)
-    eval_batch_size: Int = Field(128, ge=1)
-    warmup_ratio: Real = Field(0.1, ge=0, lt=1)
-    weight_decay: Real = Field(0.01, ge=0)
-    max_length: Int = Field(128, ge=8)
-    seed: Int = 0
+    epochs: Real = Field(1.0, gt=0, description="passes over the training rows (fractions allowed)")
+    lr: Real = Field(5e-5, gt=0, description="AdamW's peak learning rate, reached after the warm-up")
+    batch_size: Int = Field(32, ge=1, description="training rows per optimizer step")
+    eval_batch_size: Int = Field(128, ge=1, description="rows per batch when predicting (memory only, not results)")
+    warmup_ratio: Real = Field(0.1, ge=0, lt=1, description="share of the steps over which the learning rate rises from 0")
+    weight_decay: Real = Field(0.01, ge=0, description="AdamW's decoupled weight decay")
+    max_length: Int = Field(128, ge=8, description="tokens per sentence pair; longer pairs are truncated")
+    seed: Int = Field(0, ge=0, description="seeds the head's initialisation, dropout and batch order (added to the run's seed)")
     precision: Precision = Field("auto", description="auto: bf16 autocast where the device computes bf16 natively, else fp32")
     batching: Batching = Field(
         "auto", description="grouped: rows of similar length batched together (less padding); auto: grouped unless "
@@ -66,15 +66,17 @@ class TrainConfig(Frozen):
 class DataConfig(Frozen):
     """Which rows to use. Limits exist to fit a CPU budget; the benchmark documents them."""
 
-    source: Literal["local", "hub"] = "local"
-    data_root: Path = Path("../shared/data")
-    max_train: Int | None = Field(None, ge=1)
-    max_dev: Int | None = Field(None, ge=1)
+    source: Literal["local", "hub"] = Field("local", description="local: files under data_root; hub: the Hugging Face "
+                                                                 "hub (needs internet; two files still come from data_root)")
+    data_root: Path = Field(Path("../shared/data"), description="the folder of task files (its README gives formats); "
+                            f"a relative path is read from the folder the run starts in ({Path.cwd()} here)")
+    max_train: Int | None = Field(None, ge=1, description="sample at most this many training rows (empty: all)")
+    max_dev: Int | None = Field(None, ge=1, description="sample at most this many dev rows (empty: all)")
     max_ood: Int | None = Field(None, ge=1, description="per OOD set, stratified by label (and heuristic)")
-    seed: Int = 0
-    synthetic_train: Int = Field(2000, ge=10)
-    synthetic_dev: Int = Field(1500, ge=10)
-    synthetic_ood: Int = Field(1000, ge=10)
+    seed: Int = Field(0, ge=0, description="seeds the row sample (and the synthetic task's rows); fixed across run seeds")
+    synthetic_train: Int = Field(2000, ge=10, description="synthetic task: training rows")
+    synthetic_dev: Int = Field(1500, ge=10, description="synthetic task: dev rows")
+    synthetic_ood: Int = Field(1000, ge=10, description="synthetic task: OOD rows (all where the shortcut fails)")
     synthetic_bias: Real = Field(0.9, ge=0.5, le=1.0, description="shortcut strength: P(word overlap agrees with the label) "
                                                                   "on entailment and neutral rows of train/dev")
     synthetic_order: Real = Field(0.0, ge=0.0, le=1.0, description="rule difficulty: share of the hard non-entailed rows "
@@ -91,11 +93,13 @@ class SubnetworkConfig(Frozen):
     (docs/method.md, deviations), so a run reports the agreement of whatever estimator it used.
     """
 
-    sparsities: tuple[Sparsity, ...] = (0.2, 0.4, 0.6, 0.7, 0.85)
-    scope: Scope = "per_matrix"
-    estimator: Literal["imp", "oneshot"] = "imp"
-    recovery_epochs: Real = Field(0.0, ge=0)
-    train: TrainConfig = Field(TrainConfig(epochs=2), title="Sub-network training")
+    sparsities: tuple[Sparsity, ...] = Field((0.2, 0.4, 0.6, 0.7, 0.85), description="one sub-network per sparsity "
+                                             "(the paper's five); the variance of their losses is the difficulty")
+    scope: Scope = Field("per_matrix", description="per_matrix: every matrix to the same sparsity; global: one ranking")
+    estimator: Literal["imp", "oneshot"] = Field("imp", description="imp: each fine-tuned with IMP from the base (the "
+                                                 "paper); oneshot: the trained teacher pruned by magnitude (cheap)")
+    recovery_epochs: Real = Field(0.0, ge=0, description="oneshot: fine-tuning epochs after pruning (0: none)")
+    train: TrainConfig = Field(TrainConfig(epochs=2), title="Sub-network training", description="each sub-network's fine-tuning")
 
     @field_validator("sparsities")
     @classmethod
@@ -124,7 +128,7 @@ class StudentConfig(Frozen):
 
     compression: Compression = Field(ImpConfig(), title="Compression",
                                      description="IMP (\"pruned\", default), \"structured\", \"distilled\", or a registered kind")
-    train: TrainConfig = Field(TrainConfig(epochs=2), title="Student training")
+    train: TrainConfig = Field(TrainConfig(epochs=2), title="Student training", description="every student's fine-tuning")
 
 
 class InferenceCostConfig(Frozen):
@@ -132,8 +136,8 @@ class InferenceCostConfig(Frozen):
     (rmc_core/evaluation/inference_cost.py): on the first `rows` dev rows, the median of `repeats`
     rounds in which every model runs in turn."""
 
-    rows: Int = Field(64, ge=1)
-    batch_size: Int = Field(32, ge=1)
+    rows: Int = Field(64, ge=1, description="dev rows each model predicts per round")
+    batch_size: Int = Field(32, ge=1, description="rows per batch for the batched throughput")
     repeats: Int = Field(9, ge=1, description="rounds; speed-up intervals need at least 6")
 
 
@@ -146,18 +150,22 @@ class RunConfig(Frozen):
     shortcut (docs/results.md).
     """
 
-    task: TaskName = "synthetic"
-    data: DataConfig = Field(DataConfig(), title="Data")
-    teacher: ModelSpec = Field(ModelSpec(), title="Teacher model")
-    teacher_train: TrainConfig = Field(TrainConfig(epochs=3), title="Teacher training")
-    subnetworks: SubnetworkConfig = Field(SubnetworkConfig(), title="Sub-networks (difficulty estimation)")
-    student: StudentConfig = Field(StudentConfig(), title="Student (compressed model)")
-    methods: tuple[Method, ...] = ("vanilla", "rmc")
-    method: MethodConfig = Field(MethodConfig(), title="Method hyper-parameters")
+    task: TaskName = Field("synthetic", description="mnli (OOD: HANS), fever (FEVER-Symmetric), qqp (PAWS) or the "
+                                                    "synthetic shortcut task")
+    data: DataConfig = Field(DataConfig(), title="Data", description="where the rows come from and how many")
+    teacher: ModelSpec = Field(ModelSpec(), title="Teacher model", description="the encoder fine-tuned as the teacher")
+    teacher_train: TrainConfig = Field(TrainConfig(epochs=3), title="Teacher training", description="the teacher's fine-tuning")
+    subnetworks: SubnetworkConfig = Field(SubnetworkConfig(), title="Sub-networks (difficulty estimation)",
+                                          description="the pruned sub-networks whose loss variance scores each sample")
+    student: StudentConfig = Field(StudentConfig(), title="Student (compressed model)",
+                                   description="how each student is compressed and trained")
+    methods: tuple[Method, ...] = Field(("vanilla", "rmc"), description="one student per method, all compared with RMC")
+    method: MethodConfig = Field(MethodConfig(), title="Method hyper-parameters", description="the methods' settings")
     evaluations: tuple[Evaluation, ...] = Field(
         default_factory=lambda: tuple(EVALUATIONS),
         description="what each seed's models are measured by (rmc_core/evaluation/); default: every registered evaluation")
-    inference: InferenceCostConfig = Field(InferenceCostConfig(), title="Inference cost measurement")
+    inference: InferenceCostConfig = Field(InferenceCostConfig(), title="Inference cost measurement",
+                                           description="how each model's size and CPU speed are measured")
     seeds: tuple[Annotated[Int, Field(ge=0)], ...] = Field(
         (0,), description="one cached branch of the DAG per seed, added to every training seed; the data sample stays "
                           "fixed, so methods and seeds are compared on the same rows")

@@ -4,6 +4,8 @@ encoder without importing the whole run config)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, model_validator
 
 from rmc_core.schema import Frozen, Int
@@ -13,12 +15,12 @@ class TinyBertSpec(Frozen):
     """A small randomly initialised BERT, for tests and smoke runs; its WordPiece
     vocabulary is trained on the task's training texts."""
 
-    hidden_size: Int = Field(64, ge=8)
-    num_hidden_layers: Int = Field(2, ge=1)
-    num_attention_heads: Int = Field(2, ge=1)
-    intermediate_size: Int = Field(128, ge=8)
-    vocab_size: Int = Field(1000, ge=120)
-    max_position_embeddings: Int = Field(128, ge=16)
+    hidden_size: Int = Field(64, ge=8, description="width of every layer")
+    num_hidden_layers: Int = Field(2, ge=1, description="encoder layers")
+    num_attention_heads: Int = Field(2, ge=1, description="heads per layer (must divide hidden_size)")
+    intermediate_size: Int = Field(128, ge=8, description="FFN width")
+    vocab_size: Int = Field(1000, ge=120, description="word-level vocabulary built from the training rows")
+    max_position_embeddings: Int = Field(128, ge=16, description="longest input in tokens")
 
     @model_validator(mode="after")
     def _heads_divide_hidden(self) -> TinyBertSpec:
@@ -35,6 +37,7 @@ class ModelSpec(Frozen):
     num_layers keeps only the first k encoder layers (a cheap distilled student).
     """
 
-    source: str = "minilm"
-    num_layers: Int | None = Field(None, ge=1)
-    tiny: TinyBertSpec = Field(TinyBertSpec(), title="Tiny BERT (source \"tiny\")")
+    source: str = Field("minilm", description="minilm (packaged all-MiniLM-L6-v2, offline), tiny (a small random BERT), a "
+                        f"hub name or a local checkpoint folder (a relative path is read from {Path.cwd()} here)")
+    num_layers: Int | None = Field(None, ge=1, description="keep only the first num_layers encoder layers (empty: all)")
+    tiny: TinyBertSpec = Field(TinyBertSpec(), title="Tiny BERT (source \"tiny\")", description="the tiny BERT's shape")

@@ -6,51 +6,56 @@ from pathlib import Path
 
 import pandas as pd
 
-from rmc_core.data.registry import TaskData
-from rmc_core.evaluation import EVALUATIONS
+from rmc_core.evaluation.registry import DECLARED
 from rmc_core.evaluation.uncertainty import verdicts
 
-
-def summary_labels() -> dict[str, str]:
-    """The headline columns and their names, as the registered evaluations declare them
-    (`Column.label`), in registration order."""
-    empty = pd.DataFrame()
-    no_data = TaskData(train=empty, dev=empty, ood={})
-    return {"model": "model", **{c.name: c.label for spec in EVALUATIONS.values() for c in spec.columns(no_data) if c.label}}
+SPARSITY_LEGEND = "achieved sparsity: share of the encoder's prunable weights that are zero or removed."
 
 
-METRIC_NOTE = ("F_bias: the model's relative ID-to-OOD accuracy drop, (dev - OOD) / dev, over the teacher's "
-               "(above 1: it leans on shortcuts more than its teacher). "
-               "Label loyalty: share of dev rows where the model predicts the teacher's label. Prob. loyalty: "
-               "1 - mean Jensen-Shannon distance to the teacher's dev probabilities, with base-2 logarithms "
-               "(so in [0, 1]).")
+def _declared(tables: dict[str, pd.DataFrame], shown: str) -> pd.DataFrame:
+    """The run's declared columns (`rmc_core.evaluation.registry.Column`) shown at `shown`
+    that its results hold, in registration order."""
+    declared = tables[DECLARED].drop_duplicates("column")
+    return declared[(declared["shown"] == shown) & declared["column"].isin(tables["results"].columns)]
 
 
-def summary_columns(results: pd.DataFrame) -> list[str]:
-    """The declared headline columns present, plus each OOD set, the easy/hard gap and the
-    achieved sparsity when present."""
-    labels = summary_labels()
-    extra = [c for c in results.columns if c.startswith("acc_") and c not in labels]
-    extra += [c for c in ("dev_easy", "dev_hard", "dev_gap", "achieved_sparsity") if c in results.columns]
-    return [c for c in labels if c in results.columns] + extra
+def summary_columns(tables: dict[str, pd.DataFrame], shown: str = "headline") -> dict[str, str]:
+    """The results columns of one summary table and their names for people: the headline
+    (what fits a UI pane) or the detail (the rest, and the achieved sparsity)."""
+    declared = _declared(tables, shown)
+    columns = {"model": "model", **dict(zip(declared["column"], declared["label"]))}
+    if shown == "detail" and "achieved_sparsity" in tables["results"].columns:
+        columns["achieved_sparsity"] = "achieved sparsity"
+    return columns
 
 
-def results_summary(results: pd.DataFrame) -> pd.DataFrame:
-    return results[summary_columns(results)].rename(columns=summary_labels())
+def legend(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """One line per shown column saying what it measures, as its evaluation declares it."""
+    lines = [text for shown in ("headline", "detail") for text in _declared(tables, shown)["legend"] if text]
+    return [*lines, SPARSITY_LEGEND] if "achieved_sparsity" in tables["results"].columns else lines
 
 
-def headline(tables: dict[str, pd.DataFrame], digits: int = 3) -> pd.DataFrame:
-    """The summary table; with several seeds each metric reads 'mean [low, high]' (95 %
-    t-interval over seeds)."""
-    results = tables["results"]
-    frame = results[summary_columns(results)].copy()
+def summary_table(tables: dict[str, pd.DataFrame], shown: str = "headline", digits: int | None = 3) -> pd.DataFrame:
+    """One summary table, columns named for people. With several seeds, `digits` set, each
+    metric reads 'mean [low, high]' (95 % t-interval over seeds); `digits` None keeps the
+    numbers (for a table artifact)."""
+    columns = summary_columns(tables, shown)
+    frame = tables["results"][list(columns)].copy()
     intervals = tables.get("results_interval")
-    if intervals is not None and not intervals.empty and intervals["n_seeds"].max() > 1:
+    if digits is not None and intervals is not None and not intervals.empty and intervals["n_seeds"].max() > 1:
         cells = {(r.model, r.metric): f"{r.mean:.{digits}f} [{r.low:.{digits}f}, {r.high:.{digits}f}]"
                  for r in intervals.itertuples()}
         for column in frame.columns[1:]:
             frame[column] = [cells.get((m, column), _cell(v, digits)) for m, v in zip(frame["model"], frame[column])]
-    return frame.rename(columns=summary_labels())
+    return frame.rename(columns=columns)
+
+
+def headline_lines(tables: dict[str, pd.DataFrame], digits: int = 3) -> list[str]:
+    """One log line per model with its headline columns ("imp40-rmc: ID dev 0.912, OOD 0.804, ...")."""
+    columns = summary_columns(tables)
+    rows = tables["results"][list(columns)]
+    return [f"{row['model']}: " + ", ".join(f"{label} {_cell(row[c], digits)}" for c, label in list(columns.items())[1:])
+            for _, row in rows.iterrows()]
 
 
 def _cell(v: object, digits: int) -> str:
@@ -125,7 +130,10 @@ def inference_lines(costs: pd.DataFrame) -> list[str]:
 
 def markdown_report(tables: dict[str, pd.DataFrame], task: str) -> str:
     """The run's summary for the Prefect UI: tables split to fit the artifact pane."""
-    parts = [f"# RMC on `{task}`", "", to_markdown(headline(tables), max_columns=PANE_COLUMNS), "", METRIC_NOTE]
+    parts = [f"# RMC on `{task}`", "", to_markdown(summary_table(tables), max_columns=PANE_COLUMNS)]
+    if len((detail := summary_table(tables, "detail")).columns) > 1:
+        parts += ["", to_markdown(detail, max_columns=PANE_COLUMNS)]
+    parts += ["", *(f"- {line}" for line in legend(tables))]
     if lines := premise_lines(tables):
         parts += ["", "## RMC's premise", "", *lines]
     if lines := comparison_lines(tables):

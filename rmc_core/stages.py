@@ -30,7 +30,8 @@ from rmc_core.store import Ref, Store
 from rmc_core.training.hooks import standard_hooks
 from rmc_core.training.loop import TrainStats, fine_tune
 from rmc_core.training.predict import per_sample_loss, predict_logits, probs_from_logits
-from rmc_core.evaluation.uncertainty import compare, correctness, mean_over_seeds, seed_intervals
+from rmc_core.evaluation.uncertainty import compare, correctness, mean_over_seeds, seed_intervals, verdicts
+from rmc_core.report import headline_lines
 
 OOD_PREFIX = "ood__"
 log = logging.getLogger(__name__)
@@ -53,6 +54,9 @@ def prepare_data(task: str, cfg: DataConfig, store: Store) -> Ref:
     """Read, check and subsample every split once; later stages read the stored copy."""
     data = load_task_data(task, cfg)
     tables = {"train": data.train, "dev": data.dev, **{OOD_PREFIX + k: v for k, v in data.ood.items()}}
+    hard = f" ({int(data.dev['hard'].sum())} annotated hard)" if "hard" in data.dev.columns else ""
+    log.info("%s data: %d train, %d dev%s, OOD %s", task, len(data.train), len(data.dev), hard,
+             ", ".join(f"{k} {len(v)}" for k, v in data.ood.items()) or "none")
     return store.put_tables(tables, kind="data", meta={"task": task})
 
 
@@ -262,6 +266,8 @@ def report(
     if "subnetworks" in tables:
         sub = tables["subnetworks"]
         sub.insert(1, "sparsity", [identity[n]["sparsity"] for n in sub["subnetwork"]])
+    for line in headline_lines(tables):
+        log.info("%s: %s", desc, line)
     return store.put_tables(tables, meta={"task": task})
 
 
@@ -313,6 +319,8 @@ def summarize(
                 comparisons[f"{side}_{column}"] = comparisons[side].map(ids[column])
         comparisons["seeds"] = listed
     tables["comparisons"] = comparisons
+    for line in verdicts(comparisons) if not comparisons.empty else []:
+        log.info("summary over seeds %s: %s", listed, line)
     return store.put_tables(tables, meta={"task": task, "seeds": seeds})
 
 

@@ -129,6 +129,10 @@ class Source:
         self.root = root
         self._modules: dict[str, Module | None] = {}
         self._extra: set[str] = set()
+        # Every stage's closure walks mostly the same definitions: each is read once.
+        self._references: dict[Symbol, list[Symbol]] = {}
+        self._specs: dict[tuple[str, str], dict[str, Symbol]] = {}
+        self._code: dict[Symbol, str] = {}
 
     def module(self, name: str) -> Module | None:
         if name not in self._modules:
@@ -145,6 +149,7 @@ class Source:
         if spec is not None and spec.origin and spec.origin.endswith(".py"):
             self._modules[name] = Module(name, Path(spec.origin))
             self._extra.add(name)
+            self._specs.clear()
 
     def module_names(self) -> list[str]:
         package = self.root / PACKAGE
@@ -167,6 +172,11 @@ class Source:
 
     def references(self, symbol: Symbol) -> list[Symbol]:
         """The rmc_core definitions that `symbol`'s code names."""
+        if symbol not in self._references:
+            self._references[symbol] = self._read_references(symbol)
+        return self._references[symbol]
+
+    def _read_references(self, symbol: Symbol) -> list[Symbol]:
         module, name = symbol
         mod = self.module(module)
         node = mod.definitions[name]
@@ -196,6 +206,12 @@ class Source:
 
     def specs(self, dispatch: Dispatch) -> dict[str, Symbol]:
         """Each module-level `X = register(<spec_class>(<key_field>=..., ...))`, by key."""
+        key = (dispatch.spec_class, dispatch.key_field)
+        if key not in self._specs:
+            self._specs[key] = self._read_specs(dispatch)
+        return self._specs[key]
+
+    def _read_specs(self, dispatch: Dispatch) -> dict[str, Symbol]:
         out = {}
         for module in self.module_names():
             mod = self.module(module)
@@ -245,10 +261,16 @@ class Source:
         if entries:
             symbols, _ = self.closure([stage, *entries])
         h = hashlib.sha256()
-        for module, name in symbols:
-            node = _strip_docstrings(ast.parse(ast.unparse(self.module(module).definitions[name])))
-            h.update(f"{module}.{name}\0{ast.dump(node)}\0".encode())
+        for symbol in symbols:
+            h.update(f"{symbol[0]}.{symbol[1]}\0{self.code(symbol)}\0".encode())
         return h.hexdigest()
+
+    def code(self, symbol: Symbol) -> str:
+        """A definition's code without its docstrings, as one normalised string."""
+        if symbol not in self._code:
+            node = self.module(symbol[0]).definitions[symbol[1]]
+            self._code[symbol] = ast.dump(_strip_docstrings(ast.parse(ast.unparse(node))))
+        return self._code[symbol]
 
 
 def dispatch_keys(inputs: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:

@@ -161,11 +161,20 @@ def test_cli_lists_deployments_runs_one_and_shows_its_stage_logs(server, served)
     assert "train-imp40-vanilla: Finished in state Cached(type=COMPLETED)" in messages
     assert "teacher: 300 rows" in logs  # `prefect flow-run logs` shows them too
     assert "train-teacher: Finished in state Completed()" in messages  # task lines name their task
+    assert any(re.fullmatch(r"synthetic data: 300 train, 90 dev \(\d+ annotated hard\), OOD synthetic-ood 100", m) for m in messages)
+    headline = [m for m in messages if m.startswith("report: imp40-rmc: ID dev ")]
+    assert len(headline) == 1 and re.search(r"OOD [\d.]+, F_bias -?[\d.]+", headline[0]), headline
+    assert any(m.startswith("summary over seeds 0: ") and "imp40-rmc" in m for m in messages)
+    assert not [m for m in messages if messages.count(m) > 1 and "length predicts the label" in m]
 
     artifacts = {a.key: a for a in served.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))}
-    assert {"rmc-results", "rmc-summary", "rmc-progress"} <= set(artifacts)
-    cells = [v for row in json.loads(artifacts["rmc-results"].data) for v in row.values() if isinstance(v, float)]
+    assert {"rmc-results", "rmc-results-detail", "rmc-report-plot", "rmc-summary", "rmc-progress"} <= set(artifacts)
+    rows = json.loads(artifacts["rmc-results"].data)
+    assert list(rows[0]) == ["model", "ID dev", "OOD", "F_bias", "label loyalty", "prob. loyalty"]  # fits the pane
+    cells = [v for row in rows for v in row.values() if isinstance(v, float)]
     assert cells and all(round(v, 4) == v for v in cells)  # rounded for the UI
+    assert "F_bias: the model's relative" in artifacts["rmc-results"].description  # the legend
+    assert artifacts["rmc-report-plot"].data.startswith("![ID and OOD accuracy per model](data:image/png;base64,")
 
 
 def test_browser_deployments_page_and_a_custom_run_from_the_form(server, served):
@@ -174,7 +183,8 @@ def test_browser_deployments_page_and_a_custom_run_from_the_form(server, served)
     sync_playwright = pytest.importorskip("playwright.sync_api", reason="BROWSER TEST SKIPPED: playwright not installed").sync_playwright
     ui = server["url"].removesuffix("/api")
     rmc = served.read_deployment_by_name("rmc/rmc")
-    params = tiny_params(server["tmp"] / "ui-store", methods=("vanilla", "rmc"))
+    # The CLI test's store: every model comes from its cache, so the UI's run is quick.
+    params = tiny_params(server["tmp"] / "cli-store", methods=("vanilla", "rmc"))
     http_errors: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -216,6 +226,17 @@ def test_browser_deployments_page_and_a_custom_run_from_the_form(server, served)
             assert page.get_by_text("Completed", exact=True).count() >= 1
             page.get_by_text("Artifacts", exact=True).click()
             page.get_by_text("rmc-results").first.wait_for()
+            page.screenshot(path=str(server["tmp"] / "run-artifacts.png"))
+            page.get_by_text("Logs", exact=True).first.click()
+            page.get_by_text(re.compile(r"^report: imp40-rmc: ID dev [\d.]+, OOD [\d.]+")).first.wait_for(timeout=30_000)
+
+            plot = next(a for a in served.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
+                        if a.key == "rmc-report-plot")
+            page.goto(f"{ui}/artifacts/artifact/{plot.id}")
+            picture = page.locator("img[alt='ID and OOD accuracy per model']")
+            picture.wait_for(timeout=30_000)
+            assert picture.evaluate("img => img.complete && img.naturalWidth") > 200  # rendered, not a broken image
+            page.screenshot(path=str(server["tmp"] / "report-plot-artifact.png"), full_page=True)
         except Exception as err:
             page.screenshot(path=str(server["tmp"] / "browser-failure.png"), full_page=True)
             raise AssertionError(f"{err}\nHTTP errors seen: {http_errors}; screenshot: "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from rmc_core.report import to_markdown
 
@@ -22,3 +23,52 @@ def test_without_a_width_the_table_stays_whole():
     frame = pd.DataFrame({"model": ["teacher"], **{f"m{i}": [0.5] for i in range(9)}})
     assert "\n\n" not in to_markdown(frame)
     assert to_markdown(frame).splitlines()[0].count("|") == 11
+
+
+def _tables(n_seeds: int) -> dict[str, pd.DataFrame]:
+    """A report's tables as `summarize` writes them, for three models on one OOD set."""
+    from rmc_core.evaluation.registry import DECLARED, declared
+    from rmc_core.evaluation import EVALUATIONS
+    from rmc_core.data.registry import TaskData
+
+    empty = pd.DataFrame()
+    data = TaskData(train=empty, dev=pd.DataFrame({"hard": [True]}), ood={"hans": empty})
+    models = ["teacher", "imp40-vanilla", "imp40-rmc"]
+    results = pd.DataFrame({"model": models, "role": ["teacher", "student", "student"], "acc_dev": [0.9, 0.85, 0.86],
+                            "acc_hans": [0.6, 0.5, 0.55], "acc_ood": [0.6, 0.5, 0.55], "f_bias": [float("nan"), 1.4, 1.2],
+                            "label_loyalty": [1.0, 0.9, 0.92], "prob_loyalty": [1.0, 0.8, 0.81], "dev_easy": [0.95, 0.9, 0.9],
+                            "dev_hard": [0.8, 0.7, 0.75], "dev_gap": [0.15, 0.2, 0.15], "achieved_sparsity": [0.0, 0.4, 0.4]})
+    columns = pd.concat([declared(spec, data) for spec in EVALUATIONS.values() if spec.applies(data)], ignore_index=True)
+    intervals = pd.DataFrame([{"model": m, "metric": c, "mean": v, "low": v - 0.02, "high": v + 0.02, "n_seeds": n_seeds}
+                              for m, row in results.set_index("model").iterrows() for c, v in row.items()
+                              if c.startswith(("acc_", "f_bias"))])
+    return {"results": results, DECLARED: columns, "results_interval": intervals}
+
+
+def test_the_summary_fits_the_pane_in_one_naming_style_with_a_legend():
+    from rmc_core.report import PANE_COLUMNS, legend, summary_table
+
+    tables = _tables(1)
+    head, detail = summary_table(tables), summary_table(tables, "detail")
+    assert list(head.columns) == ["model", "ID dev", "OOD", "F_bias", "label loyalty", "prob. loyalty"]
+    assert len(head.columns) <= PANE_COLUMNS
+    # one OOD set is the union: shown once, not twice
+    assert list(detail.columns) == ["model", "dev easy", "dev hard", "easy-hard gap", "achieved sparsity"]
+    lines = legend(tables)
+    assert all(any(line.startswith(label) for line in lines) for label in [*head.columns[1:], "dev easy", "easy-hard gap"])
+
+
+def test_with_seeds_the_summary_cells_carry_their_interval():
+    from rmc_core.report import summary_table
+
+    assert summary_table(_tables(3)).set_index("model").loc["imp40-rmc", "OOD"] == "0.550 [0.530, 0.570]"
+
+
+@pytest.mark.parametrize("n_seeds", [1, 3])
+def test_report_png_is_a_picture_of_every_model(n_seeds, tmp_path):
+    from rmc_core.report_plot import write_report_png
+
+    path = write_report_png(_tables(n_seeds), "mnli", tmp_path)
+    png = path.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    assert write_report_png(_tables(n_seeds), "mnli", tmp_path).read_bytes() == png  # identical runs, identical files

@@ -18,7 +18,7 @@ class DistilledConfig(CompressionConfig):
     """A smaller encoder trained from the teacher's targets."""
 
     model_config = ConfigDict(title="Smaller encoder (kind \"distilled\")")
-    kind: Literal["distilled"] = "distilled"
+    kind: Literal["distilled"] = Field("distilled", description="a shallower encoder trained from the teacher")
     num_layers: Int = Field(3, ge=1, description="keep the teacher base's first num_layers encoder layers (without `model`)")
     model: ModelSpec | None = Field(None, title="Distilled student's encoder",
                                     description="another encoder instead of the truncated teacher base")

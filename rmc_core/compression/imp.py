@@ -30,10 +30,10 @@ class ImpConfig(CompressionConfig):
     """Unstructured magnitude pruning of the teacher's architecture to `sparsity`, during fine-tuning."""
 
     model_config = ConfigDict(title="IMP (kind \"pruned\")")
-    kind: Literal["pruned"] = "pruned"
-    sparsity: Sparsity = 0.4
+    kind: Literal["pruned"] = Field("pruned", description="unstructured magnitude pruning (IMP) of the teacher's architecture")
+    sparsity: Sparsity = Field(0.4, description="share of the encoder's prunable weights set to zero, in (0, 1)")
     scope: Scope = Field("per_matrix", description="per_matrix: every matrix to the same sparsity; global: one ranking")
-    schedule: Schedule = Field(Schedule(), title="Pruning schedule")
+    schedule: Schedule = Field(Schedule(), title="Pruning schedule", description="when pruning happens during training")
 
 
 def prunable_linears(model: nn.Module) -> dict[str, nn.Linear]:

@@ -37,10 +37,10 @@ class StructuredConfig(CompressionConfig):
     transformers loads with trust_remote_code=True."""
 
     model_config = ConfigDict(title="Structured heads and neurons (kind \"structured\")")
-    kind: Literal["structured"] = "structured"
+    kind: Literal["structured"] = Field("structured", description="attention heads and FFN neurons removed: a smaller model")
     heads: Real = Field(0.2, ge=0, lt=1, description="fraction of all attention heads pruned (paper Table 3: 28 of 144, ~20 %)")
     neurons: Real = Field(0.0, ge=0, lt=1, description="fraction of all FFN intermediate neurons pruned")
-    schedule: Schedule = Field(Schedule(), title="Pruning schedule")
+    schedule: Schedule = Field(Schedule(), title="Pruning schedule", description="when pruning happens during training")
 
     @model_validator(mode="after")
     def _prunes_something(self) -> StructuredConfig:

@@ -11,9 +11,15 @@ from rmc_core.evaluation.tables import OOD_UNION, accuracies
 
 
 def _columns(data) -> list[Column]:
-    ood = [Column(f"acc_{name}", "higher", paired=True, label=None) for name in data.ood]
-    return [Column("acc_dev", "higher", paired=True, label="ID dev"), *ood,
-            Column(f"acc_{OOD_UNION}", "higher", paired=True, label="OOD")]
+    """Each OOD set's column is shown only when there are several: one set is the union."""
+    shown = "detail" if len(data.ood) > 1 else "hidden"
+    ood = [Column(f"acc_{name}", "higher", paired=True, label=f"OOD {name}", shown=shown,
+                  legend=f"OOD {name}: accuracy on {name}.") for name in data.ood]
+    union = " + ".join(data.ood) or "the OOD sets"
+    return [Column("acc_dev", "higher", paired=True, label="ID dev", shown="headline",
+                   legend="ID dev: accuracy on the in-distribution dev set."), *ood,
+            Column(f"acc_{OOD_UNION}", "higher", paired=True, label="OOD", shown="headline",
+                   legend=f"OOD: accuracy on the out-of-distribution challenge rows ({union}).")]
 
 
 def _results(inputs: Inputs) -> pd.DataFrame:

@@ -32,7 +32,9 @@ def _paired(r: Resampled) -> Paired:
 F_BIAS = register(EvaluationSpec(
     name="f_bias",
     summary="F_bias: (dev - OOD) / dev of the model over the teacher's (above 1: leans on shortcuts more)",
-    columns=lambda data: [Column("f_bias", "lower", paired=True, label="F_bias")],
+    columns=lambda data: [Column("f_bias", "lower", paired=True, label="F_bias", shown="headline", legend=(
+        "F_bias: the model's relative ID-to-OOD accuracy drop, (dev - OOD) / dev, over the teacher's (above 1: it leans "
+        "on shortcuts more than its teacher; lower is better)."))],
     results=_results,
     paired=_paired,
 ))

@@ -17,7 +17,11 @@ def _results(inputs: Inputs) -> pd.DataFrame:
 LOYALTY = register(EvaluationSpec(
     name="loyalty",
     summary="label loyalty and probability loyalty (1 - mean Jensen-Shannon distance) to the teacher on dev",
-    columns=lambda data: [Column("label_loyalty", "higher", label="label loyalty"),
-                          Column("prob_loyalty", "higher", label="prob. loyalty")],
+    columns=lambda data: [
+        Column("label_loyalty", "higher", label="label loyalty", shown="headline",
+               legend="label loyalty: share of dev rows where the model predicts the teacher's label."),
+        Column("prob_loyalty", "higher", label="prob. loyalty", shown="headline",
+               legend="prob. loyalty: 1 - mean Jensen-Shannon distance to the teacher's dev probabilities (base-2 logs, "
+                      "so in [0, 1]).")],
     results=_results,
 ))

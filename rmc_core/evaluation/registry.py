@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # annotations only: the data registry imports the config, whi
 
 
 Better = Literal["higher", "lower"]
+Shown = Literal["headline", "detail", "hidden"]
 # What an evaluation can ask for beyond every model's predictions and the data; "models":
 # the trained models themselves (it then has `measure` instead of `results`/`tables`).
 NEEDS = ("difficulty", "subnetworks", "models")
@@ -37,13 +38,22 @@ Paired = dict[str, tuple[np.ndarray, np.ndarray]]
 @dataclass(frozen=True)
 class Column:
     """One per-model result column. `better`: which way is good (None: a description, not a
-    score); `paired`: RMC-vs-baseline comparisons apply; `label`: its name in summaries
-    (None keeps it out of the headline table)."""
+    score); `paired`: RMC-vs-baseline comparisons apply; `label`: its name for people
+    (default: the column name in words); `shown`: in the headline summary table (which has
+    to fit a UI pane), in the detail table, or in neither (a column that repeats another, kept
+    in the results files); `legend`: what it measures, in one sentence, under every summary
+    that shows it."""
 
     name: str
     better: Better | None
     paired: bool = False
     label: str | None = None
+    shown: Shown = "detail"
+    legend: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.replace("_", " ")
 
 
 @dataclass(frozen=True)
@@ -133,8 +143,8 @@ def declared(spec: EvaluationSpec, data: TaskData) -> pd.DataFrame:
     """A spec's columns on this data as a table that travels with the report, so that any
     reader (the summary, the bench tables) selects columns by declaration, not by name."""
     return pd.DataFrame([{"column": c.name, "evaluation": spec.name, "better": c.better or "", "paired": c.paired,
-                          "label": c.label or ""} for c in spec.columns(data)],
-                        columns=["column", "evaluation", "better", "paired", "label"])
+                          "label": c.title, "shown": c.shown, "legend": c.legend} for c in spec.columns(data)],
+                        columns=["column", "evaluation", "better", "paired", "label", "shown", "legend"])
 
 
 def compute(spec: EvaluationSpec, inputs: Inputs) -> dict[str, pd.DataFrame]:

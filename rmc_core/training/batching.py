@@ -56,6 +56,18 @@ def random_batches(n: int, batch_size: int, seed: int) -> BatchSampler:
     return BatchSampler(RandomSampler(range(n), generator=torch.Generator().manual_seed(seed)), batch_size, drop_last=False)
 
 
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str, *args: float) -> None:
+    """Every training of a run (teacher, sub-networks, students) checks the same data: the
+    warning is said once per process (a served run is one process), not once per training;
+    the figures are the first training's."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        log.warning(message, *args)
+
+
 def label_skew(batches: Sequence[Sequence[int]], labels: np.ndarray) -> float:
     """Mean total-variation distance between each batch's label distribution and the data's."""
     classes = int(labels.max()) + 1
@@ -73,7 +85,7 @@ def batch_sampler(
         grouped = label_skew(list(LengthGroupedBatches(lengths, batch_size, seed)), labels)
         shuffled = label_skew(list(random_batches(len(lengths), batch_size, seed)), labels)
         if grouped > SKEW_TOLERANCE * shuffled:
-            log.warning("length predicts the label here (label skew %.3f in length-grouped batches vs %.3f in random "
-                        "ones): training on random batches", grouped, shuffled)
+            _warn_once("length predicts the label here (label skew %.3f in length-grouped batches vs %.3f in random "
+                       "ones): training on random batches", grouped, shuffled)
             return random_batches(len(lengths), batch_size, seed), "random"
     return LengthGroupedBatches(lengths, batch_size, seed), "grouped"

@@ -1,0 +1,218 @@
+"""What each `rmc` command does. Imported only once a command runs, so that `rmc --help`
+answers at once (flows/cli.py parses; this module brings torch, transformers and prefect)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pydantic import ValidationError
+from tqdm.auto import tqdm
+
+from rmc.flows.cli import BadConfiguration
+from rmc_core import pipeline
+from rmc_core.config import RunConfig
+from rmc_core.devices import default_devices
+from rmc_core.overrides import load_config
+from rmc_core.report import (
+    comparison_lines,
+    inference_lines,
+    legend,
+    markdown_report,
+    premise_lines,
+    summary_table,
+    to_markdown,
+    write_tables,
+)
+from rmc_core.report_plot import write_report_png
+from rmc_core.store import Ref, Store, ensure_writable
+from rmc_core.training import stopping
+
+
+def write_report(tables: dict, out: Path, task: str) -> None:
+    write_tables(tables, out)
+    (out / "results.md").write_text(markdown_report(tables, task) + "\n")
+    write_report_png(tables, task, out)
+
+
+def checked_config(args: argparse.Namespace) -> RunConfig:
+    """The validated config, with everything knowable up front checked: fields, model
+    shapes and label sets, devices, and that the store and `--out` can be written."""
+    try:
+        cfg = load_config(args.config, args.set)
+        here = args.runner == "local"
+        pipeline.preflight(cfg, Store(args.store), args.device or default_devices(here), devices_here=here)
+        ensure_writable(args.out, "--out")
+    except (ValidationError, ValueError, OSError) as err:
+        raise BadConfiguration(f"invalid configuration: {err}") from err
+    return cfg
+
+
+class QuietFailures(logging.Filter):
+    """Without --debug, a failed stage is one line: its downstream stages' NotReady
+    records and the flow's repeat of the exception are dropped, tracebacks stripped; the
+    CLI then prints the error once. UI runs keep the full records (the filter lives only
+    in this process)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "Finished in state NotReady" in message or message.startswith("Encountered exception during execution"):
+            return False
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+@contextmanager
+def quiet_failures(enabled: bool) -> Iterator[None]:
+    loggers = [logging.getLogger(n) for n in ("prefect.task_runs", "prefect.flow_runs")] if enabled else []
+    quiet = QuietFailures()
+    for logger in loggers:
+        logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(quiet)
+
+
+@contextmanager
+def stop_on_signals(store: Path) -> Iterator[None]:
+    """SIGINT/SIGTERM stop the run in seconds: loops stop at their next step, the temporary
+    Prefect server is stopped, what finished is listed, and the process exits 128 + signal.
+
+    It exits at once instead of unwinding through Prefect: Ctrl-C reaches the temporary
+    server too (same process group), and a failing task would retry its state updates
+    against the dead server for minutes. The store stays consistent, since every artifact
+    is published by one atomic rename; a rerun resumes from what was finished.
+    """
+    from prefect.server.api.server import SubprocessASGIServer
+
+    from rmc.flows.rmc_flow import FINISHED
+
+    def stop(signum: int, frame: object) -> None:
+        stopping.STOP.set()
+        stopping.wait_until_idle(timeout=5)
+        for server in list(SubprocessASGIServer._instances.values()):
+            server.stop()
+        kept = ", ".join(FINISHED) or "none"
+        print(f"\nrmc: stopped by {signal.Signals(signum).name}. Finished stages, kept in the store {store}: {kept}. "
+              "Run the same command again to resume from them.", file=sys.stderr, flush=True)
+        os._exit(128 + signum)
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = checked_config(args)
+    if args.concurrency:
+        os.environ["RMC_CONCURRENCY"] = str(args.concurrency)
+    from rmc.flows.rmc_flow import RmcParameters, RunnerConfig, rmc_flow
+    from rmc_core.costs import cost_table
+
+    start = time.perf_counter()
+    params = RmcParameters(config=cfg, store_root=str(args.store), devices=args.device or None,
+                           runner=RunnerConfig(kind=args.runner, address=args.address))
+    with stop_on_signals(args.store), quiet_failures(not args.debug):
+        summary = rmc_flow(params)
+    wall = time.perf_counter() - start
+    store = Store(params.store_root)
+    tables = store.tables(summary.report)
+    write_report(tables, args.out, cfg.task)
+    for ref in summary.measured.values():
+        write_tables(store.tables(ref), args.out)
+    if summary.inference:
+        inference = store.table(summary.inference, "inference")
+        (args.out / "inference.md").write_text("\n".join(["# Size and inference speed", "", *inference_lines(inference)]) + "\n")
+    costs = cost_table(summary.artifacts, summary.cached, store)
+    costs.to_csv(args.out / "costs.csv", index=False)
+    first_seed = min(m.seed for m in summary.models)
+    models = {m.name: f"model/{m.model.digest}" for m in summary.models if m.seed == first_seed}
+    (args.out / "summary.json").write_text(json.dumps({**summary.model_dump(mode="json"), "wall_seconds": wall}, indent=1))
+    print(to_markdown(summary_table(tables)), to_markdown(summary_table(tables, "detail")), sep="\n\n")
+    print("\n".join(["", *legend(tables), "", *premise_lines(tables), "", *comparison_lines(tables)]))
+    print("\nModels (rmc export MODEL_REF --format hf|onnx --out DIR):", *(f"  {m}: {r}" for m, r in models.items()), sep="\n")
+    print(f"\nwall time {wall:.0f} s; {len(summary.computed)} stages computed, {len(summary.cached)} from cache; tables and report.png in {args.out}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Hash every artifact of a store; corrupt ones are quarantined (the next run recomputes them)."""
+    store = Store(args.store)
+    if not (args.store / "objects").is_dir():
+        raise BadConfiguration(f"{args.store} is not an rmc store (no objects/ folder)")
+    refs = store.refs()
+    bad = [r for r in tqdm(refs, desc="verify", unit="artifact") if not store.verify(r)]
+    for ref in bad:
+        print(f"rmc verify: {ref.kind} {ref.digest[:12]} was corrupt; quarantined", file=sys.stderr)
+    print(f"rmc verify: {len(refs) - len(bad)} of {len(refs)} artifacts sound, {len(bad)} quarantined under "
+          f"{args.store / 'quarantine'}")
+    return 1 if bad else 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from rmc.benchmarks.profiles import check
+    from rmc.flows.bench_flow import BenchParameters, bench_flow
+
+    params = BenchParameters(profile=args.profile, data_root=str(args.data_root), store_root=str(args.store),
+                             out=str(args.out), devices=args.device or None)
+    problems = check(params.profile, Path(params.data_root))
+    for run, problem in problems:
+        print(f"rmc bench: {run}: {problem}", file=sys.stderr)
+    if problems or args.check:
+        print(f"rmc bench --profile {args.profile}: {'inputs OK' if not problems else f'{len(problems)} inputs cannot be reached here'}")
+        return 1 if problems else 0
+    start = time.perf_counter()
+    out = bench_flow(params)
+    print((Path(out) / "results.md").read_text())
+    print(f"\nbenchmark wall time {time.perf_counter() - start:.0f} s; outputs in {out}")
+    return 0
+
+
+def find_model(store: Store, text: str) -> Ref:
+    """A model artifact by `model/<digest>` (as the run summary lists it) or a digest prefix."""
+    digest = text.removeprefix("model/")
+    matches = [r for r in store.refs() if r.kind == "model" and r.digest.startswith(digest)] if digest else []
+    if len(matches) != 1:
+        found = "no model" if not matches else f"{len(matches)} models"
+        raise BadConfiguration(f"{found} in {store.root} match {text!r}; `rmc run` prints each model as model/<digest> (summary.json: models[].model.digest)")
+    return matches[0]
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """A store model as a transformers folder or an ONNX graph (checked against torch)."""
+    from rmc_core.export import export_hf, export_onnx
+
+    store = Store(args.store)
+    ref = find_model(store, args.model)
+    ensure_writable(args.out, "--out")
+    if args.format == "hf":
+        export_hf(store.path(ref), args.out)
+        print(f"rmc export: {ref.kind}/{ref.digest[:12]} -> {args.out} (transformers folder)")
+    else:
+        parity = export_onnx(store.path(ref), args.out)
+        print(f"rmc export: {ref.kind}/{ref.digest[:12]} -> {args.out / 'model.onnx'}; onnxruntime vs torch max |logit "
+              f"difference| {parity['max_abs_logit_difference']:.1e} (tolerance {parity['tolerance']:.0e})")
+    return 0
+
+
+def cmd_speed(args: argparse.Namespace) -> int:
+    from rmc.benchmarks.throughput import run
+    from rmc_core.data.registry import TASKS
+
+    if args.task not in TASKS:
+        raise BadConfiguration(f"unknown task {args.task!r}; choose one of {', '.join(sorted(TASKS))}")
+    run(args)
+    return 0

@@ -29,6 +29,13 @@ def summary_columns(tables: dict[str, pd.DataFrame], shown: str = "headline") ->
     return columns
 
 
+def metric_labels(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """Each shown column's name for people (hidden ones left out)."""
+    declared = tables[DECLARED].drop_duplicates("column")
+    shown = declared[declared["shown"] != "hidden"]
+    return dict(zip(shown["column"], shown["label"]))
+
+
 def legend(tables: dict[str, pd.DataFrame]) -> list[str]:
     """One line per shown column saying what it measures, as its evaluation declares it."""
     lines = [text for shown in ("headline", "detail") for text in _declared(tables, shown)["legend"] if text]
@@ -89,7 +96,7 @@ def comparison_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
             "accuracies in points, lower F_bias is better"
             + (":" if n_seeds > 1 else "; with one seed, 'resolved' means beyond example noise only: seed-to-seed "
                "variation is not measured (run with several seeds to include it):"))
-    return [head, *(f"- {line}" for line in verdicts(comparisons))]
+    return [head, *(f"- {line}" for line in verdicts(comparisons, metric_labels(tables)))]
 
 
 def premise_lines(tables: dict[str, pd.DataFrame]) -> list[str]:

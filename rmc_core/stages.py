@@ -31,7 +31,7 @@ from rmc_core.training.hooks import standard_hooks
 from rmc_core.training.loop import TrainStats, fine_tune
 from rmc_core.training.predict import per_sample_loss, predict_logits, probs_from_logits
 from rmc_core.evaluation.uncertainty import compare, correctness, mean_over_seeds, seed_intervals, verdicts
-from rmc_core.report import headline_lines
+from rmc_core.report import headline_lines, metric_labels
 
 OOD_PREFIX = "ood__"
 log = logging.getLogger(__name__)
@@ -319,7 +319,7 @@ def summarize(
                 comparisons[f"{side}_{column}"] = comparisons[side].map(ids[column])
         comparisons["seeds"] = listed
     tables["comparisons"] = comparisons
-    for line in verdicts(comparisons) if not comparisons.empty else []:
+    for line in verdicts(comparisons, metric_labels(tables)) if not comparisons.empty else []:
         log.info("summary over seeds %s: %s", listed, line)
     return store.put_tables(tables, meta={"task": task, "seeds": seeds})
 

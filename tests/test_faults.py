@@ -21,6 +21,16 @@ from rmc_core.store import directory_digest
 from tests.conftest import REPO, tiny_run_config
 
 SLOW_DATA = tiny_run_config().data.model_copy(update={"synthetic_train": 3000})
+# The Vanilla student alone: with the tiny config it is the 40 % sub-network (same base, data,
+# loss and settings), so a run is the teacher and the sub-networks, and each check costs less.
+ONE_METHOD = ("vanilla",)
+
+
+@pytest.fixture(scope="module")
+def own_server_home(tmp_path_factory) -> dict[str, str]:
+    """One PREFECT_HOME for the runs that start their own temporary server, as a user's
+    `rmc run` does: its database is created once, not by every run."""
+    return {"PREFECT_HOME": str(tmp_path_factory.mktemp("own-server-home"))}
 
 
 def start_run(config: Path, store: Path, out: Path, api_url: str | None, env: dict[str, str] | None = None,
@@ -54,7 +64,7 @@ def assert_store_is_sound(store: Path) -> None:
 
 def test_killed_run_resumes_without_recomputing_finished_stages(prefect_api, tmp_path):
     config = tmp_path / "run.json"
-    config.write_text(tiny_run_config(data=SLOW_DATA).model_dump_json())
+    config.write_text(tiny_run_config(data=SLOW_DATA, methods=ONE_METHOD).model_dump_json())
     store, out = tmp_path / "store", tmp_path / "out"
     proc = start_run(config, store, out, prefect_api)
     read_until(proc, "subnet-40:")
@@ -75,7 +85,7 @@ def test_killed_run_resumes_without_recomputing_finished_stages(prefect_api, tmp
 
 def test_two_identical_runs_started_together_share_one_artifact_per_stage(prefect_api, tmp_path):
     config = tmp_path / "run.json"
-    config.write_text(tiny_run_config().model_dump_json())
+    config.write_text(tiny_run_config(methods=ONE_METHOD).model_dump_json())
     store = tmp_path / "store"
     procs = [start_run(config, store, tmp_path / f"out{i}", prefect_api) for i in range(2)]
     for p in procs:
@@ -93,17 +103,17 @@ def test_two_identical_runs_started_together_share_one_artifact_per_stage(prefec
 
 @pytest.mark.parametrize("signum, to_group, resume", [(signal.SIGINT, True, True), (signal.SIGTERM, False, False)],
                          ids=["ctrl-c", "sigterm"])
-def test_a_signal_stops_the_run_in_seconds_and_leaves_no_process(signum, to_group, resume, tmp_path):
+def test_a_signal_stops_the_run_in_seconds_and_leaves_no_process(signum, to_group, resume, tmp_path, own_server_home,
+                                                                  prefect_api):
     """Ctrl-C reaches the whole process group (CLI and its temporary server); SIGTERM only
     the CLI, which must stop the server itself. Either way: exit 128 + signal within 15 s,
     no process left, the finished stages listed; the next run reuses them (checked once:
     a resume is the same whichever signal stopped the run). The signal follows the teacher's
     start by milliseconds, long before the run could finish."""
     config = tmp_path / "run.json"
-    config.write_text(tiny_run_config().model_dump_json())
+    config.write_text(tiny_run_config(methods=ONE_METHOD).model_dump_json())
     store, out = tmp_path / "store", tmp_path / "out"
-    env = {"PREFECT_HOME": str(tmp_path / "prefect-home")}
-    proc = start_run(config, store, out, None, env, start_new_session=True)
+    proc = start_run(config, store, out, None, own_server_home, start_new_session=True)
     read_until(proc, "teacher:")
     sent = time.time()
     os.killpg(proc.pid, signum) if to_group else proc.send_signal(signum)
@@ -116,7 +126,7 @@ def test_a_signal_stops_the_run_in_seconds_and_leaves_no_process(signum, to_grou
     assert_store_is_sound(store)
     if not resume:
         return
-    again = start_run(config, store, out, None, env)
+    again = start_run(config, store, out, prefect_api)  # the resume itself needs no server of its own
     log, _ = again.communicate(timeout=900)
     assert again.returncode == 0, log[-3000:]
     assert {"prepare-data", "prepare-base"} <= set(json.loads((out / "summary.json").read_text())["cached"])
@@ -139,7 +149,7 @@ def test_progress_is_sent_at_most_once_per_interval_and_always_at_the_end(monkey
     assert sent == [5.0, 100.0]
 
 
-def test_a_failing_run_exits_1_with_one_line_and_leaves_no_process(tmp_path):
+def test_a_failing_run_exits_1_with_one_line_and_leaves_no_process(tmp_path, own_server_home):
     """A data error inside the flow: exit 1, the error once without a traceback, and the
     temporary server stopped with the CLI."""
     from rmc_core.data import TASKS
@@ -152,8 +162,7 @@ def test_a_failing_run_exits_1_with_one_line_and_leaves_no_process(tmp_path):
     config = tmp_path / "run.json"
     config.write_text(tiny_run_config(task="qqp", data=tiny_run_config().data.model_copy(update={"data_root": tmp_path}))
                       .model_dump_json())
-    proc = start_run(config, tmp_path / "store", tmp_path / "out", None, {"PREFECT_HOME": str(tmp_path / "home")},
-                     start_new_session=True)
+    proc = start_run(config, tmp_path / "store", tmp_path / "out", None, own_server_home, start_new_session=True)
     log, _ = proc.communicate(timeout=600)
     assert proc.returncode == 1, log[-2000:]
     assert "Traceback" not in log and "NotReady" not in log

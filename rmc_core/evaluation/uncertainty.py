@@ -100,15 +100,19 @@ def compare(
     return pd.DataFrame(rows)
 
 
-def verdicts(comparisons: pd.DataFrame) -> list[str]:
-    """Each comparison as a sentence that says whether the interval resolves it."""
+def verdicts(comparisons: pd.DataFrame, labels: dict[str, str] | None = None) -> list[str]:
+    """Each comparison as a sentence that says whether the interval resolves it; with
+    `labels` (column -> name for people), metrics are named as the summaries name them and
+    those without a label (a column that repeats another) are left out."""
     lines = []
     for r in comparisons.itertuples():
+        if labels is not None and r.metric not in labels:
+            continue
         scale, unit = (100, " points") if r.metric.startswith(("acc_", "dev_")) else (1, "")
         span = f"{r.difference * scale:+.2f}{unit} [{r.low * scale:+.2f}, {r.high * scale:+.2f}]"
         if not r.resolved:
             word = "not resolved (the interval contains 0)"
         else:
             word = f"resolved: {r.a if r.a_better else r.b} is better"
-        lines.append(f"{r.a} - {r.b}, {r.metric}: {span}, {word}")
+        lines.append(f"{r.a} - {r.b}, {labels[r.metric] if labels else r.metric}: {span}, {word}")
     return lines

@@ -80,7 +80,7 @@ RECOMPUTES: dict[str, set[str]] = {
     "overrides.py": set(),
     "pipeline.py": set(),
     "registry.py": set(),
-    "report.py": {"report"},  # the headline line each model logs
+    "report.py": {"report", "summarize"},  # the headline and verdict lines they log
     "report_plot.py": set(),
     "schema.py": EVERY - {"difficulty", "report", "measure[inference]"},
     "stages.py": EVERY,

@@ -84,6 +84,23 @@ def quiet_failures(enabled: bool) -> Iterator[None]:
 
 
 @contextmanager
+def quiet_temporary_server(enabled: bool) -> Iterator[None]:
+    """The temporary Prefect server this process starts logs only critical errors: when rmc
+    stops it, its services can be cancelled mid-flush and print tracebacks that say nothing
+    about the run (the run's own failure is the one line rmc prints). The server inherits
+    the environment when it starts; it is restored afterwards. --debug keeps its logs."""
+    key = "PREFECT_SERVER_LOGGING_LEVEL"
+    previous = os.environ.get(key)
+    if enabled and previous is None:
+        os.environ[key] = "CRITICAL"
+    try:
+        yield
+    finally:
+        if enabled and previous is None:
+            os.environ.pop(key, None)
+
+
+@contextmanager
 def stop_on_signals(store: Path) -> Iterator[None]:
     """SIGINT/SIGTERM stop the run in seconds: loops stop at their next step, the temporary
     Prefect server is stopped, what finished is listed, and the process exits 128 + signal.
@@ -125,7 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     params = RmcParameters(config=cfg, store_root=str(args.store), devices=args.device or None,
                            runner=RunnerConfig(kind=args.runner, address=args.address))
-    with stop_on_signals(args.store), quiet_failures(not args.debug):
+    with stop_on_signals(args.store), quiet_failures(not args.debug), quiet_temporary_server(not args.debug):
         summary = rmc_flow(params)
     wall = time.perf_counter() - start
     store = Store(params.store_root)

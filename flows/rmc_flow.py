@@ -55,7 +55,7 @@ def concurrency_setting() -> int:
 
 class RunnerConfig(BaseModel):
     """Where the stages run: threads in this process, or the workers of a Ray or Dask
-    cluster (README, "Run on a cluster"). Every worker must mount the store at the same
+    cluster (docs/orchestration.md, "Run on a cluster"). Every worker must mount the store at the same
     path and reach the same Prefect server."""
 
     model_config = ConfigDict(extra="forbid")

@@ -58,7 +58,7 @@ def wait_until(check, timeout: float, what: str) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """`prefect server start` on a free port, as the README says to start it there: with
+    """`prefect server start` on a free port, as docs/orchestration.md says to start it there: with
     PREFECT_UI_API_URL, or the UI would call port 4200. The scheduler loops every 5 s
     (60 s by default) so that a run due within the minute is created in time."""
     tmp = tmp_path_factory.mktemp("prefect-server")

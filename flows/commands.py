@@ -28,7 +28,7 @@ from rmc_core.report import (
     legend,
     markdown_report,
     premise_lines,
-    summary_table,
+    summary_tables,
     to_markdown,
     write_tables,
 )
@@ -158,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     first_seed = min(m.seed for m in summary.models)
     models = {m.name: f"model/{m.model.digest}" for m in summary.models if m.seed == first_seed}
     (args.out / "summary.json").write_text(json.dumps({**summary.model_dump(mode="json"), "wall_seconds": wall}, indent=1))
-    print(to_markdown(summary_table(tables)), to_markdown(summary_table(tables, "detail")), sep="\n\n")
+    print(*(to_markdown(table) for table in summary_tables(tables)), sep="\n\n")
     print("\n".join(["", *legend(tables), "", *premise_lines(tables), "", *comparison_lines(tables)]))
     print("\nModels (rmc export MODEL_REF --format hf|onnx --out DIR):", *(f"  {m}: {r}" for m, r in models.items()), sep="\n")
     print(f"\nwall time {wall:.0f} s; {len(summary.computed)} stages computed, {len(summary.cached)} from cache; tables and report.png in {args.out}")

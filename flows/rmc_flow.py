@@ -36,7 +36,7 @@ from rmc_core.training import stopping
 from rmc_core.config import RunConfig
 from rmc_core.pipeline import ModelRecord
 from rmc_core.devices import available_devices, default_concurrency, default_devices
-from rmc_core.report import inference_lines, legend, markdown_report, summary_table
+from rmc_core.report import inference_lines, legend, markdown_report, summary_tables
 from rmc_core.report_plot import report_png
 from rmc_core.store import Ref, Store
 
@@ -173,11 +173,9 @@ def publish(store: Store, report: Ref, inference: Ref | None, task: str) -> None
     served run's files are on the serving machine), and the whole summary."""
     tables = store.tables(report)
     notes = "\n".join(f"- {line}" for line in legend(tables))
-    create_table_artifact(key="rmc-results", table=table_rows(summary_table(tables, digits=None)),
-                          description=f"RMC results on {task}: headline columns (more in rmc-results-detail).\n\n{notes}")
-    if len((detail := summary_table(tables, "detail", digits=None)).columns) > 1:
-        create_table_artifact(key="rmc-results-detail", table=table_rows(detail), description=f"RMC results on {task}: "
-                              f"the other columns.\n\n{notes}")
+    artifacts = (("rmc-results", "headline columns (more in rmc-results-detail)"), ("rmc-results-detail", "the other columns"))
+    for (key, what), table in zip(artifacts, summary_tables(tables, digits=None)):
+        create_table_artifact(key=key, table=table_rows(table), description=f"RMC results on {task}: {what}.\n\n{notes}")
     picture = base64.b64encode(report_png(tables, task)).decode()
     create_markdown_artifact(key="rmc-report-plot", markdown=f"![ID and OOD accuracy per model](data:image/png;base64,{picture})",
                              description=f"ID and OOD accuracy per model on {task} (`rmc run` writes it as report.png)")

@@ -42,16 +42,27 @@ def legend(tables: dict[str, pd.DataFrame]) -> list[str]:
     return [*lines, SPARSITY_LEGEND] if "achieved_sparsity" in tables["results"].columns else lines
 
 
+def seed_count(tables: dict[str, pd.DataFrame]) -> int:
+    """How many seeds the report averages (1 when it has no intervals over seeds)."""
+    intervals = tables.get("results_interval")
+    return 1 if intervals is None or intervals.empty else int(intervals["n_seeds"].max())
+
+
+def summary_tables(tables: dict[str, pd.DataFrame], digits: int | None = 3) -> list[pd.DataFrame]:
+    """The headline table, and the detail table when the run has detail columns."""
+    detail = summary_table(tables, "detail", digits)
+    return [summary_table(tables, "headline", digits), *([detail] if len(detail.columns) > 1 else [])]
+
+
 def summary_table(tables: dict[str, pd.DataFrame], shown: str = "headline", digits: int | None = 3) -> pd.DataFrame:
     """One summary table, columns named for people. With several seeds, `digits` set, each
     metric reads 'mean [low, high]' (95 % t-interval over seeds); `digits` None keeps the
     numbers (for a table artifact)."""
     columns = summary_columns(tables, shown)
     frame = tables["results"][list(columns)].copy()
-    intervals = tables.get("results_interval")
-    if digits is not None and intervals is not None and not intervals.empty and intervals["n_seeds"].max() > 1:
+    if digits is not None and seed_count(tables) > 1:
         cells = {(r.model, r.metric): f"{r.mean:.{digits}f} [{r.low:.{digits}f}, {r.high:.{digits}f}]"
-                 for r in intervals.itertuples()}
+                 for r in tables["results_interval"].itertuples()}
         for column in frame.columns[1:]:
             frame[column] = [cells.get((m, column), _cell(v, digits)) for m, v in zip(frame["model"], frame[column])]
     return frame.rename(columns=columns)
@@ -137,9 +148,9 @@ def inference_lines(costs: pd.DataFrame) -> list[str]:
 
 def markdown_report(tables: dict[str, pd.DataFrame], task: str) -> str:
     """The run's summary for the Prefect UI: tables split to fit the artifact pane."""
-    parts = [f"# RMC on `{task}`", "", to_markdown(summary_table(tables), max_columns=PANE_COLUMNS)]
-    if len((detail := summary_table(tables, "detail")).columns) > 1:
-        parts += ["", to_markdown(detail, max_columns=PANE_COLUMNS)]
+    parts = [f"# RMC on `{task}`"]
+    for table in summary_tables(tables):
+        parts += ["", to_markdown(table, max_columns=PANE_COLUMNS)]
     parts += ["", *(f"- {line}" for line in legend(tables))]
     if lines := premise_lines(tables):
         parts += ["", "## RMC's premise", "", *lines]

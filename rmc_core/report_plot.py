@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from rmc_core.evaluation.tables import OOD_UNION
+from rmc_core.report import seed_count
 
 PANELS = {"acc_dev": "ID dev accuracy", f"acc_{OOD_UNION}": "OOD accuracy"}
 
@@ -20,9 +21,9 @@ def _points(tables: dict[str, pd.DataFrame], metric: str) -> tuple[np.ndarray, n
     """Each model's value, and its interval as error-bar half-widths when there are seeds."""
     results = tables["results"]
     values = results[metric].to_numpy(dtype=float)
-    intervals = tables.get("results_interval")
-    if intervals is None or intervals.empty or intervals["n_seeds"].max() < 2:
+    if seed_count(tables) < 2:
         return values, None
+    intervals = tables["results_interval"]
     iv = intervals[intervals["metric"] == metric].set_index("model").reindex(results["model"])
     return values, np.vstack([values - iv["low"].to_numpy(float), iv["high"].to_numpy(float) - values])
 
@@ -38,7 +39,7 @@ def report_png(tables: dict[str, pd.DataFrame], task: str) -> bytes:
     models = list(results["model"])
     teacher = (results["role"] == "teacher").to_numpy() if "role" in results.columns else np.array([m == "teacher" for m in models])
     y = np.arange(len(models))[::-1]
-    n_seeds = int(tables["results_interval"]["n_seeds"].max()) if "results_interval" in tables and not tables["results_interval"].empty else 1
+    n_seeds = seed_count(tables)
     fig, axes = plt.subplots(1, len(PANELS), figsize=(9, 1.2 + 0.38 * len(models)), sharey=True, layout="constrained")
     for ax, (metric, title) in zip(axes, PANELS.items()):
         values, err = _points(tables, metric)

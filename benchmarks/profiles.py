@@ -127,10 +127,10 @@ def bench_runs(profile: ProfileName, data_root: Path) -> list[BenchRun]:
     if profile == "tiny":
         tiny = ModelSpec(source="tiny")
         train = TrainConfig(epochs=2, lr=2e-3, batch_size=32, max_length=48)
-        subnets = SubnetworkConfig(sparsities=(0.1, 0.2, 0.3, 0.4, 0.5), estimator="oneshot", recovery_epochs=0.5, train=train)
+        subnets = SubnetworkConfig(sparsities=(0.1, 0.3, 0.5), estimator="oneshot", recovery_epochs=0.5, train=train)
         runs = []
         for task in ("mnli", "qqp"):
-            data = DataConfig(data_root=data_root, max_train=300, max_dev=200, max_ood=120)
+            data = DataConfig(data_root=data_root, max_train=200, max_dev=120, max_ood=120)
             runs += _runs(task, 0, data, tiny, train, train, subnets, 1, None)
         runs += _estimator_runs(runs[0].config, 150, train, 0) + _sweep_runs(runs[0], (0.2,)) + [_structured_run(runs[0], 0.25)]
         quick = InferenceCostConfig(rows=16, repeats=2)  # a tiny model's timings are for shape, not for reading

@@ -24,7 +24,7 @@ import inspect
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -85,25 +85,46 @@ def _strip_docstrings(node: ast.AST) -> ast.AST:
     return node
 
 
+# Parsed trees and normalised code are memoized by source text, across Source objects: a
+# tree is never modified, and the same text always gives the same code.
+@lru_cache(maxsize=256)
+def _parse(text: str) -> ast.Module:
+    return ast.parse(text)
+
+
+@lru_cache(maxsize=256)
+def _definitions(text: str) -> dict[str, ast.stmt]:
+    out: dict[str, ast.stmt] = {}
+    for node in _parse(text).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out[node.name] = node
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            out.update({t.id: node for t in targets if isinstance(t, ast.Name)})
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _code(text: str, name: str) -> str:
+    return ast.dump(_strip_docstrings(ast.parse(ast.unparse(_definitions(text)[name]))))
+
+
 @dataclass(frozen=True)
 class Module:
     name: str
     path: Path
 
     @cached_property
+    def text(self) -> str:
+        return self.path.read_text()
+
+    @cached_property
     def tree(self) -> ast.Module:
-        return ast.parse(self.path.read_text(), filename=str(self.path))
+        return _parse(self.text)
 
     @cached_property
     def definitions(self) -> dict[str, ast.stmt]:
-        out: dict[str, ast.stmt] = {}
-        for node in self.tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                out[node.name] = node
-            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                out.update({t.id: node for t in targets if isinstance(t, ast.Name)})
-        return out
+        return _definitions(self.text)
 
     @cached_property
     def imports(self) -> dict[str, tuple[str, str | None]]:
@@ -132,7 +153,6 @@ class Source:
         # Every stage's closure walks mostly the same definitions: each is read once.
         self._references: dict[Symbol, list[Symbol]] = {}
         self._specs: dict[tuple[str, str], dict[str, Symbol]] = {}
-        self._code: dict[Symbol, str] = {}
 
     def module(self, name: str) -> Module | None:
         if name not in self._modules:
@@ -182,11 +202,12 @@ class Source:
         node = mod.definitions[name]
         # Names a definition binds itself (parameters, assignments, loop variables) are its
         # own, not the module's: `train = store.table(...)` inside a stage is not the stage.
-        local = {n.arg for n in ast.walk(node) if isinstance(n, ast.arg)}
+        nodes = list(ast.walk(node))
+        local = {n.arg for n in nodes if isinstance(n, ast.arg)}
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            local |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+            local |= {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
         found: list[Symbol] = []
-        for n in ast.walk(node):
+        for n in nodes:
             if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name):
                 bound = mod.imports.get(n.value.id)
                 if bound and bound[1] is None:
@@ -267,10 +288,7 @@ class Source:
 
     def code(self, symbol: Symbol) -> str:
         """A definition's code without its docstrings, as one normalised string."""
-        if symbol not in self._code:
-            node = self.module(symbol[0]).definitions[symbol[1]]
-            self._code[symbol] = ast.dump(_strip_docstrings(ast.parse(ast.unparse(node))))
-        return self._code[symbol]
+        return _code(self.module(symbol[0]).text, symbol[1])
 
 
 def dispatch_keys(inputs: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:

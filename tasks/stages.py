@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,7 +21,8 @@ from uuid import UUID
 import pyarrow.parquet as pq
 from prefect import Task, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from prefect.settings import PREFECT_API_REQUEST_TIMEOUT, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+from prefect.context import SettingsContext, get_settings_context
+from prefect.settings import PREFECT_API_REQUEST_TIMEOUT, PREFECT_CLIENT_MAX_RETRIES
 
 from rmc.tasks.caching import ArtifactCachePolicy
 from rmc.tasks.run_logs import send_core_logs_to_runs
@@ -54,20 +54,27 @@ PROGRESS_SETTINGS = {PREFECT_API_REQUEST_TIMEOUT: 5.0, PREFECT_CLIENT_MAX_RETRIE
 PROGRESS_INTERVAL_S = 2.0
 
 
-def best_effort_progress(artifact_id: UUID) -> Callable[[float], None]:
+def best_effort_progress(artifact_id: UUID, clock: Callable[[], float] = time.monotonic) -> Callable[[float], None]:
     """A progress callback that can neither fail nor stall a training: one try of at most
     5 s per update (Prefect's defaults: 60 s per request, and retries on server errors),
     and at most one update per PROGRESS_INTERVAL_S besides the last (each is a blocking
-    request of ~45 ms here: twenty of them cost a second of a few-second stage)."""
-    last = -math.inf
+    request of ~45 ms here: twenty of them cost a second of a few-second stage). The
+    artifact starts at 0 %, so the first update waits an interval too, and a stage shorter
+    than that sends only its end. The settings for these requests are made once, at the
+    first update: making them costs ~40 ms."""
+    last = clock()
+    settings: Any = None
 
     def report(done: float) -> None:
-        nonlocal last
-        if done < 1.0 and time.monotonic() - last < PROGRESS_INTERVAL_S:
+        nonlocal last, settings
+        if done < 1.0 and clock() - last < PROGRESS_INTERVAL_S:
             return
-        last = time.monotonic()
+        last = clock()
         try:
-            with temporary_settings(PROGRESS_SETTINGS):
+            if settings is None:
+                context = get_settings_context()
+                settings = context.profile, context.settings.copy_with_update(updates=PROGRESS_SETTINGS)
+            with SettingsContext(profile=settings[0], settings=settings[1]):
                 update_progress_artifact(artifact_id, 100.0 * done)
         except Exception as err:  # noqa: BLE001 - a progress bar must never fail a training
             log.warning("progress update failed (%s); training goes on", type(err).__name__)

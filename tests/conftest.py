@@ -5,9 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
+# Under pytest-xdist each of the two workers gets one core: one torch thread each (set
+# before torch is imported; subprocesses inherit it), or their threads fight for the cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from rmc_core.config import (
+import pytest  # noqa: E402
+
+from rmc_core.config import (  # noqa: E402
     DataConfig,
     InferenceCostConfig,
     ModelSpec,
@@ -16,7 +21,7 @@ from rmc_core.config import (
     SubnetworkConfig,
     TrainConfig,
 )
-from rmc_core.model_spec import TinyBertSpec
+from rmc_core.model_spec import TinyBertSpec  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 # A busy 2-core machine starts the temporary Prefect server slower than its 20 s default allows.
@@ -25,23 +30,36 @@ DATA_ROOT = Path(os.environ.get("RMC_DATA_ROOT", REPO.parent / "shared" / "data"
 
 TINY = ModelSpec(source="tiny", tiny=TinyBertSpec(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
                                                   intermediate_size=128, vocab_size=400))
+TINY_SPARSITIES = (0.2, 0.4, 0.7)
 FAST = TrainConfig(epochs=2, lr=2e-3, batch_size=32, max_length=32, warmup_ratio=0.1)
 
 
 def tiny_run_config(**overrides) -> RunConfig:
-    """The whole method on ~400 synthetic rows with a ~100k-parameter BERT: seconds on CPU."""
+    """The whole method on ~400 synthetic rows with a ~100k-parameter BERT: seconds on CPU.
+    Three sub-networks, not the method's five: difficulty is their loss variance either way,
+    and each one more is two more stages in every flow the suite runs."""
     base = dict(
         task="synthetic",
         data=DataConfig(synthetic_train=300, synthetic_dev=90, synthetic_ood=100),
         teacher=TINY,
         teacher_train=FAST,
-        subnetworks=SubnetworkConfig(sparsities=(0.2, 0.4, 0.6, 0.7, 0.85), train=FAST),
+        subnetworks=SubnetworkConfig(sparsities=TINY_SPARSITIES, train=FAST),
         student=StudentConfig(train=FAST),
         methods=("vanilla", "rmc"),
         inference=InferenceCostConfig(rows=16, repeats=2),
     )
     base.update(overrides)
     return RunConfig(**base)
+
+# The longest modules first (measured with --durations): two xdist workers then finish
+# together instead of one running the end-to-end tests alone at the end.
+LONGEST_FIRST = ("test_faults.py", "test_deployment_e2e.py", "test_flow.py", "test_runners.py", "test_bench.py",
+                 "test_pipeline.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
 @pytest.fixture

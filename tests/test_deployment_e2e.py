@@ -30,7 +30,7 @@ from prefect.client.schemas.sorting import FlowRunSort
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from rmc.flows.rmc_flow import RmcParameters
-from tests.conftest import REPO, tiny_run_config
+from tests.conftest import REPO, TINY_SPARSITIES, tiny_run_config
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -155,7 +155,7 @@ def test_cli_lists_deployments_runs_one_and_shows_its_stage_logs(server, served)
     logs = prefect_cli(server, "flow-run", "logs", run_id)
     messages = run_log_messages(served, run.id)
     trained = {m.group(1) for line in messages if (m := TRAINED.match(line))}
-    assert {"teacher", "subnet-20", "subnet-40", "subnet-60", "subnet-70", "subnet-85", "imp40-smooth", "imp40-rmc"} <= trained
+    assert {"teacher", *(f"subnet-{round(100 * s)}" for s in TINY_SPARSITIES), "imp40-smooth", "imp40-rmc"} <= trained
     # With the tiny config the Vanilla student is the 40 % sub-network (same base, data,
     # loss and training settings), so the cache hands it over instead of training it twice.
     assert "train-imp40-vanilla: Finished in state Cached(type=COMPLETED)" in messages

@@ -44,6 +44,7 @@ def test_pipeline_places_each_subnetwork_on_its_device(tmp_path, monkeypatch):
             placed[kwargs["desc"]] = kwargs["device"]
         return None
 
-    run(tiny_run_config(), Store(tmp_path), devices=["cuda:0", "cuda:1", "cuda:2"], call=record)
+    five = tiny_run_config().subnetworks.model_copy(update={"sparsities": (0.2, 0.4, 0.6, 0.7, 0.85)})
+    run(tiny_run_config(subnetworks=five), Store(tmp_path), devices=["cuda:0", "cuda:1", "cuda:2"], call=record)
     assert placed == {"subnet-20": "cuda:0", "subnet-40": "cuda:1", "subnet-60": "cuda:2",
                       "subnet-70": "cuda:0", "subnet-85": "cuda:1"}

@@ -20,10 +20,16 @@ from rmc.tasks.stages import best_effort_progress
 from rmc_core.store import directory_digest
 from tests.conftest import REPO, tiny_run_config
 
-SLOW_DATA = tiny_run_config().data.model_copy(update={"synthetic_train": 3000})
-# The Vanilla student alone: with the tiny config it is the 40 % sub-network (same base, data,
-# loss and settings), so a run is the teacher and the sub-networks, and each check costs less.
-ONE_METHOD = ("vanilla",)
+
+
+def small_run(subnet_epochs: int = 2) -> str:
+    """The Vanilla student alone and two sub-networks: with the tiny config that student is
+    the 40 % sub-network (same base, data, loss and settings), so a run is the teacher and
+    two sub-networks, and each check costs less. More `subnet_epochs` make the sub-networks
+    (alone) slow enough to be killed in the middle. As JSON, for `rmc run --config`."""
+    subnets = tiny_run_config().subnetworks
+    subnets = subnets.model_copy(update={"sparsities": (0.2, 0.4), "train": subnets.train.model_copy(update={"epochs": subnet_epochs})})
+    return tiny_run_config(methods=("vanilla",), subnetworks=subnets).model_dump_json()
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +70,7 @@ def assert_store_is_sound(store: Path) -> None:
 
 def test_killed_run_resumes_without_recomputing_finished_stages(prefect_api, tmp_path):
     config = tmp_path / "run.json"
-    config.write_text(tiny_run_config(data=SLOW_DATA, methods=ONE_METHOD).model_dump_json())
+    config.write_text(small_run(subnet_epochs=12))
     store, out = tmp_path / "store", tmp_path / "out"
     proc = start_run(config, store, out, prefect_api)
     read_until(proc, "subnet-40:")
@@ -85,7 +91,7 @@ def test_killed_run_resumes_without_recomputing_finished_stages(prefect_api, tmp
 
 def test_two_identical_runs_started_together_share_one_artifact_per_stage(prefect_api, tmp_path):
     config = tmp_path / "run.json"
-    config.write_text(tiny_run_config(methods=ONE_METHOD).model_dump_json())
+    config.write_text(small_run())
     store = tmp_path / "store"
     procs = [start_run(config, store, tmp_path / f"out{i}", prefect_api) for i in range(2)]
     for p in procs:
@@ -111,7 +117,7 @@ def test_a_signal_stops_the_run_in_seconds_and_leaves_no_process(signum, to_grou
     a resume is the same whichever signal stopped the run). The signal follows the teacher's
     start by milliseconds, long before the run could finish."""
     config = tmp_path / "run.json"
-    config.write_text(tiny_run_config(methods=ONE_METHOD).model_dump_json())
+    config.write_text(small_run())
     store, out = tmp_path / "store", tmp_path / "out"
     proc = start_run(config, store, out, None, own_server_home, start_new_session=True)
     read_until(proc, "teacher:")
@@ -135,7 +141,7 @@ def test_a_signal_stops_the_run_in_seconds_and_leaves_no_process(signum, to_grou
 def test_progress_updates_to_an_unreachable_server_neither_fail_nor_stall(caplog):
     with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):  # nothing listens on port 9
         start = time.time()
-        best_effort_progress(uuid.uuid4())(0.5)
+        best_effort_progress(uuid.uuid4())(1.0)
     assert time.time() - start < 15  # a bound for a busy machine; one failed try takes ~2 s here
     assert "progress update failed" in caplog.text
 
@@ -143,10 +149,12 @@ def test_progress_updates_to_an_unreachable_server_neither_fail_nor_stall(caplog
 def test_progress_is_sent_at_most_once_per_interval_and_always_at_the_end(monkeypatch):
     sent = []
     monkeypatch.setattr("rmc.tasks.stages.update_progress_artifact", lambda _id, percent: sent.append(percent))
-    report = best_effort_progress(uuid.uuid4())
+    now = [0.0]
+    report = best_effort_progress(uuid.uuid4(), clock=lambda: now[0])
     for step in range(1, 21):
+        now[0] = step * 0.5  # a step every half second: an update every fourth step
         report(step / 20)
-    assert sent == [5.0, 100.0]
+    assert sent == [20.0, 40.0, 60.0, 80.0, 100.0]
 
 
 def test_a_failing_run_exits_1_with_one_line_and_leaves_no_process(tmp_path, own_server_home):

@@ -15,7 +15,7 @@ from rmc_core.objectives.methods import METHODS
 from rmc_core.evaluation.metrics import relative_bias
 from rmc_core.pipeline import run, run_local, student_name
 from rmc_core.store import Store
-from tests.conftest import tiny_run_config
+from tests.conftest import TINY_SPARSITIES, tiny_run_config
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_teacher_learns_the_task_and_the_shortcut(all_methods):
 
 def test_difficulty_tables(all_methods):
     tables = all_methods[2]
-    assert len(tables["subnetworks"]) == 5
+    assert len(tables["subnetworks"]) == len(TINY_SPARSITIES)
     agreement = tables["split_agreement"].iloc[0]
     assert 0 <= agreement["agreement"] <= 1 and agreement["n"] == 90
     hans_like = tables["heuristics"]

@@ -126,13 +126,14 @@ def bench_runs(profile: ProfileName, data_root: Path) -> list[BenchRun]:
                 + [_structured_run(r, 28 / 144) for r in mnli_pruned])
     if profile == "tiny":
         tiny = ModelSpec(source="tiny")
-        train = TrainConfig(epochs=2, lr=2e-3, batch_size=32, max_length=48)
+        train = TrainConfig(epochs=1, lr=2e-3, batch_size=32, max_length=48)
         subnets = SubnetworkConfig(sparsities=(0.1, 0.3, 0.5), estimator="oneshot", recovery_epochs=0.5, train=train)
         runs = []
         for task in ("mnli", "qqp"):
             data = DataConfig(data_root=data_root, max_train=200, max_dev=120, max_ood=120)
             runs += _runs(task, 0, data, tiny, train, train, subnets, 1, None)
-        runs += _estimator_runs(runs[0].config, 150, train, 0) + _sweep_runs(runs[0], (0.2,)) + [_structured_run(runs[0], 0.25)]
+        imp_train = train.model_copy(update={"epochs": 2})  # IMP prunes in steps across epochs
+        runs += _estimator_runs(runs[0].config, 150, imp_train, 0) + _sweep_runs(runs[0], (0.2,)) + [_structured_run(runs[0], 0.25)]
         quick = InferenceCostConfig(rows=16, repeats=2)  # a tiny model's timings are for shape, not for reading
         return [r.model_copy(update={"config": r.config.model_copy(update={"inference": quick})}) for r in runs]
     teacher_train = TrainConfig(epochs=2, lr=5e-5, batch_size=32, max_length=128)

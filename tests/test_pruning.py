@@ -61,22 +61,26 @@ def test_fine_tune_reaches_target_and_keeps_zeros(tiny, scope):
     assert sparsity_report(model)["sparsity"] == pytest.approx(stats.sparsity["sparsity"])
 
 
+def _step(model, optimizer, batch, gold, hooks, step):
+    """One plain AdamW step with clipping and the loop's events around it, as fine_tune
+    orders them."""
+    torch.nn.functional.cross_entropy(model(**batch).logits, gold).backward()
+    for hook in hooks:
+        hook.on_after_backward(step)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    optimizer.zero_grad()
+    for hook in hooks:
+        hook.on_step_end(step + 1)
+
+
 def _steps(model, tok, train, hooks, steps=5):
-    """The loop's events around plain AdamW steps with clipping, as fine_tune orders them."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
     batch = tok(list(train.text_a[:16]), list(train.text_b[:16]), padding=True, return_tensors="pt")
     for hook in hooks:
         hook.on_train_begin(model, steps)
     for step in range(steps):
-        loss = torch.nn.functional.cross_entropy(model(**batch).logits, torch.tensor(train.label[:16].to_numpy()))
-        loss.backward()
-        for hook in hooks:
-            hook.on_after_backward(step)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad()
-        for hook in hooks:
-            hook.on_step_end(step + 1)
+        _step(model, optimizer, batch, torch.tensor(train.label[:16].to_numpy()), hooks, step)
 
 
 def test_pruned_weights_stay_zero_through_optimizer_steps(tiny):
@@ -149,15 +153,8 @@ def test_in_place_masks_train_what_torchs_reparametrised_masks_train(tiny, scope
         if step == 3:
             prune_to(model, sparsities[1], scope)
             torch_prune_to(sparsities[1])
-        for m, o, hooks in ((reference, opt_ref, []), (model, opt_ours, [ours])):
-            torch.nn.functional.cross_entropy(m(**batch).logits, gold).backward()
-            for hook in hooks:
-                hook.on_after_backward(step)
-            torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
-            o.step()
-            o.zero_grad()
-            for hook in hooks:
-                hook.on_step_end(step + 1)
+        _step(reference, opt_ref, batch, gold, [], step)
+        _step(model, opt_ours, batch, gold, [ours], step)
     for (name, a), b in zip(prunable_linears(model).items(), prunable_linears(reference).values()):
         torch.testing.assert_close(a.weight, (b.weight_orig * b.weight_mask).detach(), atol=1e-6, rtol=1e-5, msg=name)
         assert torch.equal(a.weight == 0, b.weight_mask == 0), name

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from rmc_core.data.sources import DataError
+
 HANS_BLOCKS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("lexical_overlap", "non-entailment", ("ln_subject/object_swap", "ln_preposition", "ln_relative_clause", "ln_passive", "ln_conjunction")),
     ("lexical_overlap", "entailment", ("le_relative_clause", "le_around_prepositional_phrase", "le_around_relative_clause", "le_conjunction", "le_passive")),
@@ -40,10 +42,16 @@ def hans_blocks(frame: pd.DataFrame, root: Path) -> pd.DataFrame:
 
 def mnli_hardness(frame: pd.DataFrame, root: Path) -> pd.DataFrame:
     """Add `hard` (Gururangan et al. 2018 hypothesis-only hard subset), aligned by GLUE index."""
-    hard = pd.read_csv(root / MNLI_HARDNESS)
-    if len(hard) != len(frame) or not (hard["idx"].to_numpy() == range(len(frame))).all():
+    hard = pd.read_csv(root / MNLI_HARDNESS, dtype=str, keep_default_na=False)
+    if len(hard) != len(frame) or not (hard["idx"].to_numpy() == [str(i) for i in range(len(frame))]).all():
         raise ValueError(f"{MNLI_HARDNESS} is not index-aligned with the {len(frame)}-row dev set")
-    return frame.assign(hard=hard["hardness"].astype(bool).to_numpy(), pair_id=hard["pairID"].to_numpy())
+    flags = hard["hardness"].str.strip()
+    bad = ~flags.isin(("0", "1"))
+    if bad.any():  # a blank read as NaN would have been True: "hard" without a word
+        rows = ", ".join(f"line {i + 2}: {v!r}" for i, v in flags[bad].head(5).items())
+        raise DataError(f"{root / MNLI_HARDNESS}: {int(bad.sum())} hardness values are neither 0 nor 1 ({rows}); "
+                        "every dev row needs its annotation")
+    return frame.assign(hard=(flags == "1").to_numpy(), pair_id=hard["pairID"].to_numpy())
 
 
 ANNOTATORS: dict[str, Callable[[pd.DataFrame, Path], pd.DataFrame]] = {

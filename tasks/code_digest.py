@@ -85,17 +85,18 @@ def _strip_docstrings(node: ast.AST) -> ast.AST:
     return node
 
 
-# Parsed trees and normalised code are memoized by source text, across Source objects: a
-# tree is never modified, and the same text always gives the same code.
+# Trees are memoized by source text across Source objects (a test's edited copy of the
+# package shares every unedited module's tree), and what is read from a tree by the tree
+# itself: a tree is never modified, so the same tree always gives the same definitions and code.
 @lru_cache(maxsize=256)
 def _parse(text: str) -> ast.Module:
     return ast.parse(text)
 
 
 @lru_cache(maxsize=256)
-def _definitions(text: str) -> dict[str, ast.stmt]:
+def _definitions(tree: ast.Module) -> dict[str, ast.stmt]:
     out: dict[str, ast.stmt] = {}
-    for node in _parse(text).body:
+    for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             out[node.name] = node
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
@@ -105,8 +106,8 @@ def _definitions(text: str) -> dict[str, ast.stmt]:
 
 
 @lru_cache(maxsize=4096)
-def _code(text: str, name: str) -> str:
-    return ast.dump(_strip_docstrings(ast.parse(ast.unparse(_definitions(text)[name]))))
+def _code(tree: ast.Module, name: str) -> str:
+    return ast.dump(_strip_docstrings(ast.parse(ast.unparse(_definitions(tree)[name]))))
 
 
 @dataclass(frozen=True)
@@ -115,16 +116,16 @@ class Module:
     path: Path
 
     @cached_property
-    def text(self) -> str:
-        return self.path.read_text()
-
-    @cached_property
     def tree(self) -> ast.Module:
-        return _parse(self.text)
+        try:
+            return _parse(self.path.read_text())
+        except SyntaxError as err:
+            err.filename = str(self.path)  # the text alone does not say which file
+            raise
 
     @cached_property
     def definitions(self) -> dict[str, ast.stmt]:
-        return _definitions(self.text)
+        return _definitions(self.tree)
 
     @cached_property
     def imports(self) -> dict[str, tuple[str, str | None]]:
@@ -288,7 +289,7 @@ class Source:
 
     def code(self, symbol: Symbol) -> str:
         """A definition's code without its docstrings, as one normalised string."""
-        return _code(self.module(symbol[0]).text, symbol[1])
+        return _code(self.module(symbol[0]).tree, symbol[1])
 
 
 def dispatch_keys(inputs: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:

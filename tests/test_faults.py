@@ -21,12 +21,12 @@ from rmc_core.store import directory_digest
 from tests.conftest import REPO, tiny_run_config
 
 
-
 def small_run(subnet_epochs: int = 2) -> str:
     """The Vanilla student alone and two sub-networks: with the tiny config that student is
     the 40 % sub-network (same base, data, loss and settings), so a run is the teacher and
     two sub-networks, and each check costs less. More `subnet_epochs` make the sub-networks
-    (alone) slow enough to be killed in the middle. As JSON, for `rmc run --config`."""
+    (alone) slow enough to be killed in the middle; the student, trained for two, is then
+    its own stage. As JSON, for `rmc run --config`."""
     subnets = tiny_run_config().subnetworks
     subnets = subnets.model_copy(update={"sparsities": (0.2, 0.4), "train": subnets.train.model_copy(update={"epochs": subnet_epochs})})
     return tiny_run_config(methods=("vanilla",), subnetworks=subnets).model_dump_json()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from rmc_core.data.annotate import MNLI_HARDNESS, mnli_hardness
@@ -28,8 +29,6 @@ def test_a_record_without_a_value_is_refused_naming_file_row_and_field(tmp_path,
 @pytest.fixture
 def dev(tmp_path):
     """Three dev rows and their hardness file, as the shared data lays it out."""
-    import pandas as pd
-
     (tmp_path / MNLI_HARDNESS).parent.mkdir(parents=True)
     return pd.DataFrame({"text_a": ["a"] * 3, "text_b": ["b"] * 3, "label": [0, 1, 2]}), tmp_path
 
@@ -57,8 +56,8 @@ def test_a_blank_hardness_fails_the_real_dev_set_at_prepare_data(data_root, tmp_
     from rmc_core.data.registry import load_task_data
 
     root = tmp_path / "data"  # the shared folder, linked, with only the hardness file copied
+    (root / "mnli").mkdir(parents=True)
     for entry in (data_root / "mnli").iterdir():
-        (root / "mnli").mkdir(parents=True, exist_ok=True)
         (root / "mnli" / entry.name).symlink_to(entry)
     for entry in data_root.iterdir():
         if entry.name != "mnli":

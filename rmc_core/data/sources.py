@@ -145,14 +145,13 @@ def map_labels(raw: pd.Series, labels: dict[str, str] | None, names: tuple[str, 
     return named.map({n: i for i, n in enumerate(names)}).astype("int64")
 
 
-def blank_rows(values: pd.Series, where: str, field: str) -> None:
+def refuse_blank(values: pd.Series, where: str, field: str) -> None:
     """Refuse missing or null values: `astype(str)` would turn them into the text "nan" (or a
     later stage would fail on a float with no file named)."""
     blank = values.isna().to_numpy()
-    if blank.any():
+    if n := int(blank.sum()):
         rows = [str(k) for k in values.index[blank][:5]]
-        raise DataError(f"{where}: {int(blank.sum())} rows with no {field} value (rows {', '.join(rows)}"
-                        f"{', ...' if blank.sum() > 5 else ''})")
+        raise DataError(f"{where}: {n} rows with no {field} value (rows {', '.join(rows)}{', ...' if n > 5 else ''})")
 
 
 def load_source(src: Source, names: tuple[str, ...], root: Path, where: str) -> pd.DataFrame:
@@ -165,7 +164,7 @@ def load_source(src: Source, names: tuple[str, ...], root: Path, where: str) -> 
     if missing or set(CANONICAL) - set(src.columns):
         raise DataError(f"{where}: missing columns {missing or sorted(set(CANONICAL) - set(src.columns))}; file has {list(frame.columns)}")
     for c in CANONICAL:
-        blank_rows(frame[src.columns[c]], where, f"{c} ({src.columns[c]!r})")
+        refuse_blank(frame[src.columns[c]], where, f"{c} ({src.columns[c]!r})")
     out = pd.DataFrame({c: frame[src.columns[c]].astype(str) for c in ("text_a", "text_b")})
     if isinstance(src, LocalSource) and src.decode_bytes_literals:
         for c in ("text_a", "text_b"):

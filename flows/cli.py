@@ -58,8 +58,8 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", action="append", help="a device to use (repeat for several)")
     bench.add_argument("--check", action="store_true", help="only validate every run's inputs")
 
-    verify = sub.add_parser("verify", parents=[common], help="check every artifact of a store against its digest; "
-                                                              "quarantine corrupt ones")
+    verify = sub.add_parser("verify", parents=[common], help="check every file of a store: artifacts against their digests, "
+                                                              "cached results for their data-only shape; quarantine bad ones")
     verify.add_argument("--store", type=Path, default=Path("rmc-runs/store"))
 
     export = sub.add_parser("export", parents=[common], help="write a store model as a transformers folder or as ONNX")

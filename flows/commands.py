@@ -166,7 +166,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Hash every artifact of a store; corrupt ones are quarantined (the next run recomputes them)."""
+    """Check every file of a store: artifacts against their digests (corrupt ones are
+    quarantined; the next run recomputes them), cached task results and artifacts' run
+    records for their data-only shape (unsafe ones are quarantined, never read), and
+    anything rmc did not write (reported, left in place)."""
+    from rmc.tasks.result_records import unsafe_records
+
     store = Store(args.store)
     if not (args.store / "objects").is_dir():
         raise BadConfiguration(f"{args.store} is not an rmc store (no objects/ folder)")
@@ -174,9 +179,21 @@ def cmd_verify(args: argparse.Namespace) -> int:
     bad = [r for r in tqdm(refs, desc="verify", unit="artifact") if not store.verify(r)]
     for ref in bad:
         print(f"rmc verify: {ref.kind} {ref.digest[:12]} was corrupt; quarantined", file=sys.stderr)
-    print(f"rmc verify: {len(refs) - len(bad)} of {len(refs)} artifacts sound, {len(bad)} quarantined under "
+    unsafe = unsafe_records(args.store)
+    for path, why in unsafe:
+        store.set_aside(path, f"record-{path.name}")
+        print(f"rmc verify: {why}; quarantined", file=sys.stderr)
+    unreadable = [p for r in refs if r not in bad for p in store.unreadable_records(r)]
+    for path in unreadable:
+        print(f"rmc verify: run record {path} is not a JSON object; left in place (it is outside the artifact's digest)",
+              file=sys.stderr)
+    strays = store.strays()
+    for path in strays:
+        print(f"rmc verify: {path} was not written by rmc; left in place", file=sys.stderr)
+    print(f"rmc verify: {len(refs) - len(bad)} of {len(refs)} artifacts sound, {len(bad)} corrupt; {len(unsafe)} unsafe "
+          f"result records; {len(unreadable)} unreadable run records; {len(strays)} stray entries; quarantine: "
           f"{args.store / 'quarantine'}")
-    return 1 if bad else 0
+    return 1 if bad or unsafe or unreadable or strays else 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

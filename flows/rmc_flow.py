@@ -30,6 +30,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
 
+from rmc.tasks.result_records import record_storage
 from rmc.tasks.stages import TASK_OF, bound_to_store
 from rmc_core import pipeline
 from rmc_core.training import stopping
@@ -229,8 +230,10 @@ def run_dag(params: RmcParameters) -> RunSummary:
     names: list[str] = []
     seen: Counter[str] = Counter()
 
+    records = record_storage(root)
+
     def call(stage: Any, *args: Any, **kwargs: Any) -> PrefectFuture[Any]:
-        t = bound_to_store(TASK_OF[stage], root)
+        t = bound_to_store(TASK_OF[stage], records)
         name = _run_name(t, stage, args, kwargs)
         seen[name] += 1
         name = name if seen[name] == 1 else f"{name}#{seen[name]}"

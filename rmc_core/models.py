@@ -166,5 +166,7 @@ def save_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, direc
 
 
 def load_model(directory: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    model = AutoModelForSequenceClassification.from_pretrained(directory)
+    """A stored model; safetensors only, since a shared store must never make rmc unpickle
+    (a `pytorch_model.bin` planted in an artifact is refused, not loaded)."""
+    model = AutoModelForSequenceClassification.from_pretrained(directory, use_safetensors=True)
     return model, AutoTokenizer.from_pretrained(directory)

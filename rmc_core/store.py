@@ -16,17 +16,24 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 Kind = Literal["data", "model", "tables"]
+KINDS: tuple[str, ...] = get_args(Kind)
+DIGEST = re.compile(r"[0-9a-f]{64}")
+# The Prefect layer's cached task results (tasks/result_records.py): JSON naming artifacts.
+RESULT_RECORDS = "prefect-results"
+# What a store folder holds: artifacts, writers' temporary folders, what was moved aside.
+FOLDERS = ("objects", "tmp", "quarantine", RESULT_RECORDS)
 
 
 class Ref(BaseModel):
@@ -109,21 +116,57 @@ class Store:
 
     def quarantine(self, ref: Ref) -> Path:
         """Move a corrupt artifact aside (kept for inspection, never used again)."""
-        target = self.root / "quarantine" / f"{ref.kind}-{ref.digest}-{uuid.uuid4().hex[:8]}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.rename(self._final(ref), target)
-        except FileNotFoundError:  # another thread quarantined it first
-            return target
+        target = self.set_aside(self._final(ref), f"{ref.kind}-{ref.digest}")
         log.warning("%s artifact %s does not match its digest (corrupt or partial); moved to %s and will be recomputed",
                     ref.kind, ref.digest[:12], target)
         return target
 
+    def set_aside(self, path: Path, label: str) -> Path:
+        """Move a file or folder of the store to `quarantine/` under a fresh name."""
+        target = self.root / "quarantine" / f"{label}-{uuid.uuid4().hex[:8]}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(path, target)
+        except FileNotFoundError:  # another thread moved it first
+            pass
+        return target
+
     def refs(self) -> list[Ref]:
-        """Every published artifact."""
+        """Every published artifact (entries that are not `objects/<kind>/<digest>` folders
+        are not artifacts: see `strays`)."""
         objects = self.root / "objects"
-        return [Ref(kind=kind.name, digest=d.name) for kind in sorted(objects.iterdir()) if kind.is_dir()
-                for d in sorted(kind.iterdir())] if objects.is_dir() else []
+        if not objects.is_dir():
+            return []
+        return [Ref(kind=kind.name, digest=d.name) for kind in sorted(objects.iterdir()) if kind.name in KINDS and kind.is_dir()
+                for d in sorted(kind.iterdir()) if DIGEST.fullmatch(d.name) and d.is_dir()]
+
+    def strays(self) -> list[Path]:
+        """Everything in the store that rmc did not put there: unknown top-level entries,
+        and entries under `objects/` that are not artifact folders."""
+        if not self.root.is_dir():
+            return []
+        found = [p for p in sorted(self.root.iterdir()) if p.name not in FOLDERS]
+        objects = self.root / "objects"
+        if objects.is_dir():
+            for kind in sorted(objects.iterdir()):
+                if kind.name not in KINDS or not kind.is_dir() or kind.is_symlink():
+                    found.append(kind)
+                    continue
+                found += [d for d in sorted(kind.iterdir()) if not DIGEST.fullmatch(d.name) or not d.is_dir() or d.is_symlink()]
+        return found
+
+    def unreadable_records(self, ref: Ref) -> list[Path]:
+        """The artifact's `_run` records that are not JSON objects (they sit outside its
+        digest, so only this check sees them)."""
+        folder = self._final(ref) / RUN_INFO
+        bad = []
+        for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+            try:
+                if not path.is_file() or path.is_symlink() or not isinstance(json.loads(path.read_bytes()), dict):
+                    bad.append(path)
+            except (ValueError, OSError):
+                bad.append(path)
+        return bad
 
     def put(self, kind: Kind, write: Callable[[Path], None]) -> Ref:
         """Let `write` fill a fresh directory, then publish it atomically under its digest."""

@@ -2,8 +2,8 @@
 
 The tasks are the stage functions themselves (no method logic here); they add a task-run
 name, the artifact-aware cache policy, persisted results (so the cache survives the
-process), retries for the cheap I/O stages, a UI progress bar for training, and a cost
-record (wall seconds, rows, peak memory) written beside the artifact each stage makes.
+process; data-only records, never pickles), retries for the cheap I/O stages, a UI
+progress bar for training, and a cost record (wall seconds, rows, peak memory) written beside the artifact each stage makes.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from prefect.context import SettingsContext, get_settings_context
 from prefect.settings import PREFECT_API_REQUEST_TIMEOUT, PREFECT_CLIENT_MAX_RETRIES
 
 from rmc.tasks.caching import ArtifactCachePolicy
+from rmc.tasks.result_records import RecordStorage, RefSerializer
 from rmc.tasks.run_logs import send_core_logs_to_runs
 from rmc_core import stages
 from rmc_core.costs import COST
@@ -33,7 +34,7 @@ from rmc_core.training.loop import peak_rss_mb
 
 log = logging.getLogger(__name__)
 send_core_logs_to_runs()
-COMMON: dict[str, Any] = {"cache_policy": ArtifactCachePolicy(), "persist_result": True}
+COMMON: dict[str, Any] = {"cache_policy": ArtifactCachePolicy(), "persist_result": True, "result_serializer": RefSerializer()}
 
 
 def transient(task: Task, task_run: Any, state: Any) -> bool:
@@ -151,13 +152,14 @@ TASK_OF: dict[Callable[..., Any], Task] = {
 }
 
 
-def bound_to_store(t: Task, root: Path) -> Task:
+def bound_to_store(t: Task, records: RecordStorage) -> Task:
     """The task with its results persisted beside the artifacts they point to, so that a
-    store folder is a complete, shareable cache.
+    store folder is a complete, shareable cache: as JSON records that name artifacts by
+    digest, read only after a check of their shape (tasks/result_records.py).
 
     Isolation stays READ_COMMITTED: Prefect's file locks carry no expiry, and a run killed
     while holding one would block every later run forever. Two identical runs started
     together may both compute a stage; the content-addressed store keeps one artifact
     (measure-inference excepted: each run that times the models keeps the timings it saw).
     """
-    return t.with_options(result_storage=root / "prefect-results")
+    return t.with_options(result_storage=records)

@@ -4,13 +4,21 @@ the file, row and field named, instead of passing on to a later stage or to wron
 
 from __future__ import annotations
 
+import base64
 import json
+import pickle
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from rmc.flows import cli
+from rmc.flows.rmc_flow import RmcParameters, rmc_flow
 from rmc_core.data.annotate import MNLI_HARDNESS, mnli_hardness
 from rmc_core.data.sources import DataError, LocalSource, load_source
+from rmc_core.models import load_model, save_model, tiny_bert, train_tokenizer
+from rmc_core.store import RESULT_RECORDS, Store
+from tests.conftest import TINY, tiny_run_config
 
 NLI = ("entailment", "neutral", "contradiction")
 JSON_DICT = LocalSource(path="train.json", format="json_dict", columns={"text_a": "text_a", "text_b": "text_b", "label": "label"})
@@ -70,3 +78,83 @@ def test_a_blank_hardness_fails_the_real_dev_set_at_prepare_data(data_root, tmp_
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError, match=r"hardness.csv: 1 hardness values are neither 0 nor 1 \(line 6: ''\)"):
         load_task_data("mnli", DataConfig(data_root=root, max_train=50))
+
+
+class Payload:
+    """What an attacker with write access to a shared store plants: unpickling it runs code
+    (here, it creates a marker file)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return Path.touch, (self.marker,)
+
+
+def plant(records: Path, marker: Path) -> int:
+    """Rewrite every cached result record as Prefect's own pickle format holding the payload."""
+    files = sorted(records.iterdir())
+    for path in files:
+        record = json.loads(path.read_text())
+        record["metadata"]["serializer"] = {"type": "pickle", "picklelib": "cloudpickle"}
+        record["result"] = base64.encodebytes(pickle.dumps(Payload(marker))).decode()
+        path.write_text(json.dumps(record))
+    return len(files)
+
+
+def test_a_pickle_planted_in_the_store_is_never_run_and_verify_reports_it(prefect_api, tmp_path, capsys):
+    from prefect._internal.result_records import ResultRecord
+
+    root, marker = tmp_path / "store", tmp_path / "code-ran"
+    params = RmcParameters(config=tiny_run_config(methods=("vanilla",)), store_root=str(root))
+    first = rmc_flow(params)
+    records = root / RESULT_RECORDS
+    planted = plant(records, marker)
+    ResultRecord.deserialize(next(records.iterdir()).read_bytes())
+    assert marker.exists(), "the planted record is live: Prefect's own reader runs it"
+    marker.unlink()
+
+    again = rmc_flow(params)
+    assert not marker.exists()
+    assert {"prepare-data", "train-teacher", "evaluate-accuracy"} <= set(again.computed)
+    assert again.report == first.report
+
+    assert plant(records, marker) >= planted
+    assert cli.main(["verify", "--store", str(root)]) == 1
+    err = capsys.readouterr().err
+    assert 'names serializer {"type": "pickle", "picklelib": "cloudpickle"}; rmc reads only \'rmc-ref\' records' in err
+    assert not marker.exists() and not any(records.iterdir())
+    assert cli.main(["verify", "--store", str(root)]) == 0
+
+
+def test_verify_reports_what_rmc_did_not_write_instead_of_crashing(tmp_path, capsys):
+    store = Store(tmp_path)
+    ref = store.put_tables({"t": pd.DataFrame({"x": [1]})})
+    (tmp_path / "objects" / "weights").mkdir()
+    (tmp_path / "objects" / "tables" / "not-a-digest").mkdir()
+    (tmp_path / "objects" / "README").write_text("hi")
+    (tmp_path / "notes").write_text("hi")
+    store.write_record(ref, "cost", {"seconds": 1})
+    (store.path(ref) / "_run" / "evil.json").write_text("not json")
+    (tmp_path / RESULT_RECORDS).mkdir()
+    (tmp_path / RESULT_RECORDS / "abc").write_bytes(b"\x80\x04garbage")
+
+    assert cli.main(["verify", "--store", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    for stray in ("objects/weights", "objects/tables/not-a-digest", "objects/README", "notes"):
+        assert f"{tmp_path / stray} was not written by rmc; left in place" in err
+    assert "_run/evil.json is not a JSON object" in err
+    assert f"{tmp_path / RESULT_RECORDS / 'abc'} is not an rmc result record" in err
+    assert store.refs() == [ref]
+
+
+def test_a_pickled_checkpoint_in_a_stored_model_is_refused_not_loaded(tmp_path):
+    import torch
+
+    tokenizer = train_tokenizer(["a b c"], TINY.tiny.vocab_size)
+    model = tiny_bert(TINY.tiny, 3, len(tokenizer))
+    save_model(model, tokenizer, tmp_path)
+    (tmp_path / "model.safetensors").unlink()
+    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
+    with pytest.raises(OSError, match="model.safetensors"):
+        load_model(tmp_path)

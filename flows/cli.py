@@ -65,7 +65,8 @@ def parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", parents=[common], help="write a store model as a transformers folder or as ONNX")
     export.add_argument("model", metavar="MODEL_REF", help="model/<digest> from a run's summary.json, or a unique digest prefix")
     export.add_argument("--format", choices=["hf", "onnx"], default="hf")
-    export.add_argument("--out", type=Path, required=True)
+    export.add_argument("--out", type=Path, required=True, help="an empty or new folder, outside the store")
+    export.add_argument("--replace", action="store_true", help="replace a non-empty --out whole (never merged into)")
     export.add_argument("--store", type=Path, default=Path("rmc-runs/store"))
 
     speed = sub.add_parser("speed", parents=[common], help="training and prediction throughput: rmc's loop vs a bare loop, "

@@ -21,7 +21,8 @@ from rmc.flows.cli import BadConfiguration
 from rmc_core import pipeline
 from rmc_core.config import RunConfig
 from rmc_core.devices import default_devices
-from rmc_core.overrides import load_config
+from rmc_core.out_folder import check_out, written_whole
+from rmc_core.overrides import load_config, one_line
 from rmc_core.report import (
     comparison_lines,
     inference_lines,
@@ -33,7 +34,7 @@ from rmc_core.report import (
     write_tables,
 )
 from rmc_core.report_plot import write_report_png
-from rmc_core.store import Ref, Store, ensure_writable
+from rmc_core.store import Ref, Store
 from rmc_core.training import stopping
 
 
@@ -45,13 +46,16 @@ def write_report(tables: dict, out: Path, task: str) -> None:
 
 def checked_config(args: argparse.Namespace) -> RunConfig:
     """The validated config, with everything knowable up front checked: fields, model
-    shapes and label sets, devices, and that the store and `--out` can be written."""
+    shapes and label sets, devices, that the store can be written, and that `--out` can be
+    (outside the store; a run's `--out` is replaced whole when the run ends)."""
     try:
         cfg = load_config(args.config, args.set)
         here = args.runner == "local"
         pipeline.preflight(cfg, Store(args.store), args.device or default_devices(here), devices_here=here)
-        ensure_writable(args.out, "--out")
-    except (ValidationError, ValueError, OSError) as err:
+        check_out(args.out, args.store, replace=True)
+    except ValidationError as err:
+        raise BadConfiguration(f"invalid configuration: {one_line(err)}") from err
+    except (ValueError, OSError) as err:
         raise BadConfiguration(f"invalid configuration: {err}") from err
     return cfg
 
@@ -147,17 +151,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - start
     store = Store(params.store_root)
     tables = store.tables(summary.report)
-    write_report(tables, args.out, cfg.task)
-    for ref in summary.measured.values():
-        write_tables(store.tables(ref), args.out)
-    if summary.inference:
-        inference = store.table(summary.inference, "inference")
-        (args.out / "inference.md").write_text("\n".join(["# Size and inference speed", "", *inference_lines(inference)]) + "\n")
-    costs = cost_table(summary.artifacts, summary.cached, store)
-    costs.to_csv(args.out / "costs.csv", index=False)
     first_seed = min(m.seed for m in summary.models)
     models = {m.name: f"model/{m.model.digest}" for m in summary.models if m.seed == first_seed}
-    (args.out / "summary.json").write_text(json.dumps({**summary.model_dump(mode="json"), "wall_seconds": wall}, indent=1))
+    with written_whole(args.out) as out:
+        write_report(tables, out, cfg.task)
+        for ref in summary.measured.values():
+            write_tables(store.tables(ref), out)
+        if summary.inference:
+            inference = store.table(summary.inference, "inference")
+            (out / "inference.md").write_text("\n".join(["# Size and inference speed", "", *inference_lines(inference)]) + "\n")
+        cost_table(summary.artifacts, summary.cached, store).to_csv(out / "costs.csv", index=False)
+        (out / "summary.json").write_text(json.dumps({**summary.model_dump(mode="json"), "wall_seconds": wall}, indent=1))
     print(*(to_markdown(table) for table in summary_tables(tables)), sep="\n\n")
     print("\n".join(["", *legend(tables), "", *premise_lines(tables), "", *comparison_lines(tables)]))
     print("\nModels (rmc export MODEL_REF --format hf|onnx --out DIR):", *(f"  {m}: {r}" for m, r in models.items()), sep="\n")
@@ -226,17 +230,24 @@ def find_model(store: Store, text: str) -> Ref:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """A store model as a transformers folder or an ONNX graph (checked against torch)."""
+    """A store model as a transformers folder or an ONNX graph (checked against torch),
+    written whole into an empty (or, with --replace, replaced) `--out`."""
     from rmc_core.export import export_hf, export_onnx
 
     store = Store(args.store)
     ref = find_model(store, args.model)
-    ensure_writable(args.out, "--out")
+    try:
+        check_out(args.out, args.store, replace=args.replace)
+    except (ValueError, OSError) as err:
+        raise BadConfiguration(str(err)) from err
+    with written_whole(args.out) as out:
+        if args.format == "hf":
+            export_hf(store.path(ref), out)
+        else:
+            parity = export_onnx(store.path(ref), out)
     if args.format == "hf":
-        export_hf(store.path(ref), args.out)
         print(f"rmc export: {ref.kind}/{ref.digest[:12]} -> {args.out} (transformers folder)")
     else:
-        parity = export_onnx(store.path(ref), args.out)
         print(f"rmc export: {ref.kind}/{ref.digest[:12]} -> {args.out / 'model.onnx'}; onnxruntime vs torch max |logit "
               f"difference| {parity['max_abs_logit_difference']:.1e} (tolerance {parity['tolerance']:.0e})")
     return 0

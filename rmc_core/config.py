@@ -26,7 +26,7 @@ from rmc_core.compression.registry import validate_compression
 from rmc_core.evaluation import EVALUATIONS
 from rmc_core.model_spec import ModelSpec
 from rmc_core.objectives.methods import METHODS, MethodConfig
-from rmc_core.schema import Frozen, Int, Real, Sparsity
+from rmc_core.schema import SEED_MAX, Frozen, Int, Real, Sparsity
 from rmc_core.training.precision import Precision
 
 # Closed choices are Literals so that the Prefect run form shows them as drop-downs.
@@ -49,14 +49,14 @@ Method = Annotated[str, AfterValidator(lambda name: METHODS.known(name)),
 class TrainConfig(Frozen):
     """One fine-tuning run: AdamW with a linear schedule and warm-up, and its prediction settings."""
 
-    epochs: Real = Field(1.0, gt=0, description="passes over the training rows (fractions allowed)")
+    epochs: Real = Field(1.0, gt=0, le=1000, description="passes over the training rows (fractions allowed; at most 1000)")
     lr: Real = Field(5e-5, gt=0, description="AdamW's peak learning rate, reached after the warm-up")
-    batch_size: Int = Field(32, ge=1, description="training rows per optimizer step")
-    eval_batch_size: Int = Field(128, ge=1, description="rows per batch when predicting (memory only, not results)")
+    batch_size: Int = Field(32, ge=1, le=65536, description="training rows per optimizer step")
+    eval_batch_size: Int = Field(128, ge=1, le=65536, description="rows per batch when predicting (memory only, not results)")
     warmup_ratio: Real = Field(0.1, ge=0, lt=1, description="share of the steps over which the learning rate rises from 0")
     weight_decay: Real = Field(0.01, ge=0, description="AdamW's decoupled weight decay")
-    max_length: Int = Field(128, ge=8, description="tokens per sentence pair; longer pairs are truncated")
-    seed: Int = Field(0, ge=0, description="seeds the head's initialisation, dropout and batch order (added to the run's seed)")
+    max_length: Int = Field(128, ge=8, le=8192, description="tokens per sentence pair; longer pairs are truncated")
+    seed: Int = Field(0, ge=0, le=SEED_MAX, description="seeds the head's initialisation, dropout and batch order (added to the run's seed)")
     precision: Precision = Field("auto", description="auto: bf16 autocast where the device computes bf16 natively, else fp32")
     batching: Batching = Field(
         "auto", description="grouped: rows of similar length batched together (less padding); auto: grouped unless "
@@ -73,10 +73,10 @@ class DataConfig(Frozen):
     max_train: Int | None = Field(None, ge=1, description="sample at most this many training rows (empty: all)")
     max_dev: Int | None = Field(None, ge=1, description="sample at most this many dev rows (empty: all)")
     max_ood: Int | None = Field(None, ge=1, description="per OOD set, stratified by label (and heuristic)")
-    seed: Int = Field(0, ge=0, description="seeds the row sample (and the synthetic task's rows); fixed across run seeds")
-    synthetic_train: Int = Field(2000, ge=10, description="synthetic task: training rows")
-    synthetic_dev: Int = Field(1500, ge=10, description="synthetic task: dev rows")
-    synthetic_ood: Int = Field(1000, ge=10, description="synthetic task: OOD rows (all where the shortcut fails)")
+    seed: Int = Field(0, ge=0, le=SEED_MAX, description="seeds the row sample (and the synthetic task's rows); fixed across run seeds")
+    synthetic_train: Int = Field(2000, ge=10, le=1_000_000, description="synthetic task: training rows")
+    synthetic_dev: Int = Field(1500, ge=10, le=1_000_000, description="synthetic task: dev rows")
+    synthetic_ood: Int = Field(1000, ge=10, le=1_000_000, description="synthetic task: OOD rows (all where the shortcut fails)")
     synthetic_bias: Real = Field(0.9, ge=0.5, le=1.0, description="shortcut strength: P(word overlap agrees with the label) "
                                                                   "on entailment and neutral rows of train/dev")
     synthetic_order: Real = Field(0.0, ge=0.0, le=1.0, description="rule difficulty: share of the hard non-entailed rows "
@@ -137,7 +137,7 @@ class InferenceCostConfig(Frozen):
     rounds in which every model runs in turn."""
 
     rows: Int = Field(64, ge=1, description="dev rows each model predicts per round")
-    batch_size: Int = Field(32, ge=1, description="rows per batch for the batched throughput")
+    batch_size: Int = Field(32, ge=1, le=65536, description="rows per batch for the batched throughput")
     repeats: Int = Field(9, ge=1, description="rounds; speed-up intervals need at least 6")
 
 
@@ -166,7 +166,7 @@ class RunConfig(Frozen):
         description="what each seed's models are measured by (rmc_core/evaluation/); default: every registered evaluation")
     inference: InferenceCostConfig = Field(InferenceCostConfig(), title="Inference cost measurement",
                                            description="how each model's size and CPU speed are measured")
-    seeds: tuple[Annotated[Int, Field(ge=0)], ...] = Field(
+    seeds: tuple[Annotated[Int, Field(ge=0, le=SEED_MAX)], ...] = Field(
         (0,), description="one cached branch of the DAG per seed, added to every training seed; the data sample stays "
                           "fixed, so methods and seeds are compared on the same rows")
 

@@ -15,12 +15,12 @@ class TinyBertSpec(Frozen):
     """A small randomly initialised BERT, for tests and smoke runs; its WordPiece
     vocabulary is trained on the task's training texts."""
 
-    hidden_size: Int = Field(64, ge=8, description="width of every layer")
-    num_hidden_layers: Int = Field(2, ge=1, description="encoder layers")
-    num_attention_heads: Int = Field(2, ge=1, description="heads per layer (must divide hidden_size)")
-    intermediate_size: Int = Field(128, ge=8, description="FFN width")
-    vocab_size: Int = Field(1000, ge=120, description="word-level vocabulary built from the training rows")
-    max_position_embeddings: Int = Field(128, ge=16, description="longest input in tokens")
+    hidden_size: Int = Field(64, ge=8, le=8192, description="width of every layer")
+    num_hidden_layers: Int = Field(2, ge=1, le=96, description="encoder layers")
+    num_attention_heads: Int = Field(2, ge=1, le=128, description="heads per layer (must divide hidden_size)")
+    intermediate_size: Int = Field(128, ge=8, le=65536, description="FFN width")
+    vocab_size: Int = Field(1000, ge=120, le=500_000, description="word-level vocabulary built from the training rows")
+    max_position_embeddings: Int = Field(128, ge=16, le=8192, description="longest input in tokens")
 
     @model_validator(mode="after")
     def _heads_divide_hidden(self) -> TinyBertSpec:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import importlib.resources
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -74,6 +75,29 @@ def encoder_config(spec: ModelSpec) -> PretrainedConfig:
                              "cannot be kept")
         config.num_hidden_layers = spec.num_layers
     return config
+
+
+TRAINING_BYTES_PER_PARAMETER = 16  # fp32 weights, gradients and AdamW's two moments
+
+
+def parameter_count(config: PretrainedConfig) -> int:
+    """A BERT's parameters from its config alone (embeddings, layers, pooler), without
+    building it: building is what a wrong size would make fail, or swap for minutes."""
+    h, i, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    embeddings = (config.vocab_size + config.max_position_embeddings + config.type_vocab_size) * h + 2 * h
+    layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h
+    return embeddings + layers * layer + h * h + h
+
+
+def check_fits_in_memory(config: PretrainedConfig, what: str, memory_bytes: int | None = None) -> None:
+    """Refuse a model whose training state alone exceeds this machine's memory."""
+    if memory_bytes is None:
+        memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    needed = parameter_count(config) * TRAINING_BYTES_PER_PARAMETER
+    if needed > memory_bytes:
+        raise ValueError(f"{what}: {parameter_count(config):,} parameters need about {needed / 2**30:,.0f} GiB to train "
+                         f"({TRAINING_BYTES_PER_PARAMETER} bytes each: weights, gradients, AdamW's moments); this machine "
+                         f"has {memory_bytes / 2**30:,.0f} GiB")
 
 
 def label_names_of(source: str) -> tuple[str, ...] | None:

@@ -21,7 +21,7 @@ from rmc_core.config import RunConfig, TrainConfig
 from rmc_core.data.registry import TASKS, check_sources, ood_names
 from rmc_core.devices import assign_devices, check_devices
 from rmc_core.evaluation import EVALUATIONS
-from rmc_core.models import check_labels, encoder_config
+from rmc_core.models import check_fits_in_memory, check_labels, encoder_config
 from rmc_core.objectives.methods import METHODS, select
 from rmc_core.store import Ref, Store, ensure_writable
 from rmc_core.training.precision import resolve_precision
@@ -50,6 +50,7 @@ def preflight(cfg: RunConfig, store: Store, devices: list[str], devices_here: bo
     labels = TASKS[cfg.task].labels
     check_labels(cfg.teacher, labels, "teacher")
     teacher = encoder_config(cfg.teacher)
+    check_fits_in_memory(teacher, "teacher")
     student = spec_of(cfg.student.compression).check(cfg.student.compression, teacher, labels)
     for name, train, model in (("teacher_train", cfg.teacher_train, teacher),
                                ("subnetworks.train", cfg.subnetworks.train, teacher),

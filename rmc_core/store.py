@@ -71,14 +71,21 @@ def directory_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def ensure_writable(path: Path, what: str) -> None:
-    """Create `path` and prove a file can be written there, so that an unwritable `--out`
-    or store fails before the run, not after hours of training."""
+def ensure_writable(path: Path, what: str, probe_bytes: int = 1 << 16) -> None:
+    """Create `path` and prove data can be written there, so that an unwritable or full
+    `--out` or store fails before the run, not after hours of training: the probe holds
+    real bytes, flushed to disk (an empty file needs no free block, so it cannot see a
+    full disk)."""
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".write-test-{uuid.uuid4().hex}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        try:
+            with open(probe, "wb") as f:
+                f.write(b"\0" * probe_bytes)
+                f.flush()
+                os.fsync(f.fileno())
+        finally:
+            probe.unlink(missing_ok=True)
     except OSError as err:
         raise PermissionError(f"{what} {path} is not a writable folder: {err.strerror or err}") from err
 

@@ -158,3 +158,102 @@ def test_a_pickled_checkpoint_in_a_stored_model_is_refused_not_loaded(tmp_path):
     torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
     with pytest.raises(OSError, match="model.safetensors"):
         load_model(tmp_path)
+
+
+def rmc(capsys, *argv: str) -> tuple[int, str]:
+    code = cli.main(list(argv))
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("teacher_train.epochs=1e9", "teacher_train.epochs: Input should be less than or equal to 1000 (got 1000000000.0)"),
+    (f"seeds=[{2**70}]", "seeds.0: Input should be less than or equal to 2147483647"),
+    ("teacher_train.seed=4294967296", "teacher_train.seed: Input should be less than or equal to 2147483647"),
+    ('teacher={"source":"tiny","tiny":{"max_position_embeddings":2000000000}}',
+     "teacher.tiny.max_position_embeddings: Input should be less than or equal to 8192"),
+    ('teacher={"source":"tiny","tiny":{"hidden_size":8192,"num_hidden_layers":96,"intermediate_size":65536}}',
+     "teacher: 128,938,778,624 parameters need about 1,921 GiB to train"),  # 96 layers of 1.34e9, by hand
+])
+def test_settings_beyond_what_can_run_are_refused_up_front_on_one_line(tmp_path, capsys, setting, message):
+    code, err = rmc(capsys, "run", "--set", setting, "--store", str(tmp_path / "s"), "--out", str(tmp_path / "o"))
+    assert code == 2 and message in err
+    assert err.count("\n") == 1, "one line, whatever the number of errors"
+    assert not (tmp_path / "s" / "objects").exists()
+
+
+def test_every_validation_error_is_on_the_one_line(tmp_path, capsys):
+    config = tmp_path / "run.json"
+    config.write_text('{"teacher_train": {"epochs": "x", "lr": -1}}')
+    code, err = rmc(capsys, "run", "--config", str(config), "--store", str(tmp_path / "s"), "--out", str(tmp_path / "o"))
+    assert code == 2 and err == ("rmc: invalid configuration: teacher_train.epochs: Input should be a valid number (got 'x'); "
+                                 "teacher_train.lr: Input should be greater than 0 (got -1)\n")
+
+
+@pytest.mark.parametrize("text", ['{"seeds": [1], "seeds": [2]}', '{"teacher_train": {"epochs": 3, "epochs": 1}}'])
+def test_a_key_given_twice_in_a_config_is_refused(tmp_path, capsys, text):
+    config = tmp_path / "run.json"
+    config.write_text(text)
+    code, err = rmc(capsys, "run", "--config", str(config), "--store", str(tmp_path / "s"), "--out", str(tmp_path / "o"))
+    assert code == 2 and "appears twice in one object" in err
+
+
+def test_a_run_refuses_an_out_inside_its_store_or_holding_it(tmp_path, capsys):
+    for out in (tmp_path / "s" / "results", tmp_path):
+        code, err = rmc(capsys, "run", "--store", str(tmp_path / "s"), "--out", str(out))
+        assert code == 2 and "is inside the store" in err
+
+
+def test_the_memory_check_counts_a_bert_as_built():
+    from rmc_core.models import encoder_config, parameter_count
+
+    model = tiny_bert(TINY.tiny, 3, TINY.tiny.vocab_size)
+    assert parameter_count(encoder_config(TINY)) == sum(p.numel() for p in model.bert.parameters())
+
+
+@pytest.fixture
+def stored_model(tmp_path) -> tuple[Path, str]:
+    tokenizer = train_tokenizer(["a b c"], TINY.tiny.vocab_size)
+    model = tiny_bert(TINY.tiny, 3, len(tokenizer))
+    ref = Store(tmp_path / "store").put("model", lambda d: save_model(model, tokenizer, d))
+    return tmp_path / "store", f"model/{ref.digest}"
+
+
+def test_export_never_merges_into_a_folder_and_refuses_with_exit_2(stored_model, tmp_path, capsys):
+    store, ref = stored_model
+    out = tmp_path / "export"
+    out.mkdir()
+    (out / "model.onnx").write_text("another model's graph")
+    code, err = rmc(capsys, "export", ref, "--store", str(store), "--out", str(out))
+    assert code == 2 and "is not empty" in err and (out / "model.onnx").exists()
+    (tmp_path / "file").write_text("")
+    for bad, why in ((tmp_path / "file", "is a file"), (store / "objects" / "x", "is inside the store")):
+        code, err = rmc(capsys, "export", ref, "--store", str(store), "--out", str(bad))
+        assert code == 2 and why in err
+    assert rmc(capsys, "export", ref, "--store", str(store), "--out", str(out), "--replace")[0] == 0
+    assert not (out / "model.onnx").exists() and (out / "model.safetensors").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".export")], "no temporary folder left"
+
+
+def test_an_output_written_whole_leaves_the_old_one_untouched_on_failure(tmp_path):
+    from rmc_core.out_folder import written_whole
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.csv").write_text("old")
+    with pytest.raises(OSError, match="No space left"):
+        with written_whole(out) as fresh:
+            (fresh / "results.csv").write_text("half")
+            raise OSError(28, "No space left on device")
+    assert [p.name for p in tmp_path.iterdir()] == ["out"] and (out / "results.csv").read_text() == "old"
+
+
+def test_a_fifo_or_a_symlink_loop_as_data_file_is_refused_not_waited_on(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "train.json")
+    with pytest.raises(DataError, match=r"train.json is not a regular file \(a FIFO"):
+        load_source(JSON_DICT, NLI, tmp_path, "train")
+    (tmp_path / "train.json").unlink()
+    (tmp_path / "train.json").symlink_to(tmp_path / "train.json")
+    with pytest.raises(DataError, match="Too many levels of symbolic links"):
+        load_source(JSON_DICT, NLI, tmp_path, "train")

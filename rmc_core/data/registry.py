@@ -13,7 +13,7 @@ import pandas as pd
 from rmc_core.config import DataConfig
 from rmc_core.data import synthetic
 from rmc_core.data.annotate import ANNOTATION_FILES, HANS_LABELS
-from rmc_core.data.sources import DataError, HubSource, LocalSource, Source, load_source
+from rmc_core.data.sources import DataError, HubSource, LocalSource, Source, check_readable, load_source
 from rmc_core.schema import Frozen
 
 
@@ -199,9 +199,11 @@ def check_sources(task: str, cfg: DataConfig) -> None:
     if local and not cfg.data_root.is_dir():
         raise FileNotFoundError(f"data root {cfg.data_root.resolve()} does not exist (set data.data_root); "
                                 f"{task} ({cfg.source}) reads {local} from it")
-    missing = [path for path in local if not (cfg.data_root / path).exists()]
+    missing = [path for path in local if not (cfg.data_root / path).exists() and not (cfg.data_root / path).is_symlink()]
     if missing:
         raise FileNotFoundError(f"data files missing under {cfg.data_root.resolve()}: {missing}")
+    for path in local:
+        check_readable(cfg.data_root / path, cfg.data_root)
 
 
 def load_task_data(task: str, cfg: DataConfig) -> TaskData:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import csv
 import json
+import stat
 import zipfile
 from pathlib import Path
 from typing import Literal
@@ -71,11 +72,27 @@ class HubSource(Frozen):
 Source = LocalSource | HubSource
 
 
+def check_readable(path: Path, root: Path) -> None:
+    """A data path that can be read to its end: a regular file, or the folder of a
+    parallel-lines source. A FIFO, socket or device would block the run or never end, and
+    a symlink loop is not the same fault as a missing file."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"data file not found: {path} (data root {root})") from err
+    except OSError as err:
+        raise DataError(f"data file {path} cannot be opened: {err.strerror or err}") from err
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise DataError(f"data file {path} is not a regular file (a FIFO, socket or device is refused: it could block "
+                        "the run)")
+
+
 def _read_table(src: LocalSource, root: Path) -> pd.DataFrame:
     """The file as read, or a DataError naming the file and, where the parser knows it, the line."""
     path = root / src.path
-    if not path.exists():
-        raise FileNotFoundError(f"data file not found: {path} (data root {root})")
+    check_readable(path, root)
+    for name in src.columns.values() if src.format == "parallel_lines" else ():
+        check_readable(path / name, root)
     try:
         frame = _parse(src, path)
     except pd.errors.EmptyDataError as err:

@@ -1,0 +1,65 @@
+"""A served run stays inside what the operator allowed: folders, clusters, the hub."""
+
+from __future__ import annotations
+
+import pytest
+
+from rmc_core.config import DataConfig, RunConfig
+from rmc_core.model_spec import ModelSpec
+from rmc_core.serve_policy import PolicyViolation, ServePolicy
+from tests.conftest import tiny_run_config
+
+
+@pytest.fixture
+def allowed(tmp_path):
+    (tmp_path / "ok" / "data").mkdir(parents=True)
+    (tmp_path / "outside").mkdir()
+    return tmp_path, ServePolicy(roots=(tmp_path / "ok",), clusters=("ray://head:10001",))
+
+
+def config(tmp_path, **overrides) -> RunConfig:
+    return tiny_run_config(**{"data": DataConfig(data_root=tmp_path / "ok" / "data"), **overrides})
+
+
+def test_a_run_inside_the_allowed_folders_passes(allowed):
+    tmp, policy = allowed
+    assert policy.violations(str(tmp / "ok" / "store"), config(tmp), None) == []
+    assert policy.violations(str(tmp / "ok" / "store"), config(tmp), "ray://head:10001") == []
+
+
+def test_each_reach_outside_is_named_and_all_are_reported_together(allowed):
+    tmp, policy = allowed
+    cfg = config(tmp, data=DataConfig(data_root=tmp / "outside"), teacher=ModelSpec(source=str(tmp / "outside")))
+    found = policy.violations("/etc/rmc-store", cfg, "tcp://evil:8786")
+    assert found == [
+        f"store_root '/etc/rmc-store' is outside the allowed folders ({tmp / 'ok'})",
+        "runner.address 'tcp://evil:8786' is not an allowed cluster (ray://head:10001)",
+        f"config.data.data_root '{tmp / 'outside'}' is outside the allowed folders ({tmp / 'ok'})",
+        f"config.teacher.source '{tmp / 'outside'}' is outside the allowed folders ({tmp / 'ok'})",
+    ]
+    with pytest.raises(PolicyViolation, match="refused by this server's policy"):
+        policy.check("/etc/rmc-store", cfg, None)
+
+
+def test_dot_dot_and_symlinks_do_not_escape(allowed):
+    tmp, policy = allowed
+    (tmp / "ok" / "link").symlink_to(tmp / "outside")
+    for store in (str(tmp / "ok" / ".." / "outside"), str(tmp / "ok" / "link" / "store")):
+        assert policy.violations(store, config(tmp), None) != []
+
+
+def test_the_hub_only_when_allowed(allowed):
+    tmp, policy = allowed
+    cfg = config(tmp, teacher=ModelSpec(source="bert-base-uncased"), data=DataConfig(source="hub"))
+    found = policy.violations(str(tmp / "ok"), cfg, None)
+    assert found == ["config.data.source 'hub': the hub is not allowed here",
+                     "config.teacher.source 'bert-base-uncased' is a hub model id: the hub is not allowed here"]
+    assert policy.model_copy(update={"hub": True}).violations(str(tmp / "ok"), cfg, None) == []
+
+
+def test_the_policy_reaches_the_flow_runs_through_the_environment_only(allowed, monkeypatch):
+    tmp, policy = allowed
+    monkeypatch.setenv("RMC_SERVE_POLICY", "")  # restored after the test
+    assert ServePolicy.from_env() is None  # the CLI: no policy
+    policy.to_env()
+    assert ServePolicy.from_env() == policy

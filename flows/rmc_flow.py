@@ -39,6 +39,7 @@ from rmc_core.pipeline import ModelRecord
 from rmc_core.devices import available_devices, default_concurrency, default_devices
 from rmc_core.report import inference_lines, legend, markdown_report, summary_tables
 from rmc_core.report_plot import report_png
+from rmc_core.serve_policy import ServePolicy
 from rmc_core.store import Ref, Store
 
 CONCURRENCY_ENV = "RMC_CONCURRENCY"
@@ -192,7 +193,10 @@ def rmc_flow(params: RmcParameters = RmcParameters()) -> RunSummary:
 
     With a Ray or Dask runner the DAG runs as a child flow on that runner: a flow's task
     runner is fixed before it starts, and the runner is one of the run's parameters.
+    A served run is first checked against the serving process's policy.
     """
+    if (policy := ServePolicy.from_env()) is not None:
+        policy.check(params.store_root, params.config, params.runner.address)
     if params.runner.kind == "local":
         return run_dag(params)
     with get_client(sync_client=True) as client:

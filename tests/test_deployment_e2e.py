@@ -85,7 +85,8 @@ def served(server):
     """The deployments served by a worker-less `serve` process, the sweep due every minute."""
     store = server["tmp"] / "sweep-store"
     with open(server["tmp"] / "serve.log", "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "tests.serve_due_now", str(store)], cwd=REPO, env=server["env"],
+        proc = subprocess.Popen([sys.executable, "-m", "tests.serve_due_now", str(store), str(server["tmp"])], cwd=REPO,
+                                env=server["env"],
                                 stdout=log, stderr=subprocess.STDOUT)
         try:
             with temporary_settings({PREFECT_API_URL: server["url"]}), get_client(sync_client=True) as client:
@@ -175,6 +176,17 @@ def test_cli_lists_deployments_runs_one_and_shows_its_stage_logs(server, served)
     assert cells and all(round(v, 4) == v for v in cells)  # rounded for the UI
     assert "F_bias: the model's relative" in artifacts["rmc-results"].description  # the legend
     assert artifacts["rmc-report-plot"].data.startswith("![ID and OOD accuracy per model](data:image/png;base64,")
+
+
+def test_a_served_run_reaching_outside_the_operators_folders_is_refused_before_it_starts(server, served, tmp_path):
+    outside = tmp_path / "elsewhere"  # not under the folder the server allows (server["tmp"])
+    rmc = served.read_deployment_by_name("rmc/rmc")
+    run = served.create_flow_run_from_deployment(rmc.id, parameters=tiny_params(outside))
+    wait_until(lambda: served.read_flow_run(run.id).state.is_final(), 300, "the refused run")
+    state = served.read_flow_run(run.id).state
+    assert state.is_failed() and "refused by this server's policy" in state.message, state
+    assert f"store_root '{outside}' is outside the allowed folders" in state.message
+    assert not outside.exists()
 
 
 def test_browser_deployments_page_and_a_custom_run_from_the_form(server, served):

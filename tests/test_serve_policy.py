@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from rmc_core.config import DataConfig, RunConfig
@@ -63,3 +65,13 @@ def test_the_policy_reaches_the_flow_runs_through_the_environment_only(allowed, 
     assert ServePolicy.from_env() is None  # the CLI: no policy
     policy.to_env()
     assert ServePolicy.from_env() == policy
+
+
+def test_serve_allows_the_runs_folder_and_the_shared_data_unless_told_otherwise(tmp_path):
+    from rmc.deployments.serve import policy_from
+
+    default = policy_from([])
+    assert default.roots == (Path("rmc-runs").resolve(), Path("../shared/data").resolve())
+    assert default.clusters == () and not default.hub
+    told = policy_from(["--allow-root", str(tmp_path), "--allow-cluster", "tcp://dask:8786", "--allow-hub"])
+    assert told == ServePolicy(roots=(tmp_path,), clusters=("tcp://dask:8786",), hub=True)

@@ -116,9 +116,9 @@ def stop_on_signals(store: Path) -> Iterator[None]:
     """
     from prefect.server.api.server import SubprocessASGIServer
 
-    from rmc.flows.rmc_flow import FINISHED
+    from rmc.flows.rmc_flow import FINISHED, ON_TERMINATION
 
-    def stop(signum: int, frame: object) -> None:
+    def stop(signum: int, frame: object = None) -> None:
         stopping.STOP.set()
         stopping.wait_until_idle(timeout=5)
         for server in list(SubprocessASGIServer._instances.values()):
@@ -129,9 +129,11 @@ def stop_on_signals(store: Path) -> Iterator[None]:
         os._exit(128 + signum)
 
     previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    ON_TERMINATION.append(stop)
     try:
         yield
     finally:
+        ON_TERMINATION.remove(stop)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 

@@ -18,7 +18,7 @@ import inspect
 import math
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,6 +46,12 @@ CONCURRENCY_ENV = "RMC_CONCURRENCY"
 # Stages of this process's runs that finished (computed or cached), in order: what an
 # interrupted `rmc run` reports as kept.
 FINISHED: list[str] = []
+# What the process that started the flow does on a termination signal, at once (the CLI
+# registers its exit here). A flow run replaces the SIGTERM handler with Prefect's, which
+# raises TerminationSignal and lets the engine report the crash first; with the temporary
+# server killed by the same signal (sent to the process group, as `timeout` and systemd
+# do), that report retried the dead server for over a minute. Empty: Prefect's handling.
+ON_TERMINATION: list[Callable[[int], None]] = []
 
 
 def concurrency_setting() -> int:
@@ -253,10 +259,12 @@ def run_dag(params: RmcParameters) -> RunSummary:
         progress = create_progress_artifact(0.0, key="rmc-progress", description="stages finished")
         for done, _ in enumerate(as_completed(submitted), start=1):
             update_progress_artifact(progress, 100.0 * done / len(submitted))
-    except (KeyboardInterrupt, TerminationSignal):
+    except (KeyboardInterrupt, TerminationSignal) as err:
         # SIGTERM (Prefect's TerminationSignal) or Ctrl-C while stages run: the task runner
         # waits for running tasks before the flow can end, so make them stop at their next step.
         stopping.STOP.set()
+        for handle in ON_TERMINATION if isinstance(err, TerminationSignal) else ():
+            handle(err.signal)
         raise
     failed = [f for f in submitted if f.state.is_failed()]
     if failed:

@@ -1,6 +1,11 @@
 """Inputs a careless user or an attacker would try, each refused where it enters, with
-the file, row and field named, instead of passing on to a later stage or to wrong figures
-(issue 30's hostile-input cases; more join as they are fixed)."""
+the file, row and field named, instead of passing on to a later stage or to wrong figures.
+
+The hostile cases found so far live here, except those that need a served deployment or a
+process group to signal, which live beside their fixtures; CASES lists every one with the
+test that keeps it from coming back, and `test_every_hostile_case_has_its_test` checks
+that each of those tests still exists.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,43 @@ from rmc_core.data.sources import DataError, LocalSource, load_source
 from rmc_core.models import load_model, save_model, tiny_bert, train_tokenizer
 from rmc_core.store import RESULT_RECORDS, Store
 from tests.conftest import TINY, tiny_run_config
+
+CASES: dict[str, str] = {
+    "a pickle planted in a cached result runs code": "test_hostile_inputs::test_a_pickle_planted_in_the_store_is_never_run_and_verify_reports_it",
+    "a pickled checkpoint in a stored model": "test_hostile_inputs::test_a_pickled_checkpoint_in_a_stored_model_is_refused_not_loaded",
+    "verify crashes on a stray entry": "test_hostile_inputs::test_verify_reports_what_rmc_did_not_write_instead_of_crashing",
+    "a served run writes or reads outside the operator's folders": "test_serve_policy::test_each_reach_outside_is_named_and_all_are_reported_together",
+    "a served run escapes by .. or a symlink": "test_serve_policy::test_dot_dot_and_symlinks_do_not_escape",
+    "a served run uses the hub": "test_serve_policy::test_the_hub_only_when_allowed",
+    "a served run through the UI's API": "test_deployment_e2e::test_a_served_run_reaching_outside_the_operators_folders_is_refused_before_it_starts",
+    "a record without text_b, a null text_a or label": "test_hostile_inputs::test_a_record_without_a_value_is_refused_naming_file_row_and_field",
+    "a blank hardness annotation counted as hard": "test_hostile_inputs::test_a_blank_or_unknown_hardness_is_an_error_never_hard",
+    "epochs=1e9, seed=2**70, a 2e9-position or memory-busting model": "test_hostile_inputs::test_settings_beyond_what_can_run_are_refused_up_front_on_one_line",
+    "export merges into a non-empty --out, --out FILE exits 1": "test_hostile_inputs::test_export_never_merges_into_a_folder_and_refuses_with_exit_2",
+    "a duplicate JSON key": "test_hostile_inputs::test_a_key_given_twice_in_a_config_is_refused",
+    "a validation error over several lines": "test_hostile_inputs::test_every_validation_error_is_on_the_one_line",
+    "--out half-written on a full disk": "test_hostile_inputs::test_an_output_written_whole_leaves_the_old_one_untouched_on_failure",
+    "a write probe that cannot see a full disk": "test_hostile_inputs::test_the_write_probe_sees_a_full_disk",
+    "--out inside the store": "test_hostile_inputs::test_a_run_refuses_an_out_inside_its_store_or_holding_it",
+    "a FIFO data file hangs the run; a symlink loop called missing": "test_hostile_inputs::test_a_fifo_or_a_symlink_loop_as_data_file_is_refused_not_waited_on",
+    "SIGTERM to the process group, also while the server starts": "test_faults::test_a_signal_stops_the_run_in_seconds_and_leaves_no_process",
+    "a corrupt artifact is used": "test_flow::test_a_corrupt_artifact_is_quarantined_and_recomputed",
+    "a truncated table passes verify": "test_flow::test_verify_reports_and_quarantines_a_truncated_table",
+    "a killed run loses finished stages": "test_faults::test_killed_run_resumes_without_recomputing_finished_stages",
+    "bad settings, files and config files": "test_bad_inputs::test_files_that_cannot_hold_a_run_are_refused",
+    "bad config values": "test_config_errors::test_bad_config_values_are_refused",
+}
+
+
+def test_every_hostile_case_has_its_test():
+    import ast
+
+    tests = Path(__file__).parent
+    for case, where in CASES.items():
+        module, name = where.split("::")
+        defined = {n.name for n in ast.walk(ast.parse((tests / f"{module}.py").read_text())) if isinstance(n, ast.FunctionDef)}
+        assert name in defined, f"{case!r}: {where} is gone"
+
 
 NLI = ("entailment", "neutral", "contradiction")
 JSON_DICT = LocalSource(path="train.json", format="json_dict", columns={"text_a": "text_a", "text_b": "text_b", "label": "label"})
@@ -245,6 +287,21 @@ def test_an_output_written_whole_leaves_the_old_one_untouched_on_failure(tmp_pat
             (fresh / "results.csv").write_text("half")
             raise OSError(28, "No space left on device")
     assert [p.name for p in tmp_path.iterdir()] == ["out"] and (out / "results.csv").read_text() == "old"
+
+
+def test_the_write_probe_sees_a_full_disk(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from rmc_core.store import ensure_writable
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)  # a full disk refuses the probe's bytes when they reach it
+    with pytest.raises(PermissionError, match="--out .* is not a writable folder: No space left on device"):
+        ensure_writable(tmp_path / "out", "--out")
+    assert list((tmp_path / "out").iterdir()) == [], "the probe is removed"
 
 
 def test_a_fifo_or_a_symlink_loop_as_data_file_is_refused_not_waited_on(tmp_path):

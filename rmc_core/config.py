@@ -91,13 +91,22 @@ class SubnetworkConfig(Frozen):
     pruned by magnitude to each sparsity, then fine-tuned `recovery_epochs` at that
     sparsity (0: none). Variance is only informative while every sub-network still works
     (docs/method.md, deviations), so a run reports the agreement of whatever estimator it used.
+
+    Two controls isolate what RMC gains from its difficulty estimate (the sub-networks are
+    still trained as with "imp", so every report and premise check stays comparable):
+    "shuffled" permutes the IMP difficulty across rows (same distribution, no information
+    about which row is hard); "annotated" takes the annotated hard rows as the difficulty
+    (the oracle: hard rows get d = 1, easy ones d = alpha), for tasks whose training rows
+    carry a hard annotation (the synthetic task's planted split).
     """
 
     sparsities: tuple[Sparsity, ...] = Field((0.2, 0.4, 0.6, 0.7, 0.85), description="one sub-network per sparsity "
                                              "(the paper's five); the variance of their losses is the difficulty")
     scope: Scope = Field("per_matrix", description="per_matrix: every matrix to the same sparsity; global: one ranking")
-    estimator: Literal["imp", "oneshot"] = Field("imp", description="imp: each fine-tuned with IMP from the base (the "
-                                                 "paper); oneshot: the trained teacher pruned by magnitude (cheap)")
+    estimator: Literal["imp", "oneshot", "shuffled", "annotated"] = Field(
+        "imp", description="imp: each fine-tuned with IMP from the base (the paper); oneshot: the trained teacher pruned "
+                           "by magnitude (cheap); controls: shuffled (IMP's difficulty permuted across rows), annotated "
+                           "(the annotated hard rows as difficulty: the oracle)")
     recovery_epochs: Real = Field(0.0, ge=0, description="oneshot: fine-tuning epochs after pruning (0: none)")
     train: TrainConfig = Field(TrainConfig(epochs=2), title="Sub-network training", description="each sub-network's fine-tuning")
 

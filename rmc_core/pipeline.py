@@ -59,6 +59,10 @@ def preflight(cfg: RunConfig, store: Store, devices: list[str], devices_here: bo
         if train.max_length > positions:
             raise ValueError(f"{name}.max_length={train.max_length} exceeds the model's {positions} positions")
     check_sources(cfg.task, cfg.data)
+    if cfg.subnetworks.estimator == "annotated" and not TASKS[cfg.task].train_annotated:
+        annotated = [t for t, spec in TASKS.items() if spec.train_annotated]
+        raise ValueError(f"subnetworks.estimator 'annotated' needs a hard annotation on the training rows; {cfg.task} has "
+                         f"none (tasks that have one: {', '.join(annotated)})")
     _PREFLIGHTED.add(key)
 
 
@@ -76,6 +80,18 @@ def resolve_precisions(cfg: RunConfig, device: str) -> RunConfig:
     precision its artifact is computed in: a store moved to a machine without bf16 retrains
     rather than reusing bf16 results as if they were what `auto` gives there."""
     return each_training(cfg, lambda t: t.model_copy(update={"precision": resolve_precision(t.precision, device)}))
+
+
+def difficulty_source(cfg: RunConfig, data: Any) -> dict[str, Any]:
+    """The difficulty stage's source for the run's estimator: the sub-networks' loss
+    variance, or one of the controls (only their arguments enter the stage's cache key, so
+    a plain run keys as before)."""
+    estimator = cfg.subnetworks.estimator
+    if estimator == "shuffled":
+        return {"source": "shuffled", "seed": cfg.subnetworks.train.seed}
+    if estimator == "annotated":
+        return {"source": "annotated", "data_ref": data}
+    return {}
 
 
 def difficulty_floor(cfg: RunConfig) -> float:
@@ -195,7 +211,7 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
     sub = cfg.subnetworks
     names = [subnetwork_name(s) for s in sub.sparsities]
     placement = dict(zip(names, assign_devices(len(names), devices)))
-    if sub.estimator == "imp":
+    if sub.estimator != "oneshot":
         subnets = {
             name: call(stages.train, base, data, sub.train, store, compression=subnetwork_compression(cfg, s),
                        device=placement[name], desc=tag(name))
@@ -213,7 +229,8 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
         name: call(stages.predict, ref, data, ("train", "dev"), sub.train, store, device=placement[name], desc=tag(name))
         for name, ref in subnets.items()
     }
-    difficulty = call(stages.difficulty, list(subnet_preds.values()), difficulty_floor(cfg), store)
+    difficulty = call(stages.difficulty, list(subnet_preds.values()), difficulty_floor(cfg), store,
+                      **difficulty_source(cfg, data))
 
     st = cfg.student
     student_base = base

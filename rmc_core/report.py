@@ -102,8 +102,10 @@ def comparison_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
     if comparisons is None or comparisons.empty:
         return []
     n_seeds = int(comparisons["n_seeds"].max())
-    head = (f"Differences (a - b) with 95 % paired bootstrap intervals over examples"
-            f"{' and seeds' if n_seeds > 1 else ''} ({n_seeds} seed{'s' if n_seeds > 1 else ''}); "
+    head = ("Differences (a - b) with 95 % intervals: "
+            + ("the envelope of a paired bootstrap over examples and seeds and a t-interval over the per-seed "
+               "differences" if n_seeds > 1 else "a paired bootstrap over examples")
+            + f" ({n_seeds} seed{'s' if n_seeds > 1 else ''}); "
             "accuracies in points, lower F_bias is better"
             + (":" if n_seeds > 1 else "; with one seed, 'resolved' means beyond example noise only: seed-to-seed "
                "variation is not measured (run with several seeds to include it):"))

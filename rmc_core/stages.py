@@ -178,13 +178,21 @@ def split_probs(store: Store, ref: Ref, split: str) -> np.ndarray:
     return as_array(store.table(ref, split).drop(columns="loss", errors="ignore"))
 
 
-def difficulty(subnet_pred_refs: list[Ref], alpha: float, store: Store) -> Ref:
+def difficulty(subnet_pred_refs: list[Ref], alpha: float, store: Store, source: str = "variance", seed: int = 0,
+               data_ref: Ref | None = None) -> Ref:
     """Eq. 1 over the sub-networks' per-sample losses; the dev variance feeds the
-    variance-based easy/hard split."""
+    variance-based easy/hard split. `source` "shuffled" permutes each split's rows (seeded
+    by the branch's seed); "annotated" uses the data's `hard` annotation as the variance."""
+    rng = np.random.default_rng(seed)
     tables = {}
     for split in ("train", "dev"):
-        losses = np.stack([store.table(r, split)["loss"].to_numpy() for r in subnet_pred_refs])
-        variance = loss_variance(losses)
+        if source == "annotated":
+            variance = store.table(data_ref, split)["hard"].to_numpy(dtype=np.float64)
+        else:
+            losses = np.stack([store.table(r, split)["loss"].to_numpy() for r in subnet_pred_refs])
+            variance = loss_variance(losses)
+        if source == "shuffled":
+            variance = rng.permutation(variance)
         tables[split] = pd.DataFrame({"variance": variance, "difficulty": difficulty_scores(variance, alpha)})
     return store.put_tables(tables)
 
@@ -294,7 +302,7 @@ def summarize(
 ) -> Ref:
     """The report across seeds: every per-seed table averaged (same layout as one seed's)
     and kept per seed (`<table>_by_seed`), each results metric's interval over seeds, and
-    each (a, b) model pair's differences as paired bootstrap intervals."""
+    each (a, b) model pair's differences as paired intervals (bootstrap and t over seeds)."""
     spec, data = TASKS[task], load_data(store, data_ref)
     per_seed = [store.tables(r) for r in report_refs]
     listed = ",".join(map(str, seeds))

@@ -21,6 +21,8 @@ MODEL_STAGES = TRAINING | {"train[teacher]", "train[vanilla|structured]", "prune
 EVALUATE = {f"evaluate[{e}]" for e in EVALUATIONS if EVALUATIONS[e].measure is None}
 EVERY = ({"prepare_data", "prepare_base", "prepare_student[distilled]", "predict", "difficulty", "report", "summarize",
           "measure[inference]"} | MODEL_STAGES | TARGETS | EVALUATE)
+# The students whose targets are the teacher's probabilities smoothed (Eq. 2).
+SMOOTHED = {f"{stage}[{m}]" for m in ("smooth", "smooth-matched", "rmc") for stage in ("train", "student_inputs")}
 DATA = {"prepare_data", "prepare_base", "prepare_student[distilled]", "summarize"} | EVALUATE
 # Each stage's function and the registry keys its inputs choose.
 STAGES: dict[str, tuple[str, dict[str, str | None]]] = {
@@ -39,8 +41,7 @@ STAGES: dict[str, tuple[str, dict[str, str | None]]] = {
 # is the `train` stage for method m (the teacher and the sub-networks train as "vanilla").
 RECOMPUTES: dict[str, set[str]] = {
     "__init__.py": set(),
-    "_arrays.py": {"difficulty", "evaluate[split_agreement]", "summarize", "student_inputs[rmc]", "student_inputs[smooth]", "train[rmc]",
-                   "train[smooth]"},
+    "_arrays.py": {"difficulty", "evaluate[split_agreement]", "summarize", *SMOOTHED},
     "compression/__init__.py": set(),
     "compression/distilled.py": {"prepare_student[distilled]"},
     "compression/imp.py": TRAINING | {"prune_oneshot"},
@@ -76,7 +77,7 @@ RECOMPUTES: dict[str, set[str]] = {
     "objectives/difficulty.py": {"difficulty", "evaluate[split_agreement]", "summarize"},
     "objectives/losses.py": MODEL_STAGES | TARGETS,
     "objectives/methods.py": TRAINING | TARGETS | {"train[teacher]", "train[vanilla|structured]"},
-    "objectives/smoothing.py": {"student_inputs[rmc]", "student_inputs[smooth]", "train[rmc]", "train[smooth]"},
+    "objectives/smoothing.py": SMOOTHED,
     "out_folder.py": set(),
     "overrides.py": set(),
     "pipeline.py": set(),
@@ -99,12 +100,11 @@ RECOMPUTES: dict[str, set[str]] = {
 # One definition touched -> stages whose key changes: a loss retrains only the students
 # trained with it, a metric re-evaluates without retraining anything.
 ONE_DEFINITION: list[tuple[str, str, set[str]]] = [
-    ("objectives/losses.py", "distillation_loss", {"train[distil]", "train[smooth]", "train[rmc]",
-                                                   "student_inputs[distil]", "student_inputs[smooth]", "student_inputs[rmc]"}),
+    ("objectives/losses.py", "distillation_loss", {"train[distil]", "student_inputs[distil]", *SMOOTHED}),
     ("objectives/losses.py", "focal_loss", {"train[focal]"}),
     ("objectives/losses.py", "cross_entropy", {"train[vanilla]", "train[teacher]", "train[vanilla|structured]", "prune_oneshot"}),
     ("objectives/methods.py", "RMC", {"train[rmc]", "student_inputs[rmc]"}),
-    ("objectives/smoothing.py", "smooth_probs", {"train[smooth]", "train[rmc]", "student_inputs[smooth]", "student_inputs[rmc]"}),
+    ("objectives/smoothing.py", "smooth_probs", SMOOTHED),
     ("objectives/difficulty.py", "difficulty_scores", {"difficulty"}),
     ("compression/imp.py", "PRUNED", TRAINING),
     ("compression/imp.py", "hold", {"prune_oneshot"}),

@@ -43,6 +43,7 @@ def test_what_each_method_needs_and_reads_follows_from_its_functions():
         "vanilla": (set(), ()),
         "distil": ({"teacher_probs"}, ("lam",)),
         "smooth": ({"teacher_probs"}, ("lam", "smooth_d")),
+        "smooth-matched": ({"teacher_probs", "difficulty"}, ("lam",)),
         "focal": (set(), ("focal_gamma",)),
         "jtt": ({"first_stage_errors"}, ("jtt_lambda_up",)),
         "rmc": ({"teacher_probs", "difficulty"}, ("lam",)),

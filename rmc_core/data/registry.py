@@ -32,6 +32,8 @@ class TaskSpec(Frozen):
     ood_label_map: dict[str, str | None]
     default_alpha: float
     sources: dict[str, TaskSources]
+    # Its training rows carry a `hard` annotation (the oracle difficulty control reads it).
+    train_annotated: bool = False
 
     def ood_label_ids(self) -> list[int]:
         """For each task label id, the OOD label id it counts as (-1: always wrong)."""
@@ -153,6 +155,7 @@ SYNTHETIC = TaskSpec(
     ood_label_map={"entailment": "entailment", "neutral": "non-entailment", "contradiction": "non-entailment"},
     default_alpha=0.5,
     sources={},
+    train_annotated=True,
 )
 
 TASKS: dict[str, TaskSpec] = {t.name: t for t in (MNLI, FEVER, QQP, SYNTHETIC)}

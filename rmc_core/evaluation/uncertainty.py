@@ -1,5 +1,7 @@
 """A run's numbers with their uncertainty: means and intervals over seeds, and the paper's
-comparisons (RMC against each baseline) as paired bootstrap intervals, in words.
+comparisons (RMC against each baseline) as paired intervals, in words: the envelope of
+the paired bootstrap and, with 2 or more seeds, the t-interval over per-seed differences
+(`statistics` says why; each comparison row keeps both).
 
 The per-seed reports come from `evaluation`; this module only combines seeds and
 resamples examples (`statistics` has the arithmetic). Every comparison is scored on the
@@ -62,7 +64,8 @@ def compare(
     n_resamples: int = 2000,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Paired bootstrap intervals of (a - b) for each pair, on every paired column the
+    """Paired intervals of (a - b) for each pair (low/high: the envelope that decides
+    `resolved`; bootstrap_* and t_*: its two parts), on every paired column the
     named evaluations declare (accuracy on dev, each OOD set and their union; the hard dev
     rows; F_bias against the same-seed teacher, not in pairs with the teacher itself);
     `evaluations` None: every registered one.
@@ -96,7 +99,9 @@ def compare(
             rows.append({"a": a, "b": b, "metric": metric, "a_value": float(np.mean(obs_a)),
                          "b_value": float(np.mean(obs_b)), "difference": iv.estimate, "low": iv.low, "high": iv.high,
                          "resolved": iv.resolved, "a_better": bool(better and iv.resolved),
-                         "n_seeds": n_seeds, "confidence": CONFIDENCE})
+                         "bootstrap_low": iv.bootstrap.low, "bootstrap_high": iv.bootstrap.high,
+                         "t_low": iv.over_seeds.low, "t_high": iv.over_seeds.high, "n_seeds": n_seeds,
+                         "confidence": CONFIDENCE})
     return pd.DataFrame(rows)
 
 

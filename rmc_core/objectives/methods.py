@@ -124,6 +124,13 @@ JTT = register(MethodSpec(
     targets=lambda first_stage_errors, jtt_lambda_up: jtt_weights(first_stage_errors, jtt_lambda_up),
     first_stage_epochs="jtt_first_epochs",
 ))
+SMOOTH_MATCHED = register(MethodSpec(
+    name="smooth-matched",
+    summary="control: Smooth with one global exponent equal to RMC's mean per-sample exponent in the same run "
+            "(RMC's average smoothing strength, without its difficulty awareness)",
+    loss=distillation_objective,
+    targets=lambda teacher_probs, difficulty: smooth_probs(teacher_probs, float(difficulty.mean())),
+))
 RMC = register(MethodSpec(
     name="rmc",
     summary="Eq. 3 with the teacher's probabilities smoothed per sample by difficulty (Eq. 1, Eq. 2)",

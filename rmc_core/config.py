@@ -98,15 +98,20 @@ class SubnetworkConfig(Frozen):
     about which row is hard); "annotated" takes the annotated hard rows as the difficulty
     (the oracle: hard rows get d = 1, easy ones d = alpha), for tasks whose training rows
     carry a hard annotation (the synthetic task's planted split).
+
+    "teacher-loss" (beyond the paper, cheap): the trained teacher's own per-row loss is the
+    difficulty score, so no sub-network is trained at all (the split agreement is then that
+    of the teacher's loss, and the sub-networks' easy/hard table is empty).
     """
 
     sparsities: tuple[Sparsity, ...] = Field((0.2, 0.4, 0.6, 0.7, 0.85), description="one sub-network per sparsity "
                                              "(the paper's five); the variance of their losses is the difficulty")
     scope: Scope = Field("per_matrix", description="per_matrix: every matrix to the same sparsity; global: one ranking")
-    estimator: Literal["imp", "oneshot", "shuffled", "annotated"] = Field(
+    estimator: Literal["imp", "oneshot", "teacher-loss", "shuffled", "annotated"] = Field(
         "imp", description="imp: each fine-tuned with IMP from the base (the paper); oneshot: the trained teacher pruned "
-                           "by magnitude (cheap); controls: shuffled (IMP's difficulty permuted across rows), annotated "
-                           "(the annotated hard rows as difficulty: the oracle)")
+                           "by magnitude (cheap); teacher-loss: the teacher's own per-row loss (no sub-networks); "
+                           "controls: shuffled (IMP's difficulty permuted across rows), annotated (the annotated hard "
+                           "rows as difficulty: the oracle)")
     recovery_epochs: Real = Field(0.0, ge=0, description="oneshot: fine-tuning epochs after pruning (0: none)")
     train: TrainConfig = Field(TrainConfig(epochs=2), title="Sub-network training", description="each sub-network's fine-tuning")
 

@@ -87,6 +87,8 @@ def difficulty_source(cfg: RunConfig, data: Any) -> dict[str, Any]:
     variance, or one of the controls (only their arguments enter the stage's cache key, so
     a plain run keys as before)."""
     estimator = cfg.subnetworks.estimator
+    if estimator == "teacher-loss":
+        return {"source": "teacher-loss"}
     if estimator == "shuffled":
         return {"source": "shuffled", "seed": cfg.subnetworks.train.seed}
     if estimator == "annotated":
@@ -211,7 +213,9 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
     sub = cfg.subnetworks
     names = [subnetwork_name(s) for s in sub.sparsities]
     placement = dict(zip(names, assign_devices(len(names), devices)))
-    if sub.estimator != "oneshot":
+    if sub.estimator == "teacher-loss":
+        subnets = {}
+    elif sub.estimator != "oneshot":
         subnets = {
             name: call(stages.train, base, data, sub.train, store, compression=subnetwork_compression(cfg, s),
                        device=placement[name], desc=tag(name))
@@ -229,8 +233,8 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
         name: call(stages.predict, ref, data, ("train", "dev"), sub.train, store, device=placement[name], desc=tag(name))
         for name, ref in subnets.items()
     }
-    difficulty = call(stages.difficulty, list(subnet_preds.values()), difficulty_floor(cfg), store,
-                      **difficulty_source(cfg, data))
+    scored = [teacher_pred] if sub.estimator == "teacher-loss" else list(subnet_preds.values())
+    difficulty = call(stages.difficulty, scored, difficulty_floor(cfg), store, **difficulty_source(cfg, data))
 
     st = cfg.student
     student_base = base

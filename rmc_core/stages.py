@@ -182,12 +182,17 @@ def difficulty(subnet_pred_refs: list[Ref], alpha: float, store: Store, source: 
                data_ref: Ref | None = None) -> Ref:
     """Eq. 1 over the sub-networks' per-sample losses; the dev variance feeds the
     variance-based easy/hard split. `source` "shuffled" permutes each split's rows (seeded
-    by the branch's seed); "annotated" uses the data's `hard` annotation as the variance."""
+    by the branch's seed); "annotated" uses the data's `hard` annotation as the score;
+    "teacher-loss" the per-row loss of the one model in `subnet_pred_refs` (the teacher).
+    The `variance` column holds whichever score Eq. 1 rescales."""
     rng = np.random.default_rng(seed)
     tables = {}
     for split in ("train", "dev"):
         if source == "annotated":
             variance = store.table(data_ref, split)["hard"].to_numpy(dtype=np.float64)
+        elif source == "teacher-loss":
+            [teacher] = subnet_pred_refs
+            variance = store.table(teacher, split)["loss"].to_numpy(dtype=np.float64)
         else:
             losses = np.stack([store.table(r, split)["loss"].to_numpy() for r in subnet_pred_refs])
             variance = loss_variance(losses)

@@ -72,3 +72,19 @@ def test_a_run_with_the_controls_trains_the_students_from_them(tmp_path):
     hard = store.table(data, "train")["hard"].to_numpy()
     assert 0 < hard.sum() < len(hard)
     np.testing.assert_array_equal(difficulty["difficulty"], np.where(hard, 1.0, 0.5))
+
+
+def test_teacher_loss_difficulty_is_eq1_over_the_teachers_own_losses(predictions):
+    store, refs, _, _ = predictions
+    table = store.table(stages.difficulty(refs[:1], 0.5, store, source="teacher-loss"), "train")
+    loss = store.table(refs[0], "train")["loss"].to_numpy()
+    np.testing.assert_allclose(table["difficulty"], 0.5 + 0.5 * (loss - loss.min()) / (loss.max() - loss.min()))
+
+
+def test_the_teacher_loss_estimator_trains_no_subnetwork(tmp_path):
+    subnets = SubnetworkConfig(sparsities=TINY_SPARSITIES, train=FAST, estimator="teacher-loss")
+    tables = pipeline.run_local(tiny_run_config(methods=("rmc",), subnetworks=subnets), tmp_path)
+    assert list(tables["results"]["model"]) == ["teacher", "imp40-rmc"]
+    assert tables["subnetworks"].empty and 0 <= tables["split_agreement"]["agreement"].iloc[0] <= 1
+    store = Store(tmp_path)
+    assert len([r for r in store.refs() if r.kind == "model"]) == 3, "the base, the teacher and the student, no sub-network"

@@ -16,7 +16,7 @@ def _tables(inputs: Inputs) -> dict[str, pd.DataFrame]:
     hard = inputs.data.dev["hard"].to_numpy(dtype=bool)
     gold = inputs.data.dev["label"].to_numpy()
     rows = []
-    for name, probs in inputs.subnetworks.items():
+    for name, probs in (inputs.subnetworks or {}).items():  # none with the teacher-loss estimator
         pred = np.argmax(probs, axis=1)
         rows.append({"subnetwork": name, "dev": float((pred == gold).mean()), **easy_hard(pred, gold, hard)})
     by_variance = variance_hard_split(inputs.difficulty, int(hard.sum())).astype(bool)
@@ -26,7 +26,8 @@ def _tables(inputs: Inputs) -> dict[str, pd.DataFrame]:
         "n_hard": int(hard.sum()),
         "n": len(hard),
     }])
-    return {"subnetworks": pd.DataFrame(rows), "split_agreement": agreement}
+    return {"subnetworks": pd.DataFrame(rows, columns=["subnetwork", "dev", "easy", "hard", "gap"]),
+            "split_agreement": agreement}
 
 
 SPLIT_AGREEMENT = register(EvaluationSpec(

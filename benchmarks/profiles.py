@@ -34,7 +34,7 @@ from rmc_core.config import (
     TrainConfig,
 )
 from rmc_core.data.registry import TASKS, load_task_data
-from rmc_core.objectives.methods import METHODS
+from rmc_core.objectives.methods import compared_methods
 from rmc_core.models import check_labels
 from rmc_core.pipeline import seeded
 
@@ -68,7 +68,7 @@ def _runs(task: str, seed: int, data: DataConfig, teacher: ModelSpec, teacher_tr
           distilled_model: ModelSpec | None) -> list[BenchRun]:
     common = {"task": task, "data": data, "teacher": teacher, "teacher_train": teacher_train, "subnetworks": subnets}
     pruned = seeded(RunConfig(**common, student=StudentConfig(compression=ImpConfig(sparsity=0.4), train=student_train),
-                              methods=tuple(METHODS)), seed)
+                              methods=compared_methods()), seed)
     distilled = seeded(RunConfig(**common, student=StudentConfig(compression=DistilledConfig(num_layers=distilled_layers or 3, model=distilled_model),
                                                    train=student_train),
                                  methods=("vanilla", "rmc")), seed)

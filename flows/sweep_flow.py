@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rmc.flows.rmc_flow import RmcParameters, RunnerConfig, rmc_flow, table_rows
 from rmc_core.config import Method, RunConfig, Sparsity, TaskName
-from rmc_core.objectives.methods import METHODS
+from rmc_core.objectives.methods import compared_methods
 from rmc_core.pipeline import seeded
 from rmc_core.serve_policy import ServePolicy
 from rmc_core.store import Ref, Store
@@ -25,7 +25,8 @@ class SweepParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
     base: RunConfig = Field(RunConfig(), title="Base run", description="every run's settings except those swept below")
     tasks: list[TaskName] = Field(default_factory=lambda: ["synthetic"], description="one run per task ...")
-    methods: list[Method] = Field(default_factory=lambda: list(METHODS), description="... with a student per method ...")
+    methods: list[Method] = Field(default_factory=lambda: list(compared_methods()),
+                                  description="... with a student per method (default: all but the controls) ...")
     student_sparsities: list[Sparsity] = Field(default_factory=lambda: [0.4], description="... per student sparsity ...")
     seeds: list[int] = Field(default_factory=lambda: [0], description="... per seed")
     store_root: str = Field("rmc-runs/store", description="artifact store shared by every run of the sweep; a relative "

@@ -11,7 +11,7 @@ import pytest
 
 from rmc.benchmarks.profiles import bench_runs, check
 from rmc.flows.bench_flow import BenchParameters, bench_flow
-from rmc_core.objectives.methods import METHODS
+from rmc_core.objectives.methods import compared_methods
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def data_root():
 
 def test_table4_has_every_model_task_and_metric(bench_out):
     t4 = pd.read_csv(bench_out / "table4.csv").set_index("model")
-    expected = {"teacher", *(f"imp40-{m}" for m in METHODS), "distilled-vanilla", "distilled-rmc"}
+    expected = {"teacher", *(f"imp40-{m}" for m in compared_methods()), "distilled-vanilla", "distilled-rmc"}
     assert set(t4.index) == expected
     for col in ("mnli:dev", "mnli:hans", "qqp:dev", "qqp:paws-qqp", "qqp:paws-wiki", "qqp:ood",
                 "mnli:f_bias", "qqp:f_bias", "avg_f_bias", "mnli:label_loyalty", "qqp:prob_loyalty"):
@@ -113,7 +113,8 @@ def test_cpu_small_profile_keeps_every_method_and_the_issue_floors():
     assert set(runs) == {("mnli", "pruned"), ("mnli", "distilled"), ("qqp", "pruned"), ("qqp", "distilled"),
                          ("mnli", "estimator-imp"), ("mnli", "estimator-oneshot"), ("mnli", "structured")}
     assert runs["mnli", "structured"].student.compression.heads == 0.2 and runs["mnli", "structured"].methods == ("vanilla", "rmc")
-    assert runs["mnli", "pruned"].methods == tuple(METHODS) and runs["qqp", "pruned"].methods == tuple(METHODS)
+    assert runs["mnli", "pruned"].methods == compared_methods() and runs["qqp", "pruned"].methods == compared_methods()
+    assert "smooth-matched" not in compared_methods()  # a control, not one of Table 4's methods
     assert runs["mnli", "pruned"].student.compression.sparsity == 0.4
     assert runs["mnli", "distilled"].student.compression.num_layers == 3 and runs["mnli", "distilled"].methods == ("vanilla", "rmc")
     assert runs["mnli", "pruned"].data.max_dev is None and runs["mnli", "pruned"].data.max_ood >= 6000

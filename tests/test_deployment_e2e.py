@@ -125,23 +125,6 @@ def tiny_params(store: Path, methods: tuple[str, ...] = ("vanilla", "smooth", "r
     return {"params": RmcParameters(config=tiny_run_config(methods=methods), store_root=str(store)).model_dump(mode="json")}
 
 
-def test_the_weekly_sweep_runs_on_its_schedule_without_a_worker(server, served):
-    sweep = served.read_deployment_by_name("rmc-sweep/weekly-benchmark")
-    deployment = DeploymentFilter(id=DeploymentFilterId(any_=[sweep.id]))
-
-    def a_scheduled_run_finished():
-        runs = served.read_flow_runs(deployment_filter=deployment, sort=FlowRunSort.START_TIME_DESC)
-        return [r for r in runs if r.auto_scheduled and r.state.is_final()]
-
-    wait_until(a_scheduled_run_finished, 360, "a scheduled sweep run")
-    run = a_scheduled_run_finished()[0]
-    served.pause_deployment(sweep.id)  # one scheduled run proves it; the rest of the module needs the cores
-    assert run.state.is_completed(), run.state
-    assert run.name == "sweep-synthetic-2methods-1runs"
-    server_log = server["log"].read_text()
-    assert "Traceback" not in server_log and "InvalidRequestError" not in server_log, server_log[-3000:]
-
-
 def test_cli_lists_deployments_runs_one_and_shows_its_stage_logs(server, served):
     deployed = prefect_cli(server, "deployment", "ls")
     assert "rmc/rmc" in deployed and "rmc-sweep/weekly-benchmark" in deployed
@@ -255,3 +238,22 @@ def test_browser_deployments_page_and_a_custom_run_from_the_form(server, served)
                                  f"{server['tmp'] / 'browser-failure.png'}") from err
         finally:
             browser.close()
+
+
+def test_the_weekly_sweep_runs_on_its_schedule_without_a_worker(server, served):
+    sweep = served.read_deployment_by_name("rmc-sweep/weekly-benchmark")
+    deployment = DeploymentFilter(id=DeploymentFilterId(any_=[sweep.id]))
+
+    def a_scheduled_run_finished():
+        runs = served.read_flow_runs(deployment_filter=deployment, sort=FlowRunSort.START_TIME_DESC)
+        return [r for r in runs if r.auto_scheduled and r.state.is_final()]
+
+    # Last in the module: the schedule (due every minute) fires while the tests above run,
+    # so its wait overlaps their work instead of idling a worker for up to a minute.
+    wait_until(a_scheduled_run_finished, 360, "a scheduled sweep run")
+    run = a_scheduled_run_finished()[0]
+    served.pause_deployment(sweep.id)
+    assert run.state.is_completed(), run.state
+    assert run.name == "sweep-synthetic-2methods-1runs"
+    server_log = server["log"].read_text()
+    assert "Traceback" not in server_log and "InvalidRequestError" not in server_log, server_log[-3000:]

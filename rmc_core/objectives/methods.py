@@ -59,6 +59,9 @@ class MethodSpec:
     loss: Callable[..., Objective]
     targets: Callable[..., np.ndarray] | None = None
     first_stage_epochs: str | None = None
+    # A control isolates one cause of another method's gain; benchmarks that compare
+    # methods (Table 4, the weekly sweep) leave controls out unless asked for.
+    control: bool = False
     params: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -89,6 +92,11 @@ def select(names: tuple[str, ...], cfg: MethodConfig) -> dict[str, float]:
 
 
 METHODS: Registry[MethodSpec] = Registry("method")
+
+
+def compared_methods() -> tuple[str, ...]:
+    """Every registered method except the controls."""
+    return tuple(name for name, spec in METHODS.items() if not spec.control)
 
 
 def register(spec: MethodSpec) -> MethodSpec:
@@ -130,6 +138,7 @@ SMOOTH_MATCHED = register(MethodSpec(
             "(RMC's average smoothing strength, without its difficulty awareness)",
     loss=distillation_objective,
     targets=lambda teacher_probs, difficulty: smooth_probs(teacher_probs, float(difficulty.mean())),
+    control=True,
 ))
 RMC = register(MethodSpec(
     name="rmc",

@@ -3,9 +3,14 @@
 `python -m rmc.benchmarks.synthetic_sweep` runs the RMC flow (cached, so a rerun resumes) on
 the synthetic task once per shortcut strength (`--biases`, default 0.7 0.8 0.9) with
 `--seeds` (default 0 1 2) as DAG branches, the packaged MiniLM teacher, IMP sub-networks
-and Vanilla, Distil, Smooth and RMC students at 40 % sparsity. The design (`DESIGN`) was
-fixed from the premise checks alone (teacher and sub-networks), before any student was
-trained or compared.
+and Vanilla, Distil, Smooth, Smooth-matched (Smooth at RMC's mean exponent: a control) and
+RMC students at 40 % sparsity. The design (`DESIGN`) was fixed from the premise checks
+alone (teacher and sub-networks), before any student was trained or compared.
+
+With `--controls shuffled annotated`, each strength also runs RMC with its difficulty
+shuffled across rows and with the planted hard rows as difficulty (the oracle), sharing
+the teacher and sub-networks through the cache; RMC minus each is a t-interval over the
+per-seed paired differences (the runs pair by seed: same teacher, same sub-networks).
 
 Writes to `--out` (default rmc-runs/synthetic-sweep):
 - synthetic_premise.csv: per strength, the premise checks: teacher accuracy on the hard
@@ -16,7 +21,9 @@ Writes to `--out` (default rmc-runs/synthetic-sweep):
   interval over examples and seeds;
 - synthetic_sweep.png: that difference on synthetic OOD against the shortcut strength;
 - synthetic_sweep.md: both as markdown tables (the ones docs/results.md shows);
-- synthetic_config_<strength>.json: the exact RunConfig each strength ran.
+- synthetic_by_seed.csv: every model's per-seed values behind both tables;
+- synthetic_config_<strength>.json: the exact RunConfig each strength ran (and
+  synthetic_config_<strength>_<control>.json for each control).
 
 `--collect DIR ...` merges the outputs of sweeps run separately (one strength per process
 or machine) into `--out` without running anything.
@@ -36,10 +43,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from rmc_core.config import RunConfig
+from rmc_core.evaluation.statistics import seed_interval
 from rmc_core.report import to_markdown
 
 OOD = "acc_synthetic-ood"
-BASELINES = ("vanilla", "distil", "smooth")
+BASELINES = ("vanilla", "distil", "smooth", "smooth-matched")
 DESIGN = RunConfig(methods=(*BASELINES, "rmc"))
 """The demo's defaults (synthetic task, MiniLM teacher 3 epochs, IMP sub-networks at
 0.2-0.85, students at 40 %, 2 epochs each) with the four compared methods; each sweep
@@ -50,6 +58,30 @@ def sweep_config(bias: float, seeds: tuple[int, ...]) -> RunConfig:
     """The fixed design at one shortcut strength."""
     data = DESIGN.data.model_copy(update={"synthetic_bias": bias})
     return DESIGN.model_copy(update={"data": data, "seeds": seeds})
+
+
+def control_config(bias: float, seeds: tuple[int, ...], estimator: str) -> RunConfig:
+    """RMC alone with a control's difficulty, otherwise the design at that strength."""
+    cfg = sweep_config(bias, seeds)
+    return cfg.model_copy(update={"methods": ("rmc",),
+                                  "subnetworks": cfg.subnetworks.model_copy(update={"estimator": estimator})})
+
+
+def control_rows(bias: float, main: dict[str, pd.DataFrame], control: dict[str, pd.DataFrame], estimator: str) -> list[dict]:
+    """RMC minus RMC-with-a-control's-difficulty, per metric: the mean of the per-seed paired
+    differences with its t-interval over seeds (`seed_interval`)."""
+    rmc = [m for m in main["results_by_seed"]["model"].unique() if m.endswith("-rmc")][0]
+    a, b = (t["results_by_seed"].loc[lambda f: f["model"] == rmc].set_index("seed").sort_index() for t in (main, control))
+    rows = []
+    for metric in (OOD, "acc_dev", "dev_hard"):
+        iv = seed_interval((a[metric] - b.loc[a.index, metric]).to_numpy())
+        rows.append({"bias": bias, "kind": "rmc_minus_control", "model": f"{rmc}[{estimator}]", "metric": metric,
+                     "value": iv.estimate, "low": iv.low, "high": iv.high, "n_seeds": len(a), "resolved": iv.resolved})
+    return rows
+
+
+def by_seed_rows(bias: float, run: str, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    return tables["results_by_seed"].assign(bias=bias, run=run)
 
 
 def premise_rows(bias: float, tables: dict[str, pd.DataFrame]) -> list[dict]:
@@ -119,7 +151,7 @@ def tables_markdown(premise: pd.DataFrame, effects: pd.DataFrame) -> str:
         models = e[(e["kind"] == "model") & (e["metric"] == OOD)].set_index("model")
         row = {"shortcut strength": f"{bias:.2f}"}
         row |= {f"OOD {m}": _span(r["value"], r["low"], r["high"]) for m, r in models.iterrows()}
-        for r in e[(e["kind"] == "rmc_minus") & (e["metric"] == OOD)].itertuples():
+        for r in e[e["kind"].isin(["rmc_minus", "rmc_minus_control"]) & (e["metric"] == OOD)].itertuples():
             verdict = "resolved" if r.resolved else "unresolved"
             row[f"RMC - {r.model.split('-', 1)[1]}"] = f"{_span(r.value, r.low, r.high, '+')} {verdict}"
         effect_table.append(row)
@@ -128,7 +160,9 @@ def tables_markdown(premise: pd.DataFrame, effects: pd.DataFrame) -> str:
                       to_markdown(pd.DataFrame(effect_table))]) + "\n"
 
 
-def write_outputs(premise: pd.DataFrame, effects: pd.DataFrame, out: Path) -> None:
+def write_outputs(premise: pd.DataFrame, effects: pd.DataFrame, out: Path, by_seed: pd.DataFrame | None = None) -> None:
+    if by_seed is not None:
+        by_seed.to_csv(out / "synthetic_by_seed.csv", index=False)
     premise.to_csv(out / "synthetic_premise.csv", index=False)
     effects.to_csv(out / "synthetic_sweep.csv", index=False)
     (out / "synthetic_sweep.md").write_text(tables_markdown(premise, effects))
@@ -136,10 +170,14 @@ def write_outputs(premise: pd.DataFrame, effects: pd.DataFrame, out: Path) -> No
 
 
 def collect(directories: list[Path], out: Path) -> None:
-    """One premise table, one sweep table, the markdown and the plot from several sweeps' outputs."""
-    merged = [pd.concat([pd.read_csv(d / name) for d in directories], ignore_index=True).sort_values("bias", kind="stable")
-              for name in ("synthetic_premise.csv", "synthetic_sweep.csv")]
-    write_outputs(*merged, out)
+    """One premise table, one sweep table, the per-seed values, the markdown and the plot
+    from several sweeps' outputs."""
+    def merged(name: str) -> pd.DataFrame:
+        return pd.concat([pd.read_csv(d / name) for d in directories if (d / name).exists()],
+                         ignore_index=True).sort_values("bias", kind="stable")
+
+    by_seed = merged("synthetic_by_seed.csv") if any((d / "synthetic_by_seed.csv").exists() for d in directories) else None
+    write_outputs(merged("synthetic_premise.csv"), merged("synthetic_sweep.csv"), out, by_seed)
     for config in (c for d in directories for c in d.glob("synthetic_config_*.json")):
         (out / config.name).write_text(config.read_text())
 
@@ -158,13 +196,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--store", type=Path, default=Path("rmc-runs/store"))
     parser.add_argument("--out", type=Path, default=Path("rmc-runs/synthetic-sweep"))
+    parser.add_argument("--controls", nargs="*", default=[], choices=["shuffled", "annotated"],
+                        help="also run RMC with each control's difficulty (docs/method.md, controls)")
     parser.add_argument("--collect", type=Path, nargs="+", metavar="DIR", help="merge these sweeps' outputs, run nothing")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.collect:
         collect(args.collect, args.out)
         return
-    premise, effects = [], []
+    premise, effects, by_seed = [], [], []
     for bias in args.biases:
         config = sweep_config(bias, tuple(args.seeds))
         path = args.out / f"synthetic_config_{bias}.json"
@@ -172,7 +212,14 @@ def main(argv: list[str] | None = None) -> None:
         tables = run_with_cli(path, args.store, args.out / f"run-{bias}")
         premise += premise_rows(bias, tables)
         effects += effect_rows(bias, tables)
-        write_outputs(pd.DataFrame(premise), pd.DataFrame(effects), args.out)
+        by_seed.append(by_seed_rows(bias, "design", tables))
+        for estimator in args.controls:
+            path = args.out / f"synthetic_config_{bias}_{estimator}.json"
+            path.write_text(control_config(bias, tuple(args.seeds), estimator).model_dump_json(indent=1))
+            control = run_with_cli(path, args.store, args.out / f"run-{bias}-{estimator}")
+            effects += control_rows(bias, tables, control, estimator)
+            by_seed.append(by_seed_rows(bias, estimator, control))
+        write_outputs(pd.DataFrame(premise), pd.DataFrame(effects), args.out, pd.concat(by_seed, ignore_index=True))
     print(f"synthetic sweep: tables and plot in {args.out}")
 
 

@@ -6,7 +6,18 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from rmc.benchmarks.synthetic_sweep import BASELINES, DESIGN, OOD, collect, effect_rows, plot, premise_rows, sweep_config
+from rmc.benchmarks.synthetic_sweep import (
+    BASELINES,
+    DESIGN,
+    OOD,
+    collect,
+    control_config,
+    control_rows,
+    effect_rows,
+    plot,
+    premise_rows,
+    sweep_config,
+)
 from rmc_core.config import RunConfig
 from rmc_core.pipeline import run_local
 from rmc_core.report import markdown_report, premise_lines
@@ -72,3 +83,24 @@ def test_the_report_states_the_premise_checks(tables):
     assert f"{agreement['agreement']:.3f}" in lines[3] and f"{agreement['chance']:.3f}" in lines[3]
     assert "## RMC's premise" in markdown_report(tables, "synthetic")
     assert premise_lines({k: v for k, v in tables.items() if k != "split_agreement"}) == []
+
+
+def test_a_control_runs_rmc_alone_with_the_controls_difficulty():
+    cfg = control_config(0.8, (0, 1, 2), "shuffled")
+    assert cfg.methods == ("rmc",) and cfg.subnetworks.estimator == "shuffled"
+    assert cfg.model_copy(update={"methods": DESIGN.methods, "subnetworks": DESIGN.subnetworks}) == sweep_config(0.8, (0, 1, 2))
+
+
+def test_rmc_minus_a_control_is_a_t_interval_over_per_seed_differences(tables):
+    from scipy import stats
+
+    control = {"results_by_seed": tables["results_by_seed"].copy()}
+    by_seed = control["results_by_seed"]
+    rmc = by_seed["model"] == "imp40-rmc"
+    by_seed.loc[rmc & (by_seed["seed"] == 0), OOD] -= 0.01
+    by_seed.loc[rmc & (by_seed["seed"] == 1), OOD] -= 0.03
+    [row] = [r for r in control_rows(0.8, tables, control, "shuffled") if r["metric"] == OOD]
+    half = stats.t.ppf(0.975, 1) * 0.02 / 2 ** 0.5 / 2 ** 0.5  # sd of (0.01, 0.03) is 0.02 / sqrt 2
+    assert row["model"] == "imp40-rmc[shuffled]" and row["n_seeds"] == 2
+    assert row["value"] == pytest.approx(0.02) and row["low"] == pytest.approx(0.02 - half)
+    assert row["high"] == pytest.approx(0.02 + half) and not row["resolved"]

@@ -17,8 +17,9 @@ Writes to `--out` (default rmc-runs/synthetic-sweep):
   (bias-conflicting) dev rows with its interval over seeds, each sub-network's easy and hard
   dev accuracy, and the variance split's agreement with the planted hard rows vs chance;
 - synthetic_sweep.csv: per strength and model, each metric's mean and 95 % t-interval over
-  seeds; per strength and baseline, RMC minus the baseline with its paired bootstrap
-  interval over examples and seeds;
+  seeds; per strength and baseline, RMC minus the baseline with its paired interval (the
+  envelope of the bootstrap over examples and seeds and the t-interval over per-seed
+  differences), and with --controls, RMC minus RMC under each control;
 - synthetic_sweep.png: that difference on synthetic OOD against the shortcut strength;
 - synthetic_sweep.md: both as markdown tables (the ones docs/results.md shows);
 - synthetic_by_seed.csv: every model's per-seed values behind both tables;

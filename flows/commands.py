@@ -245,13 +245,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     with written_whole(args.out) as out:
         if args.format == "hf":
             export_hf(store.path(ref), out)
+            done = f"{args.out} (transformers folder)"
         else:
             parity = export_onnx(store.path(ref), out)
-    if args.format == "hf":
-        print(f"rmc export: {ref.kind}/{ref.digest[:12]} -> {args.out} (transformers folder)")
-    else:
-        print(f"rmc export: {ref.kind}/{ref.digest[:12]} -> {args.out / 'model.onnx'}; onnxruntime vs torch max |logit "
-              f"difference| {parity['max_abs_logit_difference']:.1e} (tolerance {parity['tolerance']:.0e})")
+            done = (f"{args.out / 'model.onnx'}; onnxruntime vs torch max |logit difference| "
+                    f"{parity['max_abs_logit_difference']:.1e} (tolerance {parity['tolerance']:.0e})")
+    print(f"rmc export: {ref.kind}/{ref.digest[:12]} -> {done}")
     return 0
 
 

@@ -39,7 +39,7 @@ from rmc_core.pipeline import ModelRecord
 from rmc_core.devices import available_devices, default_concurrency, default_devices
 from rmc_core.report import inference_lines, legend, markdown_report, summary_tables
 from rmc_core.report_plot import report_png
-from rmc_core.serve_policy import ServePolicy
+from rmc_core.serve_policy import check_served
 from rmc_core.store import Ref, Store
 
 CONCURRENCY_ENV = "RMC_CONCURRENCY"
@@ -201,8 +201,7 @@ def rmc_flow(params: RmcParameters = RmcParameters()) -> RunSummary:
     runner is fixed before it starts, and the runner is one of the run's parameters.
     A served run is first checked against the serving process's policy.
     """
-    if (policy := ServePolicy.from_env()) is not None:
-        policy.check(params.store_root, params.config, params.runner.address)
+    check_served(params.store_root, params.config, params.runner.address)
     if params.runner.kind == "local":
         return run_dag(params)
     with get_client(sync_client=True) as client:

@@ -17,7 +17,7 @@ from rmc.flows.rmc_flow import RmcParameters, RunnerConfig, rmc_flow, table_rows
 from rmc_core.config import Method, RunConfig, Sparsity, TaskName
 from rmc_core.objectives.methods import compared_methods
 from rmc_core.pipeline import seeded
-from rmc_core.serve_policy import ServePolicy
+from rmc_core.serve_policy import check_served
 from rmc_core.store import Ref, Store
 
 
@@ -61,9 +61,8 @@ def sweep_flow(params: SweepParameters = SweepParameters()) -> Ref:
     """Run every combination as a child flow run and publish one table of all results."""
     logger = get_run_logger()
     runs = params.runs()
-    if (policy := ServePolicy.from_env()) is not None:
-        for *_, cfg in runs:
-            policy.check(params.store_root, cfg, params.runner.address)
+    for *_, cfg in runs:
+        check_served(params.store_root, cfg, params.runner.address)
     logger.info("sweep of %d runs: tasks %s, sparsities %s, seeds %s", len(runs), params.tasks, params.student_sparsities, params.seeds)
     store = Store(params.store_root)
     frames = []

@@ -93,9 +93,10 @@ def check_fits_in_memory(config: PretrainedConfig, what: str, memory_bytes: int 
     """Refuse a model whose training state alone exceeds this machine's memory."""
     if memory_bytes is None:
         memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    needed = parameter_count(config) * TRAINING_BYTES_PER_PARAMETER
+    parameters = parameter_count(config)
+    needed = parameters * TRAINING_BYTES_PER_PARAMETER
     if needed > memory_bytes:
-        raise ValueError(f"{what}: {parameter_count(config):,} parameters need about {needed / 2**30:,.0f} GiB to train "
+        raise ValueError(f"{what}: {parameters:,} parameters need about {needed / 2**30:,.0f} GiB to train "
                          f"({TRAINING_BYTES_PER_PARAMETER} bytes each: weights, gradients, AdamW's moments); this machine "
                          f"has {memory_bytes / 2**30:,.0f} GiB")
 

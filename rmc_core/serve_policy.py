@@ -77,6 +77,12 @@ class ServePolicy(BaseModel):
             raise PolicyViolation("refused by this server's policy (set when `serve` started): " + "; ".join(found))
 
 
+def check_served(store_root: str, parameters: BaseModel, address: str | None) -> None:
+    """In a served flow run, refuse what its policy does not allow; elsewhere (the CLI) nothing."""
+    if (policy := ServePolicy.from_env()) is not None:
+        policy.check(store_root, parameters, address)
+
+
 def _walk(value: Any, where: str = "config") -> Iterator[tuple[str, Any]]:
     """Every pydantic model inside `value`, with its dotted path: new compressions and
     sections that hold a ModelSpec or DataConfig are checked without listing them here."""

@@ -28,6 +28,7 @@ from prefect.serializers import Serializer
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from rmc_core.store import RESULT_RECORDS, Ref
+
 SERIALIZER = "rmc-ref"
 
 
@@ -125,6 +126,7 @@ class RecordStorage(LocalFileSystem):
         content = super().read_path(path, _sync=True)
         check_record(content, str(self._resolve_path(path)))
         return content
+
 
 def record_storage(store_root: Path) -> RecordStorage:
     """The store's record storage, saved on the Prefect server (Prefect accepts a custom

@@ -3,7 +3,8 @@
 The tasks are the stage functions themselves (no method logic here); they add a task-run
 name, the artifact-aware cache policy, persisted results (so the cache survives the
 process; data-only records, never pickles), retries for the cheap I/O stages, a UI
-progress bar for training, and a cost record (wall seconds, rows, peak memory) written beside the artifact each stage makes.
+progress bar for training, and a cost record (wall seconds, rows, peak memory) written
+beside the artifact each stage makes.
 """
 
 from __future__ import annotations

@@ -22,7 +22,13 @@ Writes to `--out` (default rmc-runs/synthetic-sweep):
   differences), and with --controls, RMC minus RMC under each control;
 - synthetic_sweep.png: that difference on synthetic OOD against the shortcut strength;
 - synthetic_sweep.md: both as markdown tables (the ones docs/results.md shows);
-- synthetic_by_seed.csv: every model's per-seed values behind both tables;
+- synthetic_estimators.csv: with --estimators, per strength and estimator: split
+  agreement with the planted hard dev rows (mean over seeds) and chance, seconds spent
+  scoring rows per seed (sub-networks' training and prediction, or the teacher's dev
+  passes for cartography; teacher-loss reuses the teacher's predictions, which every run
+  makes), and RMC minus Vanilla on synthetic OOD as a t-interval over per-seed
+  differences, with its share of IMP's gain;
+- synthetic_by_seed.csv: every model's per-seed values behind the tables;
 - synthetic_config_<strength>.json: the exact RunConfig each strength ran (and
   synthetic_config_<strength>_<control>.json for each control).
 
@@ -33,6 +39,7 @@ or machine) into `--out` without running anything.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -46,9 +53,13 @@ import pandas as pd
 from rmc_core.config import RunConfig
 from rmc_core.evaluation.statistics import seed_interval
 from rmc_core.report import to_markdown
+from rmc_core.stages import DYNAMICS_COST
+from rmc_core.store import Ref, Store
 
 OOD = "acc_synthetic-ood"
 BASELINES = ("vanilla", "distil", "smooth", "smooth-matched")
+CONTROLS = ("shuffled", "annotated")
+ESTIMATORS = ("oneshot", "teacher-loss", "cartography")
 DESIGN = RunConfig(methods=(*BASELINES, "rmc"))
 """The demo's defaults (synthetic task, MiniLM teacher 3 epochs, IMP sub-networks at
 0.2-0.85, students at 40 %, 2 epochs each) with the four compared methods; each sweep
@@ -62,7 +73,9 @@ def sweep_config(bias: float, seeds: tuple[int, ...]) -> RunConfig:
 
 
 def control_config(bias: float, seeds: tuple[int, ...], estimator: str) -> RunConfig:
-    """RMC alone with a control's difficulty, otherwise the design at that strength."""
+    """RMC alone with a control's or another estimator's difficulty, otherwise the design
+    at that strength (oneshot: the trained teacher pruned with no recovery fine-tune, the
+    cheap variant)."""
     cfg = sweep_config(bias, seeds)
     return cfg.model_copy(update={"methods": ("rmc",),
                                   "subnetworks": cfg.subnetworks.model_copy(update={"estimator": estimator})})
@@ -79,6 +92,52 @@ def control_rows(bias: float, main: dict[str, pd.DataFrame], control: dict[str, 
         rows.append({"bias": bias, "kind": "rmc_minus_control", "model": f"{rmc}[{estimator}]", "metric": metric,
                      "value": iv.estimate, "low": iv.low, "high": iv.high, "n_seeds": len(a), "resolved": iv.resolved})
     return rows
+
+
+def scoring_seconds(out: Path, store: Path) -> float:
+    """Seconds per seed that one run spent scoring training rows for difficulty, from its
+    costs.csv (every sub-network stage, cached ones at the cost of the run that computed
+    them) and the teachers' dynamics records (cartography's dev passes)."""
+    costs = pd.read_csv(out / "costs.csv")
+    summary = json.loads((out / "summary.json").read_text())
+    seeds = {m["seed"] for m in summary["models"]}
+    seconds = costs.loc[costs["stage"].str.contains("subnet-"), "seconds"].sum()
+    records = [Store(store).record(Ref.model_validate(m["model"]), DYNAMICS_COST) for m in summary["models"]
+               if m["role"] == "teacher"]
+    seconds += sum(r["seconds"] for r in records if r)
+    return float(seconds / len(seeds))
+
+
+def estimator_row(bias: float, estimator: str, main: dict[str, pd.DataFrame], run: dict[str, pd.DataFrame],
+                  seconds: float) -> dict:
+    """One estimator at one strength: its split agreement, its cost, and RMC's OOD gain over
+    the design run's Vanilla with it (paired by seed)."""
+    by_seed = main["results_by_seed"]
+    rmc = [m for m in by_seed["model"].unique() if m.endswith("-rmc")][0]
+    vanilla = by_seed.loc[by_seed["model"] == rmc.replace("-rmc", "-vanilla")].set_index("seed")[OOD].sort_index()
+    with_it = run["results_by_seed"].loc[lambda f: f["model"] == rmc].set_index("seed")[OOD]
+    gain = seed_interval((with_it.loc[vanilla.index] - vanilla).to_numpy())
+    agreement = run["split_agreement"].iloc[0]
+    return {"bias": bias, "estimator": estimator, "agreement": agreement["agreement"], "chance": agreement["chance"],
+            "seconds_per_seed": seconds, "rmc_minus_vanilla": gain.estimate, "low": gain.low, "high": gain.high,
+            "n_seeds": len(vanilla), "resolved": gain.resolved}
+
+
+def with_shares(estimators: pd.DataFrame) -> pd.DataFrame:
+    """Each estimator's cost and OOD gain as a share of IMP's at the same strength."""
+    imp = estimators[estimators["estimator"] == "imp"].set_index("bias")
+    return estimators.assign(cost_share=estimators["seconds_per_seed"] / estimators["bias"].map(imp["seconds_per_seed"]),
+                             gain_share=estimators["rmc_minus_vanilla"] / estimators["bias"].map(imp["rmc_minus_vanilla"]))
+
+
+def estimators_markdown(estimators: pd.DataFrame) -> str:
+    rows = [{"shortcut strength": f"{r.bias:.2f}", "estimator": r.estimator,
+             "split agreement (chance)": f"{100 * r.agreement:.1f} ({100 * r.chance:.1f})",
+             "scoring s/seed (share of IMP)": f"{r.seconds_per_seed:.0f} ({r.cost_share:.2f})",
+             "RMC - Vanilla OOD": f"{_span(r.rmc_minus_vanilla, r.low, r.high, '+')} "
+                                  f"{'resolved' if r.resolved else 'unresolved'}",
+             "share of IMP's gain": f"{r.gain_share:.2f}"} for r in estimators.itertuples()]
+    return "\n".join(["## Difficulty estimators (percent; seconds per seed)", "", to_markdown(pd.DataFrame(rows))]) + "\n"
 
 
 def by_seed_rows(bias: float, run: str, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -161,12 +220,18 @@ def tables_markdown(premise: pd.DataFrame, effects: pd.DataFrame) -> str:
                       to_markdown(pd.DataFrame(effect_table))]) + "\n"
 
 
-def write_outputs(premise: pd.DataFrame, effects: pd.DataFrame, out: Path, by_seed: pd.DataFrame | None = None) -> None:
+def write_outputs(premise: pd.DataFrame, effects: pd.DataFrame, out: Path, by_seed: pd.DataFrame | None = None,
+                  estimators: pd.DataFrame | None = None) -> None:
     if by_seed is not None:
         by_seed.to_csv(out / "synthetic_by_seed.csv", index=False)
     premise.to_csv(out / "synthetic_premise.csv", index=False)
     effects.to_csv(out / "synthetic_sweep.csv", index=False)
-    (out / "synthetic_sweep.md").write_text(tables_markdown(premise, effects))
+    markdown = tables_markdown(premise, effects)
+    if estimators is not None and len(estimators):
+        estimators = with_shares(estimators)
+        estimators.to_csv(out / "synthetic_estimators.csv", index=False)
+        markdown += "\n" + estimators_markdown(estimators)
+    (out / "synthetic_sweep.md").write_text(markdown)
     plot(effects, out / "synthetic_sweep.png")
 
 
@@ -177,8 +242,13 @@ def collect(directories: list[Path], out: Path) -> None:
         return pd.concat([pd.read_csv(d / name) for d in directories if (d / name).exists()],
                          ignore_index=True).sort_values("bias", kind="stable")
 
-    by_seed = merged("synthetic_by_seed.csv") if any((d / "synthetic_by_seed.csv").exists() for d in directories) else None
-    write_outputs(merged("synthetic_premise.csv"), merged("synthetic_sweep.csv"), out, by_seed)
+    def optional(name: str) -> pd.DataFrame | None:
+        return merged(name) if any((d / name).exists() for d in directories) else None
+
+    estimators = optional("synthetic_estimators.csv")
+    estimators = estimators.drop(columns=["cost_share", "gain_share"]) if estimators is not None else None
+    write_outputs(merged("synthetic_premise.csv"), merged("synthetic_sweep.csv"), out, optional("synthetic_by_seed.csv"),
+                  estimators)
     for config in (c for d in directories for c in d.glob("synthetic_config_*.json")):
         (out / config.name).write_text(config.read_text())
 
@@ -197,15 +267,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--store", type=Path, default=Path("rmc-runs/store"))
     parser.add_argument("--out", type=Path, default=Path("rmc-runs/synthetic-sweep"))
-    parser.add_argument("--controls", nargs="*", default=[], choices=["shuffled", "annotated"],
+    parser.add_argument("--controls", nargs="*", default=[], choices=CONTROLS,
                         help="also run RMC with each control's difficulty (docs/method.md, controls)")
+    parser.add_argument("--estimators", nargs="*", default=[], choices=ESTIMATORS,
+                        help="also run RMC with each cheaper difficulty estimator and compare them with IMP")
     parser.add_argument("--collect", type=Path, nargs="+", metavar="DIR", help="merge these sweeps' outputs, run nothing")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.collect:
         collect(args.collect, args.out)
         return
-    premise, effects, by_seed = [], [], []
+    premise, effects, by_seed, estimators = [], [], [], []
     for bias in args.biases:
         config = sweep_config(bias, tuple(args.seeds))
         path = args.out / f"synthetic_config_{bias}.json"
@@ -214,13 +286,19 @@ def main(argv: list[str] | None = None) -> None:
         premise += premise_rows(bias, tables)
         effects += effect_rows(bias, tables)
         by_seed.append(by_seed_rows(bias, "design", tables))
-        for estimator in args.controls:
+        if args.estimators:
+            estimators.append(estimator_row(bias, "imp", tables, tables, scoring_seconds(args.out / f"run-{bias}", args.store)))
+        for estimator in (*args.controls, *args.estimators):
             path = args.out / f"synthetic_config_{bias}_{estimator}.json"
             path.write_text(control_config(bias, tuple(args.seeds), estimator).model_dump_json(indent=1))
             control = run_with_cli(path, args.store, args.out / f"run-{bias}-{estimator}")
             effects += control_rows(bias, tables, control, estimator)
             by_seed.append(by_seed_rows(bias, estimator, control))
-        write_outputs(pd.DataFrame(premise), pd.DataFrame(effects), args.out, pd.concat(by_seed, ignore_index=True))
+            if estimator in args.estimators:
+                seconds = scoring_seconds(args.out / f"run-{bias}-{estimator}", args.store)
+                estimators.append(estimator_row(bias, estimator, tables, control, seconds))
+        write_outputs(pd.DataFrame(premise), pd.DataFrame(effects), args.out, pd.concat(by_seed, ignore_index=True),
+                      pd.DataFrame(estimators))
     print(f"synthetic sweep: tables and plot in {args.out}")
 
 

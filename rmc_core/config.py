@@ -18,6 +18,7 @@ from pydantic import (
     SerializeAsAny,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from rmc_core.compression import COMPRESSIONS, CompressionConfig
@@ -99,17 +100,21 @@ class SubnetworkConfig(Frozen):
     (the oracle: hard rows get d = 1, easy ones d = alpha), for tasks whose training rows
     carry a hard annotation (the synthetic task's planted split).
 
-    "teacher-loss" (beyond the paper, cheap): the trained teacher's own per-row loss is the
-    difficulty score, so no sub-network is trained at all (the split agreement is then that
-    of the teacher's loss, and the sub-networks' easy/hard table is empty).
+    Two more estimators beyond the paper train no sub-network at all (the split agreement
+    is then that of their score, and the sub-networks' easy/hard table is empty):
+    "teacher-loss", the trained teacher's own per-row loss, and "cartography", the
+    variability of the gold-label probability over the teacher's epochs (Swayamdipta et
+    al. 2020, objectives/cartography.py), which needs at least two teacher epochs.
     """
 
     sparsities: tuple[Sparsity, ...] = Field((0.2, 0.4, 0.6, 0.7, 0.85), description="one sub-network per sparsity "
                                              "(the paper's five); the variance of their losses is the difficulty")
     scope: Scope = Field("per_matrix", description="per_matrix: every matrix to the same sparsity; global: one ranking")
-    estimator: Literal["imp", "oneshot", "teacher-loss", "shuffled", "annotated"] = Field(
+    estimator: Literal["imp", "oneshot", "teacher-loss", "cartography", "shuffled", "annotated"] = Field(
         "imp", description="imp: each fine-tuned with IMP from the base (the paper); oneshot: the trained teacher pruned "
                            "by magnitude (cheap); teacher-loss: the teacher's own per-row loss (no sub-networks); "
+                           "cartography: the variability of the teacher's gold-label probability over its epochs "
+                           "(no sub-networks; at least 2 teacher epochs); "
                            "controls: shuffled (IMP's difficulty permuted across rows), annotated (the annotated hard "
                            "rows as difficulty: the oracle)")
     recovery_epochs: Real = Field(0.0, ge=0, description="oneshot: fine-tuning epochs after pruning (0: none)")
@@ -194,3 +199,10 @@ class RunConfig(Frozen):
         if info.field_name == "evaluations" and "accuracy" not in v:
             raise ValueError("evaluations must include accuracy: comparisons, F_bias and the size table build on it")
         return v
+
+    @model_validator(mode="after")
+    def _dynamics_span_epochs(self) -> RunConfig:
+        if self.subnetworks.estimator == "cartography" and self.teacher_train.epochs < 2:
+            raise ValueError(f"subnetworks.estimator 'cartography' measures variability over the teacher's epochs and "
+                             f"needs teacher_train.epochs >= 2 (whole epochs), got {self.teacher_train.epochs}")
+        return self

@@ -27,6 +27,8 @@ from rmc_core.store import Ref, Store, ensure_writable
 from rmc_core.training.precision import resolve_precision
 
 Call = Callable[..., Any]
+# Estimators that score rows from the teacher alone: no sub-network is trained.
+TEACHER_ONLY = ("teacher-loss", "cartography")
 
 
 def direct(stage: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -93,6 +95,8 @@ def difficulty_source(cfg: RunConfig, data: Any) -> dict[str, Any]:
         return {"source": "shuffled", "seed": cfg.subnetworks.train.seed}
     if estimator == "annotated":
         return {"source": "annotated", "data_ref": data}
+    if estimator == "cartography":
+        return {"source": "cartography"}
     return {}
 
 
@@ -209,11 +213,12 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
 
     # Trainings are submitted before the predictions that wait on them, so that under a
     # bounded worker pool a waiting prediction never holds a slot a training could use.
-    teacher = call(stages.train, base, data, cfg.teacher_train, store, device=devices[0], desc=tag("teacher"))
     sub = cfg.subnetworks
+    dynamics = {"record_dynamics": True} if sub.estimator == "cartography" else {}
+    teacher = call(stages.train, base, data, cfg.teacher_train, store, device=devices[0], desc=tag("teacher"), **dynamics)
     names = [subnetwork_name(s) for s in sub.sparsities]
     placement = dict(zip(names, assign_devices(len(names), devices)))
-    if sub.estimator == "teacher-loss":
+    if sub.estimator in TEACHER_ONLY:
         subnets = {}
     elif sub.estimator != "oneshot":
         subnets = {
@@ -233,7 +238,7 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
         name: call(stages.predict, ref, data, ("train", "dev"), sub.train, store, device=placement[name], desc=tag(name))
         for name, ref in subnets.items()
     }
-    scored = [teacher_pred] if sub.estimator == "teacher-loss" else list(subnet_preds.values())
+    scored = {"teacher-loss": [teacher_pred], "cartography": [teacher]}.get(sub.estimator, list(subnet_preds.values()))
     difficulty = call(stages.difficulty, scored, difficulty_floor(cfg), store, **difficulty_source(cfg, data))
 
     st = cfg.student

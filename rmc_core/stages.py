@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from rmc_core.compression.imp import finalize, hold, prune_to, sparsity_report
 from rmc_core.compression.registry import StudentInit
 from rmc_core.config import DataConfig, ModelSpec, TrainConfig
 from rmc_core.data.registry import TASKS, TaskData, load_task_data
+from rmc_core.objectives.cartography import variability
 from rmc_core.objectives.difficulty import difficulty_scores, loss_variance
 from rmc_core.evaluation import EVALUATIONS
 from rmc_core.evaluation.registry import DECLARED, Inputs, Measured, compute
@@ -27,6 +29,7 @@ from rmc_core.objectives.losses import gold_objective
 from rmc_core.objectives.methods import METHODS
 from rmc_core.models import build_base, load_model, save_model
 from rmc_core.store import Ref, Store
+from rmc_core.training.dynamics import TrainingDynamics
 from rmc_core.training.hooks import standard_hooks
 from rmc_core.training.loop import TrainStats, fine_tune
 from rmc_core.training.predict import per_sample_loss, predict_logits, probs_from_logits
@@ -38,6 +41,8 @@ log = logging.getLogger(__name__)
 # The store record of how a model was trained (steps, seconds, throughput, sparsity,
 # precision, batching); a model no stage trained (a base or truncated encoder) has none.
 TRAIN_STATS = "train_stats"
+# The record of what scoring dev rows for the training dynamics added to a training.
+DYNAMICS_COST = "dynamics_cost"
 
 
 def as_frame(values: np.ndarray) -> pd.DataFrame:
@@ -95,6 +100,7 @@ def train(
     loss_params: dict[str, float] | None = None,
     compression: CompressionConfig | None = None,
     per_sample_ref: Ref | None = None,
+    record_dynamics: bool = False,
     device: str = "cpu",
     desc: str = "fine-tune",
     on_progress: Callable[[float], None] | None = None,
@@ -104,7 +110,9 @@ def train(
     smaller rebuild, ...).
 
     `loss_params` are the hyper-parameters that loss reads (`MethodSpec.loss_params`), so a
-    student's cache key changes with its own method's settings only.
+    student's cache key changes with its own method's settings only. `record_dynamics`
+    (the cartography estimator's teacher) saves each row's gold-label probability per
+    epoch beside the weights, as the artifact's dynamics_train and dynamics_dev tables.
     """
     model, tokenizer = load_model(store.path(base_ref))
     train_rows = store.table(data_ref, "train")
@@ -113,15 +121,29 @@ def train(
              method, compression or "none", device)
     objective = METHODS[method].loss(per_sample, **(loss_params or {}))
     hooks = [*(spec_of(compression).hooks(compression) if compression is not None else []), *standard_hooks(desc, on_progress)]
+    dynamics = None
+    if record_dynamics:
+        dynamics = TrainingDynamics(len(train_rows), store.table(data_ref, "dev"), tokenizer, cfg, device, desc)
+        objective, hooks = dynamics.wrap(objective), [*hooks, dynamics]
     model, stats = fine_tune(model, tokenizer, train_rows, objective, cfg, hooks, device, desc)
-    return _put_trained(model, tokenizer, stats, store, desc)
+    if dynamics is None:
+        return _put_trained(model, tokenizer, stats, store, desc)
+    ref = _put_trained(model, tokenizer, stats, store, desc, dynamics.tables())
+    store.write_record(ref, DYNAMICS_COST, {"seconds": dynamics.dev_seconds, "epochs": len(dynamics.dev_probs)})
+    return ref
 
 
-def _put_trained(model: Any, tokenizer: Any, stats: TrainStats, store: Store, desc: str) -> Ref:
+def _put_trained(model: Any, tokenizer: Any, stats: TrainStats, store: Store, desc: str,
+                 tables: dict[str, pd.DataFrame] | None = None) -> Ref:
     log.info("%s: %d steps in %.0f s (%.1f examples/s), final loss %.4f, achieved sparsity %.4f", desc, stats.steps,
              stats.seconds, stats.examples_per_s, stats.final_loss, (stats.sparsity or {}).get("sparsity", 0.0))
 
-    ref = store.put("model", lambda d: save_model(model, tokenizer, d))
+    def write(folder: Path) -> None:
+        save_model(model, tokenizer, folder)
+        for name, frame in (tables or {}).items():
+            frame.to_parquet(folder / f"{name}.parquet", index=False)
+
+    ref = store.put("model", write)
     store.write_record(ref, TRAIN_STATS, stats.__dict__)
     return ref
 
@@ -178,23 +200,29 @@ def split_probs(store: Store, ref: Ref, split: str) -> np.ndarray:
     return as_array(store.table(ref, split).drop(columns="loss", errors="ignore"))
 
 
-def difficulty(subnet_pred_refs: list[Ref], alpha: float, store: Store, source: str = "variance", seed: int = 0,
+def difficulty(scored_refs: list[Ref], alpha: float, store: Store, source: str = "variance", seed: int = 0,
                data_ref: Ref | None = None) -> Ref:
-    """Eq. 1 over the sub-networks' per-sample losses; the dev variance feeds the
-    variance-based easy/hard split. `source` "shuffled" permutes each split's rows (seeded
-    by the branch's seed); "annotated" uses the data's `hard` annotation as the score;
-    "teacher-loss" the per-row loss of the one model in `subnet_pred_refs` (the teacher).
-    The `variance` column holds whichever score Eq. 1 rescales."""
+    """Eq. 1 over a per-row score of each split; the dev score feeds the variance-based
+    easy/hard split. The score (column `variance`, whichever one Eq. 1 rescales) comes
+    from `source`: "variance" of the per-sample losses in the sub-networks' predictions
+    `scored_refs`; "shuffled" that, permuted within each split (seeded by the branch's
+    seed); "annotated" the data's `hard` annotation; "teacher-loss" the per-row loss in
+    the one predictions artifact in `scored_refs` (the teacher's); "cartography" the
+    variability of the gold-label probability over epochs in the dynamics tables of the
+    one model in `scored_refs` (the teacher, trained with `record_dynamics`)."""
     rng = np.random.default_rng(seed)
     tables = {}
     for split in ("train", "dev"):
         if source == "annotated":
             variance = store.table(data_ref, split)["hard"].to_numpy(dtype=np.float64)
         elif source == "teacher-loss":
-            [teacher] = subnet_pred_refs
+            [teacher] = scored_refs
             variance = store.table(teacher, split)["loss"].to_numpy(dtype=np.float64)
+        elif source == "cartography":
+            [teacher] = scored_refs
+            variance = variability(store.table(teacher, f"dynamics_{split}").to_numpy().T)
         else:
-            losses = np.stack([store.table(r, split)["loss"].to_numpy() for r in subnet_pred_refs])
+            losses = np.stack([store.table(r, split)["loss"].to_numpy() for r in scored_refs])
             variance = loss_variance(losses)
         if source == "shuffled":
             variance = rng.permutation(variance)

@@ -74,6 +74,7 @@ RECOMPUTES: dict[str, set[str]] = {
     "model_spec.py": {"prepare_base", "prepare_student[distilled]"},
     "models.py": MODEL_STAGES | {"measure[inference]", "predict", "prepare_base", "prepare_student[distilled]"},
     "objectives/__init__.py": set(),
+    "objectives/cartography.py": {"difficulty"},
     "objectives/difficulty.py": {"difficulty", "evaluate[split_agreement]", "summarize"},
     "objectives/losses.py": MODEL_STAGES | TARGETS,
     "objectives/methods.py": TRAINING | TARGETS | {"train[teacher]", "train[vanilla|structured]"},
@@ -90,10 +91,11 @@ RECOMPUTES: dict[str, set[str]] = {
     "store.py": EVERY,
     "training/__init__.py": set(),
     "training/batching.py": MODEL_STAGES,
+    "training/dynamics.py": MODEL_STAGES - {"prune_oneshot"},
     "training/hooks.py": MODEL_STAGES | {"prepare_student[distilled]"},
     "training/loop.py": MODEL_STAGES,
     "training/precision.py": MODEL_STAGES | {"predict"},
-    "training/predict.py": {"measure[inference]", "predict"},
+    "training/predict.py": MODEL_STAGES - {"prune_oneshot"} | {"measure[inference]", "predict"},
     "training/stopping.py": MODEL_STAGES | {"predict"},
 }
 

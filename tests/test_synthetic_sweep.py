@@ -3,6 +3,8 @@ come from `python -m rmc.benchmarks.synthetic_sweep`, not from a test)."""
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -14,13 +16,19 @@ from rmc.benchmarks.synthetic_sweep import (
     control_config,
     control_rows,
     effect_rows,
+    estimator_row,
+    estimators_markdown,
     plot,
     premise_rows,
+    scoring_seconds,
     sweep_config,
+    with_shares,
 )
 from rmc_core.config import RunConfig
 from rmc_core.pipeline import run_local
 from rmc_core.report import markdown_report, premise_lines
+from rmc_core.stages import DYNAMICS_COST
+from rmc_core.store import Store
 from tests.conftest import tiny_run_config
 
 
@@ -104,3 +112,33 @@ def test_rmc_minus_a_control_is_a_t_interval_over_per_seed_differences(tables):
     assert row["model"] == "imp40-rmc[shuffled]" and row["n_seeds"] == 2
     assert row["value"] == pytest.approx(0.02) and row["low"] == pytest.approx(0.02 - half)
     assert row["high"] == pytest.approx(0.02 + half) and not row["resolved"]
+
+
+def test_an_estimators_row_pairs_its_rmc_with_the_designs_vanilla_by_seed(tables):
+    from rmc_core.evaluation.statistics import seed_interval
+
+    by_seed = tables["results_by_seed"].set_index("seed")
+    diffs = (by_seed[by_seed["model"] == "imp40-rmc"][OOD] - by_seed[by_seed["model"] == "imp40-vanilla"][OOD]).sort_index()
+    cheaper = {**tables, "results_by_seed": tables["results_by_seed"].assign(
+        **{OOD: lambda f: f[OOD] - 0.5 * (f["model"] == "imp40-rmc") * diffs.loc[f["seed"]].to_numpy()})}
+    rows = pd.DataFrame([estimator_row(0.8, "imp", tables, tables, 100.0),
+                         estimator_row(0.8, "teacher-loss", tables, cheaper, 10.0)])
+    rows = with_shares(rows).set_index("estimator")
+    expected = seed_interval(diffs.to_numpy())
+    assert rows.loc["imp", "rmc_minus_vanilla"] == pytest.approx(expected.estimate)
+    assert rows.loc["imp", "low"] == pytest.approx(expected.low) and rows.loc["imp", "n_seeds"] == 2
+    assert rows.loc["teacher-loss", "cost_share"] == pytest.approx(0.1)
+    assert rows.loc["teacher-loss", "gain_share"] == pytest.approx(0.5)
+    assert rows.loc["imp", "agreement"] == tables["split_agreement"]["agreement"].iloc[0]
+    assert "| 0.80 | teacher-loss |" in estimators_markdown(rows.reset_index())
+
+
+def test_scoring_seconds_count_sub_networks_and_dynamics_per_seed(tmp_path):
+    store = Store(tmp_path / "store")
+    teacher = store.put_tables({"x": pd.DataFrame({"a": [1]})}, kind="model")
+    store.write_record(teacher, DYNAMICS_COST, {"seconds": 4.0, "epochs": 2})
+    pd.DataFrame({"stage": ["train-teacher-s0", "train-subnet-20-s0", "predict-subnet-20-s1", "difficulty-s0"],
+                  "seconds": [100.0, 30.0, 10.0, 1.0]}).to_csv(tmp_path / "costs.csv", index=False)
+    models = [{"role": "teacher", "seed": s, "model": teacher.model_dump()} for s in (0, 1)]
+    (tmp_path / "summary.json").write_text(json.dumps({"models": models}))
+    assert scoring_seconds(tmp_path, tmp_path / "store") == pytest.approx((30 + 10 + 4 + 4) / 2)

@@ -16,10 +16,12 @@ def _results(inputs: Inputs) -> pd.DataFrame:
 
 
 def _paired(r: Resampled) -> Paired:
-    """Accuracy on the hard rows, with the bootstrap's dev weights restricted to them."""
+    """Accuracy on the hard rows, with the bootstrap's dev weights restricted to them. A
+    resample that drew no hard row has no such accuracy: nan, which the interval leaves out."""
     hard = r.data.dev["hard"].to_numpy(dtype=bool)
     c, w = r.correct["dev"][:, hard], r.weights["dev"][:, hard]
-    return {"dev_hard": (c.mean(axis=1), (w @ c.T) / w.sum(axis=1, keepdims=True))}
+    with np.errstate(invalid="ignore"):
+        return {"dev_hard": (c.mean(axis=1), (w @ c.T) / w.sum(axis=1, keepdims=True))}
 
 
 EASY_HARD = register(EvaluationSpec(

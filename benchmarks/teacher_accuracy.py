@@ -29,7 +29,7 @@ def score(model: Ref, data_ref: Ref, store: Store, device: str) -> dict:
     pred = stages.predict(model, data_ref, ("dev", *data.ood), cfg, store, device=device, desc=model.digest[:8])
     probs = {s: stages.split_probs(store, pred, s) for s in ("dev", *data.ood)}
     acc = accuracies(probs, data, spec)
-    hans, gold = ood_predictions(probs["hans"], spec), data.ood["hans"]["label"].to_numpy()
+    hans, gold = ood_predictions(probs["hans"], spec, "hans"), data.ood["hans"]["label"].to_numpy()
     return {"precision": stats["precision"], "batching": stats["batching"], "steps": stats["steps"],
             "train_seconds": stats["seconds"], "examples_per_s": stats["examples_per_s"], "dev_matched": acc["dev"],
             "hans": acc["hans"], "hans_entailed": float((hans[gold == 0] == 0).mean()),

@@ -75,6 +75,10 @@ class DataConfig(Frozen):
     max_dev: Int | None = Field(None, ge=1, description="sample at most this many dev rows (empty: all)")
     max_ood: Int | None = Field(None, ge=1, description="per OOD set, stratified by label (and heuristic)")
     seed: Int = Field(0, ge=0, le=SEED_MAX, description="seeds the row sample (and the synthetic task's rows); fixed across run seeds")
+    shortcut_strength: Real | None = Field(
+        None, ge=0.0, le=1.0, description="real tasks: inject a label-revealing marker word into every train and dev "
+                                          "row's second text, agreeing with the label at this rate, and add the OOD set "
+                                          "shortcut-ood (dev with every marker wrong); empty: off (rmc_core/data/shortcut.py)")
     synthetic_train: Int = Field(2000, ge=10, le=1_000_000, description="synthetic task: training rows")
     synthetic_dev: Int = Field(1500, ge=10, le=1_000_000, description="synthetic task: dev rows")
     synthetic_ood: Int = Field(1000, ge=10, le=1_000_000, description="synthetic task: OOD rows (all where the shortcut fails)")
@@ -199,6 +203,13 @@ class RunConfig(Frozen):
         if info.field_name == "evaluations" and "accuracy" not in v:
             raise ValueError("evaluations must include accuracy: comparisons, F_bias and the size table build on it")
         return v
+
+    @model_validator(mode="after")
+    def _shortcut_on_real_text(self) -> RunConfig:
+        if self.task == "synthetic" and self.data.shortcut_strength is not None:
+            raise ValueError("data.shortcut_strength injects a shortcut into a real task's text; the synthetic task "
+                             "plants its own (data.synthetic_bias)")
+        return self
 
     @model_validator(mode="after")
     def _dynamics_span_epochs(self) -> RunConfig:

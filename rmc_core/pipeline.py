@@ -18,7 +18,7 @@ from rmc_core import stages
 from rmc_core.compression import CompressionConfig, spec_of
 from rmc_core.compression.imp import ImpConfig
 from rmc_core.config import RunConfig, TrainConfig
-from rmc_core.data.registry import TASKS, check_sources, ood_names
+from rmc_core.data.registry import TASKS, check_sources, ood_names, annotated_training_rows
 from rmc_core.devices import assign_devices, check_devices
 from rmc_core.evaluation import EVALUATIONS
 from rmc_core.models import check_fits_in_memory, check_labels, encoder_config
@@ -61,10 +61,10 @@ def preflight(cfg: RunConfig, store: Store, devices: list[str], devices_here: bo
         if train.max_length > positions:
             raise ValueError(f"{name}.max_length={train.max_length} exceeds the model's {positions} positions")
     check_sources(cfg.task, cfg.data)
-    if cfg.subnetworks.estimator == "annotated" and not TASKS[cfg.task].train_annotated:
+    if cfg.subnetworks.estimator == "annotated" and not annotated_training_rows(cfg.task, cfg.data):
         annotated = [t for t, spec in TASKS.items() if spec.train_annotated]
         raise ValueError(f"subnetworks.estimator 'annotated' needs a hard annotation on the training rows; {cfg.task} has "
-                         f"none (tasks that have one: {', '.join(annotated)})")
+                         f"none (tasks that have one: {', '.join(annotated)}; any task with data.shortcut_strength set)")
     _PREFLIGHTED.add(key)
 
 
@@ -208,7 +208,7 @@ class Branch(NamedTuple):
 
 def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Call, tag: Callable[[str], str]) -> Branch:
     """One seed: teacher -> sub-networks -> difficulty -> students (RMC and baselines) -> report."""
-    splits = ("dev", *ood_names(cfg.task, cfg.data.source))
+    splits = ("dev", *ood_names(cfg.task, cfg.data.source, cfg.data.shortcut_strength is not None))
     base = call(stages.prepare_base, cfg.teacher, data, cfg.teacher_train.seed, store)
 
     # Trainings are submitted before the predictions that wait on them, so that under a

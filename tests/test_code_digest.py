@@ -54,6 +54,7 @@ RECOMPUTES: dict[str, set[str]] = {
     "data/__init__.py": set(),
     "data/annotate.py": DATA,
     "data/registry.py": DATA | {"measure[inference]"},
+    "data/shortcut.py": DATA,
     "data/sources.py": DATA,
     "data/synthetic.py": DATA,
     "devices.py": set(),

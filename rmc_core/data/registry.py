@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from rmc_core.config import DataConfig
-from rmc_core.data import synthetic
+from rmc_core.data import shortcut, synthetic
 from rmc_core.data.annotate import ANNOTATION_FILES, HANS_LABELS
 from rmc_core.data.sources import DataError, HubSource, LocalSource, Source, check_readable, load_source
 from rmc_core.schema import Frozen
@@ -35,8 +35,11 @@ class TaskSpec(Frozen):
     # Its training rows carry a `hard` annotation (the oracle difficulty control reads it).
     train_annotated: bool = False
 
-    def ood_label_ids(self) -> list[int]:
-        """For each task label id, the OOD label id it counts as (-1: always wrong)."""
+    def ood_label_ids(self, ood_set: str) -> list[int]:
+        """For each task label id, the id it counts as on `ood_set` (-1: always wrong): the
+        OOD label set's, or the task's own on the injected shortcut's OOD copy of dev."""
+        if ood_set == shortcut.OOD_NAME:
+            return list(range(len(self.labels)))
         return [self.ood_labels.index(t) if (t := self.ood_label_map[name]) is not None else -1 for name in self.labels]
 
 
@@ -179,14 +182,20 @@ def stratified_sample(frame: pd.DataFrame, n: int | None, seed: int) -> pd.DataF
     return picked.sort_index().reset_index(drop=True)
 
 
-def ood_names(task: str, source: str) -> tuple[str, ...]:
+def ood_names(task: str, source: str, shortcut_injected: bool = False) -> tuple[str, ...]:
     """The names of a task's OOD sets, known before any file is read (the DAG needs them)."""
     if task == "synthetic":
         return (synthetic.OOD_NAME,)
     spec = TASKS[task]
     if source not in spec.sources:
         raise ValueError(f"task {task!r} has no {source!r} source; available: {sorted(spec.sources)}")
-    return tuple(spec.sources[source].ood)
+    return (*spec.sources[source].ood, *([shortcut.OOD_NAME] if shortcut_injected else []))
+
+
+def annotated_training_rows(task: str, cfg: DataConfig) -> bool:
+    """The training rows carry a `hard` annotation: the synthetic task's planted split, or
+    an injected shortcut's bias-conflicting rows."""
+    return TASKS[task].train_annotated or cfg.shortcut_strength is not None
 
 
 def check_sources(task: str, cfg: DataConfig) -> None:
@@ -229,6 +238,11 @@ def load_task_data(task: str, cfg: DataConfig) -> TaskData:
         dev=stratified_sample(dev, cfg.max_dev, cfg.seed),
         ood={k: stratified_sample(v, cfg.max_ood, cfg.seed) for k, v in ood.items()},
     )
+    if cfg.shortcut_strength is not None:
+        k, strength = len(spec.labels), cfg.shortcut_strength
+        data = TaskData(train=shortcut.inject(data.train, k, strength, (cfg.seed, 0)),
+                        dev=shortcut.inject(data.dev, k, strength, (cfg.seed, 1)),
+                        ood={**data.ood, shortcut.OOD_NAME: shortcut.anti(data.dev, k, (cfg.seed, 2))})
     sizes = {"train": len(data.train), "dev": len(data.dev), **{k: len(v) for k, v in data.ood.items()}}
     if not all(sizes.values()):
         raise DataError(f"{task}: a split is empty after sampling (rows: {sizes}); the per-label sample of "

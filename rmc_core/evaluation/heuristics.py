@@ -12,7 +12,7 @@ from rmc_core.evaluation.tables import heuristic_breakdown
 def _tables(inputs: Inputs) -> dict[str, pd.DataFrame]:
     data = inputs.data
     return {"heuristics": pd.concat(
-        [heuristic_breakdown(inputs.probs[m][s], data.ood[s], inputs.task).assign(model=m, ood_set=s)
+        [heuristic_breakdown(inputs.probs[m][s], data.ood[s], inputs.task, s).assign(model=m, ood_set=s)
          for m in inputs.probs for s in data.ood if "heuristic" in data.ood[s].columns], ignore_index=True)}
 
 

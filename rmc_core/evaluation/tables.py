@@ -16,10 +16,10 @@ if TYPE_CHECKING:  # annotations only: the data registry imports the config, whi
 OOD_UNION = "ood"
 
 
-def ood_predictions(probs: np.ndarray, spec: TaskSpec) -> np.ndarray:
-    """Argmax in the task's label space, then mapped to the OOD label set (HANS: neutral
+def ood_predictions(probs: np.ndarray, spec: TaskSpec, ood_set: str) -> np.ndarray:
+    """Argmax in the task's label space, then mapped to `ood_set`'s labels (HANS: neutral
     and contradiction both count as non-entailment; FEVER: NEI is always wrong, -1)."""
-    return np.asarray(spec.ood_label_ids())[np.argmax(probs, axis=1)]
+    return np.asarray(spec.ood_label_ids(ood_set))[np.argmax(probs, axis=1)]
 
 
 def accuracies(probs: dict[str, np.ndarray], data: TaskData, spec: TaskSpec) -> dict[str, float]:
@@ -27,7 +27,7 @@ def accuracies(probs: dict[str, np.ndarray], data: TaskData, spec: TaskSpec) -> 
     out = {"dev": accuracy(np.argmax(probs["dev"], axis=1), data.dev["label"].to_numpy())}
     preds, golds = [], []
     for name, frame in data.ood.items():
-        pred = ood_predictions(probs[name], spec)
+        pred = ood_predictions(probs[name], spec, name)
         out[name] = accuracy(pred, frame["label"].to_numpy())
         preds.append(pred)
         golds.append(frame["label"].to_numpy())
@@ -35,10 +35,10 @@ def accuracies(probs: dict[str, np.ndarray], data: TaskData, spec: TaskSpec) -> 
     return out
 
 
-def heuristic_breakdown(probs: np.ndarray, frame: pd.DataFrame, spec: TaskSpec) -> pd.DataFrame:
+def heuristic_breakdown(probs: np.ndarray, frame: pd.DataFrame, spec: TaskSpec, ood_set: str) -> pd.DataFrame:
     """Accuracy per heuristic x gold label (HANS): the average hides ~100 % on entailed and
     ~0 % on non-entailed rows."""
-    correct = ood_predictions(probs, spec) == frame["label"].to_numpy()
+    correct = ood_predictions(probs, spec, ood_set) == frame["label"].to_numpy()
     table = pd.DataFrame({
         "heuristic": frame["heuristic"].to_numpy(),
         "gold": [spec.ood_labels[i] for i in frame["label"]],

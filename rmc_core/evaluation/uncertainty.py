@@ -51,7 +51,7 @@ def correctness(probs: dict[str, np.ndarray], data: TaskData, spec: TaskSpec) ->
     """1.0 where a model's prediction is right, per split (OOD predictions mapped to the OOD labels)."""
     out = {"dev": (np.argmax(probs["dev"], axis=1) == data.dev["label"].to_numpy()).astype(np.float32)}
     for name, frame in data.ood.items():
-        out[name] = (ood_predictions(probs[name], spec) == frame["label"].to_numpy()).astype(np.float32)
+        out[name] = (ood_predictions(probs[name], spec, name) == frame["label"].to_numpy()).astype(np.float32)
     return out
 
 

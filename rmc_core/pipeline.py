@@ -22,7 +22,7 @@ from rmc_core.data.registry import TASKS, check_sources, ood_names, annotated_tr
 from rmc_core.devices import assign_devices, check_devices
 from rmc_core.evaluation import EVALUATIONS
 from rmc_core.models import check_fits_in_memory, check_labels, encoder_config
-from rmc_core.objectives.methods import METHODS, select
+from rmc_core.objectives.methods import BIAS_PRODUCTS, METHODS, select
 from rmc_core.store import Ref, Store, ensure_writable
 from rmc_core.training.precision import resolve_precision
 
@@ -98,6 +98,11 @@ def difficulty_source(cfg: RunConfig, data: Any) -> dict[str, Any]:
     if estimator == "cartography":
         return {"source": "cartography"}
     return {}
+
+
+def bias_model_kind(cfg: RunConfig) -> str:
+    """The known-bias methods' bias-only model: the configured one, else the task's."""
+    return TASKS[cfg.task].bias_model if cfg.method.bias_model == "task" else cfg.method.bias_model
 
 
 def difficulty_floor(cfg: RunConfig) -> float:
@@ -182,8 +187,12 @@ def run(cfg: RunConfig, store: Store, devices: list[str] | None = None, call: Ca
     preflight(cfg, store, devices, devices_here)
     cfg = resolve_precisions(cfg, devices[0])
     data = call(stages.prepare_data, cfg.task, cfg.data, store)
+    bias = None
+    if any(METHODS[m].needs & BIAS_PRODUCTS for m in cfg.methods):
+        bias = call(stages.bias_model, cfg.task, data, bias_model_kind(cfg), cfg.data.seed, store)
     tag = (lambda name, seed: name) if len(cfg.seeds) == 1 else (lambda name, seed: f"{name}-s{seed}")
-    branches = [branch(seeded(cfg, seed), data, store, devices, call, lambda name, s=seed: tag(name, s)) for seed in cfg.seeds]
+    branches = [branch(seeded(cfg, seed), data, store, devices, call, lambda name, s=seed: tag(name, s), bias)
+                for seed in cfg.seeds]
     rmc = [(student_name(cfg.student.compression, "rmc"), student_name(cfg.student.compression, m))
            for m in cfg.methods if m != "rmc"] if "rmc" in cfg.methods else []
     summary = call(stages.summarize, cfg.task, data, list(cfg.seeds), [b.report for b in branches],
@@ -206,8 +215,10 @@ class Branch(NamedTuple):
     models: dict[str, Any]
 
 
-def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Call, tag: Callable[[str], str]) -> Branch:
-    """One seed: teacher -> sub-networks -> difficulty -> students (RMC and baselines) -> report."""
+def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Call, tag: Callable[[str], str],
+           bias: Any = None) -> Branch:
+    """One seed: teacher -> sub-networks -> difficulty -> students (RMC and baselines) -> report.
+    `bias`: the bias-only model's predictions, shared by every seed (the known-bias methods)."""
     splits = ("dev", *ood_names(cfg.task, cfg.data.source, cfg.data.shortcut_strength is not None))
     base = call(stages.prepare_base, cfg.teacher, data, cfg.teacher_train.seed, store)
 
@@ -264,6 +275,7 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
                 difficulty_ref=difficulty if "difficulty" in spec.needs else None,
                 first_stage_pred_ref=first_stage_pred,
                 data_ref=data if first_stage_pred is not None else None,
+                **({"bias_pred_ref": bias} if spec.needs & BIAS_PRODUCTS else {}),
             )
         # No loss parameters keys like the default (None), so that a Vanilla student trained with
         # a sub-network's recipe is that sub-network's cached artifact, not a second training.

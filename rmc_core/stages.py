@@ -21,6 +21,7 @@ from rmc_core.compression.imp import finalize, hold, prune_to, sparsity_report
 from rmc_core.compression.registry import StudentInit
 from rmc_core.config import DataConfig, ModelSpec, TrainConfig
 from rmc_core.data.registry import TASKS, TaskData, load_task_data
+from rmc_core.objectives.bias_model import BiasModel, bias_probabilities
 from rmc_core.objectives.cartography import variability
 from rmc_core.objectives.difficulty import difficulty_scores, loss_variance
 from rmc_core.evaluation import EVALUATIONS
@@ -230,6 +231,27 @@ def difficulty(scored_refs: list[Ref], alpha: float, store: Store, source: str =
     return store.put_tables(tables)
 
 
+def bias_model(task: str, data_ref: Ref, kind: BiasModel, seed: int, store: Store) -> Ref:
+    """The known-bias methods' bias-only model: its class probabilities on train (out of
+    fold) and dev, with each row's gold-label loss, as a predictions artifact. Logs its dev
+    accuracy on the easy and hard rows, which says whether it captures the shortcut."""
+    data = load_data(store, data_ref)
+    probs = bias_probabilities(kind, data.train, data.dev, len(TASKS[task].labels), seed)
+    tables = {}
+    for split, frame in (("train", data.train), ("dev", data.dev)):
+        table = as_frame(probs[split])
+        table["loss"] = -np.log(np.clip(probs[split][np.arange(len(frame)), frame["label"].to_numpy()], 1e-12, 1.0))
+        tables[split] = table
+    right = np.argmax(probs["dev"], axis=1) == data.dev["label"].to_numpy()
+    if "hard" in data.dev.columns:
+        hard = data.dev["hard"].to_numpy(dtype=bool)
+        log.info("bias-only model (%s): dev accuracy %.3f, easy rows %.3f, hard rows %.3f", kind, right.mean(),
+                 right[~hard].mean(), right[hard].mean())
+    else:
+        log.info("bias-only model (%s): dev accuracy %.3f", kind, right.mean())
+    return store.put_tables(tables)
+
+
 def student_inputs(
     method: str,
     target_params: dict[str, float],
@@ -238,10 +260,14 @@ def student_inputs(
     difficulty_ref: Ref | None = None,
     first_stage_pred_ref: Ref | None = None,
     data_ref: Ref | None = None,
+    bias_pred_ref: Ref | None = None,
 ) -> Ref:
     """One method's per-sample training data (targets or weights), from the upstream
     products it names (`MethodSpec.needs`); only methods with `targets` have this stage."""
     products = {}
+    if bias_pred_ref is not None:
+        products["bias_probs"] = split_probs(store, bias_pred_ref, "train")
+        products["bias_beta"] = np.exp(-store.table(bias_pred_ref, "train")["loss"].to_numpy())
     if teacher_pred_ref is not None:
         products["teacher_probs"] = split_probs(store, teacher_pred_ref, "train")
     if difficulty_ref is not None:
@@ -249,7 +275,9 @@ def student_inputs(
     if first_stage_pred_ref is not None:
         gold = store.table(data_ref, "train")["label"].to_numpy()
         products["first_stage_errors"] = np.argmax(split_probs(store, first_stage_pred_ref, "train"), axis=1) != gold
-    return store.put_tables({"train": as_frame(METHODS[method].targets(**products, **target_params))})
+    spec = METHODS[method]
+    named = {name: value for name, value in products.items() if name in spec.needs}
+    return store.put_tables({"train": as_frame(spec.targets(**named, **target_params))})
 
 
 def evaluate(

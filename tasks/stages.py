@@ -130,6 +130,7 @@ train = task(measured(with_progress(stages.train)), name="train", task_run_name=
 prune_oneshot = task(measured(with_progress(stages.prune_oneshot)), name="prune-oneshot", task_run_name="prune-oneshot-{desc}", **COMMON)
 predict = task(measured(stages.predict), name="predict", task_run_name="predict-{desc}", **COMMON)
 difficulty = task(measured(stages.difficulty), name="difficulty", task_run_name="difficulty", **COMMON)
+bias_model = task(measured(stages.bias_model), name="bias-model", task_run_name="bias-model-{kind}", **COMMON)
 student_inputs = task(measured(stages.student_inputs), name="student-inputs", task_run_name="student-inputs-{method}", **COMMON)
 evaluate = task(measured(stages.evaluate), name="evaluate", task_run_name="evaluate-{desc}", retries=1, retry_condition_fn=transient, **COMMON)
 report = task(measured(stages.report), name="report", task_run_name="{desc}", **COMMON)
@@ -144,6 +145,7 @@ TASK_OF: dict[Callable[..., Any], Task] = {
     stages.prune_oneshot: prune_oneshot,
     stages.predict: predict,
     stages.difficulty: difficulty,
+    stages.bias_model: bias_model,
     stages.student_inputs: student_inputs,
     stages.evaluate: evaluate,
     stages.report: report,

@@ -19,11 +19,13 @@ TRAINING = {f"train[{m}]" for m in METHODS}
 TARGETS = {f"student_inputs[{m}]" for m in METHODS if METHODS[m].targets is not None}
 MODEL_STAGES = TRAINING | {"train[teacher]", "train[vanilla|structured]", "prune_oneshot"}
 EVALUATE = {f"evaluate[{e}]" for e in EVALUATIONS if EVALUATIONS[e].measure is None}
-EVERY = ({"prepare_data", "prepare_base", "prepare_student[distilled]", "predict", "difficulty", "report", "summarize",
+EVERY = ({"prepare_data", "prepare_base", "prepare_student[distilled]", "predict", "difficulty", "bias_model", "report", "summarize",
           "measure[inference]"} | MODEL_STAGES | TARGETS | EVALUATE)
 # The students whose targets are the teacher's probabilities smoothed (Eq. 2).
 SMOOTHED = {f"{stage}[{m}]" for m in ("smooth", "smooth-matched", "rmc") for stage in ("train", "student_inputs")}
-DATA = {"prepare_data", "prepare_base", "prepare_student[distilled]", "summarize"} | EVALUATE
+# The students of the known-bias methods (a bias-only model's products as their targets).
+KNOWN_BIAS = {f"{stage}[{m}]" for m in ("poe", "reweight", "confreg") for stage in ("train", "student_inputs")}
+DATA = {"prepare_data", "prepare_base", "prepare_student[distilled]", "bias_model", "summarize"} | EVALUATE
 # Each stage's function and the registry keys its inputs choose.
 STAGES: dict[str, tuple[str, dict[str, str | None]]] = {
     **{name: (name, {}) for name in EVERY if "[" not in name},
@@ -75,8 +77,10 @@ RECOMPUTES: dict[str, set[str]] = {
     "model_spec.py": {"prepare_base", "prepare_student[distilled]"},
     "models.py": MODEL_STAGES | {"measure[inference]", "predict", "prepare_base", "prepare_student[distilled]"},
     "objectives/__init__.py": set(),
+    "objectives/bias_model.py": {"bias_model"},
     "objectives/cartography.py": {"difficulty"},
     "objectives/difficulty.py": {"difficulty", "evaluate[split_agreement]", "summarize"},
+    "objectives/known_bias.py": KNOWN_BIAS,
     "objectives/losses.py": MODEL_STAGES | TARGETS,
     "objectives/methods.py": TRAINING | TARGETS | {"train[teacher]", "train[vanilla|structured]"},
     "objectives/smoothing.py": SMOOTHED,

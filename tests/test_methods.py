@@ -47,11 +47,14 @@ def test_what_each_method_needs_and_reads_follows_from_its_functions():
         "focal": (set(), ("focal_gamma",)),
         "jtt": ({"first_stage_errors"}, ("jtt_lambda_up",)),
         "rmc": ({"teacher_probs", "difficulty"}, ("lam",)),
+        "poe": ({"bias_probs"}, ()),
+        "reweight": ({"bias_beta"}, ()),
+        "confreg": ({"teacher_probs", "bias_beta"}, ()),
     }
 
 
 def test_every_hyper_parameter_is_read_by_a_method_and_documented():
-    read = {p for s in METHODS.values() for p in s.params} | {"jtt_first_epochs", "alpha"}
+    read = {p for s in METHODS.values() for p in s.params} | {"jtt_first_epochs", "alpha", "bias_model"}
     assert read == set(MethodConfig.model_fields)
     assert all(f.description for f in MethodConfig.model_fields.values())
 

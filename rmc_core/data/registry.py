@@ -34,6 +34,9 @@ class TaskSpec(Frozen):
     sources: dict[str, TaskSources]
     # Its training rows carry a `hard` annotation (the oracle difficulty control reads it).
     train_annotated: bool = False
+    # The known-bias methods' default bias-only model (objectives/bias_model.py): the
+    # hypothesis-only bias of NLI, FEVER's claim-only bias; word overlap for QQP (SRNets).
+    bias_model: str = "hypothesis-only"
 
     def ood_label_ids(self, ood_set: str) -> list[int]:
         """For each task label id, the id it counts as on `ood_set` (-1: always wrong): the
@@ -124,6 +127,7 @@ QQP = TaskSpec(
     ood_labels=QQP_LABELS,
     ood_label_map={n: n for n in QQP_LABELS},
     default_alpha=0.2,
+    bias_model="overlap",
     sources={
         "local": TaskSources(
             train=LocalSource(path="qqp/train_subset_powerfulpromptft/train.json", format="json_dict",

@@ -18,20 +18,30 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
+from rmc_core.objectives.known_bias import (
+    confreg_targets,
+    log_bias,
+    poe_objective,
+    reweighted_objective,
+    soft_target_objective,
+)
 from rmc_core.objectives.losses import Objective, distillation_objective, focal_objective, gold_objective, jtt_weights, weighted_objective
 from rmc_core.registry import Registry
 from rmc_core.schema import Frozen, Real
 from rmc_core.objectives.smoothing import smooth_probs
 
 # What a method's targets can ask for, each made by an upstream stage of the DAG:
-# the teacher's train-set probabilities, Eq. 1's per-sample difficulty, and the
-# train-set errors of a first-stage student trained `first_stage_epochs` (JTT).
-PRODUCTS = ("teacher_probs", "difficulty", "first_stage_errors")
+# the teacher's train-set probabilities, Eq. 1's per-sample difficulty, the
+# train-set errors of a first-stage student trained `first_stage_epochs` (JTT), and the
+# bias-only model's class probabilities and its probability of each gold label (beta).
+PRODUCTS = ("teacher_probs", "difficulty", "first_stage_errors", "bias_probs", "bias_beta")
+# The products a bias-only model stage makes (known-bias methods only).
+BIAS_PRODUCTS = frozenset({"bias_probs", "bias_beta"})
 
 
 class MethodConfig(Frozen):
@@ -44,6 +54,9 @@ class MethodConfig(Frozen):
     focal_gamma: Real = Field(2.0, ge=0, description="Focal: the focusing exponent (0 is plain cross-entropy)")
     jtt_lambda_up: Real = Field(2.0, ge=1, description="JTT: weight of the first-stage student's training errors")
     jtt_first_epochs: Real = Field(1.0, gt=0, description="JTT: epochs of the first-stage student whose errors are up-weighted")
+    bias_model: Literal["task", "hypothesis-only", "overlap"] = Field(
+        "task", description="PoE, reweight, confreg: the bias-only model (objectives/bias_model.py); task: the task's "
+                            "default (hypothesis-only for NLI, claim-only for FEVER, overlap for QQP)")
 
 
 def _parameters(fn: Callable[..., Any] | None, skip: int = 0) -> tuple[str, ...]:
@@ -62,6 +75,9 @@ class MethodSpec:
     # A control isolates one cause of another method's gain; benchmarks that compare
     # methods (Table 4, the weekly sweep) leave controls out unless asked for.
     control: bool = False
+    # A known-bias method needs a model of the bias (RMC's premise is not to); benchmarks
+    # that reproduce the paper's tables leave them out unless asked for, as controls.
+    known_bias: bool = False
     params: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -95,8 +111,8 @@ METHODS: Registry[MethodSpec] = Registry("method")
 
 
 def compared_methods() -> tuple[str, ...]:
-    """Every registered method except the controls."""
-    return tuple(name for name, spec in METHODS.items() if not spec.control)
+    """The paper's methods and any registered like them: not the controls, not the known-bias ones."""
+    return tuple(name for name, spec in METHODS.items() if not spec.control and not spec.known_bias)
 
 
 def register(spec: MethodSpec) -> MethodSpec:
@@ -145,4 +161,27 @@ RMC = register(MethodSpec(
     summary="Eq. 3 with the teacher's probabilities smoothed per sample by difficulty (Eq. 1, Eq. 2)",
     loss=distillation_objective,
     targets=lambda teacher_probs, difficulty: smooth_probs(teacher_probs, difficulty),
+))
+POE = register(MethodSpec(
+    name="poe",
+    summary="known bias: product of experts, the bias-only model's log-probabilities added to the student's logits "
+            "in training",
+    loss=lambda targets: poe_objective(targets),
+    targets=lambda bias_probs: log_bias(bias_probs),
+    known_bias=True,
+))
+REWEIGHT = register(MethodSpec(
+    name="reweight",
+    summary="known bias: cross-entropy with each row weighted by one minus the bias-only model's gold probability",
+    loss=lambda targets: reweighted_objective(targets),
+    targets=lambda bias_beta: 1.0 - bias_beta,
+    known_bias=True,
+))
+CONFREG = register(MethodSpec(
+    name="confreg",
+    summary="known bias: confidence regularisation, the teacher's probabilities flattened by the bias-only model's "
+            "gold probability, as soft targets",
+    loss=lambda targets: soft_target_objective(targets),
+    targets=lambda teacher_probs, bias_beta: confreg_targets(teacher_probs, bias_beta),
+    known_bias=True,
 ))

@@ -1,0 +1,102 @@
+"""The known-bias methods (PoE, example reweighting, confidence regularisation) and their
+bias-only model: the setting RMC avoids, as baselines that show what avoiding it costs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rmc_core import pipeline, stages
+from rmc_core.data.synthetic import generate_split
+from rmc_core.objectives.bias_model import bias_probabilities, overlap_features
+from rmc_core.objectives.known_bias import confreg_targets, log_bias, poe_loss, reweighted_loss, soft_cross_entropy
+from rmc_core.objectives.methods import METHODS, compared_methods
+from rmc_core.store import Store
+from tests.conftest import tiny_run_config
+
+
+def test_poe_is_cross_entropy_of_the_renormalised_product_of_the_two_experts():
+    z, p = np.array([1.0, 0.0, -1.0]), np.array([0.7, 0.2, 0.1])
+    q = np.exp(z) / np.exp(z).sum()
+    expected = -np.log(q[0] * p[0] / (q * p).sum())
+    loss = poe_loss(torch.tensor(z[None]), torch.tensor([0]), torch.tensor(np.log(p)[None]))
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_reweighting_is_the_weighted_mean_of_cross_entropies():
+    logits, labels = torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0])
+    ce = [np.log(1 + np.exp(-2.0)), np.log(1 + np.exp(1.0))]
+    loss = reweighted_loss(logits, labels, torch.tensor([0.2, 0.8]))
+    assert loss.item() == pytest.approx((0.2 * ce[0] + 0.8 * ce[1]) / 1.0, rel=1e-6)
+
+
+def test_confidence_regularisation_flattens_the_teacher_by_one_minus_beta():
+    teacher = np.array([[0.8, 0.1, 0.1], [0.8, 0.1, 0.1]])
+    targets = confreg_targets(teacher, np.array([0.0, 0.5]))
+    np.testing.assert_allclose(targets[0], teacher[0])
+    root = np.sqrt(teacher[1])
+    np.testing.assert_allclose(targets[1], root / root.sum())
+    soft = soft_cross_entropy(torch.zeros(1, 3), torch.tensor(targets[1:], dtype=torch.float32))
+    assert soft.item() == pytest.approx(np.log(3), rel=1e-6), "uniform logits: the cross-entropy is log K"
+
+
+def test_a_bias_model_certain_of_a_wrong_label_keeps_poe_finite():
+    loss = poe_loss(torch.zeros(1, 2), torch.tensor([0]), torch.tensor(log_bias(np.array([[0.0, 1.0]])), dtype=torch.float32))
+    assert torch.isfinite(loss)
+
+
+def test_the_methods_ask_for_the_bias_products_they_use():
+    assert METHODS["poe"].needs == {"bias_probs"} and METHODS["reweight"].needs == {"bias_beta"}
+    assert METHODS["confreg"].needs == {"teacher_probs", "bias_beta"}
+    assert not {"poe", "reweight", "confreg"} & set(compared_methods()), "not among the paper's methods in Table 4"
+
+
+def test_overlap_features_by_hand():
+    frame = pd.DataFrame({"text_a": ["the doctor helped the lawyer"], "text_b": ["the doctor never helped"]})
+    [f] = overlap_features(frame)
+    np.testing.assert_allclose(f[:6], [3 / 4, 4 / 5, 0.0, 0.0, 1.0, 0.0])
+    assert f[6] == pytest.approx(np.log(5 / 6))
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return generate_split(1200, 0, "train", 0.9, 0.0), generate_split(600, 0, "dev", 0.9, 0.0)
+
+
+def test_the_hypothesis_only_model_captures_the_planted_shortcut_and_nothing_else(synthetic):
+    train, dev = synthetic
+    probs = bias_probabilities("hypothesis-only", train, dev, 3, seed=0)
+    right = np.argmax(probs["dev"], axis=1) == dev["label"].to_numpy()
+    hard = dev["hard"].to_numpy(dtype=bool)
+    assert right[~hard].mean() > 0.95 and right[hard].mean() < 0.1
+    gold = probs["train"][np.arange(len(train)), train["label"]]
+    assert gold[train["hard"].to_numpy(dtype=bool)].mean() < 0.5, "out of fold: the hard training rows are not memorised"
+
+
+def test_too_few_rows_per_label_for_cross_fitting_is_refused(synthetic):
+    train, dev = synthetic
+    with pytest.raises(ValueError, match="at least 5 training rows per label"):
+        bias_probabilities("overlap", train.head(8), dev, 3, seed=0)
+
+
+def test_one_bias_model_serves_every_known_bias_student(tmp_path):
+    calls, made = [], {}
+
+    def counting(stage, *args, **kwargs):
+        calls.append(stage.__name__)
+        made[stage.__name__] = stage(*args, **kwargs)
+        return made[stage.__name__]
+
+    subnets = tiny_run_config().subnetworks.model_copy(update={"estimator": "teacher-loss"})  # none trained: not needed here
+    cfg = tiny_run_config(methods=("poe", "reweight", "confreg"), subnetworks=subnets)
+    outputs = pipeline.run(cfg, Store(tmp_path), call=counting)
+    assert calls.count("bias_model") == 1
+    results = Store(tmp_path).tables(outputs.report)["results"]
+    assert {"imp40-poe", "imp40-reweight", "imp40-confreg"} <= set(results["model"])
+    assert pipeline.bias_model_kind(cfg) == "hypothesis-only"
+    assert calls.count("train") == 1 + 3
+    bias = Store(tmp_path).tables(made["bias_model"])
+    assert bias["train"].shape == (300, 4) and bias["dev"].shape == (90, 4), "three probabilities and the gold loss"
+    np.testing.assert_allclose(stages.split_probs(Store(tmp_path), made["bias_model"], "train").sum(axis=1), 1.0)

@@ -81,9 +81,9 @@ def test_teacher_loss_difficulty_is_eq1_over_the_teachers_own_losses(predictions
     np.testing.assert_allclose(table["difficulty"], 0.5 + 0.5 * (loss - loss.min()) / (loss.max() - loss.min()))
 
 
-@pytest.mark.parametrize("estimator", pipeline.TEACHER_ONLY)
-def test_the_teacher_only_estimators_train_no_subnetwork(tmp_path, estimator):
-    subnets = SubnetworkConfig(sparsities=TINY_SPARSITIES, train=FAST, estimator=estimator)
+def test_the_teacher_loss_estimator_trains_no_subnetwork(tmp_path):
+    """(The cartography estimator's run is tests/test_known_bias.py's, to share its cost.)"""
+    subnets = SubnetworkConfig(sparsities=TINY_SPARSITIES, train=FAST, estimator="teacher-loss")
     tables = pipeline.run_local(tiny_run_config(methods=("rmc",), subnetworks=subnets), tmp_path)
     assert list(tables["results"]["model"]) == ["teacher", "imp40-rmc"]
     assert tables["subnetworks"].empty and 0 <= tables["split_agreement"]["agreement"].iloc[0] <= 1

@@ -81,7 +81,9 @@ def test_too_few_rows_per_label_for_cross_fitting_is_refused(synthetic):
         bias_probabilities("overlap", train.head(8), dev, 3, seed=0)
 
 
-def test_one_bias_model_serves_every_known_bias_student(tmp_path):
+def test_one_bias_model_serves_every_known_bias_student_and_cartography_trains_no_subnetwork(tmp_path):
+    """One tiny run for two checks: the known-bias students share one bias-only model, and
+    the cartography estimator scores rows from the teacher's own training alone."""
     calls, made = [], {}
 
     def counting(stage, *args, **kwargs):
@@ -89,14 +91,16 @@ def test_one_bias_model_serves_every_known_bias_student(tmp_path):
         made[stage.__name__] = stage(*args, **kwargs)
         return made[stage.__name__]
 
-    subnets = tiny_run_config().subnetworks.model_copy(update={"estimator": "teacher-loss"})  # none trained: not needed here
-    cfg = tiny_run_config(methods=("poe", "reweight", "confreg"), subnetworks=subnets)
+    subnets = tiny_run_config().subnetworks.model_copy(update={"estimator": "cartography"})
+    cfg = tiny_run_config(methods=("poe", "reweight", "confreg", "rmc"), subnetworks=subnets)
     outputs = pipeline.run(cfg, Store(tmp_path), call=counting)
     assert calls.count("bias_model") == 1
     results = Store(tmp_path).tables(outputs.report)["results"]
-    assert {"imp40-poe", "imp40-reweight", "imp40-confreg"} <= set(results["model"])
+    assert list(results["model"]) == ["teacher", "imp40-poe", "imp40-reweight", "imp40-confreg", "imp40-rmc"]
     assert pipeline.bias_model_kind(cfg) == "hypothesis-only"
-    assert calls.count("train") == 1 + 3
+    assert calls.count("train") == 1 + 4, "the teacher and the students: no sub-network"
+    tables = Store(tmp_path).tables(outputs.report)
+    assert tables["subnetworks"].empty and 0 <= tables["split_agreement"]["agreement"].iloc[0] <= 1
     bias = Store(tmp_path).tables(made["bias_model"])
     assert bias["train"].shape == (300, 4) and bias["dev"].shape == (90, 4), "three probabilities and the gold loss"
     np.testing.assert_allclose(stages.split_probs(Store(tmp_path), made["bias_model"], "train").sum(axis=1), 1.0)

@@ -34,6 +34,10 @@ Writes to `--out` (default rmc-runs/synthetic-sweep):
 
 `--collect DIR ...` merges the outputs of sweeps run separately (one strength per process
 or machine) into `--out` without running anything.
+
+`--testbed shortcut-mnli` sweeps real text instead: MNLI with an injected marker word
+(`data.shortcut_strength`, rmc_core/data/shortcut.py; `SHORTCUT_MNLI_DESIGN`), compared on
+its OOD copy of dev (`acc_shortcut-ood`); the files are then named shortcut-mnli_*.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import argparse
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -50,7 +55,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from rmc_core.config import RunConfig
+from rmc_core.config import DataConfig, RunConfig
 from rmc_core.evaluation.statistics import seed_interval
 from rmc_core.report import to_markdown
 from rmc_core.stages import DYNAMICS_COST
@@ -66,28 +71,51 @@ DESIGN = RunConfig(methods=(*BASELINES, "rmc"))
 writes the exact config of each strength next to its tables (synthetic_config_<strength>.json)."""
 
 
-def sweep_config(bias: float, seeds: tuple[int, ...]) -> RunConfig:
+SHORTCUT_MNLI_DESIGN = RunConfig(task="mnli", data=DataConfig(shortcut_strength=0.9, max_dev=3000, max_ood=3000),
+                                 methods=(*BASELINES, "rmc"), seeds=(0, 1, 2))
+"""MNLI with an injected shortcut (data/shortcut.py): the 9k train subset, 3,000 dev and
+3,000 HANS rows, otherwise the synthetic design (configs/shortcut-mnli.json is this run)."""
+
+
+@dataclass(frozen=True)
+class Testbed:
+    """What a sweep varies and reads: its design, the data field that sets the shortcut's
+    strength, and the OOD accuracy column RMC is compared on. `name` prefixes its files."""
+
+    name: str
+    design: RunConfig
+    strength: str
+    ood: str
+
+
+SYNTHETIC = Testbed("synthetic", DESIGN, "synthetic_bias", OOD)
+TESTBEDS = {t.name: t for t in (SYNTHETIC, Testbed("shortcut-mnli", SHORTCUT_MNLI_DESIGN, "shortcut_strength",
+                                                    "acc_shortcut-ood"))}
+
+
+def sweep_config(bias: float, seeds: tuple[int, ...], testbed: Testbed = SYNTHETIC) -> RunConfig:
     """The fixed design at one shortcut strength."""
-    data = DESIGN.data.model_copy(update={"synthetic_bias": bias})
-    return DESIGN.model_copy(update={"data": data, "seeds": seeds})
+    data = testbed.design.data.model_copy(update={testbed.strength: bias})
+    return testbed.design.model_copy(update={"data": data, "seeds": seeds})
 
 
-def control_config(bias: float, seeds: tuple[int, ...], estimator: str) -> RunConfig:
+def control_config(bias: float, seeds: tuple[int, ...], estimator: str, testbed: Testbed = SYNTHETIC) -> RunConfig:
     """RMC alone with a control's or another estimator's difficulty, otherwise the design
     at that strength (oneshot: the trained teacher pruned with no recovery fine-tune, the
     cheap variant)."""
-    cfg = sweep_config(bias, seeds)
+    cfg = sweep_config(bias, seeds, testbed)
     return cfg.model_copy(update={"methods": ("rmc",),
                                   "subnetworks": cfg.subnetworks.model_copy(update={"estimator": estimator})})
 
 
-def control_rows(bias: float, main: dict[str, pd.DataFrame], control: dict[str, pd.DataFrame], estimator: str) -> list[dict]:
+def control_rows(bias: float, main: dict[str, pd.DataFrame], control: dict[str, pd.DataFrame], estimator: str,
+                 ood: str = OOD) -> list[dict]:
     """RMC minus RMC-with-a-control's-difficulty, per metric: the mean of the per-seed paired
     differences with its t-interval over seeds (`seed_interval`)."""
     rmc = [m for m in main["results_by_seed"]["model"].unique() if m.endswith("-rmc")][0]
     a, b = (t["results_by_seed"].loc[lambda f: f["model"] == rmc].set_index("seed").sort_index() for t in (main, control))
     rows = []
-    for metric in (OOD, "acc_dev", "dev_hard"):
+    for metric in (ood, "acc_dev", "dev_hard"):
         iv = seed_interval((a[metric] - b.loc[a.index, metric]).to_numpy())
         rows.append({"bias": bias, "kind": "rmc_minus_control", "model": f"{rmc}[{estimator}]", "metric": metric,
                      "value": iv.estimate, "low": iv.low, "high": iv.high, "n_seeds": len(a), "resolved": iv.resolved})
@@ -109,13 +137,13 @@ def scoring_seconds(out: Path, store: Path) -> float:
 
 
 def estimator_row(bias: float, estimator: str, main: dict[str, pd.DataFrame], run: dict[str, pd.DataFrame],
-                  seconds: float) -> dict:
+                  seconds: float, ood: str = OOD) -> dict:
     """One estimator at one strength: its split agreement, its cost, and RMC's OOD gain over
     the design run's Vanilla with it (paired by seed)."""
     by_seed = main["results_by_seed"]
     rmc = [m for m in by_seed["model"].unique() if m.endswith("-rmc")][0]
-    vanilla = by_seed.loc[by_seed["model"] == rmc.replace("-rmc", "-vanilla")].set_index("seed")[OOD].sort_index()
-    with_it = run["results_by_seed"].loc[lambda f: f["model"] == rmc].set_index("seed")[OOD]
+    vanilla = by_seed.loc[by_seed["model"] == rmc.replace("-rmc", "-vanilla")].set_index("seed")[ood].sort_index()
+    with_it = run["results_by_seed"].loc[lambda f: f["model"] == rmc].set_index("seed")[ood]
     gain = seed_interval((with_it.loc[vanilla.index] - vanilla).to_numpy())
     agreement = run["split_agreement"].iloc[0]
     return {"bias": bias, "estimator": estimator, "agreement": agreement["agreement"], "chance": agreement["chance"],
@@ -170,17 +198,17 @@ def effect_rows(bias: float, tables: dict[str, pd.DataFrame]) -> list[dict]:
     return rows
 
 
-def plot(effects: pd.DataFrame, path: Path) -> None:
-    """RMC minus each baseline on synthetic OOD, with its interval, against shortcut strength."""
-    diff = effects[(effects["kind"] == "rmc_minus") & (effects["metric"] == OOD)]
+def plot(effects: pd.DataFrame, path: Path, testbed: Testbed = SYNTHETIC) -> None:
+    """RMC minus each baseline on the testbed's OOD set, with its interval, against shortcut strength."""
+    diff = effects[(effects["kind"] == "rmc_minus") & (effects["metric"] == testbed.ood)]
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for i, (baseline, group) in enumerate(diff.groupby("model", sort=False)):
         x = group["bias"] + (i - 1) * 0.004
         ax.errorbar(x, 100 * group["value"], yerr=[100 * (group["value"] - group["low"]), 100 * (group["high"] - group["value"])],
                     marker="o", capsize=3, label=f"RMC - {baseline}")
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xlabel("shortcut strength (P(overlap agrees with label))")
-    ax.set_ylabel("synthetic OOD accuracy difference (points)")
+    ax.set_xlabel("shortcut strength (P(the shortcut agrees with the label))")
+    ax.set_ylabel(f"{testbed.ood.removeprefix('acc_')} accuracy difference (points)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -192,7 +220,7 @@ def _span(value: float, low: float, high: float, sign: str = "") -> str:
     return f"{100 * value:{sign}.1f} [{100 * low:{sign}.1f}, {100 * high:{sign}.1f}]"
 
 
-def tables_markdown(premise: pd.DataFrame, effects: pd.DataFrame) -> str:
+def tables_markdown(premise: pd.DataFrame, effects: pd.DataFrame, testbed: Testbed = SYNTHETIC) -> str:
     """The premise table (one row per strength) and the effect table (OOD accuracy per
     model, RMC minus each baseline with its interval and whether it excludes 0)."""
     premise_table = []
@@ -208,34 +236,35 @@ def tables_markdown(premise: pd.DataFrame, effects: pd.DataFrame) -> str:
         premise_table.append(row)
     effect_table = []
     for bias, e in effects.groupby("bias"):
-        models = e[(e["kind"] == "model") & (e["metric"] == OOD)].set_index("model")
+        models = e[(e["kind"] == "model") & (e["metric"] == testbed.ood)].set_index("model")
         row = {"shortcut strength": f"{bias:.2f}"}
         row |= {f"OOD {m}": _span(r["value"], r["low"], r["high"]) for m, r in models.iterrows()}
-        for r in e[e["kind"].isin(["rmc_minus", "rmc_minus_control"]) & (e["metric"] == OOD)].itertuples():
+        for r in e[e["kind"].isin(["rmc_minus", "rmc_minus_control"]) & (e["metric"] == testbed.ood)].itertuples():
             verdict = "resolved" if r.resolved else "unresolved"
             row[f"RMC - {r.model.split('-', 1)[1]}"] = f"{_span(r.value, r.low, r.high, '+')} {verdict}"
         effect_table.append(row)
     return "\n".join(["## Premise checks (percent)", "", to_markdown(pd.DataFrame(premise_table)), "",
-                      "## Synthetic OOD accuracy and RMC's difference (points, 95 % intervals)", "",
+                      f"## {testbed.ood.removeprefix('acc_')} accuracy and RMC's difference (points, 95 % intervals)", "",
                       to_markdown(pd.DataFrame(effect_table))]) + "\n"
 
 
 def write_outputs(premise: pd.DataFrame, effects: pd.DataFrame, out: Path, by_seed: pd.DataFrame | None = None,
-                  estimators: pd.DataFrame | None = None) -> None:
+                  estimators: pd.DataFrame | None = None, testbed: Testbed = SYNTHETIC) -> None:
+    prefix = testbed.name
     if by_seed is not None:
-        by_seed.to_csv(out / "synthetic_by_seed.csv", index=False)
-    premise.to_csv(out / "synthetic_premise.csv", index=False)
-    effects.to_csv(out / "synthetic_sweep.csv", index=False)
-    markdown = tables_markdown(premise, effects)
+        by_seed.to_csv(out / f"{prefix}_by_seed.csv", index=False)
+    premise.to_csv(out / f"{prefix}_premise.csv", index=False)
+    effects.to_csv(out / f"{prefix}_sweep.csv", index=False)
+    markdown = tables_markdown(premise, effects, testbed)
     if estimators is not None and len(estimators):
         estimators = with_shares(estimators)
-        estimators.to_csv(out / "synthetic_estimators.csv", index=False)
+        estimators.to_csv(out / f"{prefix}_estimators.csv", index=False)
         markdown += "\n" + estimators_markdown(estimators)
-    (out / "synthetic_sweep.md").write_text(markdown)
-    plot(effects, out / "synthetic_sweep.png")
+    (out / f"{prefix}_sweep.md").write_text(markdown)
+    plot(effects, out / f"{prefix}_sweep.png", testbed)
 
 
-def collect(directories: list[Path], out: Path) -> None:
+def collect(directories: list[Path], out: Path, testbed: Testbed = SYNTHETIC) -> None:
     """One premise table, one sweep table, the per-seed values, the markdown and the plot
     from several sweeps' outputs."""
     def merged(name: str) -> pd.DataFrame:
@@ -245,11 +274,12 @@ def collect(directories: list[Path], out: Path) -> None:
     def optional(name: str) -> pd.DataFrame | None:
         return merged(name) if any((d / name).exists() for d in directories) else None
 
-    estimators = optional("synthetic_estimators.csv")
+    prefix = testbed.name
+    estimators = optional(f"{prefix}_estimators.csv")
     estimators = estimators.drop(columns=["cost_share", "gain_share"]) if estimators is not None else None
-    write_outputs(merged("synthetic_premise.csv"), merged("synthetic_sweep.csv"), out, optional("synthetic_by_seed.csv"),
-                  estimators)
-    for config in (c for d in directories for c in d.glob("synthetic_config_*.json")):
+    write_outputs(merged(f"{prefix}_premise.csv"), merged(f"{prefix}_sweep.csv"), out, optional(f"{prefix}_by_seed.csv"),
+                  estimators, testbed)
+    for config in (c for d in directories for c in d.glob(f"{prefix}_config_*.json")):
         (out / config.name).write_text(config.read_text())
 
 
@@ -263,7 +293,9 @@ def run_with_cli(config: Path, store: Path, out: Path) -> dict[str, pd.DataFrame
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--biases", type=float, nargs="+", default=[0.7, 0.8, 0.9])
+    parser.add_argument("--testbed", choices=TESTBEDS, default="synthetic",
+                        help="synthetic: the planted overlap shortcut; shortcut-mnli: MNLI with an injected marker word")
+    parser.add_argument("--biases", type=float, nargs="+", default=[0.7, 0.8, 0.9], help="shortcut strengths")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--store", type=Path, default=Path("rmc-runs/store"))
     parser.add_argument("--out", type=Path, default=Path("rmc-runs/synthetic-sweep"))
@@ -273,33 +305,35 @@ def main(argv: list[str] | None = None) -> None:
                         help="also run RMC with each cheaper difficulty estimator and compare them with IMP")
     parser.add_argument("--collect", type=Path, nargs="+", metavar="DIR", help="merge these sweeps' outputs, run nothing")
     args = parser.parse_args(argv)
+    testbed = TESTBEDS[args.testbed]
     args.out.mkdir(parents=True, exist_ok=True)
     if args.collect:
-        collect(args.collect, args.out)
+        collect(args.collect, args.out, testbed)
         return
     premise, effects, by_seed, estimators = [], [], [], []
     for bias in args.biases:
-        config = sweep_config(bias, tuple(args.seeds))
-        path = args.out / f"synthetic_config_{bias}.json"
+        config = sweep_config(bias, tuple(args.seeds), testbed)
+        path = args.out / f"{testbed.name}_config_{bias}.json"
         path.write_text(config.model_dump_json(indent=1))
         tables = run_with_cli(path, args.store, args.out / f"run-{bias}")
         premise += premise_rows(bias, tables)
         effects += effect_rows(bias, tables)
         by_seed.append(by_seed_rows(bias, "design", tables))
         if args.estimators:
-            estimators.append(estimator_row(bias, "imp", tables, tables, scoring_seconds(args.out / f"run-{bias}", args.store)))
+            estimators.append(estimator_row(bias, "imp", tables, tables, scoring_seconds(args.out / f"run-{bias}", args.store),
+                                            testbed.ood))
         for estimator in (*args.controls, *args.estimators):
-            path = args.out / f"synthetic_config_{bias}_{estimator}.json"
-            path.write_text(control_config(bias, tuple(args.seeds), estimator).model_dump_json(indent=1))
+            path = args.out / f"{testbed.name}_config_{bias}_{estimator}.json"
+            path.write_text(control_config(bias, tuple(args.seeds), estimator, testbed).model_dump_json(indent=1))
             control = run_with_cli(path, args.store, args.out / f"run-{bias}-{estimator}")
-            effects += control_rows(bias, tables, control, estimator)
+            effects += control_rows(bias, tables, control, estimator, testbed.ood)
             by_seed.append(by_seed_rows(bias, estimator, control))
             if estimator in args.estimators:
                 seconds = scoring_seconds(args.out / f"run-{bias}-{estimator}", args.store)
-                estimators.append(estimator_row(bias, estimator, tables, control, seconds))
+                estimators.append(estimator_row(bias, estimator, tables, control, seconds, testbed.ood))
         write_outputs(pd.DataFrame(premise), pd.DataFrame(effects), args.out, pd.concat(by_seed, ignore_index=True),
-                      pd.DataFrame(estimators))
-    print(f"synthetic sweep: tables and plot in {args.out}")
+                      pd.DataFrame(estimators), testbed)
+    print(f"{testbed.name} sweep: tables and plot in {args.out}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from rmc.benchmarks.synthetic_sweep import (
     BASELINES,
     DESIGN,
     OOD,
+    TESTBEDS,
     collect,
     control_config,
     control_rows,
@@ -142,3 +143,16 @@ def test_scoring_seconds_count_sub_networks_and_dynamics_per_seed(tmp_path):
     models = [{"role": "teacher", "seed": s, "model": teacher.model_dump()} for s in (0, 1)]
     (tmp_path / "summary.json").write_text(json.dumps({"models": models}))
     assert scoring_seconds(tmp_path, tmp_path / "store") == pytest.approx((30 + 10 + 4 + 4) / 2)
+
+
+def test_the_shortcut_mnli_testbed_is_the_committed_config_and_sweeps_its_marker_rate():
+    from pathlib import Path
+
+    from rmc_core.overrides import load_config
+
+    testbed = TESTBEDS["shortcut-mnli"]
+    committed = load_config(Path(__file__).resolve().parents[1] / "configs" / "shortcut-mnli.json")
+    assert sweep_config(0.9, (0, 1, 2), testbed) == committed
+    cfg = control_config(0.8, (0, 1, 2), "annotated", testbed)
+    assert cfg.task == "mnli" and cfg.data.shortcut_strength == 0.8 and cfg.subnetworks.estimator == "annotated"
+    assert testbed.ood == "acc_shortcut-ood"

@@ -253,9 +253,9 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
     difficulty = call(stages.difficulty, scored, difficulty_floor(cfg), store, **difficulty_source(cfg, data))
 
     st = cfg.student
-    student_base = base
+    student_base = teacher if spec_of(st.compression).starts_from(st.compression) == "teacher" else base
     if spec_of(st.compression).prepare is not None:
-        student_base = call(stages.prepare_student, st.compression, base, data, st.train.seed, store)
+        student_base = call(stages.prepare_student, st.compression, student_base, data, st.train.seed, store)
 
     models: dict[str, Any] = {"teacher": teacher}
     preds: dict[str, Any] = {"teacher": teacher_pred}

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from rmc.flows.rmc_flow import RmcParameters, RunSummary, rmc_flow
 from rmc.flows.sweep_flow import SweepParameters, sweep_flow
+from rmc_core.compression.masked import MaskedConfig
 from rmc_core.compression.structured import StructuredConfig
 from rmc_core.config import StudentConfig, SubnetworkConfig
 from rmc_core.costs import COST
@@ -162,6 +163,19 @@ def test_structured_student_reuses_the_run_and_caches_like_the_others(cached_sto
     assert json.loads((tmp_path / "onnx" / "parity.json").read_text())["max_abs_logit_difference"] <= 1e-4
     assert cli.main(["export", "model/0000", "--store", str(root), "--out", str(tmp_path / "x")]) == 2
     assert "no model in" in capsys.readouterr().err
+
+
+def test_masked_students_start_from_the_cached_teacher_and_cache_like_the_others(cached_store):
+    """Mask training on the teacher (SRNets' scenario 1): only the masked students and what
+    reads them compute, from the run's cached teacher; a rerun computes nothing."""
+    root, first = cached_store
+    student = StudentConfig(compression=MaskedConfig(sparsity=0.5), train=FAST)
+    run = rerun(root, student=student)
+    assert {"train-mask50-vanilla", "train-mask50-distil", "train-mask50-rmc"} <= set(run.computed)
+    assert not set(run.computed) & {"train-teacher", "predict-teacher", "difficulty", *SUBNETS}
+    assert rerun(root, student=student).computed == []
+    results = Store(root).tables(run.report)["results"].set_index("model")
+    assert results.loc["mask50-rmc", "sparsity"] == 0.5
 
 
 def test_deleted_artifact_is_rebuilt_instead_of_failing(cached_store):

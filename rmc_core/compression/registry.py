@@ -61,6 +61,10 @@ class CompressionSpec:
     sparsity: Callable[[Any], float]
     hooks: Callable[[Any], list[Hook]] = lambda cfg: []
     prepare: Prepare | None = None
+    # Which model training starts from: "base" (the pre-trained encoder with the task's
+    # head, or what `prepare` makes of it) or "teacher" (the fine-tuned teacher: masks
+    # searched on it, SRNets' scenario 1).
+    starts_from: Callable[[Any], str] = lambda cfg: "base"
     check: Callable[[Any, PretrainedConfig, tuple[str, ...]], PretrainedConfig] = lambda cfg, teacher, labels: teacher
 
     def __post_init__(self) -> None:

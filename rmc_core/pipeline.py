@@ -131,6 +131,12 @@ def _what(compression: CompressionConfig) -> dict[str, Any]:
     return {"compression": compression.kind, "sparsity": float(spec_of(compression).sparsity(compression))}
 
 
+def starting_model(compression: CompressionConfig, base: Any, teacher: Any) -> Any:
+    """Where a student of `compression` starts: the base (pre-trained encoder and head) or
+    the fine-tuned teacher (`CompressionSpec.starts_from`)."""
+    return teacher if spec_of(compression).starts_from(compression) == "teacher" else base
+
+
 def subnetwork_compression(cfg: RunConfig, sparsity: float) -> ImpConfig:
     """A difficulty sub-network: IMP to `sparsity` (with the student's default schedule, so
     that a Vanilla IMP student at a sub-network's sparsity is that sub-network's artifact)."""
@@ -253,9 +259,10 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
     difficulty = call(stages.difficulty, scored, difficulty_floor(cfg), store, **difficulty_source(cfg, data))
 
     st = cfg.student
-    student_base = teacher if spec_of(st.compression).starts_from(st.compression) == "teacher" else base
+    student_base = starting_model(st.compression, base, teacher)
     if spec_of(st.compression).prepare is not None:
         student_base = call(stages.prepare_student, st.compression, student_base, data, st.train.seed, store)
+    mask_search = spec_of(st.compression).mask_from(st.compression)
 
     models: dict[str, Any] = {"teacher": teacher}
     preds: dict[str, Any] = {"teacher": teacher_pred}
@@ -279,9 +286,15 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
             )
         # No loss parameters keys like the default (None), so that a Vanilla student trained with
         # a sub-network's recipe is that sub-network's cached artifact, not a second training.
-        models[name] = call(stages.train, student_base, data, st.train, store, method=method,
-                            loss_params=select(spec.loss_params, cfg.method) or None, compression=st.compression,
-                            per_sample_ref=per_sample, device=device, desc=tag(name))
+        loss_params = select(spec.loss_params, cfg.method) or None
+        start = student_base
+        if mask_search is not None:
+            searched = call(stages.train, starting_model(mask_search, base, teacher), data, st.train, store, method=method,
+                            loss_params=loss_params, compression=mask_search, per_sample_ref=per_sample, device=device,
+                            desc=tag(f"{name}-mask-search"))
+            start = call(stages.mask_student, searched, student_base, store)
+        models[name] = call(stages.train, start, data, st.train, store, method=method, loss_params=loss_params,
+                            compression=st.compression, per_sample_ref=per_sample, device=device, desc=tag(name))
         preds[name] = call(stages.predict, models[name], data, splits, st.train, store, device=device, desc=tag(name))
 
     evaluations = {}

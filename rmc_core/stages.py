@@ -18,6 +18,7 @@ import pandas as pd
 
 from rmc_core.compression import CompressionConfig, spec_of
 from rmc_core.compression.imp import finalize, hold, prune_to, sparsity_report
+from rmc_core.compression.masked import transfer_mask
 from rmc_core.compression.registry import StudentInit
 from rmc_core.config import DataConfig, ModelSpec, TrainConfig
 from rmc_core.data.registry import TASKS, TaskData, load_task_data
@@ -78,6 +79,14 @@ def prepare_base(spec: ModelSpec, data_ref: Ref, seed: int, store: Store) -> Ref
     train = store.table(data_ref, "train")
     texts = pd.concat([train["text_a"], train["text_b"]]).tolist()
     model, tokenizer = build_base(spec, TASKS[task].labels, texts, seed)
+    return store.put("model", lambda d: save_model(model, tokenizer, d))
+
+
+def mask_student(masked_ref: Ref, start_ref: Ref, store: Store) -> Ref:
+    """The starting model with the zeros of a mask-searched model (SRNets' scenario 2)."""
+    masked, _ = load_model(store.path(masked_ref))
+    model, tokenizer = load_model(store.path(start_ref))
+    transfer_mask(masked, model)
     return store.put("model", lambda d: save_model(model, tokenizer, d))
 
 

@@ -90,3 +90,29 @@ def test_scenario_1_starts_from_the_teacher_and_scenario_3_from_the_base():
     assert spec_of(MaskedConfig()).starts_from(MaskedConfig()) == "teacher"
     assert spec_of(MaskedConfig(scenario=3)).starts_from(MaskedConfig(scenario=3)) == "base"
     assert spec_of(MaskedConfig(sparsity=0.9, scenario=3)).label(MaskedConfig(sparsity=0.9, scenario=3)) == "mask90s3"
+
+
+def test_scenario_2_fine_tunes_the_pretrained_weights_under_the_scenario_1_mask(tmp_path):
+    from rmc_core import pipeline
+    from rmc_core.config import StudentConfig
+
+    trained = {}
+
+    def keep(stage, *args, **kwargs):
+        ref = stage(*args, **kwargs)
+        if stage is stages.train or stage is stages.prepare_base:
+            trained[kwargs.get("desc", stage.__name__)] = ref
+        return ref
+
+    student = StudentConfig(compression=MaskedConfig(sparsity=0.6, scenario=2), train=FAST)
+    subnets = tiny_run_config().subnetworks.model_copy(update={"estimator": "teacher-loss"})
+    pipeline.run(tiny_run_config(methods=("vanilla",), student=student, subnetworks=subnets), Store(tmp_path), call=keep)
+    assert set(trained) == {"prepare_base", "teacher", "mask60s2-vanilla-mask-search", "mask60s2-vanilla"}
+    store = Store(tmp_path)
+    base, searched, final = (load_file(store.path(trained[k]) / "model.safetensors")
+                             for k in ("prepare_base", "mask60s2-vanilla-mask-search", "mask60s2-vanilla"))
+    query = "bert.encoder.layer.0.attention.self.query.weight"
+    assert torch.equal(final[query] == 0, searched[query] == 0), "the scenario-1 mask, held"
+    assert int((final[query] == 0).sum()) == round(0.6 * final[query].numel())
+    kept = final[query] != 0
+    assert not torch.equal(final[query][kept], base[query][kept]), "the surviving pre-trained weights were fine-tuned"

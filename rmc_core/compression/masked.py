@@ -15,8 +15,10 @@ score = |W|; "hard", 0 for the lowest-magnitude `warmup_from` share and 2 x 0.01
 SRNets' threshold) for the rest.
 
 Scenarios (where the masks are searched): 1, the fine-tuned teacher (default; the student
-starts from the teacher); 3, the pre-trained encoder, with no weight update at all (the
-student starts from the base model, whose classifier is random: its mask is searched too).
+starts from the teacher); 2, the scenario-1 mask (searched by the same method, shared with
+a scenario-1 run) put on the pre-trained weights, which are then fine-tuned with the mask
+held; 3, the pre-trained encoder, with no weight update at all (the student starts from
+the base model, whose classifier is random: its mask is searched too).
 The masks are folded into the weights at the end, so the saved student is a plain BERT with
 zeros, loaded and evaluated like every other.
 """
@@ -48,8 +50,9 @@ class MaskedConfig(CompressionConfig):
     warmup_from: Sparsity | None = Field(None, description="sparsity at the start of the cubic warm-up (SRNets: 0.7 to "
                                                            "0.9); empty: the final sparsity from the first step")
     init: Literal["soft", "hard"] = Field("soft", description="scores from weight magnitudes: soft |W|, hard 0 or 2 x 0.01")
-    scenario: Literal[1, 3] = Field(1, description="1: masks on the fine-tuned teacher; 3: on the pre-trained encoder, "
-                                                   "no weight ever updated")
+    scenario: Literal[1, 2, 3] = Field(1, description="1: masks on the fine-tuned teacher; 2: the scenario-1 mask on the "
+                                                      "pre-trained weights, fine-tuned; 3: on the pre-trained encoder, "
+                                                      "no weight ever updated")
     schedule: Schedule = Field(Schedule(), title="Sparsity warm-up", description="when the warm-up happens during training")
 
     @model_validator(mode="after")
@@ -139,12 +142,47 @@ class MaskLearning(Hook):
         return sparsity_report(self.model)
 
 
+class HeldMask(Hook):
+    """Fine-tuning with the zeros the model starts with kept at zero (scenario 2): their
+    gradients are zeroed before clipping and the weights again after every step."""
+
+    def on_train_begin(self, model: nn.Module, total_steps: int) -> None:
+        self.model = model
+        self.masks = {name: (m.weight != 0).to(m.weight.dtype) for name, m in masked_linears(model).items()}
+
+    def on_after_backward(self, step: int) -> None:
+        for name, m in masked_linears(self.model).items():
+            if m.weight.grad is not None:
+                m.weight.grad.mul_(self.masks[name])
+
+    @torch.no_grad()
+    def on_step_end(self, step: int) -> None:
+        for name, m in masked_linears(self.model).items():
+            m.weight.mul_(self.masks[name])
+
+    def report(self) -> dict[str, float]:
+        return sparsity_report(self.model)
+
+
+@torch.no_grad()
+def transfer_mask(masked: nn.Module, target: nn.Module) -> None:
+    """Zero `target`'s weights wherever `masked` has a zero, matrix by matrix."""
+    sources = masked_linears(masked)
+    for name, m in masked_linears(target).items():
+        m.weight.mul_((sources[name].weight != 0).to(m.weight.dtype))
+
+
+def _hooks(cfg: MaskedConfig) -> list[Hook]:
+    return [HeldMask()] if cfg.scenario == 2 else [MaskLearning(cfg)]
+
+
 MASKED = register(CompressionSpec(
     kind="masked",
     summary="learnt binary masks over frozen weights, on the fine-tuned teacher or the pre-trained encoder (SRNets)",
     config=MaskedConfig,
     label=lambda cfg: f"mask{round(cfg.sparsity * 100)}" + ("" if cfg.scenario == 1 else f"s{cfg.scenario}"),
     sparsity=lambda cfg: cfg.sparsity,
-    hooks=lambda cfg: [MaskLearning(cfg)],
+    hooks=_hooks,
     starts_from=lambda cfg: "teacher" if cfg.scenario == 1 else "base",
+    mask_from=lambda cfg: cfg.model_copy(update={"scenario": 1}) if cfg.scenario == 2 else None,
 ))

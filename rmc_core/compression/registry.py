@@ -65,6 +65,9 @@ class CompressionSpec:
     # head, or what `prepare` makes of it) or "teacher" (the fine-tuned teacher: masks
     # searched on it, SRNets' scenario 1).
     starts_from: Callable[[Any], str] = lambda cfg: "base"
+    # A compression whose mask is searched by another one first (SRNets' scenario 2: the
+    # scenario-1 mask, by the same method), then put on the starting model.
+    mask_from: Callable[[Any], CompressionConfig | None] = lambda cfg: None
     check: Callable[[Any, PretrainedConfig, tuple[str, ...]], PretrainedConfig] = lambda cfg, teacher, labels: teacher
 
     def __post_init__(self) -> None:

@@ -51,6 +51,15 @@ def tiny_run_config(**overrides) -> RunConfig:
     base.update(overrides)
     return RunConfig(**base)
 
+def tiny_data_and_base(store):
+    """The tiny run's data and base model in `store`, through the pipeline's own stages."""
+    from rmc_core import stages
+
+    cfg = tiny_run_config()
+    data = stages.prepare_data(cfg.task, cfg.data, store)
+    return data, stages.prepare_base(TINY, data, 0, store)
+
+
 # The longest modules first (measured with --durations): two xdist workers then finish
 # together instead of one running the end-to-end tests alone at the end.
 LONGEST_FIRST = ("test_faults.py", "test_deployment_e2e.py", "test_flow.py", "test_runners.py", "test_bench.py",

@@ -16,7 +16,7 @@ from rmc_core.store import Store
 from rmc_core.training.dynamics import TrainingDynamics
 from rmc_core.training.predict import predict_logits, probs_from_logits
 from rmc_core.models import load_model
-from tests.conftest import FAST, TINY, TINY_SPARSITIES, tiny_run_config
+from tests.conftest import FAST, TINY_SPARSITIES, tiny_data_and_base, tiny_run_config
 
 
 def test_confidence_and_variability_by_hand():
@@ -58,9 +58,7 @@ def test_each_rows_visits_land_in_their_epoch_and_a_partial_epoch_is_dropped():
 def teachers(tmp_path_factory):
     """The same tiny teacher trained with and without recording its dynamics."""
     store = Store(tmp_path_factory.mktemp("cartography"))
-    cfg = tiny_run_config()
-    data = stages.prepare_data(cfg.task, cfg.data, store)
-    base = stages.prepare_base(TINY, data, 0, store)
+    data, base = tiny_data_and_base(store)
     plain = stages.train(base, data, FAST, store)
     recorded = stages.train(base, data, FAST, store, record_dynamics=True)
     return store, data, plain, recorded

@@ -13,7 +13,7 @@ from rmc_core import stages
 from rmc_core.compression.masked import MaskedConfig, MaskLearning, ScoredMask, masked_linears, top_mask
 from rmc_core.models import load_model
 from rmc_core.store import Store
-from tests.conftest import FAST, TINY, tiny_run_config
+from tests.conftest import FAST, tiny_data_and_base, tiny_run_config
 
 
 def test_the_scores_get_the_gradient_the_mask_would_get():
@@ -55,9 +55,7 @@ def test_the_warm_up_is_cubic_from_the_start_to_the_final_sparsity():
 def trained(tmp_path_factory):
     """A tiny teacher, and masks searched on it (scenario 1) and on the base (scenario 3)."""
     store = Store(tmp_path_factory.mktemp("masked"))
-    cfg = tiny_run_config()
-    data = stages.prepare_data(cfg.task, cfg.data, store)
-    base = stages.prepare_base(TINY, data, 0, store)
+    data, base = tiny_data_and_base(store)
     teacher = stages.train(base, data, FAST, store)
     cfg1 = MaskedConfig(sparsity=0.6, warmup_from=0.3)
     on_teacher = stages.train(teacher, data, FAST, store, compression=cfg1)

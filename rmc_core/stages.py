@@ -244,16 +244,16 @@ def bias_model(task: str, data_ref: Ref, kind: BiasModel, seed: int, store: Stor
     """The known-bias methods' bias-only model: its class probabilities on train (out of
     fold) and dev, with each row's gold-label loss, as a predictions artifact. Logs its dev
     accuracy on the easy and hard rows, which says whether it captures the shortcut."""
-    data = load_data(store, data_ref)
-    probs = bias_probabilities(kind, data.train, data.dev, len(TASKS[task].labels), seed)
+    train, dev = store.table(data_ref, "train"), store.table(data_ref, "dev")
+    probs = bias_probabilities(kind, train, dev, len(TASKS[task].labels), seed)
     tables = {}
-    for split, frame in (("train", data.train), ("dev", data.dev)):
+    for split, frame in (("train", train), ("dev", dev)):
         table = as_frame(probs[split])
         table["loss"] = -np.log(np.clip(probs[split][np.arange(len(frame)), frame["label"].to_numpy()], 1e-12, 1.0))
         tables[split] = table
-    right = np.argmax(probs["dev"], axis=1) == data.dev["label"].to_numpy()
-    if "hard" in data.dev.columns:
-        hard = data.dev["hard"].to_numpy(dtype=bool)
+    right = np.argmax(probs["dev"], axis=1) == dev["label"].to_numpy()
+    if "hard" in dev.columns:
+        hard = dev["hard"].to_numpy(dtype=bool)
         log.info("bias-only model (%s): dev accuracy %.3f, easy rows %.3f, hard rows %.3f", kind, right.mean(),
                  right[~hard].mean(), right[hard].mean())
     else:

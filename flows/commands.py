@@ -234,11 +234,12 @@ def find_model(store: Store, text: str) -> Ref:
 def cmd_export(args: argparse.Namespace) -> int:
     """A store model as a transformers folder or an ONNX graph (checked against torch),
     written whole into an empty (or, with --replace, replaced) `--out`."""
-    from rmc_core.export import export_hf, export_onnx
+    from rmc_core.export import export_hf, export_onnx, refuse_format
 
     store = Store(args.store)
     ref = find_model(store, args.model)
     try:
+        refuse_format(store.path(ref), args.format)
         check_out(args.out, args.store, replace=args.replace)
     except (ValueError, OSError) as err:
         raise BadConfiguration(str(err)) from err

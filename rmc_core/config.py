@@ -23,6 +23,7 @@ from pydantic import (
 
 from rmc_core.compression import COMPRESSIONS, CompressionConfig
 from rmc_core.compression.imp import ImpConfig, Scope
+from rmc_core.quantization import Quantize
 from rmc_core.compression.registry import validate_compression
 from rmc_core.evaluation import EVALUATIONS
 from rmc_core.model_spec import ModelSpec
@@ -152,6 +153,8 @@ class StudentConfig(Frozen):
     compression: Compression = Field(ImpConfig(), title="Compression",
                                      description="IMP (\"pruned\", default), \"structured\", \"distilled\", or a registered kind")
     train: TrainConfig = Field(TrainConfig(epochs=2), title="Student training", description="every student's fine-tuning")
+    quantize: Quantize = Field("none", description="also make each student int8 (its own model, -int8): \"dynamic-int8\" after "
+                               "training, or \"qat-int8\" trained with int8 rounding simulated (fp32), then converted")
 
 
 class InferenceCostConfig(Frozen):

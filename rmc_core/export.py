@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
+from rmc_core.quantization import fp32_twin, is_int8
 from rmc_core.models import load_model
 from rmc_core.store import RUN_INFO
 
@@ -32,7 +34,16 @@ PROBES = (
 def export_hf(model_dir: Path, out: Path) -> None:
     """The checkpoint as a plain transformers folder (structured students include their
     modeling file: load with trust_remote_code=True)."""
+    refuse_format(model_dir, "hf")
     shutil.copytree(model_dir, out, ignore=shutil.ignore_patterns(RUN_INFO), dirs_exist_ok=True)
+
+
+def refuse_format(model_dir: Path, fmt: str) -> None:
+    """Raise ValueError when `fmt` cannot hold the model: a transformers folder has no
+    int8 layers (torch's dynamic int8 modules are not a transformers format)."""
+    if fmt == "hf" and is_int8(model_dir):
+        raise ValueError(f"{model_dir.name[:12]} is an int8 model, which a transformers folder cannot hold; "
+                         "export it with --format onnx (an ONNX Runtime int8 graph)")
 
 
 class LogitsOnly(nn.Module):
@@ -48,38 +59,73 @@ class LogitsOnly(nn.Module):
 
 
 def export_onnx(model_dir: Path, out: Path) -> dict[str, float]:
-    """`out/model.onnx` (fp32, dynamic batch and sequence length) with the tokenizer and
-    config beside it, and `out/parity.json`: the largest |onnxruntime - torch| logit
-    difference on the probes. Raises if it exceeds ONNX_TOLERANCE."""
+    """`out/model.onnx` (dynamic batch and sequence length) with the tokenizer and config
+    beside it, and `out/parity.json`: the largest |onnxruntime - torch| logit difference on
+    the probes. Raises if it exceeds the tolerance: ONNX_TOLERANCE for an fp32 graph; for
+    an int8 student, see `_int8_graph`."""
     try:
         import onnxruntime
     except ImportError as err:
         raise ImportError("ONNX export needs the onnx extra: pip install -e '.[onnx]'") from err
     model, tokenizer = load_model(model_dir)
-    model = model.float().eval()
     out.mkdir(parents=True, exist_ok=True)
-    names = ("input_ids", "attention_mask", "token_type_ids")
-    example = _encode(tokenizer, PROBES[1])  # in `names` order: input_names label the graph's inputs by position
-    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
-    torch.onnx.export(LogitsOnly(model).eval(), (), str(out / "model.onnx"), kwargs=example, input_names=list(names),
-                      output_names=["logits"], dynamic_shapes={k: {0: batch, 1: sequence} for k in names},
-                      dynamo=True, external_data=False, verbose=False)
+    if is_int8(model_dir):
+        tolerance, reference = _int8_graph(model, tokenizer, out)
+    else:
+        model = model.float().eval()
+        _trace(model, tokenizer, out / "model.onnx")
+        tolerance, reference = ONNX_TOLERANCE, model
     session = onnxruntime.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
-    error = 0.0
-    for pairs in PROBES:
-        inputs = _encode(tokenizer, pairs)
-        with torch.inference_mode():
-            expected = model(**inputs).logits.numpy()
-        got = session.run(["logits"], {k: v.numpy() for k, v in inputs.items()})[0]
-        error = max(error, float(np.abs(got - expected).max()))
-    parity = {"max_abs_logit_difference": error, "tolerance": ONNX_TOLERANCE, "probes": sum(map(len, PROBES))}
+    error = max(float(np.abs(got - expected).max()) for got, expected in
+                zip(_logits(session, tokenizer), _torch_logits(reference, tokenizer)))
+    parity = {"max_abs_logit_difference": error, "tolerance": tolerance, "probes": sum(map(len, PROBES)),
+              "graph": "int8" if is_int8(model_dir) else "fp32"}
     (out / "parity.json").write_text(json.dumps(parity, indent=1))
-    if error > ONNX_TOLERANCE:
-        raise ValueError(f"the ONNX graph's logits differ from torch's by {error:.2e} (> {ONNX_TOLERANCE}); "
+    if error > tolerance:
+        raise ValueError(f"the ONNX graph's logits differ from torch's by {error:.2e} (> {tolerance:.2e}); "
                          f"see {out / 'parity.json'}")
     tokenizer.save_pretrained(out)
     model.config.save_pretrained(out)
     return parity
+
+
+def _trace(model: nn.Module, tokenizer: PreTrainedTokenizerBase, path: Path) -> None:
+    names = ("input_ids", "attention_mask", "token_type_ids")
+    example = _encode(tokenizer, PROBES[1])  # in `names` order: input_names label the graph's inputs by position
+    batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    torch.onnx.export(LogitsOnly(model).eval(), (), str(path), kwargs=example, input_names=list(names),
+                      output_names=["logits"], dynamic_shapes={k: {0: batch, 1: sequence} for k in names},
+                      dynamo=True, external_data=False, verbose=False)
+
+
+def _int8_graph(model: nn.Module, tokenizer: PreTrainedTokenizerBase, out: Path) -> tuple[float, nn.Module]:
+    """An int8 student as an ONNX Runtime int8 graph: its fp32 twin (the dequantized int8
+    weights) traced, then quantized by onnxruntime's dynamic int8 quantization onto the same
+    per-tensor symmetric weight grid, and checked against the torch int8 model.
+
+    The two runtimes round activations differently (ONNX Runtime on 256 levels, torch's x86
+    kernels on 128), so they cannot agree to fp32 precision. Each is an int8 approximation
+    of the same fp32 twin; if ONNX Runtime's rounding error is no larger than torch's own,
+    the two differ by at most twice torch's error, measured on the same probes: that is the
+    tolerance (at least 1e-3, so an exactly representable probe does not make it zero)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    twin = fp32_twin(model)
+    with tempfile.TemporaryDirectory() as temp:
+        _trace(twin, tokenizer, Path(temp) / "fp32.onnx")
+        quantize_dynamic(Path(temp) / "fp32.onnx", out / "model.onnx", weight_type=QuantType.QInt8)
+    own_error = max(float(np.abs(a - b).max()) for a, b in
+                    zip(_torch_logits(model, tokenizer), _torch_logits(twin, tokenizer)))
+    return max(2 * own_error, 1e-3), model
+
+
+def _torch_logits(model: nn.Module, tokenizer: PreTrainedTokenizerBase) -> list[np.ndarray]:
+    with torch.inference_mode():
+        return [model(**_encode(tokenizer, pairs)).logits.float().numpy() for pairs in PROBES]
+
+
+def _logits(session: object, tokenizer: PreTrainedTokenizerBase) -> list[np.ndarray]:
+    return [session.run(["logits"], {k: v.numpy() for k, v in _encode(tokenizer, pairs).items()})[0] for pairs in PROBES]
 
 
 def _encode(tokenizer: PreTrainedTokenizerBase, pairs: list[tuple[str, str]]) -> dict[str, torch.Tensor]:

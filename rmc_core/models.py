@@ -33,6 +33,7 @@ from transformers.utils import logging as hf_logging
 
 from rmc_core.model_spec import ModelSpec, TinyBertSpec
 from rmc_core.pruned_bert import PrunedBertConfig, PrunedBertForSequenceClassification
+from rmc_core.quantization import is_int8, load_int8
 
 GENERIC_LABEL = re.compile(r"LABEL_\d+")
 # One bar per stage (ours) is progress; transformers' per-shard load/save bars are noise.
@@ -192,6 +193,9 @@ def save_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, direc
 
 def load_model(directory: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """A stored model; safetensors only, since a shared store must never make rmc unpickle
-    (a `pytorch_model.bin` planted in an artifact is refused, not loaded)."""
+    (a `pytorch_model.bin` planted in an artifact is refused, not loaded). An int8 student
+    is rebuilt from its int8 tensors (compression/quantization.py)."""
+    if is_int8(directory):
+        return load_int8(directory), AutoTokenizer.from_pretrained(directory)
     model = AutoModelForSequenceClassification.from_pretrained(directory, use_safetensors=True)
     return model, AutoTokenizer.from_pretrained(directory)

@@ -123,8 +123,17 @@ def identities(cfg: RunConfig) -> dict[str, dict[str, Any]]:
     for s in cfg.subnetworks.sparsities:
         out[subnetwork_name(s)] = {"role": "subnetwork", **_what(subnetwork_compression(cfg, s)), "method": "vanilla"}
     for method in cfg.methods:
-        out[student_name(cfg.student.compression, method)] = {"role": "student", **_what(cfg.student.compression), "method": method}
+        name, what = student_name(cfg.student.compression, method), _what(cfg.student.compression)
+        out[name] = {"role": "student", **what, "method": method}
+        if cfg.student.quantize != "none":
+            out[int8_name(name)] = {"role": "student", **what, "compression": f"{what['compression']}+{cfg.student.quantize}",
+                                    "method": method}
     return out
+
+
+def int8_name(student: str) -> str:
+    """imp40-rmc-int8: a student's int8 version (`StudentConfig.quantize`)."""
+    return f"{student}-int8"
 
 
 def _what(compression: CompressionConfig) -> dict[str, Any]:
@@ -201,6 +210,8 @@ def run(cfg: RunConfig, store: Store, devices: list[str] | None = None, call: Ca
                 for seed in cfg.seeds]
     rmc = [(student_name(cfg.student.compression, "rmc"), student_name(cfg.student.compression, m))
            for m in cfg.methods if m != "rmc"] if "rmc" in cfg.methods else []
+    if cfg.student.quantize != "none":
+        rmc += [(int8_name(a), int8_name(b)) for a, b in rmc]
     summary = call(stages.summarize, cfg.task, data, list(cfg.seeds), [b.report for b in branches],
                    [b.predictions for b in branches], rmc, [n for n in cfg.evaluations if EVALUATIONS[n].measure is None], store)
     measured = {}
@@ -263,6 +274,10 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
     if spec_of(st.compression).prepare is not None:
         student_base = call(stages.prepare_student, st.compression, student_base, data, st.train.seed, store)
     mask_search = spec_of(st.compression).mask_from(st.compression)
+    # Quantization-aware training simulates int8 rounding on fp32 values: bf16 autocast would
+    # round them again, off the int8 grid. int8 models run on the CPU (torch's int8 kernels).
+    qat = {"quantize_aware": True} if st.quantize == "qat-int8" else {}
+    student_train = st.train.model_copy(update={"precision": "fp32"}) if qat else st.train
 
     models: dict[str, Any] = {"teacher": teacher}
     preds: dict[str, Any] = {"teacher": teacher_pred}
@@ -293,9 +308,14 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
                             loss_params=loss_params, compression=mask_search, per_sample_ref=per_sample, device=device,
                             desc=tag(f"{name}-mask-search"))
             start = call(stages.mask_student, searched, student_base, store)
-        models[name] = call(stages.train, start, data, st.train, store, method=method, loss_params=loss_params,
-                            compression=st.compression, per_sample_ref=per_sample, device=device, desc=tag(name))
-        preds[name] = call(stages.predict, models[name], data, splits, st.train, store, device=device, desc=tag(name))
+        models[name] = call(stages.train, start, data, student_train, store, method=method, loss_params=loss_params,
+                            compression=st.compression, per_sample_ref=per_sample, device=device, desc=tag(name), **qat)
+        preds[name] = call(stages.predict, models[name], data, splits, student_train, store, device=device, desc=tag(name))
+        if st.quantize != "none":
+            int8 = int8_name(name)
+            models[int8] = call(stages.quantize, models[name], st.quantize, store, desc=tag(int8))
+            preds[int8] = call(stages.predict, models[int8], data, splits, student_train.model_copy(update={"precision": "fp32"}),
+                               store, device="cpu", desc=tag(int8))
 
     evaluations = {}
     for name in (n for n in cfg.evaluations if EVALUATIONS[n].measure is None):

@@ -19,6 +19,7 @@ import pandas as pd
 from rmc_core.compression import CompressionConfig, spec_of
 from rmc_core.compression.imp import finalize, hold, prune_to, sparsity_report
 from rmc_core.compression.masked import transfer_mask
+from rmc_core.quantization import Quantize, QuantAware, int8_modules, save_int8, to_int8
 from rmc_core.compression.registry import StudentInit
 from rmc_core.config import DataConfig, ModelSpec, TrainConfig
 from rmc_core.data.registry import TASKS, TaskData, load_task_data
@@ -45,6 +46,9 @@ log = logging.getLogger(__name__)
 TRAIN_STATS = "train_stats"
 # The record of what scoring dev rows for the training dynamics added to a training.
 DYNAMICS_COST = "dynamics_cost"
+# An int8 model's record: its scheme, the trained model it was made from, and that model's
+# achieved sparsity (rounding to int8 keeps every pruned zero).
+QUANTIZE_STATS = "quantize_stats"
 
 
 def as_frame(values: np.ndarray) -> pd.DataFrame:
@@ -111,6 +115,7 @@ def train(
     compression: CompressionConfig | None = None,
     per_sample_ref: Ref | None = None,
     record_dynamics: bool = False,
+    quantize_aware: bool = False,
     device: str = "cpu",
     desc: str = "fine-tune",
     on_progress: Callable[[float], None] | None = None,
@@ -123,6 +128,7 @@ def train(
     student's cache key changes with its own method's settings only. `record_dynamics`
     (the cartography estimator's teacher) saves each row's gold-label probability per
     epoch beside the weights, as the artifact's dynamics_train and dynamics_dev tables.
+    `quantize_aware` trains with int8 rounding simulated (`QuantAware`, the qat-int8 student).
     """
     model, tokenizer = load_model(store.path(base_ref))
     train_rows = store.table(data_ref, "train")
@@ -130,7 +136,8 @@ def train(
     log.info("%s: %d rows, %s epochs, lr %g, %s loss, compression %s, on %s", desc, len(train_rows), cfg.epochs, cfg.lr,
              method, compression or "none", device)
     objective = METHODS[method].loss(per_sample, **(loss_params or {}))
-    hooks = [*(spec_of(compression).hooks(compression) if compression is not None else []), *standard_hooks(desc, on_progress)]
+    hooks = [*(spec_of(compression).hooks(compression) if compression is not None else []),
+             *([QuantAware()] if quantize_aware else []), *standard_hooks(desc, on_progress)]
     dynamics = None
     if record_dynamics:
         dynamics = TrainingDynamics(len(train_rows), store.table(data_ref, "dev"), tokenizer, cfg, device, desc)
@@ -140,6 +147,17 @@ def train(
         return _put_trained(model, tokenizer, stats, store, desc)
     ref = _put_trained(model, tokenizer, stats, store, desc, dynamics.tables())
     store.write_record(ref, DYNAMICS_COST, {"seconds": dynamics.dev_seconds, "epochs": len(dynamics.dev_probs)})
+    return ref
+
+
+def quantize(model_ref: Ref, scheme: Quantize, store: Store, desc: str = "int8") -> Ref:
+    """The int8 version of a trained student: its own artifact, evaluated like any model."""
+    model, tokenizer = load_model(store.path(model_ref))
+    int8 = to_int8(model)
+    log.info("%s: %d Linear layers made int8 (%s)", desc, len(int8_modules(int8)), scheme)
+    ref = store.put("model", lambda d: save_int8(int8, tokenizer, d, scheme))
+    trained = store.record(model_ref, TRAIN_STATS) or {}
+    store.write_record(ref, QUANTIZE_STATS, {"scheme": scheme, "from": model_ref.digest, "sparsity": trained.get("sparsity")})
     return ref
 
 
@@ -335,7 +353,7 @@ def report(
                 declared.append(frame)
             else:
                 tables[name] = frame
-    achieved = pd.DataFrame([{"model": m, "achieved_sparsity": _sparsity(store.record(r, TRAIN_STATS))}
+    achieved = pd.DataFrame([{"model": m, "achieved_sparsity": _sparsity(store.record(r, TRAIN_STATS) or store.record(r, QUANTIZE_STATS))}
                              for m, r in model_refs.items()])
     tables = {"results": with_identity(results.merge(achieved, on="model", how="left"), identity),
               DECLARED: pd.concat(declared, ignore_index=True), **tables}

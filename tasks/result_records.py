@@ -131,10 +131,18 @@ class RecordStorage(LocalFileSystem):
 def record_storage(store_root: Path) -> RecordStorage:
     """The store's record storage, saved on the Prefect server (Prefect accepts a custom
     result storage only once saved, so that a worker elsewhere can read results back by the
-    block's id): one block per store folder, named after its path's digest."""
+    block's id): one block per store folder, named after its path's digest. A block saved
+    by an earlier run is loaded, not saved again: overwriting one took ~2 s of retries."""
     basepath = str(store_root / RESULT_RECORDS)
+    name = f"rmc-records-{hashlib.sha256(basepath.encode()).hexdigest()[:16]}"
+    try:
+        saved = RecordStorage.load(name)
+        if saved.basepath == basepath:
+            return saved
+    except ValueError:  # no such block yet
+        pass
     storage = RecordStorage(basepath=basepath)
-    storage.save(f"rmc-records-{hashlib.sha256(basepath.encode()).hexdigest()[:16]}", overwrite=True)
+    storage.save(name, overwrite=True)
     return storage
 
 

@@ -127,6 +127,7 @@ prepare_data = task(measured(stages.prepare_data), name="prepare-data", task_run
 prepare_base = task(measured(stages.prepare_base), name="prepare-base", task_run_name="prepare-base", **COMMON)
 prepare_student = task(measured(stages.prepare_student), name="prepare-student", task_run_name="prepare-student-{compression.kind}", **COMMON)
 mask_student = task(measured(stages.mask_student), name="mask-student", task_run_name="mask-student", **COMMON)
+quantize = task(measured(stages.quantize), name="quantize", task_run_name="quantize-{desc}", **COMMON)
 train = task(measured(with_progress(stages.train)), name="train", task_run_name="train-{desc}", **COMMON)
 prune_oneshot = task(measured(with_progress(stages.prune_oneshot)), name="prune-oneshot", task_run_name="prune-oneshot-{desc}", **COMMON)
 predict = task(measured(stages.predict), name="predict", task_run_name="predict-{desc}", **COMMON)
@@ -143,6 +144,7 @@ TASK_OF: dict[Callable[..., Any], Task] = {
     stages.prepare_base: prepare_base,
     stages.prepare_student: prepare_student,
     stages.mask_student: mask_student,
+    stages.quantize: quantize,
     stages.train: train,
     stages.prune_oneshot: prune_oneshot,
     stages.predict: predict,

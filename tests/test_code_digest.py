@@ -14,13 +14,14 @@ from rmc_core.evaluation import EVALUATIONS
 from rmc_core.objectives.methods import METHODS
 
 # train[m]: a student of method m under IMP (the sub-networks train as train[vanilla]);
-# train[teacher]: no compression; train[vanilla|structured]: a structured-pruning student.
+# train[teacher]: no compression; train[vanilla|structured]: a structured-pruning student;
+# train[vanilla|theseus]: a module-replacing student.
 TRAINING = {f"train[{m}]" for m in METHODS}
 TARGETS = {f"student_inputs[{m}]" for m in METHODS if METHODS[m].targets is not None}
-MODEL_STAGES = TRAINING | {"train[teacher]", "train[vanilla|structured]", "prune_oneshot"}
+MODEL_STAGES = TRAINING | {"train[teacher]", "train[vanilla|structured]", "train[vanilla|theseus]", "prune_oneshot"}
 EVALUATE = {f"evaluate[{e}]" for e in EVALUATIONS if EVALUATIONS[e].measure is None}
-EVERY = ({"prepare_data", "prepare_base", "prepare_student[distilled]", "predict", "difficulty", "bias_model", "report", "summarize",
-          "measure[inference]"} | MODEL_STAGES | TARGETS | EVALUATE)
+EVERY = ({"prepare_data", "prepare_base", "prepare_student[distilled]", "predict", "quantize", "difficulty", "bias_model", "report",
+          "summarize", "measure[inference]"} | MODEL_STAGES | TARGETS | EVALUATE)
 # The students whose targets are the teacher's probabilities smoothed (Eq. 2).
 SMOOTHED = {f"{stage}[{m}]" for m in ("smooth", "smooth-matched", "rmc") for stage in ("train", "student_inputs")}
 # The students of the known-bias methods (a bias-only model's products as their targets).
@@ -33,6 +34,7 @@ STAGES: dict[str, tuple[str, dict[str, str | None]]] = {
     **{f"student_inputs[{m}]": ("student_inputs", {"method": m}) for m in METHODS if METHODS[m].targets is not None},
     "train[teacher]": ("train", {"method": "vanilla", "compression": None}),
     "train[vanilla|structured]": ("train", {"method": "vanilla", "compression": "structured"}),
+    "train[vanilla|theseus]": ("train", {"method": "vanilla", "compression": "theseus"}),
     "prepare_student[distilled]": ("prepare_student", {"compression": "distilled"}),
     **{f"evaluate[{e}]": ("evaluate", {"evaluation": e}) for e in EVALUATIONS if EVALUATIONS[e].measure is None},
     "summarize": ("summarize", {"evaluations": tuple(e for e in EVALUATIONS if EVALUATIONS[e].measure is None)}),
@@ -48,8 +50,11 @@ RECOMPUTES: dict[str, set[str]] = {
     "compression/distilled.py": {"prepare_student[distilled]"},
     "compression/imp.py": TRAINING | {"prune_oneshot"},
     "compression/masked.py": set(),  # no stage in this table trains a masked student
+    "quantization.py": MODEL_STAGES | {"measure[inference]", "predict", "prepare_student[distilled]", "quantize"},
+    "compression/theseus.py": {"train[vanilla|theseus]"},
     "pruned_bert.py": {"train[vanilla|structured]"},
-    "compression/registry.py": TRAINING | {"prepare_student[distilled]", "train[teacher]", "train[vanilla|structured]"},
+    "compression/registry.py": TRAINING | {"prepare_student[distilled]", "train[teacher]", "train[vanilla|structured]",
+                                           "train[vanilla|theseus]"},
     "compression/schedule.py": TRAINING | {"prune_oneshot", "train[vanilla|structured]"},
     "compression/structured.py": {"train[vanilla|structured]"},
     "config.py": MODEL_STAGES | {"predict", "prepare_data"},
@@ -76,14 +81,14 @@ RECOMPUTES: dict[str, set[str]] = {
     "evaluation/uncertainty.py": {"summarize"},
     "export.py": set(),
     "model_spec.py": {"prepare_base", "prepare_student[distilled]"},
-    "models.py": MODEL_STAGES | {"measure[inference]", "predict", "prepare_base", "prepare_student[distilled]"},
+    "models.py": MODEL_STAGES | {"measure[inference]", "predict", "prepare_base", "prepare_student[distilled]", "quantize"},
     "objectives/__init__.py": set(),
     "objectives/bias_model.py": {"bias_model"},
     "objectives/cartography.py": {"difficulty"},
     "objectives/difficulty.py": {"difficulty", "evaluate[split_agreement]", "summarize"},
     "objectives/known_bias.py": KNOWN_BIAS,
     "objectives/losses.py": MODEL_STAGES | TARGETS,
-    "objectives/methods.py": TRAINING | TARGETS | {"train[teacher]", "train[vanilla|structured]"},
+    "objectives/methods.py": TRAINING | TARGETS | {"train[teacher]", "train[vanilla|structured]", "train[vanilla|theseus]"},
     "objectives/smoothing.py": SMOOTHED,
     "out_folder.py": set(),
     "overrides.py": set(),
@@ -91,7 +96,7 @@ RECOMPUTES: dict[str, set[str]] = {
     "registry.py": set(),
     "report.py": {"report", "summarize"},  # the headline and verdict lines they log
     "report_plot.py": set(),
-    "schema.py": EVERY - {"difficulty", "report", "measure[inference]"},
+    "schema.py": EVERY - {"difficulty", "report", "measure[inference]", "quantize"},
     "serve_policy.py": set(),
     "stages.py": EVERY,
     "store.py": EVERY,
@@ -110,7 +115,8 @@ RECOMPUTES: dict[str, set[str]] = {
 ONE_DEFINITION: list[tuple[str, str, set[str]]] = [
     ("objectives/losses.py", "distillation_loss", {"train[distil]", "student_inputs[distil]", *SMOOTHED}),
     ("objectives/losses.py", "focal_loss", {"train[focal]"}),
-    ("objectives/losses.py", "cross_entropy", {"train[vanilla]", "train[teacher]", "train[vanilla|structured]", "prune_oneshot"}),
+    ("objectives/losses.py", "cross_entropy", {"train[vanilla]", "train[teacher]", "train[vanilla|structured]",
+                                               "train[vanilla|theseus]", "prune_oneshot"}),
     ("objectives/methods.py", "RMC", {"train[rmc]", "student_inputs[rmc]"}),
     ("objectives/smoothing.py", "smooth_probs", SMOOTHED),
     ("objectives/difficulty.py", "difficulty_scores", {"difficulty"}),

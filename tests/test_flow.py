@@ -15,6 +15,7 @@ from rmc.flows.rmc_flow import RmcParameters, RunSummary, rmc_flow
 from rmc.flows.sweep_flow import SweepParameters, sweep_flow
 from rmc_core.compression.masked import MaskedConfig
 from rmc_core.compression.structured import StructuredConfig
+from rmc_core.compression.theseus import TheseusConfig
 from rmc_core.config import StudentConfig, SubnetworkConfig
 from rmc_core.costs import COST
 from rmc_core.data.sources import DataError
@@ -165,6 +166,39 @@ def test_structured_student_reuses_the_run_and_caches_like_the_others(cached_sto
     assert "no model in" in capsys.readouterr().err
 
 
+def test_int8_students_are_models_of_their_own_made_from_the_cached_students(cached_store, tmp_path, capsys):
+    """Post-training int8 reuses the trained students: only quantization, the int8 models'
+    predictions and what reads them compute; the int8 models are evaluated, compared and
+    measured like the others, and export as ONNX Runtime int8 graphs. Quantization-aware
+    training retrains the students (with the rounding simulated) and caches like them."""
+    from rmc.flows import cli
+
+    root, _ = cached_store
+    dynamic = rerun(root, student=StudentConfig(train=FAST, quantize="dynamic-int8"))
+    assert {f"quantize-imp40-{m}-int8" for m in METHODS} <= set(dynamic.computed)
+    assert not any(name.startswith("train-") for name in dynamic.computed)
+    tables = Store(root).tables(dynamic.report)
+    results = tables["results"].set_index("model")
+    assert results.loc["imp40-rmc-int8", "compression"] == "pruned+dynamic-int8"
+    assert 0 <= results.loc["imp40-rmc-int8", "acc_dev"] <= 1
+    costs = Store(root).table(dynamic.inference, "inference").set_index("model")
+    assert costs.loc["imp40-rmc-int8", "weights_mb"] < 0.7 * costs.loc["imp40-rmc", "weights_mb"]
+    assert costs.loc["imp40-rmc-int8", "params"] == costs.loc["imp40-rmc", "params"]
+    pairs = set(zip(tables["comparisons"]["a"], tables["comparisons"]["b"]))
+    assert {("imp40-rmc-int8", "imp40-vanilla-int8"), ("imp40-rmc", "imp40-vanilla")} <= pairs
+    ref = costs.loc["imp40-rmc-int8", "ref"]
+    assert cli.main(["export", ref, "--store", str(root), "--format", "hf", "--out", str(tmp_path / "hf")]) == 2
+    assert "--format onnx" in capsys.readouterr().err and not (tmp_path / "hf").exists()
+    assert cli.main(["export", ref, "--store", str(root), "--format", "onnx", "--out", str(tmp_path / "onnx")]) == 0
+    parity = json.loads((tmp_path / "onnx" / "parity.json").read_text())
+    assert parity["graph"] == "int8" and parity["max_abs_logit_difference"] <= parity["tolerance"]
+
+    qat = StudentConfig(train=FAST, quantize="qat-int8")
+    trained = rerun(root, student=qat)
+    assert {"train-imp40-rmc", "quantize-imp40-rmc-int8"} <= set(trained.computed)
+    assert rerun(root, student=qat).computed == []
+
+
 def test_masked_students_start_from_the_cached_teacher_and_cache_like_the_others(cached_store):
     """Mask training on the teacher (SRNets' scenario 1): only the masked students and what
     reads them compute, from the run's cached teacher; a rerun computes nothing."""
@@ -176,6 +210,20 @@ def test_masked_students_start_from_the_cached_teacher_and_cache_like_the_others
     assert rerun(root, student=student).computed == []
     results = Store(root).tables(run.report)["results"].set_index("model")
     assert results.loc["mask50-rmc", "sparsity"] == 0.5
+
+
+def test_module_replacing_students_start_from_the_cached_teacher_and_combine_with_int8(cached_store):
+    """Theseus successors train from the run's cached teacher, then become int8: the
+    combined strategy of Xu et al. in one run; a rerun computes nothing."""
+    root, _ = cached_store
+    student = StudentConfig(compression=TheseusConfig(successors=1), train=FAST, quantize="dynamic-int8")
+    run = rerun(root, student=student)
+    assert {"train-theseus1-rmc", "quantize-theseus1-rmc-int8"} <= set(run.computed)
+    assert not set(run.computed) & {"train-teacher", "predict-teacher", "difficulty", *SUBNETS}
+    assert rerun(root, student=student).computed == []
+    costs = Store(root).table(run.inference, "inference").set_index("model")
+    assert costs.loc["theseus1-rmc", "params"] < costs.loc["teacher", "params"]
+    assert costs.loc["theseus1-rmc-int8", "weights_mb"] < costs.loc["theseus1-rmc", "weights_mb"]
 
 
 def test_deleted_artifact_is_rebuilt_instead_of_failing(cached_store):

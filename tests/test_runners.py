@@ -17,7 +17,7 @@ from rmc.flows.rmc_flow import RmcParameters, RunnerConfig, placed, rmc_flow, ta
 from rmc_core.config import SubnetworkConfig
 from tests.conftest import FAST, tiny_run_config
 
-SMALL = {"methods": ("vanilla", "rmc"), "subnetworks": SubnetworkConfig(sparsities=(0.2, 0.5), train=FAST)}
+SMALL = {"methods": ("rmc",), "subnetworks": SubnetworkConfig(sparsities=(0.2, 0.5), train=FAST)}
 
 
 def test_gpu_stages_ask_for_one_gpu_and_see_it_as_cuda_0():

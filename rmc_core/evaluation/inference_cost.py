@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from transformers import DataCollatorWithPadding
 
+from rmc_core.quantization import INT8_WEIGHTS, int8_layer_tensors, is_int8
 from rmc_core.evaluation.registry import Column, EvaluationSpec, Measured, register
 from rmc_core.evaluation.statistics import median_interval
 from rmc_core.models import load_model
@@ -29,10 +30,12 @@ WEIGHTS = "model.safetensors"
 
 def size_figures(model: torch.nn.Module, model_dir: Path) -> dict[str, float]:
     """Parameters, non-zero parameters, and the weights file's size raw and deflated (the
-    zeros of an unstructured-sparse model only shrink a compressed copy)."""
-    params = sum(p.numel() for p in model.parameters())
-    nonzero = sum(int(torch.count_nonzero(p)) for p in model.parameters())
-    raw = (model_dir / WEIGHTS).read_bytes()
+    zeros of an unstructured-sparse model only shrink a compressed copy). An int8 model's
+    int8 layers count as parameters; its file holds their weights at one byte each."""
+    tensors = [*model.parameters(), *int8_layer_tensors(model)]
+    params = sum(t.numel() for t in tensors)
+    nonzero = sum(int(torch.count_nonzero(t)) for t in tensors)
+    raw = (model_dir / (INT8_WEIGHTS if is_int8(model_dir) else WEIGHTS)).read_bytes()
     return {"params": params, "nonzero_params": nonzero, "weights_mb": len(raw) / 2**20,
             "weights_deflated_mb": len(zlib.compress(raw, 6)) / 2**20}
 

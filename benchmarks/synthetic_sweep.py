@@ -32,6 +32,8 @@ Writes to `--out` (default rmc-runs/synthetic-sweep):
 - synthetic_config_<strength>.json: the exact RunConfig each strength ran (and
   synthetic_config_<strength>_<control>.json for each control).
 
+`--tables-only` tables the runs already finished under `--out` and runs nothing (a sweep
+stopped part-way: each finished run is in, the others are named and left out).
 `--collect DIR ...` merges the outputs of sweeps run separately (one strength per process
 or machine) into `--out` without running anything.
 
@@ -283,12 +285,17 @@ def collect(directories: list[Path], out: Path, testbed: Testbed = SYNTHETIC) ->
         (out / config.name).write_text(config.read_text())
 
 
+def read_run(out: Path) -> dict[str, pd.DataFrame]:
+    """A finished run's tables, from its --out folder."""
+    return {p.stem: pd.read_parquet(p) for p in out.glob("*.parquet")}
+
+
 def run_with_cli(config: Path, store: Path, out: Path) -> dict[str, pd.DataFrame]:
     """One strength through `rmc run` (cached in `store`), read back from its --out tables:
     the benchmark drives the public command, as a user would, not the flow's internals."""
     subprocess.run([sys.executable, "-m", "rmc.flows.cli", "run", "--config", str(config), "--store", str(store),
                     "--out", str(out)], check=True)
-    return {p.stem: pd.read_parquet(p) for p in out.glob("*.parquet")}
+    return read_run(out)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -304,18 +311,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--estimators", nargs="*", default=[], choices=ESTIMATORS,
                         help="also run RMC with each cheaper difficulty estimator and compare them with IMP")
     parser.add_argument("--collect", type=Path, nargs="+", metavar="DIR", help="merge these sweeps' outputs, run nothing")
+    parser.add_argument("--tables-only", action="store_true",
+                        help="table the runs already finished under --out (a sweep stopped part-way), run nothing")
     args = parser.parse_args(argv)
     testbed = TESTBEDS[args.testbed]
     args.out.mkdir(parents=True, exist_ok=True)
     if args.collect:
         collect(args.collect, args.out, testbed)
         return
+
+    def obtain(config: RunConfig, path: Path, run: Path) -> dict[str, pd.DataFrame] | None:
+        if args.tables_only:
+            if not (run / "results_by_seed.parquet").exists():
+                print(f"{run}: not finished, left out")
+                return None
+            return read_run(run)
+        path.write_text(config.model_dump_json(indent=1))
+        return run_with_cli(path, args.store, run)
+
     premise, effects, by_seed, estimators = [], [], [], []
     for bias in args.biases:
-        config = sweep_config(bias, tuple(args.seeds), testbed)
-        path = args.out / f"{testbed.name}_config_{bias}.json"
-        path.write_text(config.model_dump_json(indent=1))
-        tables = run_with_cli(path, args.store, args.out / f"run-{bias}")
+        tables = obtain(sweep_config(bias, tuple(args.seeds), testbed), args.out / f"{testbed.name}_config_{bias}.json",
+                        args.out / f"run-{bias}")
+        if tables is None:
+            continue
         premise += premise_rows(bias, tables)
         effects += effect_rows(bias, tables)
         by_seed.append(by_seed_rows(bias, "design", tables))
@@ -323,9 +342,10 @@ def main(argv: list[str] | None = None) -> None:
             estimators.append(estimator_row(bias, "imp", tables, tables, scoring_seconds(args.out / f"run-{bias}", args.store),
                                             testbed.ood))
         for estimator in (*args.controls, *args.estimators):
-            path = args.out / f"{testbed.name}_config_{bias}_{estimator}.json"
-            path.write_text(control_config(bias, tuple(args.seeds), estimator, testbed).model_dump_json(indent=1))
-            control = run_with_cli(path, args.store, args.out / f"run-{bias}-{estimator}")
+            control = obtain(control_config(bias, tuple(args.seeds), estimator, testbed),
+                             args.out / f"{testbed.name}_config_{bias}_{estimator}.json", args.out / f"run-{bias}-{estimator}")
+            if control is None:
+                continue
             effects += control_rows(bias, tables, control, estimator, testbed.ood)
             by_seed.append(by_seed_rows(bias, estimator, control))
             if estimator in args.estimators:

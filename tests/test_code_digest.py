@@ -51,6 +51,7 @@ RECOMPUTES: dict[str, set[str]] = {
     "compression/imp.py": TRAINING | {"prune_oneshot"},
     "compression/masked.py": set(),  # no stage in this table trains a masked student
     "quantization.py": MODEL_STAGES | {"measure[inference]", "predict", "prepare_student[distilled]", "quantize"},
+    "compression/spd.py": set(),  # no stage in this table trains an SPD student
     "compression/theseus.py": {"train[vanilla|theseus]"},
     "pruned_bert.py": {"train[vanilla|structured]"},
     "compression/registry.py": TRAINING | {"prepare_student[distilled]", "train[teacher]", "train[vanilla|structured]",

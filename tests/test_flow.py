@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from rmc.flows.rmc_flow import RmcParameters, RunSummary, rmc_flow
 from rmc.flows.sweep_flow import SweepParameters, sweep_flow
 from rmc_core.compression.masked import MaskedConfig
+from rmc_core.compression.spd import SpdConfig
 from rmc_core.compression.structured import StructuredConfig
 from rmc_core.compression.theseus import TheseusConfig
 from rmc_core.config import StudentConfig, SubnetworkConfig
@@ -224,6 +225,19 @@ def test_module_replacing_students_start_from_the_cached_teacher_and_combine_wit
     costs = Store(root).table(run.inference, "inference").set_index("model")
     assert costs.loc["theseus1-rmc", "params"] < costs.loc["teacher", "params"]
     assert costs.loc["theseus1-rmc-int8", "weights_mb"] < costs.loc["theseus1-rmc", "weights_mb"]
+
+
+def test_sparse_progressive_students_start_from_the_cached_teacher_and_cache_like_the_others(cached_store):
+    """SPD's successors are pruned copies of the run's cached teacher's layers; with RMC its
+    smoothed targets drive the soft cross-entropy; a rerun computes nothing."""
+    root, _ = cached_store
+    student = StudentConfig(compression=SpdConfig(sparsity=0.5, pruning_events=2), train=FAST)
+    run = rerun(root, student=student)
+    assert {"train-spd50-vanilla", "train-spd50-distil", "train-spd50-rmc"} <= set(run.computed)
+    assert not set(run.computed) & {"train-teacher", "predict-teacher", "difficulty", *SUBNETS}
+    assert rerun(root, student=student).computed == []
+    results = Store(root).tables(run.report)["results"].set_index("model")
+    assert results.loc["spd50-rmc", "achieved_sparsity"] == pytest.approx(0.5, abs=1e-3)
 
 
 def test_deleted_artifact_is_rebuilt_instead_of_failing(cached_store):

@@ -156,3 +156,21 @@ def test_the_shortcut_mnli_testbed_is_the_committed_config_and_sweeps_its_marker
     cfg = control_config(0.8, (0, 1, 2), "annotated", testbed)
     assert cfg.task == "mnli" and cfg.data.shortcut_strength == 0.8 and cfg.subnetworks.estimator == "annotated"
     assert testbed.ood == "acc_shortcut-ood"
+
+
+def test_tables_only_tables_the_finished_runs_and_names_the_missing_ones(tables, tmp_path, capsys):
+    """A sweep stopped after its design run and one control: the tables come from those two
+    runs' folders, nothing runs, and the unfinished control is named."""
+    from rmc.benchmarks.synthetic_sweep import main
+
+    for run in ("run-0.8", "run-0.8-shuffled"):
+        (tmp_path / run).mkdir()
+        for name, frame in tables.items():
+            frame.to_parquet(tmp_path / run / f"{name}.parquet")
+    main(["--biases", "0.8", "--controls", "shuffled", "annotated", "--out", str(tmp_path), "--tables-only"])
+    assert f"{tmp_path / 'run-0.8-annotated'}: not finished, left out" in capsys.readouterr().out
+    effects = pd.read_csv(tmp_path / "synthetic_sweep.csv")
+    control = effects[effects["kind"] == "rmc_minus_control"]
+    assert set(control["model"]) == {"imp40-rmc[shuffled]"} and (control["value"] == 0).all()
+    assert set(pd.read_csv(tmp_path / "synthetic_by_seed.csv")["run"]) == {"design", "shuffled"}
+    assert not list(tmp_path.glob("*config*.json")), "nothing was configured to run"

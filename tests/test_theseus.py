@@ -35,7 +35,7 @@ def test_successors_must_split_the_teachers_layers_into_equal_blocks():
 
 def test_each_block_draws_its_own_choice_at_the_configured_rate():
     torch.manual_seed(0)
-    hook = ModuleReplacing(TheseusConfig(successors=2, replace_rate=0.3, successor_only=0.0))
+    hook = ModuleReplacing(2, lambda step, total: 0.3)
     model = torch.nn.Module()
     model.base_model = model
     model.encoder = torch.nn.Module()

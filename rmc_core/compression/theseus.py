@@ -15,6 +15,8 @@ is the embeddings, the successors and the head: a `successors`-layer BERT.
 from __future__ import annotations
 
 import copy
+import functools
+from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
@@ -71,20 +73,22 @@ class Block(nn.Module):
 
 
 class ModuleReplacing(Hook):
-    """Puts the blocks in at the start, draws each block's choice every step, and keeps
-    the successors alone at the end."""
+    """Puts the blocks in at the start, draws each block's choice every step at the rate
+    `rate(step, total_steps)`, and keeps the successors alone at the end. `successors`
+    None: one per teacher layer (the 1:1 replacing of sparse progressive distillation)."""
 
-    def __init__(self, cfg: TheseusConfig) -> None:
-        self.cfg = cfg
+    def __init__(self, successors: int | None, rate: Callable[[int, int], float]) -> None:
+        self.successors, self.rate = successors, rate
         self.blocks: list[Block] = []
         self.total, self.draws, self.successor_draws = 1, 0, 0
 
     def on_train_begin(self, model: nn.Module, total_steps: int) -> None:
         layers = list(model.base_model.encoder.layer)
-        size = len(layers) // self.cfg.successors
+        count = self.successors or len(layers)
+        size = len(layers) // count
         for p in model.parameters():
             p.requires_grad_(False)
-        successors = [copy.deepcopy(layers[i]) for i in range(self.cfg.successors)]
+        successors = [copy.deepcopy(layers[i]) for i in range(count)]
         for successor in successors:
             successor.requires_grad_(True)
         self.blocks = [Block(layers[i * size:(i + 1) * size], s) for i, s in enumerate(successors)]
@@ -92,7 +96,7 @@ class ModuleReplacing(Hook):
         self.total = total_steps
 
     def on_step_begin(self, step: int) -> None:
-        p = replace_rate(self.cfg, step, self.total)
+        p = self.rate(step, self.total)
         for block in self.blocks:
             block.use_successor = bool(torch.rand(()) < p)
             self.draws += 1
@@ -131,7 +135,7 @@ THESEUS = register(CompressionSpec(
     config=TheseusConfig,
     label=lambda cfg: f"theseus{cfg.successors}",
     sparsity=lambda cfg: float("nan"),
-    hooks=lambda cfg: [ModuleReplacing(cfg)],
+    hooks=lambda cfg: [ModuleReplacing(cfg.successors, functools.partial(replace_rate, cfg))],
     starts_from=lambda cfg: "teacher",
     check=check,
 ))

@@ -53,6 +53,12 @@ class Hook:
         """Figures for the training record (achieved sparsity, units pruned)."""
         return {}
 
+    def lr_schedule(self, total_steps: int) -> Callable[[int], float] | None:
+        """The learning-rate multiplier per step, for a hook that owns the schedule (one per
+        training stage, in sparse progressive distillation); None: the loop's linear
+        warm-up and decay."""
+        return None
+
 
 class StopCheck(Hook):
     """Leave at the next step once a stop was requested (Ctrl-C, SIGTERM)."""

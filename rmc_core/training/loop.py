@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import datasets
 import pandas as pd
 import torch
+from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import (
@@ -104,7 +105,9 @@ def fine_tune(
     for hook in hooks:
         hook.on_train_begin(model, total)
     optimizer = _optimizer(model, cfg)
-    schedule = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
+    owned = [lam for hook in hooks if (lam := hook.lr_schedule(total)) is not None]
+    schedule = (LambdaLR(optimizer, owned[0]) if owned
+                else get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total))
     step, loss_value, start, started_at = 0, float("nan"), time.perf_counter(), time.time()
     with contextlib.ExitStack() as running, tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True) as bar:
         for hook in hooks:

@@ -123,19 +123,23 @@ def premise_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
     subnets = tables["subnetworks"]
     agreement = tables["split_agreement"].iloc[0]
     sparsities = ", ".join(f"{round(s * 100)}" for s in subnets["sparsity"])
+    # An estimator without sub-networks (teacher-loss, cartography) has no sub-network line.
+    subnet_line = [(f"- sub-networks at {sparsities} % sparsity: hard rows {' / '.join(f'{v:.2f}' for v in subnets['hard'])}, "
+                    f"easy rows {' / '.join(f'{v:.2f}' for v in subnets['easy'])}")] if len(subnets) else []
+    split = "loss-variance split" if len(subnets) else "difficulty split"
     return [
         "Premise checks on the annotated dev split (fractions):",
         f"- teacher: hard rows {teacher['dev_hard']:.3f}, easy rows {teacher['dev_easy']:.3f}",
-        (f"- sub-networks at {sparsities} % sparsity: hard rows {' / '.join(f'{v:.2f}' for v in subnets['hard'])}, "
-        f"easy rows {' / '.join(f'{v:.2f}' for v in subnets['easy'])}"),
-        (f"- the loss-variance split agrees with the annotated one on {agreement['agreement']:.3f} of "
+        *subnet_line,
+        (f"- the {split} agrees with the annotated one on {agreement['agreement']:.3f} of "
         f"{int(agreement['n'])} rows; chance (same hard fraction, independent) is {agreement['chance']:.3f}"),
     ]
 
 
 PANE_COLUMNS = 6  # what the Prefect UI's artifact pane shows without overflowing
-INFERENCE_NOTE = ("Size and CPU speed, fp32, measured in one process after every stage finished: latency is the "
-                  "time per row at batch 1, throughput rows/s in batches of `batch_size`, each the median of repeated "
+INFERENCE_NOTE = ("Size and CPU speed, fp32 (int8 models: their int8 layers), measured in one process after every "
+                  "stage finished: latency is the time per row at batch 1, throughput rows/s in batches of "
+                  "`batch_size`, each the median of repeated "
                   "rounds in which every model runs in turn. Speed-ups over the teacher (at batch 1 and batched) are "
                   "the median of per-round ratios with a distribution-free 95 % interval (nan under 6 rounds); one whose "
                   "interval contains 1 is unresolved. Deflated: the weights file zlib-compressed, "

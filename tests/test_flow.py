@@ -54,6 +54,16 @@ def rerun(root, **overrides):
     return rmc_flow(RmcParameters(config=tiny_run_config(methods=METHODS, **overrides), store_root=str(root)))
 
 
+def new_students_only(root, student: StudentConfig, trained: set[str]) -> RunSummary:
+    """A rerun of the cached run with another student: the `trained` stages (and what reads
+    them) compute, nothing upstream of the students does, and a second rerun computes nothing."""
+    run = rerun(root, student=student)
+    assert trained <= set(run.computed)
+    assert not set(run.computed) & {"train-teacher", "predict-teacher", "difficulty", *SUBNETS}
+    assert rerun(root, student=student).computed == []
+    return run
+
+
 def test_first_run_computes_every_stage(cached_store):
     root, summary = cached_store
     assert {"prepare-data", "train-teacher", *SUBNETS, "difficulty", "train-imp40-rmc", *EVALUATE} <= set(summary.computed)
@@ -151,10 +161,7 @@ def test_structured_student_reuses_the_run_and_caches_like_the_others(cached_sto
 
     root, _ = cached_store
     student = StudentConfig(compression=StructuredConfig(heads=0.25, neurons=0.25), train=FAST)
-    run = rerun(root, student=student)
-    assert {"train-h25n25-vanilla", "train-h25n25-rmc", "measure-inference"} <= set(run.computed)
-    assert not set(run.computed) & {"train-teacher", "predict-teacher", "difficulty", *SUBNETS}
-    assert rerun(root, student=student).computed == []
+    run = new_students_only(root, student, {"train-h25n25-vanilla", "train-h25n25-rmc", "measure-inference"})
     costs = Store(root).table(run.inference, "inference").set_index("model")
     assert costs.loc["h25n25-rmc", "params"] < costs.loc["teacher", "params"]
     assert costs.loc["h25n25-rmc", "acc_dev"] == Store(root).tables(run.report)["results"].set_index("model").loc["h25n25-rmc", "acc_dev"]
@@ -205,10 +212,7 @@ def test_masked_students_start_from_the_cached_teacher_and_cache_like_the_others
     reads them compute, from the run's cached teacher; a rerun computes nothing."""
     root, first = cached_store
     student = StudentConfig(compression=MaskedConfig(sparsity=0.5), train=FAST)
-    run = rerun(root, student=student)
-    assert {"train-mask50-vanilla", "train-mask50-distil", "train-mask50-rmc"} <= set(run.computed)
-    assert not set(run.computed) & {"train-teacher", "predict-teacher", "difficulty", *SUBNETS}
-    assert rerun(root, student=student).computed == []
+    run = new_students_only(root, student, {"train-mask50-vanilla", "train-mask50-distil", "train-mask50-rmc"})
     results = Store(root).tables(run.report)["results"].set_index("model")
     assert results.loc["mask50-rmc", "sparsity"] == 0.5
 
@@ -218,10 +222,7 @@ def test_module_replacing_students_start_from_the_cached_teacher_and_combine_wit
     combined strategy of Xu et al. in one run; a rerun computes nothing."""
     root, _ = cached_store
     student = StudentConfig(compression=TheseusConfig(successors=1), train=FAST, quantize="dynamic-int8")
-    run = rerun(root, student=student)
-    assert {"train-theseus1-rmc", "quantize-theseus1-rmc-int8"} <= set(run.computed)
-    assert not set(run.computed) & {"train-teacher", "predict-teacher", "difficulty", *SUBNETS}
-    assert rerun(root, student=student).computed == []
+    run = new_students_only(root, student, {"train-theseus1-rmc", "quantize-theseus1-rmc-int8"})
     costs = Store(root).table(run.inference, "inference").set_index("model")
     assert costs.loc["theseus1-rmc", "params"] < costs.loc["teacher", "params"]
     assert costs.loc["theseus1-rmc-int8", "weights_mb"] < costs.loc["theseus1-rmc", "weights_mb"]
@@ -232,10 +233,7 @@ def test_sparse_progressive_students_start_from_the_cached_teacher_and_cache_lik
     smoothed targets drive the soft cross-entropy; a rerun computes nothing."""
     root, _ = cached_store
     student = StudentConfig(compression=SpdConfig(sparsity=0.5, pruning_events=2), train=FAST)
-    run = rerun(root, student=student)
-    assert {"train-spd50-vanilla", "train-spd50-distil", "train-spd50-rmc"} <= set(run.computed)
-    assert not set(run.computed) & {"train-teacher", "predict-teacher", "difficulty", *SUBNETS}
-    assert rerun(root, student=student).computed == []
+    run = new_students_only(root, student, {"train-spd50-vanilla", "train-spd50-distil", "train-spd50-rmc"})
     results = Store(root).tables(run.report)["results"].set_index("model")
     assert results.loc["spd50-rmc", "achieved_sparsity"] == pytest.approx(0.5, abs=1e-3)
 

@@ -92,6 +92,8 @@ def test_the_report_states_the_premise_checks(tables):
     assert f"{agreement['agreement']:.3f}" in lines[3] and f"{agreement['chance']:.3f}" in lines[3]
     assert "## RMC's premise" in markdown_report(tables, "synthetic")
     assert premise_lines({k: v for k, v in tables.items() if k != "split_agreement"}) == []
+    without = premise_lines({**tables, "subnetworks": tables["subnetworks"].iloc[:0]})  # teacher-loss, cartography
+    assert len(without) == 3 and without[2].startswith("- the difficulty split agrees with the annotated one on")
 
 
 def test_a_control_runs_rmc_alone_with_the_controls_difficulty():

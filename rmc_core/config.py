@@ -156,6 +156,13 @@ class StudentConfig(Frozen):
     quantize: Quantize = Field("none", description="also make each student int8 (its own model, -int8): \"dynamic-int8\" after "
                                "training, or \"qat-int8\" trained with int8 rounding simulated (fp32), then converted")
 
+    @model_validator(mode="after")
+    def _qat_fits_the_compression(self) -> StudentConfig:
+        if self.quantize == "qat-int8" and self.compression.kind == "masked":
+            raise ValueError("student.quantize=qat-int8 cannot train a masked student: both put a parametrization on "
+                             "every weight; use dynamic-int8 (after training) for masked students")
+        return self
+
 
 class InferenceCostConfig(Frozen):
     """The size and CPU-speed table measured once every model of a run is trained

@@ -79,3 +79,14 @@ def test_a_transformers_folder_is_refused_for_an_int8_model(tiny, tmp_path):
     with pytest.raises(ValueError, match="int8 model, which a transformers folder cannot hold; export it with --format onnx"):
         export_hf(tmp_path / "int8", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_quantization_aware_training_of_a_masked_student_is_refused_before_any_training():
+    from pydantic import ValidationError
+
+    from rmc_core.compression.masked import MaskedConfig
+    from rmc_core.config import StudentConfig
+
+    with pytest.raises(ValidationError, match="qat-int8 cannot train a masked student"):
+        StudentConfig(compression=MaskedConfig(), quantize="qat-int8")
+    assert StudentConfig(compression=MaskedConfig(), quantize="dynamic-int8").quantize == "dynamic-int8"

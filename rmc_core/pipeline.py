@@ -278,6 +278,7 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
     # round them again, off the int8 grid. int8 models run on the CPU (torch's int8 kernels).
     qat = {"quantize_aware": True} if st.quantize == "qat-int8" else {}
     student_train = st.train.model_copy(update={"precision": "fp32"}) if qat else st.train
+    int8_predict = st.train.model_copy(update={"precision": "fp32"})
 
     models: dict[str, Any] = {"teacher": teacher}
     preds: dict[str, Any] = {"teacher": teacher_pred}
@@ -314,8 +315,7 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
         if st.quantize != "none":
             int8 = int8_name(name)
             models[int8] = call(stages.quantize, models[name], st.quantize, store, desc=tag(int8))
-            preds[int8] = call(stages.predict, models[int8], data, splits, student_train.model_copy(update={"precision": "fp32"}),
-                               store, device="cpu", desc=tag(int8))
+            preds[int8] = call(stages.predict, models[int8], data, splits, int8_predict, store, device="cpu", desc=tag(int8))
 
     evaluations = {}
     for name in (n for n in cfg.evaluations if EVALUATIONS[n].measure is None):

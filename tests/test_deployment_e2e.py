@@ -38,6 +38,10 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 TRAINED = re.compile(r"^(\S+): \d+ steps in \d+ s \([\d.]+ examples/s\), final loss [\d.]+, achieved sparsity [\d.]+$")
 
 
+UNUSED_SERVICES = ("CANCELLATION_CLEANUP", "DB_VACUUM", "EVENT_LOGGER", "FOREMAN", "LATE_RUNS", "PAUSE_EXPIRATIONS",
+                   "REPOSSESSOR", "CLEANUP_RECONCILER", "TRIGGERS")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -60,13 +64,18 @@ def wait_until(check, timeout: float, what: str) -> None:
 def server(tmp_path_factory):
     """`prefect server start` on a free port, as docs/orchestration.md says to start it there: with
     PREFECT_UI_API_URL, or the UI would call port 4200. The scheduler loops every 5 s
-    (60 s by default) so that a run due within the minute is created in time."""
+    (60 s by default) so that a run due within the minute is created in time. Services these
+    tests never exercise are off: each is one more writer to the SQLite file, and under CI load
+    their writes made the form's submit meet SQLite's busy answer (503) twice in a row. Retryable
+    errors are logged so that a 503 names its cause in server.log."""
     tmp = tmp_path_factory.mktemp("prefect-server")
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_HOME": str(tmp / "home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_API_URL": url, "PREFECT_UI_API_URL": url, "PYTHONPATH": str(REPO), "RMC_CONCURRENCY": "1",
-           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5", "COLUMNS": "250"}
+           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5", "COLUMNS": "250",
+           "PREFECT_API_LOG_RETRYABLE_ERRORS": "true",
+           **{f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in UNUSED_SERVICES}}
     env.pop("PREFECT_LOCAL_STORAGE_PATH", None)
     log_path = tmp / "server.log"
     with open(log_path, "w") as log:
@@ -96,6 +105,13 @@ def served(server):
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def server_errors(log: Path, lines: int = 40) -> str:
+    """The server's logged exceptions, last first, so that a CI failure shows why the server refused."""
+    text = log.read_text(errors="replace").splitlines()
+    starts = [i for i, line in enumerate(text) if "Encountered" in line or "Error" in line]
+    return "\n".join(text[starts[-1]:starts[-1] + lines]) if starts else "(none logged)"
 
 
 def prefect_cli(server, *args: str) -> str:
@@ -209,12 +225,14 @@ def test_browser_deployments_page_and_a_custom_run_from_the_form(server, served)
             page.locator(".p-code-input textarea").fill(json.dumps(params, indent=2))
             # SQLite (WAL) refuses a write that meets another's newer snapshot at once, which Prefect
             # answers with 503 "retry"; the UI then shows an error and a user submits again. The served
-            # sweep writes every minute, so on a loaded machine the first submit can meet it.
-            for _ in range(2):
+            # sweep writes every minute, so on a loaded machine a submit can meet it: like a user, the
+            # test waits a little longer before each new try.
+            for attempt in range(6):
                 with page.expect_response(lambda r: r.url.endswith("/create_flow_run")) as answer:
                     page.get_by_role("button", name="Submit").click()
                 if answer.value.status != 503:
                     break
+                time.sleep(2 * (attempt + 1))
             page.wait_for_url(re.compile(r".*/deployments/deployment/.*\?tab=Runs"), timeout=60_000)
 
             mine = served.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[rmc.id])),
@@ -242,7 +260,8 @@ def test_browser_deployments_page_and_a_custom_run_from_the_form(server, served)
         except Exception as err:
             page.screenshot(path=str(server["tmp"] / "browser-failure.png"), full_page=True)
             raise AssertionError(f"{err}\nHTTP errors seen: {http_errors}; screenshot: "
-                                 f"{server['tmp'] / 'browser-failure.png'}") from err
+                                 f"{server['tmp'] / 'browser-failure.png'}\nserver errors:\n"
+                                 f"{server_errors(server['log'])}") from err
         finally:
             browser.close()
 

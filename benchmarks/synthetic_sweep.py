@@ -192,11 +192,12 @@ def premise_rows(bias: float, tables: dict[str, pd.DataFrame]) -> list[dict]:
 
 def effect_rows(bias: float, tables: dict[str, pd.DataFrame]) -> list[dict]:
     """Per model and metric the mean over seeds with its interval, and per baseline the
-    paired RMC - baseline difference."""
+    paired RMC - baseline difference (the run's student-vs-teacher comparisons are not RMC's)."""
     rows = [{"bias": bias, "kind": "model", "model": r.model, "metric": r.metric, "value": r.mean, "low": r.low,
              "high": r.high, "n_seeds": r.n_seeds} for r in tables["results_interval"].itertuples()]
     rows += [{"bias": bias, "kind": "rmc_minus", "model": r.b, "metric": r.metric, "value": r.difference, "low": r.low,
-              "high": r.high, "n_seeds": r.n_seeds, "resolved": r.resolved} for r in tables["comparisons"].itertuples()]
+              "high": r.high, "n_seeds": r.n_seeds, "resolved": r.resolved} for r in tables["comparisons"].itertuples()
+             if r.a_method == "rmc" and r.b != "teacher"]
     return rows
 
 

@@ -21,6 +21,7 @@ from rmc.flows.cli import BadConfiguration
 from rmc_core import pipeline
 from rmc_core.config import RunConfig
 from rmc_core.devices import default_devices
+from rmc_core.evaluation.registry import documents
 from rmc_core.out_folder import check_out, written_whole
 from rmc_core.overrides import load_config, one_line
 from rmc_core.report import (
@@ -42,6 +43,8 @@ def write_report(tables: dict, out: Path, task: str) -> None:
     write_tables(tables, out)
     (out / "results.md").write_text(markdown_report(tables, task) + "\n")
     write_report_png(tables, task, out)
+    for name, text in documents(tables).items():
+        (out / name).write_text(text + "\n")
 
 
 def checked_config(args: argparse.Namespace) -> RunConfig:

@@ -37,6 +37,7 @@ from rmc_core.training import stopping
 from rmc_core.config import RunConfig
 from rmc_core.pipeline import ModelRecord
 from rmc_core.devices import available_devices, default_concurrency, default_devices
+from rmc_core.evaluation.registry import documents
 from rmc_core.report import inference_lines, legend, markdown_report, summary_tables
 from rmc_core.report_plot import report_png
 from rmc_core.serve_policy import check_served
@@ -190,6 +191,9 @@ def publish(store: Store, report: Ref, inference: Ref | None, task: str) -> None
     speed = ["## Size and inference speed", "", *inference_lines(store.table(inference, "inference")), ""] if inference else []
     markdown = "\n".join([markdown_report(tables, task), "", *speed, f"All tables: `{store.path(report)}` (parquet)."])
     create_markdown_artifact(key="rmc-summary", markdown=markdown, description=f"RMC summary on {task}")
+    for name, text in documents(tables).items():
+        create_markdown_artifact(key=f"rmc-{name.removesuffix('.md').replace('_', '-')}", markdown=text,
+                                 description=f"{name} (`rmc run` writes it to --out)")
 
 
 @flow(name="rmc", flow_run_name=run_name, task_runner=ThreadPoolTaskRunner(max_workers=concurrency_setting()), log_prints=False)

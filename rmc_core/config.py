@@ -174,6 +174,24 @@ class InferenceCostConfig(Frozen):
     repeats: Int = Field(9, ge=1, description="rounds; speed-up intervals need at least 6")
 
 
+class AttackConfig(Frozen):
+    """The adversarial attack on every model of a run (rmc_core/attack/, TextFooler's search
+    with offline candidates): the same `examples` dev rows for every model. The defaults
+    are TextFooler's where it has one (50 candidates, embedding cosine 0.5, sentence
+    similarity 0.7); why each is what it is: docs/attack.md."""
+
+    examples: Int = Field(0, ge=0, le=100_000, description="dev rows attacked per model, the same rows for every model "
+                          "(0: no attack; each attacked row costs tens of model calls)")
+    seed: Int = Field(0, ge=0, le=SEED_MAX, description="seeds which dev rows are attacked; fixed across run seeds")
+    candidates: Int = Field(50, ge=1, le=1000, description="nearest whole words tried per word (TextFooler: 50)")
+    min_cosine: Real = Field(0.5, ge=-1, le=1, description="a candidate's least cosine to the word in the packaged "
+                             "MiniLM's input embeddings (TextFooler: 0.5 in its synonym embeddings)")
+    min_similarity: Real = Field(0.7, ge=0, le=1, description="least cosine between the original and the changed "
+                                 "sentence, both embedded by the packaged MiniLM (mean pooling; TextFooler: 0.7 with USE)")
+    max_changed: Real = Field(0.25, gt=0, le=1, description="most words changed, as a share of the attacked sentence's "
+                              "words (at least one word)")
+
+
 class RunConfig(Frozen):
     """Everything one RMC run needs; the unit that is validated, hashed and reported.
 
@@ -199,6 +217,8 @@ class RunConfig(Frozen):
         description="what each seed's models are measured by (rmc_core/evaluation/); default: every registered evaluation")
     inference: InferenceCostConfig = Field(InferenceCostConfig(), title="Inference cost measurement",
                                            description="how each model's size and CPU speed are measured")
+    attack: AttackConfig = Field(AttackConfig(), title="Adversarial attack",
+                                 description="a TextFooler-style word-substitution attack on every model (off by default)")
     seeds: tuple[Annotated[Int, Field(ge=0, le=SEED_MAX)], ...] = Field(
         (0,), description="one cached branch of the DAG per seed, added to every training seed; the data sample stays "
                           "fixed, so methods and seeds are compared on the same rows")

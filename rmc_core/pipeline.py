@@ -21,6 +21,7 @@ from rmc_core.config import RunConfig, TrainConfig
 from rmc_core.data.registry import TASKS, check_sources, ood_names, annotated_training_rows
 from rmc_core.devices import assign_devices, check_devices
 from rmc_core.evaluation import EVALUATIONS
+from rmc_core.evaluation.registry import active
 from rmc_core.models import check_fits_in_memory, check_labels, encoder_config
 from rmc_core.objectives.methods import BIAS_PRODUCTS, METHODS, select
 from rmc_core.store import Ref, Store, ensure_writable
@@ -61,6 +62,9 @@ def preflight(cfg: RunConfig, store: Store, devices: list[str], devices_here: bo
         if train.max_length > positions:
             raise ValueError(f"{name}.max_length={train.max_length} exceeds the model's {positions} positions")
     check_sources(cfg.task, cfg.data)
+    if "attack" in active(cfg.evaluations, cfg) and TASKS[cfg.task].attacked is None:
+        raise ValueError(f"attack.examples={cfg.attack.examples}, but task {cfg.task} has no text to perturb; set "
+                         f"attack.examples=0")
     if cfg.subnetworks.estimator == "annotated" and not annotated_training_rows(cfg.task, cfg.data):
         annotated = [t for t, spec in TASKS.items() if spec.train_annotated]
         raise ValueError(f"subnetworks.estimator 'annotated' needs a hard annotation on the training rows; {cfg.task} has "
@@ -208,12 +212,10 @@ def run(cfg: RunConfig, store: Store, devices: list[str] | None = None, call: Ca
     tag = (lambda name, seed: name) if len(cfg.seeds) == 1 else (lambda name, seed: f"{name}-s{seed}")
     branches = [branch(seeded(cfg, seed), data, store, devices, call, lambda name, s=seed: tag(name, s), bias)
                 for seed in cfg.seeds]
-    rmc = [(student_name(cfg.student.compression, "rmc"), student_name(cfg.student.compression, m))
-           for m in cfg.methods if m != "rmc"] if "rmc" in cfg.methods else []
-    if cfg.student.quantize != "none":
-        rmc += [(int8_name(a), int8_name(b)) for a, b in rmc]
     summary = call(stages.summarize, cfg.task, data, list(cfg.seeds), [b.report for b in branches],
-                   [b.predictions for b in branches], rmc, [n for n in cfg.evaluations if EVALUATIONS[n].measure is None], store)
+                   [b.predictions for b in branches], comparison_pairs(cfg),
+                   [n for n in active(cfg.evaluations, cfg) if EVALUATIONS[n].measure is None], store,
+                   query_refs=[b.queried for b in branches] if any(b.queried for b in branches) else None)
     measured = {}
     for name in cfg.evaluations:
         spec = EVALUATIONS[name]
@@ -226,10 +228,22 @@ def run(cfg: RunConfig, store: Store, devices: list[str] | None = None, call: Ca
     return Outputs(summary, measured, models)
 
 
+def comparison_pairs(cfg: RunConfig) -> list[tuple[str, str]]:
+    """The paired comparisons of a run: RMC against each baseline (int8 against int8), and
+    each student against the teacher (what compression cost: Xu et al.'s question)."""
+    rmc = [(student_name(cfg.student.compression, "rmc"), student_name(cfg.student.compression, m))
+           for m in cfg.methods if m != "rmc"] if "rmc" in cfg.methods else []
+    if cfg.student.quantize != "none":
+        rmc += [(int8_name(a), int8_name(b)) for a, b in rmc]
+    students = [name for name, what in identities(cfg).items() if what["role"] == "student"]
+    return rmc + [(name, "teacher") for name in students]
+
+
 class Branch(NamedTuple):
     report: Any
     predictions: dict[str, Any]
     models: dict[str, Any]
+    queried: dict[str, dict[str, Any]]
 
 
 def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Call, tag: Callable[[str], str],
@@ -282,6 +296,8 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
 
     models: dict[str, Any] = {"teacher": teacher}
     preds: dict[str, Any] = {"teacher": teacher_pred}
+    # Where and how each model predicts, for the evaluations that query the models again.
+    placed: dict[str, tuple[str, TrainConfig]] = {"teacher": (devices[0], cfg.teacher_train)}
     for i, method in enumerate(cfg.methods):
         spec, name, device = METHODS[method], student_name(st.compression, method), devices[i % len(devices)]
         first_stage_pred = None
@@ -312,19 +328,26 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
         models[name] = call(stages.train, start, data, student_train, store, method=method, loss_params=loss_params,
                             compression=st.compression, per_sample_ref=per_sample, device=device, desc=tag(name), **qat)
         preds[name] = call(stages.predict, models[name], data, splits, student_train, store, device=device, desc=tag(name))
+        placed[name] = (device, student_train)
         if st.quantize != "none":
             int8 = int8_name(name)
             models[int8] = call(stages.quantize, models[name], st.quantize, store, desc=tag(int8))
             preds[int8] = call(stages.predict, models[int8], data, splits, int8_predict, store, device="cpu", desc=tag(int8))
+            placed[int8] = ("cpu", int8_predict)
 
-    evaluations = {}
-    for name in (n for n in cfg.evaluations if EVALUATIONS[n].measure is None):
-        needs = EVALUATIONS[name].needs
+    evaluations, queried = {}, {}
+    for name in (n for n in active(cfg.evaluations, cfg) if EVALUATIONS[n].measure is None):
+        spec = EVALUATIONS[name]
+        if spec.query is not None:
+            settings = getattr(cfg, spec.settings) if spec.settings else None
+            queried[name] = {m: call(stages.query_model, name, ref, data, cfg.task, settings, placed[m][1], store,
+                                     device=placed[m][0], desc=tag(f"{name}-{m}")) for m, ref in models.items()}
         evaluations[name] = call(stages.evaluate, name, cfg.task, data, preds, store,
-                                 subnet_pred_refs=subnet_preds if "subnetworks" in needs else None,
-                                 difficulty_ref=difficulty if "difficulty" in needs else None, desc=tag(name))
+                                 subnet_pred_refs=subnet_preds if "subnetworks" in spec.needs else None,
+                                 difficulty_ref=difficulty if "difficulty" in spec.needs else None,
+                                 query_refs=queried.get(name), desc=tag(name))
     report = call(stages.report, cfg.task, evaluations, models, identities(cfg), store, desc=tag("report"))
-    return Branch(report, preds, models)
+    return Branch(report, preds, models, queried)
 
 
 def run_local(cfg: RunConfig, store_root: Path, devices: list[str] | None = None) -> dict:

@@ -97,7 +97,7 @@ def to_markdown(frame: pd.DataFrame, digits: int = 3, max_columns: int | None = 
 
 
 def comparison_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
-    """The paired comparisons in words; empty when the run has no RMC/baseline pair."""
+    """The paired comparisons in words (RMC against each baseline, each student against the teacher)."""
     comparisons = tables.get("comparisons")
     if comparisons is None or comparisons.empty:
         return []

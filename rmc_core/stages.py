@@ -27,7 +27,7 @@ from rmc_core.objectives.bias_model import BiasModel, bias_probabilities
 from rmc_core.objectives.cartography import variability
 from rmc_core.objectives.difficulty import difficulty_scores, loss_variance
 from rmc_core.evaluation import EVALUATIONS
-from rmc_core.evaluation.registry import DECLARED, Inputs, Measured, compute
+from rmc_core.evaluation.registry import CORRECT, DECLARED, Inputs, Measured, Queried, compute
 from rmc_core.objectives.losses import gold_objective
 from rmc_core.objectives.methods import METHODS
 from rmc_core.models import build_base, load_model, save_model
@@ -307,6 +307,26 @@ def student_inputs(
     return store.put_tables({"train": as_frame(spec.targets(**named, **target_params))})
 
 
+def query_model(
+    evaluation: str,
+    model_ref: Ref,
+    data_ref: Ref,
+    task: str,
+    settings: Any,
+    predict_cfg: TrainConfig,
+    store: Store,
+    device: str = "cpu",
+    desc: str = "model",
+    on_progress: Callable[[float], None] | None = None,
+) -> Ref:
+    """One model queried by an evaluation that needs the model itself per seed (the
+    adversarial attack: `EvaluationSpec.query`). Only its own settings and the model's
+    prediction settings key it, so changing the attack recomputes only these stages."""
+    queried = Queried(store.path(model_ref), TASKS[task], load_data(store, data_ref), settings, predict_cfg, device,
+                      desc, on_progress)
+    return store.put_tables(EVALUATIONS[evaluation].query(queried), meta={"evaluation": evaluation})
+
+
 def evaluate(
     evaluation: str,
     task: str,
@@ -315,10 +335,12 @@ def evaluate(
     store: Store,
     subnet_pred_refs: dict[str, Ref] | None = None,
     difficulty_ref: Ref | None = None,
+    query_refs: dict[str, Ref] | None = None,
     desc: str = "evaluate",
 ) -> Ref:
     """One evaluation's tables for one seed's models (`EvaluationSpec`), from their stored
-    predictions; the sub-networks and difficulty only for evaluations that name them."""
+    predictions; the sub-networks and difficulty only for evaluations that name them, and
+    each model's `query_model` tables for an evaluation that queries the models."""
     spec, data = EVALUATIONS[evaluation], load_data(store, data_ref)
     splits = ("dev", *data.ood)
     inputs = Inputs(
@@ -326,6 +348,7 @@ def evaluate(
         probs={m: {s: split_probs(store, r, s) for s in splits} for m, r in model_pred_refs.items()},
         difficulty=store.table(difficulty_ref, "dev")["variance"].to_numpy() if difficulty_ref is not None else None,
         subnetworks={n: split_probs(store, r, "dev") for n, r in subnet_pred_refs.items()} if subnet_pred_refs else None,
+        queried={m: store.tables(r) for m, r in query_refs.items()} if query_refs else None,
     )
     return store.put_tables(compute(spec, inputs), meta={"task": task, "evaluation": evaluation})
 
@@ -387,10 +410,13 @@ def summarize(
     pairs: list[tuple[str, str]],
     evaluations: list[str],
     store: Store,
+    query_refs: list[dict[str, dict[str, Ref]]] | None = None,
 ) -> Ref:
     """The report across seeds: every per-seed table averaged (same layout as one seed's)
     and kept per seed (`<table>_by_seed`), each results metric's interval over seeds, and
-    each (a, b) model pair's differences as paired intervals (bootstrap and t over seeds)."""
+    each (a, b) model pair's differences as paired intervals (bootstrap and t over seeds).
+    `query_refs`: per seed, per querying evaluation, each model's `query_model` artifact,
+    whose `correct` table adds splits of their own (the attacked rows) to the comparisons."""
     spec, data = TASKS[task], load_data(store, data_ref)
     per_seed = [store.tables(r) for r in report_refs]
     listed = ",".join(map(str, seeds))
@@ -407,6 +433,11 @@ def summarize(
         scored = [correctness({s: split_probs(store, refs[model], s) for s in splits}, data, spec)
                   for refs in model_pred_refs]
         correct[model] = {s: np.stack([c[s] for c in scored]) for s in splits}
+        for i, by_evaluation in enumerate(query_refs or []):
+            for refs in by_evaluation.values():
+                extra = store.tables(refs[model]).get(CORRECT) if model in refs else None
+                for split in ([] if extra is None else extra.columns):
+                    correct[model].setdefault(split, np.empty((len(seeds), len(extra)), dtype=np.float32))[i] = extra[split]
     comparisons = compare(correct, data, [tuple(p) for p in pairs], tuple(evaluations)) if pairs else pd.DataFrame()
     if not comparisons.empty:
         ids = tables["results"].set_index("model")

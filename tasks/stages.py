@@ -134,6 +134,7 @@ predict = task(measured(stages.predict), name="predict", task_run_name="predict-
 difficulty = task(measured(stages.difficulty), name="difficulty", task_run_name="difficulty", **COMMON)
 bias_model = task(measured(stages.bias_model), name="bias-model", task_run_name="bias-model-{kind}", **COMMON)
 student_inputs = task(measured(stages.student_inputs), name="student-inputs", task_run_name="student-inputs-{method}", **COMMON)
+query_model = task(measured(with_progress(stages.query_model)), name="query-model", task_run_name="{desc}", **COMMON)
 evaluate = task(measured(stages.evaluate), name="evaluate", task_run_name="evaluate-{desc}", retries=1, retry_condition_fn=transient, **COMMON)
 report = task(measured(stages.report), name="report", task_run_name="{desc}", **COMMON)
 summarize = task(measured(stages.summarize), name="summarize", task_run_name="summarize", retries=1, retry_condition_fn=transient, **COMMON)
@@ -151,6 +152,7 @@ TASK_OF: dict[Callable[..., Any], Task] = {
     stages.difficulty: difficulty,
     stages.bias_model: bias_model,
     stages.student_inputs: student_inputs,
+    stages.query_model: query_model,
     stages.evaluate: evaluate,
     stages.report: report,
     stages.summarize: summarize,

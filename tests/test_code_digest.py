@@ -20,8 +20,13 @@ TRAINING = {f"train[{m}]" for m in METHODS}
 TARGETS = {f"student_inputs[{m}]" for m in METHODS if METHODS[m].targets is not None}
 MODEL_STAGES = TRAINING | {"train[teacher]", "train[vanilla|structured]", "train[vanilla|theseus]", "prune_oneshot"}
 EVALUATE = {f"evaluate[{e}]" for e in EVALUATIONS if EVALUATIONS[e].measure is None}
+# The stages that query each model again (the adversarial attack).
+QUERY = {f"query[{e}]" for e in EVALUATIONS if EVALUATIONS[e].query is not None}
+# The attack's own stages: the model queried, its evaluation, and the summary whose
+# evaluations include it (the spec's query reaches the model loading and prediction code).
+ATTACK = QUERY | {"evaluate[attack]", "summarize"}
 EVERY = ({"prepare_data", "prepare_base", "prepare_student[distilled]", "predict", "quantize", "difficulty", "bias_model", "report",
-          "summarize", "measure[inference]"} | MODEL_STAGES | TARGETS | EVALUATE)
+          "summarize", "measure[inference]"} | MODEL_STAGES | TARGETS | EVALUATE | QUERY)
 # The students whose targets are the teacher's probabilities smoothed (Eq. 2).
 SMOOTHED = {f"{stage}[{m}]" for m in ("smooth", "smooth-matched", "rmc") for stage in ("train", "student_inputs")}
 # The students of the known-bias methods (a bias-only model's products as their targets).
@@ -39,6 +44,7 @@ STAGES: dict[str, tuple[str, dict[str, str | None]]] = {
     **{f"evaluate[{e}]": ("evaluate", {"evaluation": e}) for e in EVALUATIONS if EVALUATIONS[e].measure is None},
     "summarize": ("summarize", {"evaluations": tuple(e for e in EVALUATIONS if EVALUATIONS[e].measure is None)}),
     "measure[inference]": ("measure_models", {"evaluation": "inference"}),
+    **{f"query[{e}]": ("query_model", {"evaluation": e}) for e in EVALUATIONS if EVALUATIONS[e].query is not None},
 }
 
 # Module touched -> stages whose cache key changes. A stage means one Prefect task; train[m]
@@ -50,7 +56,7 @@ RECOMPUTES: dict[str, set[str]] = {
     "compression/distilled.py": {"prepare_student[distilled]"},
     "compression/imp.py": TRAINING | {"prune_oneshot"},
     "compression/masked.py": set(),  # no stage in this table trains a masked student
-    "quantization.py": MODEL_STAGES | {"measure[inference]", "predict", "prepare_student[distilled]", "quantize"},
+    "quantization.py": MODEL_STAGES | {"measure[inference]", "predict", "prepare_student[distilled]", "quantize"} | ATTACK,
     "compression/spd.py": set(),  # no stage in this table trains an SPD student
     "compression/theseus.py": {"train[vanilla|theseus]"},
     "pruned_bert.py": {"train[vanilla|structured]"},
@@ -58,14 +64,14 @@ RECOMPUTES: dict[str, set[str]] = {
                                            "train[vanilla|theseus]"},
     "compression/schedule.py": TRAINING | {"prune_oneshot", "train[vanilla|structured]"},
     "compression/structured.py": {"train[vanilla|structured]"},
-    "config.py": MODEL_STAGES | {"predict", "prepare_data"},
+    "config.py": MODEL_STAGES | {"predict", "prepare_data"} | QUERY,
     "costs.py": set(),
     "data/__init__.py": set(),
-    "data/annotate.py": DATA,
-    "data/registry.py": DATA | {"measure[inference]"},
-    "data/shortcut.py": DATA,
-    "data/sources.py": DATA,
-    "data/synthetic.py": DATA,
+    "data/annotate.py": DATA | QUERY,
+    "data/registry.py": DATA | {"measure[inference]"} | QUERY,
+    "data/shortcut.py": DATA | QUERY,
+    "data/sources.py": DATA | QUERY,
+    "data/synthetic.py": DATA | QUERY,
     "devices.py": set(),
     "evaluation/__init__.py": set(),
     "evaluation/accuracy.py": {"evaluate[accuracy]", "summarize"},
@@ -73,16 +79,23 @@ RECOMPUTES: dict[str, set[str]] = {
     "evaluation/f_bias.py": {"evaluate[f_bias]", "summarize"},
     "evaluation/heuristics.py": {"evaluate[heuristics]", "summarize"},
     "evaluation/loyalty.py": {"evaluate[loyalty]", "summarize"},
-    "evaluation/registry.py": EVALUATE | {"summarize", "measure[inference]", "report"},
+    "evaluation/registry.py": EVALUATE | {"summarize", "measure[inference]", "report"} | QUERY,
     "evaluation/split_agreement.py": {"evaluate[split_agreement]", "summarize"},
     "evaluation/inference_cost.py": {"measure[inference]"},
-    "evaluation/metrics.py": EVALUATE - {"evaluate[heuristics]"} | {"summarize"},
-    "evaluation/statistics.py": {"evaluate[accuracy]", "measure[inference]", "summarize"},
-    "evaluation/tables.py": EVALUATE - {"evaluate[loyalty]"} | {"summarize"},
+    "evaluation/attack.py": ATTACK,
+    "attack/__init__.py": set(),
+    "attack/candidates.py": ATTACK,
+    "attack/reference.py": ATTACK,
+    "attack/similarity.py": ATTACK,
+    "attack/textfooler.py": ATTACK,
+    "attack/words.py": ATTACK,
+    "evaluation/metrics.py": EVALUATE - {"evaluate[heuristics]", "evaluate[attack]"} | {"summarize"},
+    "evaluation/statistics.py": {"evaluate[accuracy]", "measure[inference]", "summarize"} | ATTACK,
+    "evaluation/tables.py": EVALUATE - {"evaluate[loyalty]", "evaluate[attack]"} | {"summarize"},
     "evaluation/uncertainty.py": {"summarize"},
     "export.py": set(),
     "model_spec.py": {"prepare_base", "prepare_student[distilled]"},
-    "models.py": MODEL_STAGES | {"measure[inference]", "predict", "prepare_base", "prepare_student[distilled]", "quantize"},
+    "models.py": MODEL_STAGES | {"measure[inference]", "predict", "prepare_base", "prepare_student[distilled]", "quantize"} | ATTACK,
     "objectives/__init__.py": set(),
     "objectives/bias_model.py": {"bias_model"},
     "objectives/cartography.py": {"difficulty"},
@@ -106,9 +119,9 @@ RECOMPUTES: dict[str, set[str]] = {
     "training/dynamics.py": MODEL_STAGES - {"prune_oneshot"},
     "training/hooks.py": MODEL_STAGES | {"prepare_student[distilled]"},
     "training/loop.py": MODEL_STAGES,
-    "training/precision.py": MODEL_STAGES | {"predict"},
-    "training/predict.py": MODEL_STAGES - {"prune_oneshot"} | {"measure[inference]", "predict"},
-    "training/stopping.py": MODEL_STAGES | {"predict"},
+    "training/precision.py": MODEL_STAGES | {"predict"} | ATTACK,
+    "training/predict.py": MODEL_STAGES - {"prune_oneshot"} | {"measure[inference]", "predict"} | ATTACK,
+    "training/stopping.py": MODEL_STAGES | {"predict"} | ATTACK,
 }
 
 # One definition touched -> stages whose key changes: a loss retrains only the students

@@ -66,15 +66,13 @@ def server(tmp_path_factory):
     PREFECT_UI_API_URL, or the UI would call port 4200. The scheduler loops every 5 s
     (60 s by default) so that a run due within the minute is created in time. Services these
     tests never exercise are off: each is one more writer to the SQLite file, and under CI load
-    their writes made the form's submit meet SQLite's busy answer (503) twice in a row. Retryable
-    errors are logged so that a 503 names its cause in server.log."""
+    their writes made the form's submit meet SQLite's busy answer (503) twice in a row."""
     tmp = tmp_path_factory.mktemp("prefect-server")
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_HOME": str(tmp / "home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_API_URL": url, "PREFECT_UI_API_URL": url, "PYTHONPATH": str(REPO), "RMC_CONCURRENCY": "1",
            "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5", "COLUMNS": "250",
-           "PREFECT_API_LOG_RETRYABLE_ERRORS": "true",
            **{f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in UNUSED_SERVICES}}
     env.pop("PREFECT_LOCAL_STORAGE_PATH", None)
     log_path = tmp / "server.log"

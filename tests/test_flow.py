@@ -17,18 +17,21 @@ from rmc_core.compression.masked import MaskedConfig
 from rmc_core.compression.spd import SpdConfig
 from rmc_core.compression.structured import StructuredConfig
 from rmc_core.compression.theseus import TheseusConfig
-from rmc_core.config import StudentConfig, SubnetworkConfig
+from rmc_core.config import AttackConfig, StudentConfig, SubnetworkConfig
 from rmc_core.costs import COST
 from rmc_core.data.sources import DataError
 from rmc_core.evaluation import EVALUATIONS
+from rmc_core import stages
+from rmc_core.evaluation.attack import attacked_rows
+from rmc_core.evaluation.registry import active
 from rmc_core.objectives.methods import MethodConfig
 from rmc_core.store import Store
 from tests.conftest import FAST, TINY_SPARSITIES, tiny_run_config
 
 METHODS = ("vanilla", "distil", "rmc")
 SUBNETS = {f"train-subnet-{round(100 * s)}" for s in TINY_SPARSITIES}
-# One cached stage per evaluation, then the report that joins them.
-EVALUATE = {f"evaluate-{e}" for e in EVALUATIONS if EVALUATIONS[e].measure is None} | {"report"}
+# One cached stage per evaluation the default settings switch on, then the report that joins them.
+EVALUATE = {f"evaluate-{e}" for e in active(tuple(EVALUATIONS), tiny_run_config()) if EVALUATIONS[e].measure is None} | {"report"}
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +153,7 @@ def test_adding_a_seed_computes_only_that_seeds_branch(cached_store):
     defined = intervals.dropna(subset=["mean"])  # the teacher's F_bias against itself is undefined
     assert (intervals["n_seeds"] == 2).all() and (defined["low"] <= defined["mean"]).all()
     assert (defined["mean"] <= defined["high"]).all() and len(defined) >= len(intervals) - 1
-    assert set(tables["comparisons"]["b"]) == {"imp40-vanilla", "imp40-distil"}
+    assert set(tables["comparisons"]["b"]) == {"imp40-vanilla", "imp40-distil", "teacher"}
     assert rerun(root, seeds=(0, 1)).computed == []
 
 
@@ -205,6 +208,45 @@ def test_int8_students_are_models_of_their_own_made_from_the_cached_students(cac
     trained = rerun(root, student=qat)
     assert {"train-imp40-rmc", "quantize-imp40-rmc-int8"} <= set(trained.computed)
     assert rerun(root, student=qat).computed == []
+
+
+def test_the_attack_is_a_cached_stage_per_model_and_its_settings_recompute_only_it(cached_store, tmp_path):
+    """Switching the attack on adds one stage per model and nothing upstream; changing an
+    attack setting recomputes those stages and what reads them, nothing else; its figures
+    reach the summary tables (the Prefect artifact's) and attack_examples.md."""
+    from rmc.flows.commands import write_report
+    from rmc_core.report import summary_tables
+
+    root, _ = cached_store
+    attacks = {f"attack-{m}" for m in ("teacher", *(f"imp40-{x}" for x in METHODS))}
+    readers = attacks | {"evaluate-attack", "report", "summarize", "measure-inference"}
+    on = rerun(root, attack=AttackConfig(examples=10, candidates=10))
+    assert attacks <= set(on.computed) <= readers
+    changed = rerun(root, attack=AttackConfig(examples=10, candidates=10, min_similarity=0.8))
+    assert attacks <= set(changed.computed) <= readers
+    assert rerun(root, attack=AttackConfig(examples=10, candidates=10, min_similarity=0.8)).computed == []
+    store = Store(root)
+    tables = store.tables(changed.report)
+    results = tables["results"].set_index("model")
+    for model in ("teacher", *(f"imp40-{x}" for x in METHODS)):
+        r = results.loc[model]
+        assert 0 <= r["attack_accuracy"] <= r["attack_clean_accuracy"] <= 1 and r["attack_queries"] >= 1
+    comparisons = tables["comparisons"].set_index(["a", "b", "metric"])
+    for a, b in (("imp40-rmc", "imp40-vanilla"), ("imp40-rmc", "teacher"), ("imp40-vanilla", "teacher")):
+        row = comparisons.loc[(a, b, "attack_accuracy")]
+        assert row["difference"] == pytest.approx(results.loc[a, "attack_accuracy"] - results.loc[b, "attack_accuracy"])
+        assert row["low"] <= row["difference"] <= row["high"]
+    # The same rows for every model, chosen by the dev set and the attack's seed alone.
+    dev = stages.load_data(store, changed.artifacts["prepare-data"]).dev
+    for name in attacks:
+        assert store.table(changed.artifacts[name], "rows")["row"].tolist() == attacked_rows(dev, 10, 0).tolist()
+    examples = tables["attack_examples"]
+    assert (examples["before"] == examples["gold"]).all() and (examples.groupby("model").size() <= 20).all()
+    broken = examples[examples["success"]]
+    assert (broken["after"] != broken["gold"]).all() and (broken["original"] != broken["adversarial"]).all()
+    assert "acc. under attack" in summary_tables(tables)[0].columns
+    write_report(tables, tmp_path, "synthetic")
+    assert "## imp40-rmc" in (tmp_path / "attack_examples.md").read_text()
 
 
 def test_masked_students_start_from_the_cached_teacher_and_cache_like_the_others(cached_store):

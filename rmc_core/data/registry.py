@@ -37,6 +37,10 @@ class TaskSpec(Frozen):
     # The known-bias methods' default bias-only model (objectives/bias_model.py): the
     # hypothesis-only bias of NLI, FEVER's claim-only bias; word overlap for QQP (SRNets).
     bias_model: str = "hypothesis-only"
+    # The side of each pair the adversarial attack rewrites (evaluation/attack.py): NLI's
+    # hypothesis, FEVER's claim, QQP's and PAWS's second question or sentence (the pair's
+    # text_b everywhere: the side that carries each task's known bias); None: no text to perturb.
+    attacked: str | None = "text_b"
 
     def ood_label_ids(self, ood_set: str) -> list[int]:
         """For each task label id, the id it counts as on `ood_set` (-1: always wrong): the

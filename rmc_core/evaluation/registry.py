@@ -6,8 +6,10 @@ models themselves), the per-model columns it writes with the direction of each (
 lower is better), which of them get paired comparisons, and any tables of its own. An
 evaluation of predictions is its own cached stage per seed; one of the models themselves
 (`measure`, e.g. size and speed) runs once per run, after the summary, on the first seed's
-models, alone. The results table, the intervals over seeds, the paired comparisons, the
-printed and Prefect summaries and the bench tables are built from these declarations.
+models, alone. One that queries each model (`query`, the adversarial attack) runs as a
+cached stage per model and seed, and its per-row outcomes join the paired comparisons as
+splits of their own. The results table, the intervals over seeds, the paired comparisons,
+the printed and Prefect summaries and the bench tables are built from these declarations.
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ class Column:
 class Inputs:
     """What an evaluation's functions receive. probs[model][split]: class probabilities
     (split "dev" or an OOD set); difficulty: the dev rows' loss variance; subnetworks:
-    each sub-network's dev probabilities (both None unless the spec needs them)."""
+    each sub-network's dev probabilities (both None unless the spec needs them);
+    queried[model]: the tables its `query` stage wrote for that model (None without one)."""
 
     task: TaskSpec
     data: TaskData
@@ -68,6 +71,7 @@ class Inputs:
     teacher: str = "teacher"
     difficulty: np.ndarray | None = None
     subnetworks: dict[str, np.ndarray] | None = None
+    queried: dict[str, dict[str, pd.DataFrame]] | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,29 @@ class Measured:
     data: TaskData
     max_length: int
     settings: Any
+
+
+@dataclass(frozen=True)
+class Queried:
+    """What an evaluation that queries a model receives, once per model and seed: the
+    model's checkpoint folder, the task and its data, its settings (the RunConfig section
+    its spec names), how that model's own predictions are made (`predict`: its
+    TrainConfig, for precision, max_length and batch size) on `device`, and a progress
+    callback (share done) for the UI."""
+
+    model: Path
+    task: TaskSpec
+    data: TaskData
+    settings: Any
+    predict: Any
+    device: str = "cpu"
+    desc: str = "model"
+    on_progress: Callable[[float], None] | None = None
+
+
+# The table a `query` stage may write for the paired comparisons: one 0/1 column per split
+# of its own (the attack's "attack": right after the attack), rows the same for every model.
+CORRECT = "correct"
 
 
 @dataclass(frozen=True)
@@ -102,7 +129,11 @@ class EvaluationSpec:
     tables of its own; paired(resampled): its paired columns per seed and resample;
     applies(data): whether it has anything to measure on this data; measure(measured):
     tables computed from the models themselves (needs "models"), with `settings` the
-    RunConfig field that configures it."""
+    RunConfig field that configures it; query(queried): the tables of one model queried
+    (its own cached stage per model and seed), which reach `results` and `tables` as
+    `Inputs.queried`; enabled(settings): whether the run's settings switch it on (an
+    attack of 0 rows is off); documents(tables): files it adds to a run's output folder
+    (name -> markdown), from the summary's tables."""
 
     name: str
     summary: str
@@ -114,6 +145,9 @@ class EvaluationSpec:
     needs: tuple[str, ...] = field(default=())
     measure: Callable[[Measured], dict[str, pd.DataFrame]] | None = None
     settings: str | None = None
+    query: Callable[[Queried], dict[str, pd.DataFrame]] | None = None
+    enabled: Callable[[Any], bool] = lambda settings: True
+    documents: Callable[[dict[str, pd.DataFrame]], dict[str, str]] | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.needs) - set(NEEDS)
@@ -121,6 +155,9 @@ class EvaluationSpec:
             raise ValueError(f"evaluation {self.name!r} needs {sorted(unknown)}; known: {', '.join(NEEDS)}")
         if ("models" in self.needs) != (self.measure is not None):
             raise ValueError(f"evaluation {self.name!r}: an evaluation of the models themselves needs \"models\" and `measure`")
+        if self.query is not None and self.measure is not None:
+            raise ValueError(f"evaluation {self.name!r}: `query` (per model and seed) and `measure` (once per run) exclude "
+                             f"each other")
 
 
 EVALUATIONS: Registry[EvaluationSpec] = Registry("evaluation")
@@ -128,6 +165,12 @@ EVALUATIONS: Registry[EvaluationSpec] = Registry("evaluation")
 
 def register(spec: EvaluationSpec) -> EvaluationSpec:
     return EVALUATIONS.add(spec.name, spec)
+
+
+def active(names: tuple[str, ...], cfg: Any) -> list[str]:
+    """The named evaluations that the run's settings switch on (`enabled`)."""
+    return [n for n in names
+            if EVALUATIONS[n].enabled(getattr(cfg, EVALUATIONS[n].settings) if EVALUATIONS[n].settings else None)]
 
 
 def columns(names: tuple[str, ...], data: TaskData) -> list[Column]:
@@ -162,3 +205,7 @@ def compute(spec: EvaluationSpec, inputs: Inputs) -> dict[str, pd.DataFrame]:
     return out
 
 
+def documents(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """Every evaluation's files for a run's output folder (name -> markdown), from its summary."""
+    return {name: text for spec in EVALUATIONS.values() if spec.documents is not None
+            for name, text in spec.documents(tables).items()}

@@ -70,13 +70,15 @@ def compare(
     rows; F_bias against the same-seed teacher, not in pairs with the teacher itself);
     `evaluations` None: every registered one.
 
-    correct[model][split]: (seeds, rows) 0/1 arrays, seeds in the same order for every model.
+    correct[model][split]: (seeds, rows) 0/1 arrays, seeds in the same order for every model;
+    splits beyond dev and the OOD sets (the attacked rows) get example weights of their own.
     """
     evaluations = tuple(EVALUATIONS) if evaluations is None else evaluations
     rng = np.random.default_rng(seed)
     splits = ["dev", *data.ood]
     n_seeds = next(iter(correct.values()))["dev"].shape[0]
-    weights = {s: example_weights(len(correct[teacher][s][0]), n_resamples, rng) for s in splits}
+    weights = {s: example_weights(len(correct[teacher][s][0]), n_resamples, rng) for s in [*splits, *sorted(
+        set(correct[teacher]) - set(splits))]}
     seeds = seed_resamples(n_seeds, n_resamples, rng)
     specs = [EVALUATIONS[n] for n in EVALUATIONS if n in evaluations and EVALUATIONS[n].paired and EVALUATIONS[n].applies(data)]
     lower = {c.name for c in columns(evaluations, data) if c.better == "lower"}

@@ -29,8 +29,10 @@ def predict_logits(
     device: str = "cpu",
     desc: str = "predict",
     precision: str = "auto",
+    progress: bool = True,
 ) -> np.ndarray:
-    """Logits for every row, in row order; batches are formed by length to pad less."""
+    """Logits for every row, in row order; batches are formed by length to pad less.
+    `progress` False: no bar of its own (a caller that predicts many small sets keeps one)."""
     precision = resolve_precision(precision, device)
     rows = encode_pairs(frame, tokenizer, max_length)
     order = np.argsort([len(r["input_ids"]) for r in rows], kind="stable")
@@ -38,7 +40,8 @@ def predict_logits(
     model.to(device).eval()
     out = np.empty((len(frame), model.config.num_labels), dtype=np.float32)
     with stoppable():
-        for start in tqdm(range(0, len(rows), batch_size), desc=desc, unit="batch", dynamic_ncols=True):
+        for start in tqdm(range(0, len(rows), batch_size), desc=desc, unit="batch", dynamic_ncols=True,
+                          disable=not progress):
             check(desc, start // batch_size)
             idx = order[start : start + batch_size]
             batch = collate([rows[i] for i in idx])

@@ -9,8 +9,13 @@ compares accuracy under attack with the same paired statistics:
         --config rmc-runs/synthetic-sweep-controls/synthetic_config_0.9.json --examples 200 \
         --csv-dir docs/results/attack-synthetic-0.9
 
+Models of several runs on the same data (one teacher, students of several compressions)
+are attacked together by giving each run's folder: `--out RUN_A --out RUN_B` (a model
+name found in several runs is taken from the first; the first run's config is used).
+
 Pairs: RMC against each baseline, and each student against the teacher. Each model's
-attack is an artifact in the store, found again by a rerun (an interrupted run resumes).
+attack is an artifact in the store, listed with the model it attacked in
+CSV_DIR/attack_runs.json (provenance, and how a rerun finds it: an interrupted run resumes).
 Writes attack_results_by_seed.csv, attack_results_interval.csv, attack_comparisons.csv,
 attack_costs.csv (seconds per 100 rows per model) and attack_examples.md.
 """
@@ -75,18 +80,19 @@ def attack_models(models: list[ModelRecord], cfg: RunConfig, data_ref: Ref, sett
     return refs, cost
 
 
-def pairs_of(names: list[str], roles: dict[str, str]) -> list[tuple[str, str]]:
-    """RMC against each other student of its compression, and each student against the teacher."""
-    rmc = [n for n in names if n.endswith("-rmc")]
-    against = [(r, n) for r in rmc for n in names
-               if roles[n] == "student" and n != r and n.rsplit("-", 1)[0] == r.rsplit("-", 1)[0]]
-    return against + [(n, "teacher") for n in names if roles[n] == "student"]
+def pairs_of(models: list[ModelRecord]) -> list[tuple[str, str]]:
+    """RMC against each other student of the same compression, and each student against the teacher."""
+    students = {m.name: (m.compression, m.sparsity, m.method) for m in models if m.role == "student"}
+    against = [(r, n) for r, (kind, sparsity, method) in students.items() if method == "rmc"
+               for n, other in students.items() if n != r and other[:2] == (kind, sparsity)]
+    return against + [(n, "teacher") for n in students]
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="the --out folder of a finished `rmc run`")
-    parser.add_argument("--config", type=Path, required=True, help="that run's config (JSON)")
+    parser.add_argument("--out", type=Path, action="append", required=True,
+                        help="the --out folder of a finished `rmc run` (repeat for models of several runs on the same data)")
+    parser.add_argument("--config", type=Path, required=True, help="the (first) run's config (JSON)")
     parser.add_argument("--store", type=Path, default=Path("rmc-runs/store"))
     parser.add_argument("--examples", type=int, default=200, help="dev rows attacked per model")
     parser.add_argument("--set", action="append", default=[], help="another attack setting, e.g. max_changed=0.2")
@@ -99,17 +105,22 @@ def main(argv: list[str] | None = None) -> None:
                                                        *(f"attack.{s}" for s in args.set)]), "cpu")
     settings = cfg.attack
     store = Store(args.store)
-    summary = json.loads((args.out / "summary.json").read_text())
-    data_ref = Ref(**summary["artifacts"]["prepare-data"])
-    models = [m for m in map(ModelRecord.model_validate, summary["models"])
-              if m.role != "subnetwork" and (not args.models or m.name in args.models)]
+    data_ref, found = None, {}
+    for out in args.out:
+        summary = json.loads((out / "summary.json").read_text())
+        run_data = Ref(**summary["artifacts"]["prepare-data"])
+        if data_ref is not None and run_data != data_ref:
+            parser.error(f"{out} scored other data than {args.out[0]}: models are compared on the same rows")
+        data_ref = run_data
+        for m in map(ModelRecord.model_validate, summary["models"]):
+            found.setdefault((m.name, m.seed), m)
+    models = [m for m in found.values() if m.role != "subnetwork" and (not args.models or m.name in args.models)]
     args.csv_dir.mkdir(parents=True, exist_ok=True)
     refs, costs = attack_models(models, cfg, data_ref, settings, store, args.csv_dir / INDEX)
 
     task, data = TASKS[cfg.task], stages.load_data(store, data_ref)
     seeds = sorted({m.seed for m in models})
     names = list(dict.fromkeys(m.name for m in models))
-    roles = {m.name: m.role for m in models}
     by_seed = []
     for seed in seeds:
         queried = {n: store.tables(refs[n, seed]) for n in names}
@@ -130,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
                   for seed in seeds]
         correct[n] = {s: np.stack([c[s] for c in scored]) for s in splits}
         correct[n]["attack"] = np.stack([store.table(refs[n, seed], CORRECT)["attack"].to_numpy() for seed in seeds])
-    comparisons = compare(correct, data, pairs_of(names, roles), ("accuracy", "attack"))
+    comparisons = compare(correct, data, pairs_of(models), ("accuracy", "attack"))
     comparisons["seeds"] = ",".join(map(str, seeds))
 
     by_seed.to_csv(args.csv_dir / "attack_results_by_seed.csv", index=False)

@@ -25,6 +25,7 @@ from rmc_core.compression.distilled import DistilledConfig
 from rmc_core.compression.imp import ImpConfig
 from rmc_core.compression.structured import StructuredConfig
 from rmc_core.config import (
+    AttackConfig,
     DataConfig,
     InferenceCostConfig,
     ModelSpec,
@@ -110,8 +111,23 @@ def _structured_run(pruned: BenchRun, heads: float) -> BenchRun:
     return BenchRun(task=pruned.task, role="structured", seed=pruned.seed, config=RunConfig.model_validate(cfg.model_dump()))
 
 
+# Dev rows attacked per model in the Table 4 (pruned) runs of each profile: Xu et al.'s
+# robustness column, at a cost each profile can carry (a tiny model's rows are for shape).
+ATTACK_ROWS = {"paper": 1000, "cpu-small": 200, "tiny": 6}
+
+
+def with_attack(runs: list[BenchRun], profile: ProfileName) -> list[BenchRun]:
+    attacked = AttackConfig(examples=ATTACK_ROWS[profile], candidates=5 if profile == "tiny" else 50)
+    return [r.model_copy(update={"config": r.config.model_copy(update={"attack": attacked})}) if r.role == "pruned" else r
+            for r in runs]
+
+
 def bench_runs(profile: ProfileName, data_root: Path) -> list[BenchRun]:
-    """Every run of a profile, validated."""
+    """Every run of a profile, validated, its Table 4 runs attacked (`ATTACK_ROWS`)."""
+    return with_attack(_profile_runs(profile, data_root), profile)
+
+
+def _profile_runs(profile: ProfileName, data_root: Path) -> list[BenchRun]:
     if profile == "paper":
         train = TrainConfig(epochs=5, lr=2e-5, batch_size=32, max_length=128)
         subnets = SubnetworkConfig(sparsities=(0.2, 0.4, 0.6, 0.7, 0.85), estimator="imp", train=train)

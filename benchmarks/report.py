@@ -86,6 +86,21 @@ def table4(runs: list[RunTables]) -> pd.DataFrame:
     return in_paper_order(merged).reset_index(drop=True)
 
 
+def attack(runs: list[RunTables]) -> pd.DataFrame:
+    """Accuracy under attack and its companions, per model of each run that ran the attack
+    (the columns the attack evaluation declares)."""
+    frames = []
+    for r in runs:
+        declared = r.tables["columns"]
+        wanted = list(declared.loc[declared["evaluation"] == "attack", "column"])
+        if wanted and r.role in STUDENT_ROLES:
+            frames.append(_models(r.tables["results"], r.role)[["model", *wanted]].assign(task=r.task))
+    if not frames:
+        return pd.DataFrame()
+    table = pd.concat(frames, ignore_index=True).drop_duplicates(["task", "model"])
+    return table[["task", *table.columns.drop("task")]]
+
+
 def hans_breakdown(runs: list[RunTables]) -> pd.DataFrame:
     frames = []
     for r in runs:
@@ -239,7 +254,8 @@ def write(runs: list[RunTables], out: Path, setting: str) -> dict[str, pd.DataFr
     tables = {"table4": t4, "hans": hans_breakdown(runs), "easy_hard": easy_hard(runs),
               "estimators": estimator_agreement(runs), "subnetworks": subnetworks(runs),
               "sparsity_sweep": sparsity_sweep(runs), "cost": cost(runs),
-              "paper_comparison": paper_comparison(t4), "table3": table3(runs), "inference": inference_costs(runs)}
+              "paper_comparison": paper_comparison(t4), "table3": table3(runs), "inference": inference_costs(runs),
+              "attack": attack(runs)}
     write_tables(tables, out)
     if not tables["subnetworks"].empty:
         plot_subnetworks(tables["subnetworks"], out / "fig1_subnetworks_easy_hard.png")
@@ -252,6 +268,7 @@ def write(runs: list[RunTables], out: Path, setting: str) -> dict[str, pd.DataFr
                         ("table4", "Table 4, all measured columns (fractions)"),
                         ("table3", "Table 3: attention heads pruned during fine-tuning (MNLI; percent, F_bias a ratio)"),
                         ("inference", "Size and CPU inference speed of each model (fp32; rmc_core/evaluation/inference_cost.py)"),
+                        ("attack", "Accuracy under the TextFooler-style attack (fractions; docs/attack.md)"),
                         ("hans", "HANS by heuristic and gold label"),
                         ("easy_hard", "Easy/hard dev accuracy (Table 6)"),
                         ("estimators", "Difficulty estimators: split agreement"),

@@ -47,6 +47,14 @@ def test_table4_has_every_model_task_and_metric(bench_out):
     assert t4.loc["teacher", "mnli:label_loyalty"] == 1.0
 
 
+def test_the_table4_runs_are_attacked_and_tabled(bench_out):
+    attacked = pd.read_csv(bench_out / "attack.csv")
+    assert set(attacked["task"]) == {"mnli", "qqp"}
+    assert {"teacher", "imp40-rmc"} <= set(attacked["model"])
+    assert ((attacked["attack_accuracy"] >= 0) & (attacked["attack_accuracy"] <= attacked["attack_clean_accuracy"])).all()
+    assert "Accuracy under the TextFooler-style attack" in (bench_out / "results.md").read_text()
+
+
 def test_structured_students_have_table3_and_every_student_its_size_and_speed(bench_out):
     t3 = pd.read_csv(bench_out / "table3.csv")
     measured = t3[t3["source"] == "measured"].set_index("model")

@@ -249,6 +249,24 @@ def test_the_attack_is_a_cached_stage_per_model_and_its_settings_recompute_only_
     assert "## imp40-rmc" in (tmp_path / "attack_examples.md").read_text()
 
 
+def test_the_models_of_a_finished_run_are_attacked_once_and_compared_in_pairs(cli_run, tmp_path, monkeypatch):
+    from rmc.benchmarks import attack_runs
+
+    config, root, out = cli_run
+    argv = ["--out", str(out), "--config", str(config), "--store", str(root), "--examples", "6", "--set", "candidates=5",
+            "--csv-dir", str(tmp_path)]
+    attack_runs.main(argv)
+    by_seed = pd.read_csv(tmp_path / "attack_results_by_seed.csv")
+    assert set(by_seed["model"]) == {"teacher", *(f"imp40-{m}" for m in METHODS)}
+    pairs = pd.read_csv(tmp_path / "attack_comparisons.csv")
+    attacked = set(zip(*pairs.loc[pairs["metric"] == "attack_accuracy", ["a", "b"]].T.to_numpy()))
+    assert {("imp40-rmc", "imp40-vanilla"), ("imp40-rmc", "imp40-distil"), ("imp40-vanilla", "teacher")} <= attacked
+    assert (pd.read_csv(tmp_path / "attack_costs.csv")["seconds_per_100_rows"] > 0).all()
+    assert (tmp_path / "attack_examples.md").read_text().startswith("# Adversarial examples")
+    monkeypatch.setattr(attack_runs.stages, "query_model", lambda *a, **k: pytest.fail("attacked again"))
+    attack_runs.main(argv)
+
+
 def test_masked_students_start_from_the_cached_teacher_and_cache_like_the_others(cached_store):
     """Mask training on the teacher (SRNets' scenario 1): only the masked students and what
     reads them compute, from the run's cached teacher; a rerun computes nothing."""

@@ -2,7 +2,7 @@
 
 `python -m rmc.benchmarks.claims --run LABEL DIR OOD [--run ...] --out FILE.csv` reads
 each run's per-seed tables (`rmc run --out DIR` writes results_by_seed.csv,
-split_agreement_by_seed.csv and subnetworks_by_seed.csv) and judges four claims of Du et
+split_agreement_by_seed.csv and subnetworks_by_seed.csv) and judges up to five claims of Du et
 al. on it, each by a 95 % t-interval over the per-seed paired differences (`seed_interval`;
 with one seed nothing is resolved), widened for RMC against a baseline to the run's own
 paired interval (comparisons.csv: the bootstrap over examples and seeds), whichever is wider:
@@ -15,7 +15,11 @@ paired interval (comparisons.csv: the bootstrap over examples and seeds), whiche
 3. split: the variance split matches the annotated one better than chance (agreement
    minus chance: supported above 0);
 4. gap: the sub-networks' easy-hard gap grows with sparsity (the least-squares slope of
-   each seed's gap against sparsity: supported above 0, refuted below).
+   each seed's gap against sparsity: supported above 0, refuted below);
+5. cause: RMC's OOD gain comes from its difficulty estimate (RMC minus RMC with its
+   difficulty shuffled across rows, the control that removes only the estimate: supported
+   above 0, refuted below), where the run folder holds the synthetic sweep's table with
+   that control (synthetic_sweep.csv, its paired interval as the sweep computed it).
 
 It writes the claims as a CSV and the same table as markdown beside it (FILE.md).
 """
@@ -114,6 +118,14 @@ def claims(label: str, run: Path, ood: str) -> list[dict]:
         slopes = [np.polyfit(g["sparsity"], g["gap"], 1)[0] for _, g in table.groupby("seed")]
         iv = seed_interval(np.asarray(slopes))
         rows.append(_row(label, "gap", iv, _verdict(iv, +1), "slope of the sub-networks' easy-hard gap per unit sparsity"))
+    sweep = _file(run, "synthetic_sweep.csv")
+    if sweep.exists():
+        table = pd.read_csv(sweep)
+        control = table[(table["kind"] == "rmc_minus_control") & table["model"].str.endswith("[shuffled]")
+                        & (table["metric"] == ood)]
+        for r in control.itertuples():
+            iv = Interval(r.value, r.low, r.high)
+            rows.append(_row(label, "cause", iv, _verdict(iv, +1), f"RMC - {r.model}, {ood}"))
     return rows
 
 

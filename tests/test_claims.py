@@ -45,6 +45,17 @@ def test_rmc_worse_than_a_baseline_refutes_and_a_wide_paired_interval_unresolves
     assert widened.loc["rmc-ood", "verdict"] == "unresolved" and widened.loc["rmc-ood", "low"] == -0.02
 
 
+def test_the_cause_is_judged_on_the_shuffled_control_when_the_run_has_it(tmp_path):
+    folder = write_run(tmp_path / "run")
+    assert "cause" not in {r["claim"] for r in claims("t", folder, OOD)}
+    pd.DataFrame([{"bias": 0.9, "kind": "rmc_minus_control", "model": "imp40-rmc[shuffled]", "metric": OOD,
+                   "value": 0.066, "low": -0.004, "high": 0.136},
+                  {"bias": 0.9, "kind": "rmc_minus_control", "model": "imp40-rmc[annotated]", "metric": OOD,
+                   "value": -0.005, "low": -0.019, "high": 0.009}]).to_csv(folder / "synthetic_sweep.csv", index=False)
+    cause = pd.DataFrame(claims("t", folder, OOD)).set_index("claim").loc["cause"]
+    assert cause["verdict"] == "unresolved" and cause["estimate"] == pytest.approx(0.066) and "shuffled" in cause["detail"]
+
+
 def test_the_command_writes_the_csv_and_its_markdown(tmp_path, capsys):
     main(["--run", "synthetic", str(write_run(tmp_path / "run")), OOD, "--out", str(tmp_path / "claims.csv")])
     assert len(pd.read_csv(tmp_path / "claims.csv")) == 4

@@ -62,9 +62,10 @@ def preflight(cfg: RunConfig, store: Store, devices: list[str], devices_here: bo
         if train.max_length > positions:
             raise ValueError(f"{name}.max_length={train.max_length} exceeds the model's {positions} positions")
     check_sources(cfg.task, cfg.data)
-    if "attack" in active(cfg.evaluations, cfg) and TASKS[cfg.task].attacked is None:
-        raise ValueError(f"attack.examples={cfg.attack.examples}, but task {cfg.task} has no text to perturb; set "
-                         f"attack.examples=0")
+    for name in active(cfg.evaluations, cfg):
+        spec = EVALUATIONS[name]
+        if spec.check is not None:
+            spec.check(getattr(cfg, spec.settings) if spec.settings else None, TASKS[cfg.task])
     if cfg.subnetworks.estimator == "annotated" and not annotated_training_rows(cfg.task, cfg.data):
         annotated = [t for t, spec in TASKS.items() if spec.train_annotated]
         raise ValueError(f"subnetworks.estimator 'annotated' needs a hard annotation on the training rows; {cfg.task} has "

@@ -7,6 +7,7 @@ judge, so accuracy under attack is compared in pairs like any accuracy."""
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,10 @@ from rmc_core.evaluation.statistics import resampled_means
 from rmc_core.models import load_model
 from rmc_core.training.predict import predict_logits, probs_from_logits
 from rmc_core.training.stopping import check, stoppable
+
+if TYPE_CHECKING:  # annotations only: the config imports the evaluations
+    from rmc_core.config import AttackConfig
+    from rmc_core.data.registry import TaskSpec
 
 SPLIT = "attack"
 EXAMPLES_PER_MODEL = 20
@@ -110,6 +115,12 @@ def _paired(r: Resampled) -> Paired:
     return {"attack_accuracy": (r.correct[SPLIT].mean(axis=1), resampled_means(r.correct[SPLIT], r.weights[SPLIT]))}
 
 
+def _check(settings: AttackConfig, task: TaskSpec) -> None:
+    if task.attacked is None:
+        raise ValueError(f"attack.examples={settings.examples}, but task {task.name} has no text to perturb; set "
+                         f"attack.examples=0")
+
+
 def _escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -170,4 +181,5 @@ ATTACK = register(EvaluationSpec(
     settings="attack",
     enabled=lambda settings: settings.examples > 0,
     documents=_documents,
+    check=_check,
 ))

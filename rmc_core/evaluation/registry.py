@@ -133,7 +133,8 @@ class EvaluationSpec:
     (its own cached stage per model and seed), which reach `results` and `tables` as
     `Inputs.queried`; enabled(settings): whether the run's settings switch it on (an
     attack of 0 rows is off); documents(tables): files it adds to a run's output folder
-    (name -> markdown), from the summary's tables."""
+    (name -> markdown), from the summary's tables; check(settings, task): raises
+    ValueError, before any work, when the run's task cannot be evaluated this way."""
 
     name: str
     summary: str
@@ -148,6 +149,7 @@ class EvaluationSpec:
     query: Callable[[Queried], dict[str, pd.DataFrame]] | None = None
     enabled: Callable[[Any], bool] = lambda settings: True
     documents: Callable[[dict[str, pd.DataFrame]], dict[str, str]] | None = None
+    check: Callable[[Any, TaskSpec], None] | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.needs) - set(NEEDS)

@@ -21,7 +21,7 @@ from rmc_core.config import RunConfig, TrainConfig
 from rmc_core.data.registry import TASKS, check_sources, ood_names, annotated_training_rows
 from rmc_core.devices import assign_devices, check_devices
 from rmc_core.evaluation import EVALUATIONS
-from rmc_core.evaluation.registry import active
+from rmc_core.evaluation.registry import active, settings_of
 from rmc_core.models import check_fits_in_memory, check_labels, encoder_config
 from rmc_core.objectives.methods import BIAS_PRODUCTS, METHODS, select
 from rmc_core.store import Ref, Store, ensure_writable
@@ -65,7 +65,7 @@ def preflight(cfg: RunConfig, store: Store, devices: list[str], devices_here: bo
     for name in active(cfg.evaluations, cfg):
         spec = EVALUATIONS[name]
         if spec.check is not None:
-            spec.check(getattr(cfg, spec.settings) if spec.settings else None, TASKS[cfg.task])
+            spec.check(settings_of(spec, cfg), TASKS[cfg.task])
     if cfg.subnetworks.estimator == "annotated" and not annotated_training_rows(cfg.task, cfg.data):
         annotated = [t for t, spec in TASKS.items() if spec.train_annotated]
         raise ValueError(f"subnetworks.estimator 'annotated' needs a hard annotation on the training rows; {cfg.task} has "
@@ -222,7 +222,7 @@ def run(cfg: RunConfig, store: Store, devices: list[str] | None = None, call: Ca
         spec = EVALUATIONS[name]
         if spec.measure is not None:
             measured[name] = call(stages.measure_models, name, summary, branches[0].models, data,
-                                  getattr(cfg, spec.settings) if spec.settings else None, cfg.student.train.max_length, store)
+                                  settings_of(spec, cfg), cfg.student.train.max_length, store)
     ids = identities(cfg)
     models = [{"name": name, **ids[name], "seed": seed, "model": ref, "predictions": b.predictions[name]}
               for seed, b in zip(cfg.seeds, branches) for name, ref in b.models.items()]
@@ -340,7 +340,7 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
     for name in (n for n in active(cfg.evaluations, cfg) if EVALUATIONS[n].measure is None):
         spec = EVALUATIONS[name]
         if spec.query is not None:
-            settings = getattr(cfg, spec.settings) if spec.settings else None
+            settings = settings_of(spec, cfg)
             queried[name] = {m: call(stages.query_model, name, ref, data, cfg.task, settings, placed[m][1], store,
                                      device=placed[m][0], desc=tag(f"{name}-{m}")) for m, ref in models.items()}
         evaluations[name] = call(stages.evaluate, name, cfg.task, data, preds, store,

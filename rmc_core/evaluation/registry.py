@@ -169,10 +169,14 @@ def register(spec: EvaluationSpec) -> EvaluationSpec:
     return EVALUATIONS.add(spec.name, spec)
 
 
+def settings_of(spec: EvaluationSpec, cfg: Any) -> Any:
+    """The RunConfig section that configures `spec` (None when it has none)."""
+    return getattr(cfg, spec.settings) if spec.settings else None
+
+
 def active(names: tuple[str, ...], cfg: Any) -> list[str]:
     """The named evaluations that the run's settings switch on (`enabled`)."""
-    return [n for n in names
-            if EVALUATIONS[n].enabled(getattr(cfg, EVALUATIONS[n].settings) if EVALUATIONS[n].settings else None)]
+    return [n for n in names if EVALUATIONS[n].enabled(settings_of(EVALUATIONS[n], cfg))]
 
 
 def columns(names: tuple[str, ...], data: TaskData) -> list[Column]:

@@ -35,7 +35,7 @@ from rmc_core.config import AttackConfig, RunConfig, TrainConfig
 from rmc_core.data.registry import TASKS
 from rmc_core.evaluation import EVALUATIONS
 from rmc_core.evaluation.registry import CORRECT, Inputs
-from rmc_core.evaluation.uncertainty import compare, correctness, seed_intervals, verdicts
+from rmc_core.evaluation.uncertainty import compare, seed_intervals, verdicts
 from rmc_core.overrides import load_config
 from rmc_core.pipeline import ModelRecord, resolve_precisions
 from rmc_core.store import Ref, Store
@@ -134,12 +134,9 @@ def main(argv: list[str] | None = None) -> None:
     metrics = [c.name for c in ATTACK.columns(data) if c.better is not None]
 
     predictions = {(m.name, m.seed): m.predictions for m in models}
-    splits = ("dev", *data.ood)
     correct = {}
     for n in names:
-        scored = [correctness({s: stages.split_probs(store, predictions[n, seed], s) for s in splits}, data, task)
-                  for seed in seeds]
-        correct[n] = {s: np.stack([c[s] for c in scored]) for s in splits}
+        correct[n] = stages.correct_by_seed(store, [predictions[n, seed] for seed in seeds], data, task)
         correct[n]["attack"] = np.stack([store.table(refs[n, seed], CORRECT)["attack"].to_numpy() for seed in seeds])
     comparisons = compare(correct, data, pairs_of(models), ("accuracy", "attack"))
     comparisons["seeds"] = ",".join(map(str, seeds))

@@ -17,14 +17,13 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from rmc_core.data.registry import TASKS
 from rmc_core.pipeline import ModelRecord
-from rmc_core.stages import load_data, split_probs
+from rmc_core.stages import correct_by_seed, load_data
 from rmc_core.store import Ref, Store
-from rmc_core.evaluation.uncertainty import compare, correctness, verdicts
+from rmc_core.evaluation.uncertainty import compare, verdicts
 
 
 def pair(text: str) -> tuple[str, str]:
@@ -49,7 +48,6 @@ def compare_pairs(outs: list[Path], store: Store, pairs: list[tuple[str, str]]) 
         for m in map(ModelRecord.model_validate, summary["models"]):
             predictions.setdefault(m.name, {}).setdefault(m.seed, m.predictions)
     spec, data = TASKS[store.meta(data_ref)["task"]], load_data(store, data_ref)
-    splits = ("dev", *data.ood)
     seeds = sorted(predictions["teacher"])
     correct = {}
     for model in {"teacher", *(m for p in pairs for m in p)}:
@@ -57,8 +55,7 @@ def compare_pairs(outs: list[Path], store: Store, pairs: list[tuple[str, str]]) 
         if missing:
             raise ValueError(f"no predictions of {model!r} for seed {missing[0]} in "
                              f"{', '.join(str(o / 'summary.json') for o in outs)}")
-        scored = [correctness({s: split_probs(store, predictions[model][seed], s) for s in splits}, data, spec) for seed in seeds]
-        correct[model] = {s: np.stack([c[s] for c in scored]) for s in splits}
+        correct[model] = correct_by_seed(store, [predictions[model][seed] for seed in seeds], data, spec)
     return compare(correct, data, pairs)
 
 

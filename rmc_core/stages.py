@@ -22,7 +22,7 @@ from rmc_core.compression.masked import transfer_mask
 from rmc_core.quantization import Quantize, QuantAware, int8_modules, save_int8, to_int8
 from rmc_core.compression.registry import StudentInit
 from rmc_core.config import DataConfig, ModelSpec, TrainConfig
-from rmc_core.data.registry import TASKS, TaskData, load_task_data
+from rmc_core.data.registry import TASKS, TaskData, TaskSpec, load_task_data
 from rmc_core.objectives.bias_model import BiasModel, bias_probabilities
 from rmc_core.objectives.cartography import variability
 from rmc_core.objectives.difficulty import difficulty_scores, loss_variance
@@ -228,6 +228,14 @@ def split_probs(store: Store, ref: Ref, split: str) -> np.ndarray:
     return as_array(store.table(ref, split).drop(columns="loss", errors="ignore"))
 
 
+def correct_by_seed(store: Store, pred_refs: list[Ref], data: TaskData, spec: TaskSpec) -> dict[str, np.ndarray]:
+    """One model's (seeds, rows) 0/1 correctness per split, from its predictions artifact of
+    each seed (in the caller's seed order), the input every paired comparison takes."""
+    splits = ("dev", *data.ood)
+    scored = [correctness({s: split_probs(store, ref, s) for s in splits}, data, spec) for ref in pred_refs]
+    return {s: np.stack([c[s] for c in scored]) for s in splits}
+
+
 def difficulty(scored_refs: list[Ref], alpha: float, store: Store, source: str = "variance", seed: int = 0,
                data_ref: Ref | None = None) -> Ref:
     """Eq. 1 over a per-row score of each split; the dev score feeds the variance-based
@@ -427,12 +435,9 @@ def summarize(
     declared = tables[DECLARED]
     metrics = [c for c in declared.loc[declared["better"] != "", "column"] if c in by_seed.columns]
     tables["results_interval"] = seed_intervals(by_seed, metrics)
-    splits = ("dev", *data.ood)
     correct = {}
     for model in model_pred_refs[0]:
-        scored = [correctness({s: split_probs(store, refs[model], s) for s in splits}, data, spec)
-                  for refs in model_pred_refs]
-        correct[model] = {s: np.stack([c[s] for c in scored]) for s in splits}
+        correct[model] = correct_by_seed(store, [refs[model] for refs in model_pred_refs], data, spec)
         for i, by_evaluation in enumerate(query_refs or []):
             for refs in by_evaluation.values():
                 extra = store.tables(refs[model]).get(CORRECT) if model in refs else None

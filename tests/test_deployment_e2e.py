@@ -64,7 +64,8 @@ def wait_until(check, timeout: float, what: str) -> None:
 def server(tmp_path_factory):
     """`prefect server start` on a free port, as docs/orchestration.md says to start it there: with
     PREFECT_UI_API_URL, or the UI would call port 4200. The scheduler loops every 5 s
-    (60 s by default) so that a run due within the minute is created in time. Services these
+    (60 s by default) so that a run due within the minute is created in time, and the serving
+    process looks for runs every 2 s (10 s by default: up to 10 s idle per run). Services these
     tests never exercise are off: each is one more writer to the SQLite file, and under CI load
     their writes made the form's submit meet SQLite's busy answer (503) twice in a row."""
     tmp = tmp_path_factory.mktemp("prefect-server")
@@ -72,7 +73,7 @@ def server(tmp_path_factory):
     url = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_HOME": str(tmp / "home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_API_URL": url, "PREFECT_UI_API_URL": url, "PYTHONPATH": str(REPO), "RMC_CONCURRENCY": "1",
-           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5", "COLUMNS": "250",
+           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5", "PREFECT_RUNNER_POLL_FREQUENCY": "2", "COLUMNS": "250",
            **{f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in UNUSED_SERVICES}}
     env.pop("PREFECT_LOCAL_STORAGE_PATH", None)
     log_path = tmp / "server.log"

@@ -160,6 +160,16 @@ def test_compare_resolves_a_clear_win_and_not_a_tie():
     assert vs_teacher.loc["acc_ood", "resolved"] and vs_teacher.loc["acc_ood", "a_better"]
 
 
+def test_verdicts_read_every_accuracy_in_points_and_ratios_as_they_are():
+    rows = [("acc_ood", 0.0123), ("dev_hard", 0.02), ("attack_accuracy", 0.04), ("f_bias", 0.09)]
+    table = pd.DataFrame([{"a": "rmc", "b": "vanilla", "metric": m, "difference": d, "low": d - 0.01, "high": d + 0.01,
+                           "resolved": True, "a_better": True} for m, d in rows])
+    lines = verdicts(table)
+    assert lines[0] == "rmc - vanilla, acc_ood: +1.23 points [+0.23, +2.23], resolved: rmc is better"
+    assert "dev_hard: +2.00 points" in lines[1] and "attack_accuracy: +4.00 points [+3.00, +5.00]" in lines[2]
+    assert "f_bias: +0.09 [+0.08, +0.10]" in lines[3]
+
+
 def test_mean_over_seeds_keeps_layout_and_averages_floats():
     a = pd.DataFrame({"model": ["t", "s"], "acc": [0.5, 0.7], "n": [10, 10]})
     b = pd.DataFrame({"model": ["t", "s"], "acc": [0.7, 0.9], "n": [10, 10]})

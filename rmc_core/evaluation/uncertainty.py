@@ -110,12 +110,13 @@ def compare(
 def verdicts(comparisons: pd.DataFrame, labels: dict[str, str] | None = None) -> list[str]:
     """Each comparison as a sentence that says whether the interval resolves it; with
     `labels` (column -> name for people), metrics are named as the summaries name them and
-    those without a label (a column that repeats another) are left out."""
+    those without a label (a column that repeats another) are left out. Accuracies (columns
+    named `acc_*`, `dev_*` or `*_accuracy`) read in points, other metrics as they are."""
     lines = []
     for r in comparisons.itertuples():
         if labels is not None and r.metric not in labels:
             continue
-        scale, unit = (100, " points") if r.metric.startswith(("acc_", "dev_")) else (1, "")
+        scale, unit = (100, " points") if r.metric.startswith(("acc_", "dev_")) or r.metric.endswith("_accuracy") else (1, "")
         span = f"{r.difference * scale:+.2f}{unit} [{r.low * scale:+.2f}, {r.high * scale:+.2f}]"
         if not r.resolved:
             word = "not resolved (the interval contains 0)"

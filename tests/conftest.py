@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 # Under pytest-xdist each of the two workers gets one core: one torch thread each (set
@@ -50,6 +51,13 @@ def tiny_run_config(**overrides) -> RunConfig:
     )
     base.update(overrides)
     return RunConfig(**base)
+
+def free_port() -> int:
+    """A loopback port nobody listens on now, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
 
 def tiny_data_and_base(store):
     """The tiny run's data and base model in `store`, through the pipeline's own stages."""

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -30,7 +29,7 @@ from prefect.client.schemas.sorting import FlowRunSort
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from rmc.flows.rmc_flow import RmcParameters
-from tests.conftest import REPO, TINY_SPARSITIES, tiny_run_config
+from tests.conftest import REPO, TINY_SPARSITIES, free_port, tiny_run_config
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -40,12 +39,6 @@ TRAINED = re.compile(r"^(\S+): \d+ steps in \d+ s \([\d.]+ examples/s\), final l
 
 UNUSED_SERVICES = ("CANCELLATION_CLEANUP", "DB_VACUUM", "EVENT_LOGGER", "FOREMAN", "LATE_RUNS", "PAUSE_EXPIRATIONS",
                    "REPOSSESSOR", "CLEANUP_RECONCILER", "TRIGGERS")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(check, timeout: float, what: str) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from rmc.flows.rmc_flow import RmcParameters, RunnerConfig, placed, rmc_flow, task_runner
 from rmc_core.config import SubnetworkConfig
-from tests.conftest import FAST, tiny_run_config
+from tests.conftest import FAST, free_port, tiny_run_config
 
 SMALL = {"methods": ("rmc",), "subnetworks": SubnetworkConfig(sparsities=(0.2, 0.5), train=FAST)}
 
@@ -47,17 +47,22 @@ def test_a_missing_extra_is_named_with_its_install_command(monkeypatch):
 @contextlib.contextmanager
 def ray_cluster() -> Iterator[str]:
     """A Ray cluster started apart from this process (`ray start --head`), as users run
-    one; its workers do not inherit this process's environment. Socket paths must stay
-    short, hence a temporary folder right under /tmp. One CPU: stages run one at a time in
-    one reused worker, instead of each new worker importing torch (~10 s here)."""
+    one; its workers do not inherit this process's environment. Yields its GCS address,
+    which the flow connects to as an existing cluster (prefect-ray's "auto" would start a
+    local instance instead: the cluster's temporary folder is not the default one). Socket
+    paths must stay short, hence a temporary folder right under /tmp. One CPU, and idle
+    workers kept: stages run one at a time in reused workers, instead of each new worker
+    importing torch (~10 s here)."""
     ray = Path(sys.executable).with_name("ray")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {"RAY_idle_worker_killing_time_threshold_ms": "600000"}
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="rmc-ray-", dir="/tmp") as temp:
-        started = subprocess.run([str(ray), "start", "--head", "--num-cpus", "1", "--include-dashboard", "false",
-                                  "--temp-dir", temp], env=env, capture_output=True, text=True, timeout=180)
+        started = subprocess.run([str(ray), "start", "--head", "--port", str(port), "--num-cpus", "1",
+                                  "--include-dashboard", "false", "--temp-dir", temp],
+                                 env=env, capture_output=True, text=True, timeout=180)
         assert started.returncode == 0, started.stderr[-2000:]
         try:
-            yield "auto"
+            yield f"127.0.0.1:{port}"
         finally:
             subprocess.run([str(ray), "stop", "--force"], env=env, capture_output=True, timeout=120)
 
@@ -81,10 +86,13 @@ def test_each_runner_is_built_for_where_its_workers_start():
 
 
 @pytest.mark.slow
-def test_stages_computed_on_one_cluster_are_cache_hits_on_another(prefect_api, tmp_path):
+def test_stages_computed_on_one_cluster_are_cache_hits_on_another(prefect_api, tmp_path, monkeypatch):
     """An existing Ray cluster given by address computes every stage; a Dask scheduler given
     by address then finds every stage in the shared store, and both clusters' task runs
-    report to the one server."""
+    report to the one server. Ray 2.60's `ray start` turns on token authentication: the
+    submitting process sets RAY_AUTH_MODE=token and reads the token `ray start` wrote
+    (~/.ray/auth_token), as docs/orchestration.md tells users."""
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
     pytest.importorskip("prefect_ray")
     pytest.importorskip("prefect_dask")
     from distributed import LocalCluster

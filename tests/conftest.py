@@ -52,6 +52,7 @@ def tiny_run_config(**overrides) -> RunConfig:
     base.update(overrides)
     return RunConfig(**base)
 
+
 def free_port() -> int:
     """A loopback port nobody listens on now, for a server a test starts."""
     with socket.socket() as s:

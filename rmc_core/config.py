@@ -100,10 +100,12 @@ class SubnetworkConfig(Frozen):
 
     Two controls isolate what RMC gains from its difficulty estimate (the sub-networks are
     still trained as with "imp", so every report and premise check stays comparable):
-    "shuffled" permutes the IMP difficulty across rows (same distribution, no information
-    about which row is hard); "annotated" takes the annotated hard rows as the difficulty
-    (the oracle: hard rows get d = 1, easy ones d = alpha), for tasks whose training rows
-    carry a hard annotation (the synthetic task's planted split).
+    "shuffled" permutes the sub-networks' difficulty across rows (same distribution, no
+    information about which row is hard); "annotated" takes the annotated hard rows as the
+    difficulty (the oracle: hard rows get d = 1, easy ones d = alpha), for tasks whose
+    training rows carry a hard annotation (the synthetic task's planted split). Both train
+    the sub-networks of `controls_on`, so a control of a one-shot run reuses that run's
+    sub-networks from the cache.
 
     Two more estimators beyond the paper train no sub-network at all (the split agreement
     is then that of their score, and the sub-networks' easy/hard table is empty):
@@ -120,9 +122,12 @@ class SubnetworkConfig(Frozen):
                            "by magnitude (cheap); teacher-loss: the teacher's own per-row loss (no sub-networks); "
                            "cartography: the variability of the teacher's gold-label probability over its epochs "
                            "(no sub-networks; at least 2 teacher epochs); "
-                           "controls: shuffled (IMP's difficulty permuted across rows), annotated (the annotated hard "
+                           "controls: shuffled (the controls_on sub-networks' difficulty permuted across rows), annotated (the annotated hard "
                            "rows as difficulty: the oracle)")
     recovery_epochs: Real = Field(0.0, ge=0, description="oneshot: fine-tuning epochs after pruning (0: none)")
+    controls_on: Literal["imp", "oneshot"] = Field(
+        "imp", description="shuffled and annotated: the sub-networks they train (and shuffled permutes the difficulty of): "
+                           "the estimator of the run they control")
     train: TrainConfig = Field(TrainConfig(epochs=2), title="Sub-network training", description="each sub-network's fine-tuning")
 
     @field_validator("sparsities")

@@ -30,6 +30,7 @@ from rmc_core.training.precision import resolve_precision
 Call = Callable[..., Any]
 # Estimators that score rows from the teacher alone: no sub-network is trained.
 TEACHER_ONLY = ("teacher-loss", "cartography")
+CONTROLS = ("shuffled", "annotated")
 
 
 def direct(stage: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -261,9 +262,10 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
     teacher = call(stages.train, base, data, cfg.teacher_train, store, device=devices[0], desc=tag("teacher"), **dynamics)
     names = [subnetwork_name(s) for s in sub.sparsities]
     placement = dict(zip(names, assign_devices(len(names), devices)))
-    if sub.estimator in TEACHER_ONLY:
+    trains = sub.controls_on if sub.estimator in CONTROLS else sub.estimator
+    if trains in TEACHER_ONLY:
         subnets = {}
-    elif sub.estimator != "oneshot":
+    elif trains == "imp":
         subnets = {
             name: call(stages.train, base, data, sub.train, store, compression=subnetwork_compression(cfg, s),
                        device=placement[name], desc=tag(name))

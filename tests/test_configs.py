@@ -27,6 +27,6 @@ def test_cpu_medium_is_the_documented_experiment():
 
 def test_the_shortcut_testbed_is_mnli_with_an_injected_shortcut():
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "shortcut-mnli.json")
-    assert cfg.task == "mnli" and cfg.data.shortcut_strength == 0.9 and cfg.data.max_train is None
-    assert cfg.subnetworks.estimator == "imp" and len(cfg.subnetworks.sparsities) == 5 and len(cfg.seeds) >= 3
+    assert cfg.task == "mnli" and cfg.data.shortcut_strength == 0.7 and cfg.data.max_train is None
+    assert cfg.subnetworks.estimator == "oneshot" and len(cfg.subnetworks.sparsities) == 5 and len(cfg.seeds) >= 3
     assert {"vanilla", "smooth-matched", "rmc"} <= set(cfg.methods)

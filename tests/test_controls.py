@@ -59,12 +59,18 @@ def test_the_oracle_needs_annotated_training_rows(tmp_path):
         pipeline.preflight(cfg, Store(tmp_path), ["cpu"])
 
 
-def test_a_run_with_the_controls_trains_the_students_from_them(tmp_path):
-    """The oracle difficulty and Smooth at RMC's strength through the whole pipeline."""
-    subnets = SubnetworkConfig(sparsities=(0.2, 0.4), train=FAST, estimator="annotated")
+def test_a_run_with_the_controls_trains_the_students_from_them(tmp_path, monkeypatch):
+    """The oracle difficulty and Smooth at RMC's strength through the whole pipeline, beside
+    the one-shot sub-networks of the run it controls (`controls_on`), not IMP ones."""
+    subnets = SubnetworkConfig(sparsities=(0.2, 0.4), train=FAST, estimator="annotated", controls_on="oneshot")
     cfg = tiny_run_config(methods=("smooth-matched", "rmc"), subnetworks=subnets)
+    pruned, trained = [], []
+    for name, calls in (("prune_oneshot", pruned), ("train", trained)):
+        monkeypatch.setattr(stages, name, lambda *a, _f=getattr(stages, name), _c=calls, **k: _c.append(k) or _f(*a, **k))
     tables = pipeline.run_local(cfg, tmp_path)
     assert {"imp40-smooth-matched", "imp40-rmc"} <= set(tables["results"]["model"])
+    assert len(pruned) == 2 and len(tables["subnetworks"]) == 2
+    assert len(trained) == 3, "the teacher and the two students; no IMP sub-network"
     store = Store(tmp_path)
     [data] = [r for r in store.refs() if r.kind == "data"]
     [difficulty] = [t["train"] for r in store.refs() if r.kind == "tables"

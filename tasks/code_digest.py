@@ -23,7 +23,7 @@ import importlib.util
 import inspect
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, cached_property, lru_cache
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,18 @@ PACKAGE = "rmc_core"
 # The folder that holds rmc_core (a top-level find_spec imports nothing).
 ROOT = Path(importlib.util.find_spec(PACKAGE).origin).parents[1]
 Symbol = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What every Source of the installed package shares within a process."""
+
+    modules: dict[str, Module | None] = field(default_factory=dict)
+    references: dict[Symbol, list[Symbol]] = field(default_factory=dict)
+    specs: dict[tuple[str, str], dict[str, Symbol]] = field(default_factory=dict)
+
+
+_INSTALLED = _Shared()
 
 
 @dataclass(frozen=True)
@@ -149,10 +161,14 @@ class Source:
 
     def __init__(self, root: Path = ROOT) -> None:
         self.root = root
-        self._modules: dict[str, Module | None] = {}
+        # Every stage's closure walks mostly the same definitions: each is read once, and
+        # once per process for the installed package (its files do not change under a run),
+        # whose parsed modules, references and registrations every digest then shares.
+        installed = root == ROOT
+        self._modules: dict[str, Module | None] = _INSTALLED.modules if installed else {}
+        self._references: dict[Symbol, list[Symbol]] = _INSTALLED.references if installed else {}
+        self._package_specs: dict[tuple[str, str], dict[str, Symbol]] = _INSTALLED.specs if installed else {}
         self._extra: set[str] = set()
-        # Every stage's closure walks mostly the same definitions: each is read once.
-        self._references: dict[Symbol, list[Symbol]] = {}
         self._specs: dict[tuple[str, str], dict[str, Symbol]] = {}
 
     def module(self, name: str) -> Module | None:
@@ -164,7 +180,7 @@ class Source:
 
     def add(self, name: str) -> None:
         """Read module `name` from wherever it is imported from (a plugin outside rmc_core)."""
-        if name in self._modules and self._modules[name] is not None:
+        if name in self._extra:
             return
         spec = importlib.util.find_spec(name)
         if spec is not None and spec.origin and spec.origin.endswith(".py"):
@@ -172,10 +188,10 @@ class Source:
             self._extra.add(name)
             self._specs.clear()
 
-    def module_names(self) -> list[str]:
+    def package_modules(self) -> list[str]:
         package = self.root / PACKAGE
-        names = [".".join(p.relative_to(self.root).with_suffix("").parts).removesuffix(".__init__") for p in package.rglob("*.py")]
-        return sorted(names) + sorted(self._extra)
+        return sorted(".".join(p.relative_to(self.root).with_suffix("").parts).removesuffix(".__init__")
+                      for p in package.rglob("*.py"))
 
     def resolve(self, module: str, name: str) -> Symbol | None:
         """Where `module.name` is defined, following re-exports; None for names outside
@@ -234,8 +250,14 @@ class Source:
         return self._specs[key]
 
     def _read_specs(self, dispatch: Dispatch) -> dict[str, Symbol]:
+        key = (dispatch.spec_class, dispatch.key_field)
+        if key not in self._package_specs:
+            self._package_specs[key] = self._registered(dispatch, self.package_modules())
+        return {**self._package_specs[key], **self._registered(dispatch, sorted(self._extra))}
+
+    def _registered(self, dispatch: Dispatch, modules: list[str]) -> dict[str, Symbol]:
         out = {}
-        for module in self.module_names():
+        for module in modules:
             mod = self.module(module)
             for name, node in (mod.definitions.items() if mod else ()):
                 for call in (c for c in ast.walk(node) if isinstance(c, ast.Call)):

@@ -68,36 +68,31 @@ def assert_store_is_sound(store: Path) -> None:
         assert directory_digest(d) == d.name, f"partial or corrupt artifact {d}"
 
 
-def test_killed_run_resumes_without_recomputing_finished_stages(prefect_api, tmp_path):
+def test_a_killed_run_resumes_and_two_identical_runs_started_together_share_one_artifact_per_stage(prefect_api, tmp_path):
+    """A run SIGKILLed in the middle of its 40 % sub-network leaves only whole artifacts;
+    then the same run started twice at once over that store: each resumes from what the
+    killed run finished (the unfinished stage is computed, never taken from the partial
+    one), both end with the same report, and the store holds one artifact per stage."""
     config = tmp_path / "run.json"
     config.write_text(small_run(subnet_epochs=12))
-    store, out = tmp_path / "store", tmp_path / "out"
-    proc = start_run(config, store, out, prefect_api)
+    store = tmp_path / "store"
+    proc = start_run(config, store, tmp_path / "killed", prefect_api)
     read_until(proc, "subnet-40:")
     time.sleep(0.5)
-    proc.kill()  # SIGKILL in the middle of the 40 % sub-network
+    proc.kill()
     proc.wait()
-    assert not (out / "summary.json").exists()
+    assert not (tmp_path / "killed" / "summary.json").exists()
     assert_store_is_sound(store)
 
-    again = start_run(config, store, out, prefect_api)
-    log, _ = again.communicate(timeout=600)
-    assert again.returncode == 0, log[-3000:]
-    summary = json.loads((out / "summary.json").read_text())
-    assert {"prepare-data", "prepare-base", "train-teacher", "train-subnet-20"} <= set(summary["cached"])
-    assert "train-subnet-40" in summary["computed"]
-    assert_store_is_sound(store)
-
-
-def test_two_identical_runs_started_together_share_one_artifact_per_stage(prefect_api, tmp_path):
-    config = tmp_path / "run.json"
-    config.write_text(small_run())
-    store = tmp_path / "store"
     procs = [start_run(config, store, tmp_path / f"out{i}", prefect_api) for i in range(2)]
     for p in procs:
         log, _ = p.communicate(timeout=600)
         assert p.returncode == 0, log[-3000:]
     summaries = [json.loads((tmp_path / f"out{i}" / "summary.json").read_text()) for i in range(2)]
+    for summary in summaries:
+        assert {"prepare-data", "prepare-base", "train-teacher", "train-subnet-20"} <= set(summary["cached"])
+    # Both may compute it, or the later one find the earlier one's: never both take it as done.
+    assert any("train-subnet-40" in s["computed"] for s in summaries)
     assert summaries[0]["report"] == summaries[1]["report"]
     timings = [s["artifacts"].pop("measure-inference") for s in summaries]
     assert summaries[0]["artifacts"] == summaries[1]["artifacts"]

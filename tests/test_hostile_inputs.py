@@ -46,7 +46,7 @@ CASES: dict[str, str] = {
     "SIGTERM to the process group, also while the server starts": "test_faults::test_a_signal_stops_the_run_in_seconds_and_leaves_no_process",
     "a corrupt artifact is used": "test_flow::test_a_corrupt_artifact_is_quarantined_and_recomputed",
     "a truncated table passes verify": "test_flow::test_verify_reports_and_quarantines_a_truncated_table",
-    "a killed run loses finished stages": "test_faults::test_killed_run_resumes_without_recomputing_finished_stages",
+    "a killed run loses finished stages": "test_faults::test_a_killed_run_resumes_and_two_identical_runs_started_together_share_one_artifact_per_stage",
     "bad settings, files and config files": "test_bad_inputs::test_files_that_cannot_hold_a_run_are_refused",
     "bad config values": "test_config_errors::test_bad_config_values_are_refused",
 }

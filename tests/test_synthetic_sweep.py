@@ -88,7 +88,7 @@ def test_the_report_states_the_premise_checks(tables):
     lines = premise_lines(tables)
     agreement = tables["split_agreement"].iloc[0]
     assert f"hard rows {tables['results'].set_index('model').loc['teacher', 'dev_hard']:.3f}" in lines[1]
-    assert lines[2].startswith("- sub-networks at 20, 40, 70 % sparsity")
+    assert lines[2].startswith("- sub-networks at 40, 70 % sparsity")
     assert f"{agreement['agreement']:.3f}" in lines[3] and f"{agreement['chance']:.3f}" in lines[3]
     assert "## RMC's premise" in markdown_report(tables, "synthetic")
     assert premise_lines({k: v for k, v in tables.items() if k != "split_agreement"}) == []

@@ -59,13 +59,13 @@ import pandas as pd
 
 from rmc_core.config import DataConfig, RunConfig, SubnetworkConfig
 from rmc_core.evaluation.statistics import seed_interval
+from rmc_core.pipeline import CONTROLS
 from rmc_core.report import to_markdown
 from rmc_core.stages import DYNAMICS_COST
 from rmc_core.store import Ref, Store
 
 OOD = "acc_synthetic-ood"
 BASELINES = ("vanilla", "distil", "smooth", "smooth-matched")
-CONTROLS = ("shuffled", "annotated")
 ESTIMATORS = ("oneshot", "teacher-loss", "cartography")
 DESIGN = RunConfig(methods=(*BASELINES, "rmc"))
 """The demo's defaults (synthetic task, MiniLM teacher 3 epochs, IMP sub-networks at

@@ -99,7 +99,8 @@ class SubnetworkConfig(Frozen):
     (docs/method.md, deviations), so a run reports the agreement of whatever estimator it used.
 
     Two controls isolate what RMC gains from its difficulty estimate (the sub-networks are
-    still trained as with "imp", so every report and premise check stays comparable):
+    still trained as in the run they control, so every report and premise check stays
+    comparable):
     "shuffled" permutes the sub-networks' difficulty across rows (same distribution, no
     information about which row is hard); "annotated" takes the annotated hard rows as the
     difficulty (the oracle: hard rows get d = 1, easy ones d = alpha), for tasks whose
@@ -122,8 +123,8 @@ class SubnetworkConfig(Frozen):
                            "by magnitude (cheap); teacher-loss: the teacher's own per-row loss (no sub-networks); "
                            "cartography: the variability of the teacher's gold-label probability over its epochs "
                            "(no sub-networks; at least 2 teacher epochs); "
-                           "controls: shuffled (the controls_on sub-networks' difficulty permuted across rows), annotated (the annotated hard "
-                           "rows as difficulty: the oracle)")
+                           "controls: shuffled (the controls_on sub-networks' difficulty permuted across rows), "
+                           "annotated (the annotated hard rows as difficulty: the oracle)")
     recovery_epochs: Real = Field(0.0, ge=0, description="oneshot: fine-tuning epochs after pruning (0: none)")
     controls_on: Literal["imp", "oneshot"] = Field(
         "imp", description="shuffled and annotated: the sub-networks they train (and shuffled permutes the difficulty of): "

@@ -94,13 +94,10 @@ def pause_after_the_first_scheduled_sweep(url: str, stop: threading.Event) -> No
     """One scheduled run is all the schedule test needs: pausing the sweep once it finished
     deletes the runs due later (each a flow-run process importing torch beside the tests)."""
     with temporary_settings({PREFECT_API_URL: url}), get_client(sync_client=True) as client:
-        while not stop.wait(2):
-            try:
-                if any(r.state.is_final() for r in scheduled_sweeps(client)):
-                    client.pause_deployment(client.read_deployment_by_name("rmc-sweep/weekly-benchmark").id)
-                    return
-            except Exception:  # the server busy for a moment: ask again
-                continue
+        wait_until(lambda: stop.is_set() or any(r.state.is_final() for r in scheduled_sweeps(client)), 360,
+                   "a scheduled sweep run")
+        if not stop.is_set():
+            client.pause_deployment(client.read_deployment_by_name("rmc-sweep/weekly-benchmark").id)
 
 
 @pytest.fixture(scope="module")

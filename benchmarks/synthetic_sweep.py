@@ -37,6 +37,9 @@ stopped part-way: each finished run is in, the others are named and left out).
 `--collect DIR ...` merges the outputs of sweeps run separately (one strength per process
 or machine) into `--out` without running anything.
 
+`--runner in-process` runs each run in this process without Prefect (tasks/in_process.py:
+same DAG, resuming from the store), on `--device` or this machine's GPUs.
+
 `--testbed shortcut-mnli` sweeps real text instead: MNLI with an injected marker word
 (`data.shortcut_strength`, rmc_core/data/shortcut.py; `SHORTCUT_MNLI_DESIGN`), compared on
 its OOD copy of dev (`acc_shortcut-ood`); the files are then named shortcut-mnli_*.
@@ -304,6 +307,19 @@ def run_with_cli(config: Path, store: Path, out: Path) -> dict[str, pd.DataFrame
     return read_run(out)
 
 
+def run_in_this_process(config: RunConfig, store: Path, out: Path, devices: list[str] | None) -> dict[str, pd.DataFrame]:
+    """One strength without Prefect (tasks/in_process.py, resuming from `store`), its tables
+    written as `rmc run` writes them."""
+    from rmc.flows.commands import write_report
+    from rmc.tasks.in_process import run_in_process
+    from rmc_core.out_folder import written_whole
+
+    tables = run_in_process(config, store, devices)
+    with written_whole(out) as folder:
+        write_report(tables, folder, config.task)
+    return read_run(out)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--testbed", choices=TESTBEDS, default="synthetic",
@@ -316,6 +332,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="also run RMC with each control's difficulty (docs/method.md, controls)")
     parser.add_argument("--estimators", nargs="*", default=[], choices=ESTIMATORS,
                         help="also run RMC with each cheaper difficulty estimator and compare them with IMP")
+    parser.add_argument("--runner", choices=("cli", "in-process"), default="cli",
+                        help="cli: each run through `rmc run` (Prefect); in-process: the same DAG in this process, "
+                             "without Prefect (where it is not installed), resuming from the store all the same")
+    parser.add_argument("--device", nargs="+", help="in-process runs: the devices (default: every GPU, else the CPU)")
     parser.add_argument("--collect", type=Path, nargs="+", metavar="DIR", help="merge these sweeps' outputs, run nothing")
     parser.add_argument("--tables-only", action="store_true",
                         help="table the runs already finished under --out (a sweep stopped part-way), run nothing")
@@ -333,6 +353,8 @@ def main(argv: list[str] | None = None) -> None:
                 return None
             return read_run(run)
         path.write_text(config.model_dump_json(indent=1))
+        if args.runner == "in-process":
+            return run_in_this_process(config, args.store, run, args.device)
         return run_with_cli(path, args.store, run)
 
     premise, effects, by_seed, estimators = [], [], [], []

@@ -353,9 +353,9 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
     return Branch(report, preds, models, queried)
 
 
-def run_local(cfg: RunConfig, store_root: Path, devices: list[str] | None = None) -> dict:
+def run_local(cfg: RunConfig, store_root: Path, devices: list[str] | None = None, call: Call = direct) -> dict:
     """Plain-Python entry: run everything in this process and return the report's tables
     and those of the evaluations of the models themselves (`inference`)."""
     store = Store(store_root)
-    outputs = run(cfg, store, devices)
+    outputs = run(cfg, store, devices, call=call)
     return store.tables(outputs.report) | {k: v for ref in outputs.measured.values() for k, v in store.tables(ref).items()}

@@ -32,8 +32,10 @@ KINDS: tuple[str, ...] = get_args(Kind)
 DIGEST = re.compile(r"[0-9a-f]{64}")
 # The Prefect layer's cached task results (tasks/result_records.py): JSON naming artifacts.
 RESULT_RECORDS = "prefect-results"
+# The in-process runner's records of finished stages (tasks/in_process.py): JSON naming artifacts.
+IN_PROCESS = "in-process"
 # What a store folder holds: artifacts, writers' temporary folders, what was moved aside.
-FOLDERS = ("objects", "tmp", "quarantine", RESULT_RECORDS)
+FOLDERS = ("objects", "tmp", "quarantine", RESULT_RECORDS, IN_PROCESS)
 
 
 class Ref(BaseModel):

@@ -13,40 +13,17 @@ only that method's students.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Any
 
 from prefect.cache_policies import CachePolicy
 from prefect.context import TaskRunContext
 from prefect.utilities.hashing import hash_objects
-from pydantic import BaseModel
 
-from rmc.tasks.code_digest import stage_digest
-from rmc_core.store import Ref, Store
+from rmc.tasks.stage_key import code_of, content_of, refs_in
+from rmc_core.store import Store
 
-NOT_CONTENT = ("store", "device", "desc", "on_progress")
 MAX_REKEYS = 8
-
-
-def jsonable(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    return value
-
-
-def refs_in(value: Any) -> list[Ref]:
-    if isinstance(value, Ref):
-        return [value]
-    if isinstance(value, dict):
-        return [r for v in value.values() for r in refs_in(v)]
-    if isinstance(value, (list, tuple)):
-        return [r for v in value for r in refs_in(v)]
-    return []
 
 
 @dataclass
@@ -59,12 +36,8 @@ class ArtifactCachePolicy(CachePolicy):
     """
 
     def compute_key(self, task_ctx: TaskRunContext, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs: Any) -> str | None:
-        content = {k: jsonable(v) for k, v in inputs.items() if k not in NOT_CONTENT}
         stage = task_ctx.task.fn  # functools.wraps keeps the rmc_core stage's module and name
-        parameters = inspect.signature(stage).parameters
-        code = stage_digest(stage.__module__, stage.__name__,
-                            {n: inputs.get(n, p.default if p.default is not p.empty else None) for n, p in parameters.items()})
-        key = hash_objects(task_ctx.task.name, content, code, raise_on_failure=True)
+        key = hash_objects(task_ctx.task.name, content_of(inputs), code_of(stage, inputs), raise_on_failure=True)
         store: Store = inputs["store"]
         results = task_ctx.result_store
         for _ in range(MAX_REKEYS):

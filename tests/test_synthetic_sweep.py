@@ -3,7 +3,9 @@ come from `python -m rmc.benchmarks.synthetic_sweep`, not from a test)."""
 
 from __future__ import annotations
 
+import functools
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -26,7 +28,7 @@ from rmc.benchmarks.synthetic_sweep import (
     with_shares,
 )
 from rmc_core.config import RunConfig
-from rmc_core.pipeline import run_local
+from rmc.tasks.in_process import run_in_process
 from rmc_core.report import markdown_report, premise_lines
 from rmc_core.stages import DYNAMICS_COST
 from rmc_core.store import Store
@@ -34,10 +36,17 @@ from tests.conftest import tiny_run_config
 
 
 @pytest.fixture(scope="module")
-def tables(tmp_path_factory):
+def design_run(tmp_path_factory):
+    """The tiny design at strength 0.8 over two seeds, run in process (resumable), with its store."""
     cfg = tiny_run_config(methods=DESIGN.methods, seeds=(0, 1),
                           data=tiny_run_config().data.model_copy(update={"synthetic_dev": 240, "synthetic_bias": 0.8}))
-    return run_local(cfg, tmp_path_factory.mktemp("store"))
+    root = tmp_path_factory.mktemp("store")
+    return cfg, root, run_in_process(cfg, root)
+
+
+@pytest.fixture(scope="module")
+def tables(design_run):
+    return design_run[2]
 
 
 def test_sweep_config_changes_only_strength_and_seeds():
@@ -177,3 +186,39 @@ def test_tables_only_tables_the_finished_runs_and_names_the_missing_ones(tables,
     assert set(control["model"]) == {"imp40-rmc[shuffled]"} and (control["value"] == 0).all()
     assert set(pd.read_csv(tmp_path / "synthetic_by_seed.csv")["run"]) == {"design", "shuffled"}
     assert not list(tmp_path.glob("*config*.json")), "nothing was configured to run"
+
+
+def test_the_in_process_runner_resumes_from_the_store_and_writes_the_sweeps_tables(design_run, tmp_path, monkeypatch):
+    """Where Prefect is not installed: a rerun of the same sweep computes no stage (each
+    finished stage's record names its artifact), and the run folder holds what `rmc run`
+    writes, so the sweep's tables come out as with the command."""
+    from rmc.benchmarks import synthetic_sweep
+    from rmc_core import pipeline, stages
+    from rmc_core.devices import default_devices
+
+    cfg, root, tables = design_run
+    computed = []
+    for name in ("prepare_data", "prepare_base", "train", "prune_oneshot", "predict", "difficulty", "evaluate", "report",
+                 "summarize", "measure_models"):
+        stage = getattr(stages, name)
+        monkeypatch.setattr(stages, name, functools.wraps(stage)(lambda *a, _s=stage, **k: computed.append(_s.__name__) or _s(*a, **k)))
+    placed = []
+    run_local = pipeline.run_local
+    monkeypatch.setattr(pipeline, "run_local", lambda c, r, devices, call: placed.append(devices) or run_local(c, r, devices, call))
+    design = synthetic_sweep.Testbed("synthetic", cfg.model_copy(update={"seeds": DESIGN.seeds}), "synthetic_bias", OOD)
+    monkeypatch.setitem(synthetic_sweep.TESTBEDS, "synthetic", design)
+    synthetic_sweep.main(["--runner", "in-process", "--biases", "0.8", "--seeds", "0", "1", "--store", str(root),
+                          "--out", str(tmp_path)])
+    assert computed == [], "every stage came from the store"
+    assert placed == [default_devices()], "no device named: this machine's, as `rmc run` takes them"
+    assert (tmp_path / "run-0.8" / "report.png").exists() and (tmp_path / "synthetic_sweep.md").exists()
+    by_seed = pd.read_csv(tmp_path / "synthetic_by_seed.csv")
+    pd.testing.assert_series_equal(by_seed[OOD], tables["results_by_seed"][OOD], check_names=False)
+
+    copy = tmp_path / "store"
+    shutil.copytree(root, copy)
+    shutil.rmtree(copy / "objects" / "tables")
+    computed.clear()
+    run_in_process(cfg, copy)
+    assert {"predict", "evaluate", "report", "summarize"} <= set(computed), "the stages whose tables left the store ran again"
+    assert not {"train", "prune_oneshot"} & set(computed), "no model trained again: the models stayed in the store"

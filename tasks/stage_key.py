@@ -1,0 +1,56 @@
+"""What identifies one stage call, shared by the Prefect cache policy (caching.py) and the
+in-process runner (in_process.py): the stage, its inputs as JSON, and the digest of the
+code it reaches. The store, the device, the progress label and callback are left out:
+where a model trains does not change what it is."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from rmc.tasks.code_digest import stage_digest
+from rmc_core.store import Ref
+
+NOT_CONTENT = ("store", "device", "desc", "on_progress")
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def refs_in(value: Any) -> list[Ref]:
+    if isinstance(value, Ref):
+        return [value]
+    if isinstance(value, dict):
+        return [r for v in value.values() for r in refs_in(v)]
+    if isinstance(value, (list, tuple)):
+        return [r for v in value for r in refs_in(v)]
+    return []
+
+
+def content_of(inputs: dict[str, Any]) -> dict[str, Any]:
+    return {k: jsonable(v) for k, v in inputs.items() if k not in NOT_CONTENT}
+
+
+def code_of(stage: Callable[..., Any], inputs: dict[str, Any]) -> str:
+    """The digest of every definition `stage` reaches with these inputs (a method's own
+    loss, a compression's own hooks), so editing one retrains only what uses it."""
+    parameters = inspect.signature(stage).parameters
+    return stage_digest(stage.__module__, stage.__name__,
+                        {n: inputs.get(n, p.default if p.default is not p.empty else None) for n, p in parameters.items()})
+
+
+def call_key(stage: Callable[..., Any], inputs: dict[str, Any]) -> str:
+    payload = json.dumps([stage.__module__, stage.__name__, content_of(inputs), code_of(stage, inputs)], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()

@@ -35,7 +35,8 @@ Writes to `--out` (default rmc-runs/synthetic-sweep):
 `--tables-only` tables the runs already finished under `--out` and runs nothing (a sweep
 stopped part-way: each finished run is in, the others are named and left out).
 `--collect DIR ...` merges the outputs of sweeps run separately (one strength per process
-or machine) into `--out` without running anything.
+or machine) into `--out` without running anything; `--merge-seeds DIR ...` merges sweeps of
+one design that ran different seeds, with intervals over all their seeds (`merge_seeds`).
 
 `--runner in-process` runs each run in this process without Prefect (tasks/in_process.py:
 same DAG, resuming from the store), on `--device` or this machine's GPUs.
@@ -294,6 +295,55 @@ def collect(directories: list[Path], out: Path, testbed: Testbed = SYNTHETIC) ->
         (out / config.name).write_text(config.read_text())
 
 
+def merge_seeds(directories: list[Path], out: Path, testbed: Testbed = SYNTHETIC) -> None:
+    """The tables of one design whose seeds ran as separate sweeps (one seed per session
+    or machine), from their per-seed values alone: each model's mean with its t-interval
+    over seeds, and RMC minus each baseline and each control as the t-interval over the
+    per-seed paired differences. The bootstrap over examples needs every example's
+    prediction, which a sweep's files do not keep, so the t-interval alone decides
+    `resolved` here (with 3 seeds it is the wider of the two)."""
+    by_seed = pd.concat([pd.read_csv(d / f"{testbed.name}_by_seed.csv") for d in directories], ignore_index=True)
+    twice = by_seed[by_seed.duplicated(["bias", "run", "model", "seed"])]
+    if len(twice):
+        raise ValueError(f"seed {sorted(set(twice['seed']))} appears in more than one of {[str(d) for d in directories]}")
+    configs = {d: {c.name: json.loads(c.read_text()) | {"seeds": None} for c in d.glob(f"{testbed.name}_config_*.json")}
+               for d in directories}
+    first = configs[directories[0]]
+    if any(c != first for c in configs.values()):
+        raise ValueError("these sweeps ran different designs (their configs differ beyond the seeds); merge only seeds of one")
+    metrics = [m for m in (testbed.ood, "acc_dev", "dev_hard") if m in by_seed]
+    premise, effects = [], []
+    for bias, rows in by_seed.groupby("bias"):
+        design = rows[rows["run"] == "design"]
+        for (model, metric), values in design.melt(["model", "seed"], metrics, "metric").groupby(["model", "metric"], sort=False):
+            iv = seed_interval(values["value"].to_numpy())
+            effects.append({"bias": bias, "kind": "model", "model": model, "metric": metric, "value": iv.estimate,
+                            "low": iv.low, "high": iv.high, "n_seeds": len(values)})
+        wide = design.pivot(index="seed", columns="model", values=metrics)
+        rmc = next(m for m in design["model"].unique() if m.endswith("-rmc"))
+        pairs = [("rmc_minus", b, wide.xs(b, axis=1, level=1)) for b in design["model"].unique()
+                 if b.endswith(tuple(f"-{x}" for x in BASELINES))]
+        for run in rows["run"].unique():
+            if run != "design":
+                control = rows[rows["run"] == run].pivot(index="seed", columns="model", values=metrics).xs(rmc, axis=1, level=1)
+                pairs.append(("rmc_minus_control", f"{rmc}[{run}]", control))
+        for kind, name, other in pairs:
+            for metric in metrics:
+                iv = seed_interval((wide[(metric, rmc)] - other[metric]).dropna().to_numpy())
+                effects.append({"bias": bias, "kind": kind, "model": name, "metric": metric, "value": iv.estimate,
+                                "low": iv.low, "high": iv.high, "n_seeds": int(other[metric].notna().sum()),
+                                "resolved": iv.resolved})
+        teacher = seed_interval(design.loc[design["model"] == "teacher", "dev_hard"].to_numpy())
+        premise.append({"bias": bias, "check": "teacher_dev_hard", "who": "teacher", "value": teacher.estimate,
+                        "low": teacher.low, "high": teacher.high})
+    per_seed = pd.concat([pd.read_csv(d / f"{testbed.name}_premise.csv") for d in directories])
+    rest = per_seed[per_seed["check"] != "teacher_dev_hard"].groupby(["bias", "check", "who"], sort=False)["value"].mean()
+    premise += rest.reset_index().to_dict("records")
+    write_outputs(pd.DataFrame(premise), pd.DataFrame(effects), out, by_seed, None, testbed)
+    for name, config in configs[directories[0]].items():
+        (out / name).write_text(json.dumps(config | {"seeds": sorted(set(by_seed["seed"]))}, indent=1))
+
+
 def read_run(out: Path) -> dict[str, pd.DataFrame]:
     """A finished run's tables, from its --out folder."""
     return {p.stem: pd.read_parquet(p) for p in out.glob("*.parquet")}
@@ -337,6 +387,8 @@ def main(argv: list[str] | None = None) -> None:
                              "without Prefect (where it is not installed), resuming from the store all the same")
     parser.add_argument("--device", nargs="+", help="in-process runs: the devices (default: every GPU, else the CPU)")
     parser.add_argument("--collect", type=Path, nargs="+", metavar="DIR", help="merge these sweeps' outputs, run nothing")
+    parser.add_argument("--merge-seeds", type=Path, nargs="+", metavar="DIR",
+                        help="merge sweeps of the same design run with different seeds (intervals over seeds), run nothing")
     parser.add_argument("--tables-only", action="store_true",
                         help="table the runs already finished under --out (a sweep stopped part-way), run nothing")
     args = parser.parse_args(argv)
@@ -344,6 +396,9 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.collect:
         collect(args.collect, args.out, testbed)
+        return
+    if args.merge_seeds:
+        merge_seeds(args.merge_seeds, args.out, testbed)
         return
 
     def obtain(config: RunConfig, path: Path, run: Path) -> dict[str, pd.DataFrame] | None:

@@ -222,3 +222,33 @@ def test_the_in_process_runner_resumes_from_the_store_and_writes_the_sweeps_tabl
     run_in_process(cfg, copy)
     assert {"predict", "evaluate", "report", "summarize"} <= set(computed), "the stages whose tables left the store ran again"
     assert not {"train", "prune_oneshot"} & set(computed), "no model trained again: the models stayed in the store"
+
+
+def test_seeds_run_as_separate_sweeps_merge_into_intervals_over_all_seeds(tables, tmp_path):
+    """One seed per session: the merged table's RMC - Vanilla is the t-interval over the
+    per-seed paired differences of all seeds, a seed given twice is refused, and so are
+    sweeps of different designs."""
+    from rmc.benchmarks.synthetic_sweep import by_seed_rows, merge_seeds, seed_interval
+
+    by_seed = by_seed_rows(0.8, "design", tables)
+    folders = []
+    for seed in (0, 1):
+        folder = tmp_path / f"seed{seed}"
+        folder.mkdir()
+        by_seed[by_seed["seed"] == seed].to_csv(folder / "synthetic_by_seed.csv", index=False)
+        pd.DataFrame(premise_rows(0.8, tables)).to_csv(folder / "synthetic_premise.csv", index=False)
+        (folder / "synthetic_config_0.8.json").write_text(sweep_config(0.8, (seed,)).model_dump_json())
+        folders.append(folder)
+    merge_seeds(folders, tmp_path)
+    effects = pd.read_csv(tmp_path / "synthetic_sweep.csv")
+    row = effects[(effects["kind"] == "rmc_minus") & (effects["model"] == "imp40-vanilla") & (effects["metric"] == OOD)].iloc[0]
+    wide = by_seed.pivot(index="seed", columns="model", values=OOD)
+    expected = seed_interval((wide["imp40-rmc"] - wide["imp40-vanilla"]).to_numpy())
+    assert (row["value"], row["low"], row["high"], row["n_seeds"]) == pytest.approx((expected.estimate, expected.low,
+                                                                                     expected.high, 2))
+    assert json.loads((tmp_path / "synthetic_config_0.8.json").read_text())["seeds"] == [0, 1]
+    with pytest.raises(ValueError, match=r"seed \[0\] appears in more than one"):
+        merge_seeds([folders[0], folders[0]], tmp_path)
+    (folders[1] / "synthetic_config_0.8.json").write_text(sweep_config(0.7, (1,)).model_dump_json())
+    with pytest.raises(ValueError, match="different designs"):
+        merge_seeds(folders, tmp_path)

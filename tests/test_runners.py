@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -45,16 +46,17 @@ def test_a_missing_extra_is_named_with_its_install_command(monkeypatch):
 
 
 @contextlib.contextmanager
-def ray_cluster() -> Iterator[str]:
+def ray_cluster(token: str) -> Iterator[str]:
     """A Ray cluster started apart from this process (`ray start --head`), as users run
     one; its workers do not inherit this process's environment. Yields its GCS address,
     which the flow connects to as an existing cluster (prefect-ray's "auto" would start a
     local instance instead: the cluster's temporary folder is not the default one). Socket
     paths must stay short, hence a temporary folder right under /tmp. One CPU, and idle
     workers kept: stages run one at a time in reused workers, instead of each new worker
-    importing torch (~10 s here)."""
+    importing torch (~10 s here). Token authentication on, with `token`."""
     ray = Path(sys.executable).with_name("ray")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {"RAY_idle_worker_killing_time_threshold_ms": "600000"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {
+        "RAY_idle_worker_killing_time_threshold_ms": "600000", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="rmc-ray-", dir="/tmp") as temp:
         started = subprocess.run([str(ray), "start", "--head", "--port", str(port), "--num-cpus", "1",
@@ -89,10 +91,12 @@ def test_each_runner_is_built_for_where_its_workers_start():
 def test_stages_computed_on_one_cluster_are_cache_hits_on_another(prefect_api, tmp_path, monkeypatch):
     """An existing Ray cluster given by address computes every stage; a Dask scheduler given
     by address then finds every stage in the shared store, and both clusters' task runs
-    report to the one server. Ray 2.60's `ray start` turns on token authentication: the
-    submitting process sets RAY_AUTH_MODE=token and reads the token `ray start` wrote
-    (~/.ray/auth_token), as docs/orchestration.md tells users."""
+    report to the one server. The Ray cluster requires a token, as docs/orchestration.md
+    sets one up: the submitting process gives RAY_AUTH_MODE=token and the same token
+    (a fresh machine has none in ~/.ray, which once made `ray start` fail here)."""
+    token = secrets.token_hex(32)
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", token)
     pytest.importorskip("prefect_ray")
     pytest.importorskip("prefect_dask")
     from distributed import LocalCluster
@@ -101,7 +105,7 @@ def test_stages_computed_on_one_cluster_are_cache_hits_on_another(prefect_api, t
 
     cfg = tiny_run_config(**SMALL)
     store = str(tmp_path / "store")
-    with ray_cluster() as address:
+    with ray_cluster(token) as address:
         on_ray = rmc_flow(RmcParameters(config=cfg, store_root=store, runner=RunnerConfig(kind="ray", address=address)))
     assert {"train-teacher", "train-subnet-20", "train-subnet-50", "train-imp40-rmc", "evaluate-accuracy", "report"} <= set(on_ray.computed)
 

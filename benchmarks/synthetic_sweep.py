@@ -252,7 +252,8 @@ def tables_markdown(premise: pd.DataFrame, effects: pd.DataFrame, testbed: Testb
         row = {"shortcut strength": f"{bias:.2f}"}
         row |= {f"OOD {m}": _span(r["value"], r["low"], r["high"]) for m, r in models.iterrows()}
         for r in e[e["kind"].isin(["rmc_minus", "rmc_minus_control"]) & (e["metric"] == testbed.ood)].itertuples():
-            verdict = "resolved" if r.resolved else "unresolved"
+            # One seed: an interval over its rows says nothing of seed-to-seed spread.
+            verdict = "unresolved (one seed)" if r.n_seeds < 2 else "resolved" if r.resolved else "unresolved"
             row[f"RMC - {r.model.split('-', 1)[1]}"] = f"{_span(r.value, r.low, r.high, '+')} {verdict}"
         effect_table.append(row)
     return "\n".join(["## Premise checks (percent)", "", to_markdown(pd.DataFrame(premise_table)), "",

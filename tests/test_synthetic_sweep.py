@@ -247,8 +247,20 @@ def test_seeds_run_as_separate_sweeps_merge_into_intervals_over_all_seeds(tables
     assert (row["value"], row["low"], row["high"], row["n_seeds"]) == pytest.approx((expected.estimate, expected.low,
                                                                                      expected.high, 2))
     assert json.loads((tmp_path / "synthetic_config_0.8.json").read_text())["seeds"] == [0, 1]
+
     with pytest.raises(ValueError, match=r"seed \[0\] appears in more than one"):
         merge_seeds([folders[0], folders[0]], tmp_path)
     (folders[1] / "synthetic_config_0.8.json").write_text(sweep_config(0.7, (1,)).model_dump_json())
     with pytest.raises(ValueError, match="different designs"):
         merge_seeds(folders, tmp_path)
+
+
+def test_a_one_seed_comparison_is_never_marked_resolved_whatever_its_rows_say(tables):
+    """A one-seed run's RMC - baseline interval is over that seed's rows: it can exclude 0
+    by example noise alone, so the sweep's table calls it unresolved, with the reason."""
+    from rmc.benchmarks.synthetic_sweep import tables_markdown
+
+    effects = pd.DataFrame(effect_rows(0.8, tables))
+    effects = effects.assign(n_seeds=1, resolved=effects["kind"] == "rmc_minus", low=0.01, high=0.03)
+    markdown = tables_markdown(pd.DataFrame(premise_rows(0.8, tables)), effects)
+    assert "unresolved (one seed)" in markdown and " resolved" not in markdown.replace("unresolved (one seed)", "")

@@ -300,7 +300,8 @@ def merge_seeds(directories: list[Path], out: Path, testbed: Testbed = SYNTHETIC
     """The tables of one design whose seeds ran as separate sweeps (one seed per session
     or machine), from their per-seed values alone: each model's mean with its t-interval
     over seeds, and RMC minus each baseline and each control as the t-interval over the
-    per-seed paired differences. The bootstrap over examples needs every example's
+    per-seed paired differences, and each student minus the teacher (`minus_teacher`:
+    what compression cost) likewise. The bootstrap over examples needs every example's
     prediction, which a sweep's files do not keep, so the t-interval alone decides
     `resolved` here (with 3 seeds it is the wider of the two)."""
     by_seed = pd.concat([pd.read_csv(d / f"{testbed.name}_by_seed.csv") for d in directories], ignore_index=True)
@@ -324,13 +325,17 @@ def merge_seeds(directories: list[Path], out: Path, testbed: Testbed = SYNTHETIC
         rmc = next(m for m in design["model"].unique() if m.endswith("-rmc"))
         pairs = [("rmc_minus", b, wide.xs(b, axis=1, level=1)) for b in design["model"].unique()
                  if b.endswith(tuple(f"-{x}" for x in BASELINES))]
+        teacher_values = wide.xs("teacher", axis=1, level=1)
+        pairs += [("minus_teacher", m, wide.xs(m, axis=1, level=1) - teacher_values) for m in design["model"].unique() if m != "teacher"]
         for run in rows["run"].unique():
             if run != "design":
                 control = rows[rows["run"] == run].pivot(index="seed", columns="model", values=metrics).xs(rmc, axis=1, level=1)
                 pairs.append(("rmc_minus_control", f"{rmc}[{run}]", control))
         for kind, name, other in pairs:
             for metric in metrics:
-                iv = seed_interval((wide[(metric, rmc)] - other[metric]).dropna().to_numpy())
+                # minus_teacher rows carry (student - teacher) itself; the others what RMC is compared with.
+                diff = other[metric] if kind == "minus_teacher" else wide[(metric, rmc)] - other[metric]
+                iv = seed_interval(diff.dropna().to_numpy())
                 effects.append({"bias": bias, "kind": kind, "model": name, "metric": metric, "value": iv.estimate,
                                 "low": iv.low, "high": iv.high, "n_seeds": int(other[metric].notna().sum()),
                                 "resolved": iv.resolved})

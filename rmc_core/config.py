@@ -89,6 +89,10 @@ class DataConfig(Frozen):
                                                                     "that need word order (role swaps) rather than a lexical check")
 
 
+# The difficulty sources that are controls of the estimate, not estimates (docs/method.md, controls).
+CONTROLS = ("shuffled", "annotated")
+
+
 class SubnetworkConfig(Frozen):
     """The pruned sub-networks whose loss variance measures difficulty.
 
@@ -139,6 +143,14 @@ class SubnetworkConfig(Frozen):
         if len({round(x * 100) for x in v}) != len(v):
             raise ValueError(f"sub-network sparsities must differ (in whole percent): {v}")
         return v
+
+    @model_validator(mode="after")
+    def _controls_on_a_control(self) -> SubnetworkConfig:
+        """controls_on means something to the controls only; elsewhere it was ignored silently."""
+        if self.controls_on != "imp" and self.estimator not in CONTROLS:
+            raise ValueError(f"controls_on={self.controls_on!r} applies to the controls ({', '.join(CONTROLS)}) only, "
+                             f"not to estimator {self.estimator!r}; leave it at 'imp'")
+        return self
 
 
 class _RegisteredKinds:

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from rmc_core import stages
 from rmc_core.compression import CompressionConfig, spec_of
 from rmc_core.compression.imp import ImpConfig
-from rmc_core.config import RunConfig, TrainConfig
+from rmc_core.config import CONTROLS, RunConfig, TrainConfig
 from rmc_core.data.registry import TASKS, check_sources, ood_names, annotated_training_rows
 from rmc_core.devices import assign_devices, check_devices
 from rmc_core.evaluation import EVALUATIONS
@@ -30,7 +30,6 @@ from rmc_core.training.precision import resolve_precision
 Call = Callable[..., Any]
 # Estimators that score rows from the teacher alone: no sub-network is trained.
 TEACHER_ONLY = ("teacher-loss", "cartography")
-CONTROLS = ("shuffled", "annotated")
 
 
 def direct(stage: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -28,6 +28,8 @@ from tests.conftest import TINY, tiny_run_config
         (lambda: StudentConfig(compression={"kind": "pruned", "heads": 0.2}), "heads"),
         (lambda: SubnetworkConfig(sparsities=(0.2, 1.2)), "less than 1"),
         (lambda: SubnetworkConfig(sparsities=(0.5,)), "at least two"),
+        (lambda: SubnetworkConfig(estimator="oneshot", controls_on="oneshot"),
+         "controls_on='oneshot' applies to the controls \\(shuffled, annotated\\) only, not to estimator 'oneshot'"),
         (lambda: ImpConfig(sparsity=-0.1), "greater than 0"),
         (lambda: MethodConfig(alpha=0.0), "greater than 0"),
         (lambda: MethodConfig(alpha=1.1), "less than or equal to 1"),

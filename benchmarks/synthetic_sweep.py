@@ -346,8 +346,37 @@ def merge_seeds(directories: list[Path], out: Path, testbed: Testbed = SYNTHETIC
     rest = per_seed[per_seed["check"] != "teacher_dev_hard"].groupby(["bias", "check", "who"], sort=False)["value"].mean()
     premise += rest.reset_index().to_dict("records")
     write_outputs(pd.DataFrame(premise), pd.DataFrame(effects), out, by_seed, None, testbed)
+    write_run_tables(directories, by_seed, out, testbed)
     for name, config in configs[directories[0]].items():
         (out / name).write_text(json.dumps(config | {"seeds": sorted(set(by_seed["seed"]))}, indent=1))
+
+
+def write_run_tables(directories: list[Path], by_seed: pd.DataFrame, out: Path, testbed: Testbed = SYNTHETIC) -> None:
+    """The per-seed tables a run folder holds (results, split agreement, sub-networks), so
+    that the claims (benchmarks/claims.py) read the merged seeds as one run. A folder that
+    lacks the last two but ran one seed gives them from its premise checks."""
+    design = by_seed[by_seed["run"] == "design"].drop(columns=["bias", "run"])
+    design.to_csv(out / "results_by_seed.csv", index=False)
+    split, subnets = [], []
+    for d in directories:
+        seeds = sorted(pd.read_csv(d / f"{testbed.name}_by_seed.csv")["seed"].unique())
+        if (d / "split_agreement_by_seed.csv").exists() and (d / "subnetworks_by_seed.csv").exists():
+            split.append(pd.read_csv(d / "split_agreement_by_seed.csv"))
+            subnets.append(pd.read_csv(d / "subnetworks_by_seed.csv"))
+            continue
+        if len(seeds) != 1:
+            raise ValueError(f"{d} ran seeds {seeds} but holds no per-seed split agreement or sub-network tables")
+        premise = pd.read_csv(d / f"{testbed.name}_premise.csv")
+        value = premise.set_index("check")["value"]
+        split.append(pd.DataFrame([{"agreement": value["split_agreement"], "chance": value["split_agreement_chance"],
+                                    "seed": seeds[0]}]))
+        parts = premise[premise["check"].str.startswith("subnetwork_dev_")].pivot(index="who", columns="check", values="value")
+        subnets.append(pd.DataFrame({"subnetwork": parts.index, "sparsity": parts.index.str.removeprefix("subnet-").astype(float) / 100,
+                                     "easy": parts["subnetwork_dev_easy"].to_numpy(), "hard": parts["subnetwork_dev_hard"].to_numpy(),
+                                     "seed": seeds[0]}))
+    pd.concat(split, ignore_index=True).to_csv(out / "split_agreement_by_seed.csv", index=False)
+    subnets = pd.concat(subnets, ignore_index=True)
+    subnets.assign(gap=subnets["easy"] - subnets["hard"]).to_csv(out / "subnetworks_by_seed.csv", index=False)
 
 
 def read_run(out: Path) -> dict[str, pd.DataFrame]:

@@ -246,6 +246,11 @@ def test_seeds_run_as_separate_sweeps_merge_into_intervals_over_all_seeds(tables
     expected = seed_interval((wide["imp40-rmc"] - wide["imp40-vanilla"]).to_numpy())
     assert (row["value"], row["low"], row["high"], row["n_seeds"]) == pytest.approx((expected.estimate, expected.low,
                                                                                      expected.high, 2))
+    from rmc.benchmarks.claims import claims
+
+    judged = {r["claim"]: r for r in claims("tiny", tmp_path, OOD)}
+    assert set(judged) == {"shortcut", "rmc-ood", "split", "gap"}, "the merged folder reads as one run (no control ran)"
+    assert len(pd.read_csv(tmp_path / "subnetworks_by_seed.csv")) == 2 * len(tables["subnetworks"])
     cost = effects[(effects["kind"] == "minus_teacher") & (effects["model"] == "imp40-vanilla") & (effects["metric"] == OOD)]
     assert cost["value"].iloc[0] == pytest.approx((wide["imp40-vanilla"] - wide["teacher"]).mean())
     assert json.loads((tmp_path / "synthetic_config_0.8.json").read_text())["seeds"] == [0, 1]

@@ -322,23 +322,23 @@ def merge_seeds(directories: list[Path], out: Path, testbed: Testbed = SYNTHETIC
             effects.append({"bias": bias, "kind": "model", "model": model, "metric": metric, "value": iv.estimate,
                             "low": iv.low, "high": iv.high, "n_seeds": len(values)})
         wide = design.pivot(index="seed", columns="model", values=metrics)
-        rmc = next(m for m in design["model"].unique() if m.endswith("-rmc"))
-        pairs = [("rmc_minus", b, wide.xs(b, axis=1, level=1)) for b in design["model"].unique()
-                 if b.endswith(tuple(f"-{x}" for x in BASELINES))]
-        teacher_values = wide.xs("teacher", axis=1, level=1)
-        pairs += [("minus_teacher", m, wide.xs(m, axis=1, level=1) - teacher_values) for m in design["model"].unique() if m != "teacher"]
-        for run in rows["run"].unique():
-            if run != "design":
-                control = rows[rows["run"] == run].pivot(index="seed", columns="model", values=metrics).xs(rmc, axis=1, level=1)
-                pairs.append(("rmc_minus_control", f"{rmc}[{run}]", control))
-        for kind, name, other in pairs:
+
+        def of(model: str, table: pd.DataFrame = wide) -> pd.DataFrame:
+            return table.xs(model, axis=1, level=1)
+
+        models = design["model"].unique()
+        rmc = next(m for m in models if m.endswith("-rmc"))
+        diffs = [("rmc_minus", b, of(rmc) - of(b)) for b in models if b.endswith(tuple(f"-{x}" for x in BASELINES))]
+        diffs += [("minus_teacher", m, of(m) - of("teacher")) for m in models if m != "teacher"]
+        for run in (r for r in rows["run"].unique() if r != "design"):
+            control = rows[rows["run"] == run].pivot(index="seed", columns="model", values=metrics)
+            diffs.append(("rmc_minus_control", f"{rmc}[{run}]", of(rmc) - of(rmc, control)))
+        for kind, name, diff in diffs:
             for metric in metrics:
-                # minus_teacher rows carry (student - teacher) itself; the others what RMC is compared with.
-                diff = other[metric] if kind == "minus_teacher" else wide[(metric, rmc)] - other[metric]
-                iv = seed_interval(diff.dropna().to_numpy())
+                values = diff[metric].dropna().to_numpy()
+                iv = seed_interval(values)
                 effects.append({"bias": bias, "kind": kind, "model": name, "metric": metric, "value": iv.estimate,
-                                "low": iv.low, "high": iv.high, "n_seeds": int(other[metric].notna().sum()),
-                                "resolved": iv.resolved})
+                                "low": iv.low, "high": iv.high, "n_seeds": len(values), "resolved": iv.resolved})
         teacher = seed_interval(design.loc[design["model"] == "teacher", "dev_hard"].to_numpy())
         premise.append({"bias": bias, "check": "teacher_dev_hard", "who": "teacher", "value": teacher.estimate,
                         "low": teacher.low, "high": teacher.high})

@@ -19,8 +19,8 @@ paired interval (comparisons.csv: the bootstrap over examples and seeds), whiche
 5. cause: RMC's OOD gain comes from its difficulty estimate (RMC minus RMC with its
    difficulty shuffled across rows, the control that removes only the estimate: supported
    above 0, refuted below), where the run folder holds the synthetic sweep's table with
-   that control (synthetic_sweep.csv or shortcut-mnli_sweep.csv, its paired interval as the
-   sweep computed it).
+   that control (a sweep's <testbed>_sweep.csv, its paired interval as the sweep computed
+   it).
 
 It writes the claims as a CSV and the same table as markdown beside it (FILE.md).
 """
@@ -119,7 +119,7 @@ def claims(label: str, run: Path, ood: str) -> list[dict]:
         slopes = [np.polyfit(g["sparsity"], g["gap"], 1)[0] for _, g in table.groupby("seed")]
         iv = seed_interval(np.asarray(slopes))
         rows.append(_row(label, "gap", iv, _verdict(iv, +1), "slope of the sub-networks' easy-hard gap per unit sparsity"))
-    sweep = next((p for p in (_file(run, f"{name}_sweep.csv") for name in ("synthetic", "shortcut-mnli")) if p.exists()), None)
+    sweep = next(iter(sorted(run.glob("*_sweep.csv"))), None) if run.is_dir() else None
     if sweep is not None:
         table = pd.read_csv(sweep)
         control = table[(table["kind"] == "rmc_minus_control") & table["model"].str.endswith("[shuffled]")

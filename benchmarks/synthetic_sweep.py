@@ -36,7 +36,8 @@ Writes to `--out` (default rmc-runs/synthetic-sweep):
 stopped part-way: each finished run is in, the others are named and left out).
 `--collect DIR ...` merges the outputs of sweeps run separately (one strength per process
 or machine) into `--out` without running anything; `--merge-seeds DIR ...` merges sweeps of
-one design that ran different seeds, with intervals over all their seeds (`merge_seeds`).
+one design that ran different seeds, with intervals over all their seeds (`merge_seeds`;
+the estimators' table too, when every one of them ran the same --estimators).
 
 `--runner in-process` runs each run in this process without Prefect (tasks/in_process.py:
 same DAG, resuming from the store), on `--device` or this machine's GPUs.
@@ -123,7 +124,7 @@ def control_rows(bias: float, main: dict[str, pd.DataFrame], control: dict[str, 
                  ood: str = OOD) -> list[dict]:
     """RMC minus RMC-with-a-control's-difficulty, per metric: the mean of the per-seed paired
     differences with its t-interval over seeds (`seed_interval`)."""
-    rmc = [m for m in main["results_by_seed"]["model"].unique() if m.endswith("-rmc")][0]
+    rmc = next(m for m in main["results_by_seed"]["model"].unique() if m.endswith("-rmc"))
     a, b = (t["results_by_seed"].loc[lambda f: f["model"] == rmc].set_index("seed").sort_index() for t in (main, control))
     rows = []
     for metric in (ood, "acc_dev", "dev_hard"):
@@ -151,15 +152,20 @@ def estimator_row(bias: float, estimator: str, main: dict[str, pd.DataFrame], ru
                   seconds: float, ood: str = OOD) -> dict:
     """One estimator at one strength: its split agreement, its cost, and RMC's OOD gain over
     the design run's Vanilla with it (paired by seed)."""
-    by_seed = main["results_by_seed"]
-    rmc = [m for m in by_seed["model"].unique() if m.endswith("-rmc")][0]
-    vanilla = by_seed.loc[by_seed["model"] == rmc.replace("-rmc", "-vanilla")].set_index("seed")[ood].sort_index()
-    with_it = run["results_by_seed"].loc[lambda f: f["model"] == rmc].set_index("seed")[ood]
-    gain = seed_interval((with_it.loc[vanilla.index] - vanilla).to_numpy())
     agreement = run["split_agreement"].iloc[0]
     return {"bias": bias, "estimator": estimator, "agreement": agreement["agreement"], "chance": agreement["chance"],
-            "seconds_per_seed": seconds, "rmc_minus_vanilla": gain.estimate, "low": gain.low, "high": gain.high,
-            "n_seeds": len(vanilla), "resolved": gain.resolved}
+            "seconds_per_seed": seconds, **gain_over_vanilla(main["results_by_seed"], run["results_by_seed"], ood)}
+
+
+def gain_over_vanilla(design: pd.DataFrame, run: pd.DataFrame, ood: str) -> dict:
+    """RMC (as `run` trained it) minus the design's Vanilla on `ood`, paired by seed: what an
+    estimator's difficulty buys, as a t-interval over the per-seed differences."""
+    rmc = next(m for m in design["model"].unique() if m.endswith("-rmc"))
+    vanilla = design.loc[design["model"] == rmc.replace("-rmc", "-vanilla")].set_index("seed")[ood].sort_index()
+    with_it = run.loc[run["model"] == rmc].set_index("seed")[ood]
+    gain = seed_interval((with_it.loc[vanilla.index] - vanilla).to_numpy())
+    return {"rmc_minus_vanilla": gain.estimate, "low": gain.low, "high": gain.high, "n_seeds": len(vanilla),
+            "resolved": gain.resolved}
 
 
 def with_shares(estimators: pd.DataFrame) -> pd.DataFrame:
@@ -345,10 +351,33 @@ def merge_seeds(directories: list[Path], out: Path, testbed: Testbed = SYNTHETIC
     per_seed = pd.concat([pd.read_csv(d / f"{testbed.name}_premise.csv") for d in directories])
     rest = per_seed[per_seed["check"] != "teacher_dev_hard"].groupby(["bias", "check", "who"], sort=False)["value"].mean()
     premise += rest.reset_index().to_dict("records")
-    write_outputs(pd.DataFrame(premise), pd.DataFrame(effects), out, by_seed, None, testbed)
+    estimators = merge_estimators(directories, by_seed, testbed)
+    write_outputs(pd.DataFrame(premise), pd.DataFrame(effects), out, by_seed, estimators, testbed)
     write_run_tables(directories, by_seed, out, testbed)
     for name, config in configs[directories[0]].items():
         (out / name).write_text(json.dumps(config | {"seeds": sorted(set(by_seed["seed"]))}, indent=1))
+
+
+def merge_estimators(directories: list[Path], by_seed: pd.DataFrame, testbed: Testbed = SYNTHETIC) -> pd.DataFrame | None:
+    """The estimators' table over all merged seeds: split agreement, chance and scoring
+    seconds averaged over the seeds, RMC's gain over Vanilla recomputed from the per-seed
+    values (a mean of one-seed intervals would be no interval)."""
+    tables = {d: d / f"{testbed.name}_estimators.csv" for d in directories}
+    ran = {d: set(pd.read_csv(t)["estimator"]) for d, t in tables.items() if t.exists()}
+    if not ran:
+        return None
+    if len(ran) < len(directories) or len({frozenset(e) for e in ran.values()}) > 1:
+        raise ValueError("these sweeps ran different --estimators "
+                         f"({ {str(d): sorted(ran.get(d, [])) for d in directories} }); rerun them with the same ones")
+    per_seed = pd.concat([pd.read_csv(t) for t in tables.values()], ignore_index=True)
+    rows = []
+    for (bias, estimator), group in per_seed.groupby(["bias", "estimator"], sort=False):
+        at = by_seed[by_seed["bias"] == bias]
+        run = "design" if estimator == "imp" else estimator
+        rows.append({"bias": bias, "estimator": estimator, "agreement": group["agreement"].mean(),
+                     "chance": group["chance"].mean(), "seconds_per_seed": group["seconds_per_seed"].mean(),
+                     **gain_over_vanilla(at[at["run"] == "design"], at[at["run"] == run], testbed.ood)})
+    return pd.DataFrame(rows)
 
 
 def write_run_tables(directories: list[Path], by_seed: pd.DataFrame, out: Path, testbed: Testbed = SYNTHETIC) -> None:

@@ -255,6 +255,8 @@ def test_seeds_run_as_separate_sweeps_merge_into_intervals_over_all_seeds(tables
     assert cost["value"].iloc[0] == pytest.approx((wide["imp40-vanilla"] - wide["teacher"]).mean())
     assert json.loads((tmp_path / "synthetic_config_0.8.json").read_text())["seeds"] == [0, 1]
 
+    assert not (tmp_path / "synthetic_estimators.csv").exists(), "no sweep ran --estimators"
+
     with pytest.raises(ValueError, match=r"seed \[0\] appears in more than one"):
         merge_seeds([folders[0], folders[0]], tmp_path)
     (folders[1] / "synthetic_config_0.8.json").write_text(sweep_config(0.7, (1,)).model_dump_json())
@@ -271,3 +273,43 @@ def test_a_one_seed_comparison_is_never_marked_resolved_whatever_its_rows_say(ta
     effects = effects.assign(n_seeds=1, resolved=effects["kind"] == "rmc_minus", low=0.01, high=0.03)
     markdown = tables_markdown(pd.DataFrame(premise_rows(0.8, tables)), effects)
     assert "unresolved (one seed)" in markdown and " resolved" not in markdown.replace("unresolved (one seed)", "")
+
+
+def test_merged_seeds_recompute_each_estimators_gain_over_all_seeds(tables, tmp_path):
+    """Each seed's estimators table holds a one-seed gain; merged, the gain is the
+    t-interval over the per-seed differences, and the agreement and cost their means. Sweeps
+    that ran different --estimators are refused."""
+    from rmc.benchmarks.synthetic_sweep import by_seed_rows, merge_seeds, seed_interval
+
+    design = by_seed_rows(0.8, "design", tables)
+    cheaper = by_seed_rows(0.8, "teacher-loss", tables.copy() | {"results_by_seed": tables["results_by_seed"].assign(
+        **{OOD: lambda f: f[OOD] - 0.01 * (f["seed"] + 1)})})
+    cheaper = cheaper[cheaper["model"] == "imp40-rmc"]
+    folders = []
+    for seed in (0, 1):
+        folder = tmp_path / f"seed{seed}"
+        folder.mkdir()
+        pd.concat([design, cheaper]).loc[lambda f: f["seed"] == seed].to_csv(folder / "synthetic_by_seed.csv", index=False)
+        pd.DataFrame(premise_rows(0.8, tables)).to_csv(folder / "synthetic_premise.csv", index=False)
+        (folder / "synthetic_config_0.8.json").write_text(sweep_config(0.8, (seed,)).model_dump_json())
+        pd.DataFrame([{"bias": 0.8, "estimator": e, "agreement": 0.9 + 0.02 * seed, "chance": 0.7,
+                       "seconds_per_seed": s * (seed + 1), "rmc_minus_vanilla": 0.0, "low": 0.0, "high": 0.0,
+                       "n_seeds": 1, "resolved": False} for e, s in (("imp", 100.0), ("teacher-loss", 5.0))]
+                     ).to_csv(folder / "synthetic_estimators.csv", index=False)
+        folders.append(folder)
+    (tmp_path / "merged").mkdir()
+    merge_seeds(folders, tmp_path / "merged")
+    merged = pd.read_csv(tmp_path / "merged" / "synthetic_estimators.csv").set_index("estimator")
+    wide = design.pivot(index="seed", columns="model", values=OOD)
+    for estimator, shift in (("imp", 0.0), ("teacher-loss", 0.01 * (wide.index.to_numpy() + 1))):
+        expected = seed_interval((wide["imp40-rmc"] - shift - wide["imp40-vanilla"]).to_numpy())
+        row = merged.loc[estimator]
+        assert (row["rmc_minus_vanilla"], row["low"], row["high"], row["n_seeds"]) == pytest.approx(
+            (expected.estimate, expected.low, expected.high, 2))
+    assert merged.loc["teacher-loss", "agreement"] == pytest.approx(0.91)
+    assert merged.loc["teacher-loss", "cost_share"] == pytest.approx(0.05)
+    assert "teacher-loss" in (tmp_path / "merged" / "synthetic_sweep.md").read_text()
+
+    (folders[1] / "synthetic_estimators.csv").unlink()
+    with pytest.raises(ValueError, match="different --estimators"):
+        merge_seeds(folders, tmp_path / "merged")

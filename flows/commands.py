@@ -25,6 +25,7 @@ from rmc_core.evaluation.registry import documents
 from rmc_core.out_folder import check_out, written_whole
 from rmc_core.overrides import load_config, one_line
 from rmc_core.report import (
+    UPPER_BOUND_HEADING,
     comparison_lines,
     inference_lines,
     legend,
@@ -32,6 +33,7 @@ from rmc_core.report import (
     premise_lines,
     summary_tables,
     to_markdown,
+    upper_bound_table,
     write_tables,
 )
 from rmc_core.report_plot import write_report_png
@@ -168,6 +170,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         cost_table(summary.artifacts, summary.cached, store).to_csv(out / "costs.csv", index=False)
         (out / "summary.json").write_text(json.dumps({**summary.model_dump(mode="json"), "wall_seconds": wall}, indent=1))
     print(*(to_markdown(table) for table in summary_tables(tables)), sep="\n\n")
+    if (upper := upper_bound_table(tables)) is not None:
+        print("", UPPER_BOUND_HEADING, to_markdown(upper), sep="\n")
     print("\n".join(["", *legend(tables), "", *premise_lines(tables), "", *comparison_lines(tables)]))
     print("\nModels (rmc export MODEL_REF --format hf|onnx --out DIR):", *(f"  {m}: {r}" for m, r in models.items()), sep="\n")
     print(f"\nwall time {wall:.0f} s; {len(summary.computed)} stages computed, {len(summary.cached)} from cache; tables and report.png in {args.out}")

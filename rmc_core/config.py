@@ -75,6 +75,10 @@ class DataConfig(Frozen):
     max_train: Int | None = Field(None, ge=1, description="sample at most this many training rows (empty: all)")
     max_dev: Int | None = Field(None, ge=1, description="sample at most this many dev rows (empty: all)")
     max_ood: Int | None = Field(None, ge=1, description="per OOD set, stratified by label (and heuristic)")
+    max_ood_train: Int | None = Field(None, ge=1, description="method ood-upper (the OOD-information upper bound): at "
+                                                              "most this many of the task's OOD training rows (MNLI: "
+                                                              "HANS train, 30,000), stratified; empty: all (synthetic: "
+                                                              "synthetic_ood rows)")
     seed: Int = Field(0, ge=0, le=SEED_MAX, description="seeds the row sample (and the synthetic task's rows); fixed across run seeds")
     shortcut_strength: Real | None = Field(
         None, ge=0.0, le=1.0, description="real tasks: inject a label-revealing marker word into every train and dev "

@@ -23,7 +23,7 @@ from rmc_core.devices import assign_devices, check_devices
 from rmc_core.evaluation import EVALUATIONS
 from rmc_core.evaluation.registry import active, settings_of
 from rmc_core.models import check_fits_in_memory, check_labels, encoder_config
-from rmc_core.objectives.methods import BIAS_PRODUCTS, METHODS, select
+from rmc_core.objectives.methods import BIAS_PRODUCTS, METHODS, UPPER_BOUND, select
 from rmc_core.store import Ref, Store, ensure_writable
 from rmc_core.training.precision import resolve_precision
 
@@ -61,7 +61,7 @@ def preflight(cfg: RunConfig, store: Store, devices: list[str], devices_here: bo
         positions = model.max_position_embeddings
         if train.max_length > positions:
             raise ValueError(f"{name}.max_length={train.max_length} exceeds the model's {positions} positions")
-    check_sources(cfg.task, cfg.data)
+    check_sources(cfg.task, cfg.data, needs_ood_train(cfg))
     for name in active(cfg.evaluations, cfg):
         spec = EVALUATIONS[name]
         if spec.check is not None:
@@ -129,11 +129,17 @@ def identities(cfg: RunConfig) -> dict[str, dict[str, Any]]:
         out[subnetwork_name(s)] = {"role": "subnetwork", **_what(subnetwork_compression(cfg, s)), "method": "vanilla"}
     for method in cfg.methods:
         name, what = student_name(cfg.student.compression, method), _what(cfg.student.compression)
-        out[name] = {"role": "student", **what, "method": method}
+        role = UPPER_BOUND if METHODS[method].upper_bound else "student"
+        out[name] = {"role": role, **what, "method": method}
         if cfg.student.quantize != "none":
-            out[int8_name(name)] = {"role": "student", **what, "compression": f"{what['compression']}+{cfg.student.quantize}",
+            out[int8_name(name)] = {"role": role, **what, "compression": f"{what['compression']}+{cfg.student.quantize}",
                                     "method": method}
     return out
+
+
+def needs_ood_train(cfg: RunConfig) -> bool:
+    """The run trains an upper bound, so its data holds the task's OOD training rows."""
+    return any(METHODS[m].upper_bound for m in cfg.methods)
 
 
 def int8_name(student: str) -> str:
@@ -206,7 +212,7 @@ def run(cfg: RunConfig, store: Store, devices: list[str] | None = None, call: Ca
     devices = devices or ["cpu"]
     preflight(cfg, store, devices, devices_here)
     cfg = resolve_precisions(cfg, devices[0])
-    data = call(stages.prepare_data, cfg.task, cfg.data, store)
+    data = call(stages.prepare_data, cfg.task, cfg.data, store, needs_ood_train(cfg))
     bias = None
     if any(METHODS[m].needs & BIAS_PRODUCTS for m in cfg.methods):
         bias = call(stages.bias_model, cfg.task, data, bias_model_kind(cfg), cfg.data.seed, store)
@@ -233,7 +239,7 @@ def comparison_pairs(cfg: RunConfig) -> list[tuple[str, str]]:
     """The paired comparisons of a run: RMC against each baseline (int8 against int8), and
     each student against the teacher (what compression cost: Xu et al.'s question)."""
     rmc = [(student_name(cfg.student.compression, "rmc"), student_name(cfg.student.compression, m))
-           for m in cfg.methods if m != "rmc"] if "rmc" in cfg.methods else []
+           for m in cfg.methods if m != "rmc" and not METHODS[m].upper_bound] if "rmc" in cfg.methods else []
     if cfg.student.quantize != "none":
         rmc += [(int8_name(a), int8_name(b)) for a, b in rmc]
     students = [name for name, what in identities(cfg).items() if what["role"] == "student"]

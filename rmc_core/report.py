@@ -8,8 +8,13 @@ import pandas as pd
 
 from rmc_core.evaluation.registry import DECLARED
 from rmc_core.evaluation.uncertainty import verdicts
+from rmc_core.objectives.methods import UPPER_BOUND
 
 SPARSITY_LEGEND = "achieved sparsity: share of the encoder's prunable weights that are zero or removed."
+
+
+UPPER_BOUND_HEADING = ("OOD-information upper bound (trained on the task's OOD training rows as well: not a method, "
+                       "compared with nothing)")
 
 
 def _declared(tables: dict[str, pd.DataFrame], shown: str) -> pd.DataFrame:
@@ -49,17 +54,31 @@ def seed_count(tables: dict[str, pd.DataFrame]) -> int:
 
 
 def summary_tables(tables: dict[str, pd.DataFrame], digits: int | None = 3) -> list[pd.DataFrame]:
-    """The headline table, and the detail table when the run has detail columns."""
+    """The headline table, and the detail table when the run has detail columns (upper
+    bounds left out: `upper_bound_table`)."""
     detail = summary_table(tables, "detail", digits)
     return [summary_table(tables, "headline", digits), *([detail] if len(detail.columns) > 1 else [])]
 
 
-def summary_table(tables: dict[str, pd.DataFrame], shown: str = "headline", digits: int | None = 3) -> pd.DataFrame:
+def upper_bound_table(tables: dict[str, pd.DataFrame], digits: int | None = 3) -> pd.DataFrame | None:
+    """The students trained with OOD information (`MethodSpec.upper_bound`), headline
+    columns, apart from the models they would otherwise seem to beat; None when there are none."""
+    frame = summary_table(tables, "headline", digits, upper_bound=True)
+    return frame if len(frame) else None
+
+
+def _is_upper_bound(results: pd.DataFrame) -> pd.Series:
+    return results["role"] == UPPER_BOUND if "role" in results.columns else pd.Series(False, index=results.index)
+
+
+def summary_table(tables: dict[str, pd.DataFrame], shown: str = "headline", digits: int | None = 3,
+                  upper_bound: bool = False) -> pd.DataFrame:
     """One summary table, columns named for people. With several seeds, `digits` set, each
     metric reads 'mean [low, high]' (95 % t-interval over seeds); `digits` None keeps the
-    numbers (for a table artifact)."""
+    numbers (for a table artifact). `upper_bound`: the upper bounds' rows instead of the others."""
     columns = summary_columns(tables, shown)
-    frame = tables["results"][list(columns)].copy()
+    results = tables["results"]
+    frame = results.loc[_is_upper_bound(results) == upper_bound, list(columns)].reset_index(drop=True)
     if digits is not None and seed_count(tables) > 1:
         cells = {(r.model, r.metric): f"{r.mean:.{digits}f} [{r.low:.{digits}f}, {r.high:.{digits}f}]"
                  for r in tables["results_interval"].itertuples()}
@@ -158,6 +177,8 @@ def markdown_report(tables: dict[str, pd.DataFrame], task: str) -> str:
     for table in summary_tables(tables):
         parts += ["", to_markdown(table, max_columns=PANE_COLUMNS)]
     parts += ["", *(f"- {line}" for line in legend(tables))]
+    if (upper := upper_bound_table(tables)) is not None:
+        parts += ["", f"## {UPPER_BOUND_HEADING}", "", to_markdown(upper, max_columns=PANE_COLUMNS)]
     if lines := premise_lines(tables):
         parts += ["", "## RMC's premise", "", *lines]
     if lines := comparison_lines(tables):

@@ -22,7 +22,7 @@ from rmc_core.compression.masked import transfer_mask
 from rmc_core.quantization import Quantize, QuantAware, int8_modules, save_int8, to_int8
 from rmc_core.compression.registry import StudentInit
 from rmc_core.config import DataConfig, ModelSpec, TrainConfig
-from rmc_core.data.registry import TASKS, TaskData, TaskSpec, load_task_data
+from rmc_core.data.registry import TASKS, TaskData, TaskSpec, load_ood_train, load_task_data
 from rmc_core.objectives.bias_model import BiasModel, bias_probabilities
 from rmc_core.objectives.cartography import variability
 from rmc_core.objectives.difficulty import difficulty_scores, loss_variance
@@ -30,6 +30,7 @@ from rmc_core.evaluation import EVALUATIONS
 from rmc_core.evaluation.registry import CORRECT, DECLARED, Inputs, Measured, Queried, compute
 from rmc_core.objectives.losses import gold_objective
 from rmc_core.objectives.methods import METHODS
+from rmc_core.objectives.ood_upper import with_ood_rows
 from rmc_core.models import build_base, load_model, save_model
 from rmc_core.store import Ref, Store
 from rmc_core.training.dynamics import TrainingDynamics
@@ -40,6 +41,8 @@ from rmc_core.evaluation.uncertainty import compare, correctness, mean_over_seed
 from rmc_core.report import headline_lines, metric_labels
 
 OOD_PREFIX = "ood__"
+# The data artifact's table of OOD training rows (method ood-upper); not an OOD set.
+OOD_TRAIN = "train_ood"
 log = logging.getLogger(__name__)
 # The store record of how a model was trained (steps, seconds, throughput, sparsity,
 # precision, batching); a model no stage trained (a base or truncated encoder) has none.
@@ -61,10 +64,14 @@ def as_array(frame: pd.DataFrame) -> np.ndarray:
     return values[:, 0] if values.shape[1] == 1 else values
 
 
-def prepare_data(task: str, cfg: DataConfig, store: Store) -> Ref:
-    """Read, check and subsample every split once; later stages read the stored copy."""
+def prepare_data(task: str, cfg: DataConfig, store: Store, ood_train: bool = False) -> Ref:
+    """Read, check and subsample every split once; later stages read the stored copy.
+    `ood_train`: also the task's OOD training rows (`OOD_TRAIN`), for the upper bound only."""
     data = load_task_data(task, cfg)
     tables = {"train": data.train, "dev": data.dev, **{OOD_PREFIX + k: v for k, v in data.ood.items()}}
+    if ood_train:
+        tables[OOD_TRAIN] = load_ood_train(task, cfg)
+        log.info("%s OOD training rows for the upper bound: %d", task, len(tables[OOD_TRAIN]))
     hard = f" ({int(data.dev['hard'].sum())} annotated hard)" if "hard" in data.dev.columns else ""
     log.info("%s data: %d train, %d dev%s, OOD %s", task, len(data.train), len(data.dev), hard,
              ", ".join(f"{k} {len(v)}" for k, v in data.ood.items()) or "none")
@@ -133,6 +140,8 @@ def train(
     model, tokenizer = load_model(store.path(base_ref))
     train_rows = store.table(data_ref, "train")
     per_sample = as_array(store.table(per_sample_ref, "train")) if per_sample_ref else None
+    if METHODS[method].upper_bound:
+        train_rows, per_sample = with_ood_rows(train_rows, store.table(data_ref, OOD_TRAIN), TASKS[store.meta(data_ref)["task"]])
     log.info("%s: %d rows, %s epochs, lr %g, %s loss, compression %s, on %s", desc, len(train_rows), cfg.epochs, cfg.lr,
              method, compression or "none", device)
     objective = METHODS[method].loss(per_sample, **(loss_params or {}))

@@ -12,7 +12,7 @@ import pytest
 
 from rmc_core.config import DataConfig
 from rmc_core.data import TASKS, DataError, load_task_data
-from rmc_core.data.registry import QQP_RAW, ood_names, stratified_sample
+from rmc_core.data.registry import QQP_RAW, load_ood_train, ood_names, stratified_sample
 from rmc_core.data.sources import LocalSource, load_source
 from rmc_core.data.synthetic import PEOPLE, VERBS, generate_ood, generate_split
 
@@ -88,6 +88,16 @@ def test_hans_arrow_copy_in_zip_agrees_with_main_copy(data_root):
         assert len(frame) == n
     key = lambda f: set(zip(f.text_a.str.strip(), f.text_b.str.strip(), f.label))
     assert key(frame) <= key(main)
+
+
+def test_the_mnli_upper_bound_reads_hans_train_stratified(data_root):
+    """HANS's training set (30,000 rows, half entailed) is MNLI's OOD training data for the
+    upper bound; max_ood_train keeps the label and heuristic proportions."""
+    full = load_ood_train("mnli", DataConfig(data_root=data_root))
+    assert len(full) == 30000 and counts(full, ("entailment", "non-entailment")) == {"entailment": 15000,
+                                                                                    "non-entailment": 15000}
+    part = load_ood_train("mnli", DataConfig(data_root=data_root, max_ood_train=3000))
+    assert len(part) == 3000 and part["heuristic"].value_counts().nunique() == 1
 
 
 def test_snli_hard_jsonl_loads(data_root):

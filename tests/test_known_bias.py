@@ -1,5 +1,6 @@
 """The known-bias methods (PoE, example reweighting, confidence regularisation) and their
-bias-only model: the setting RMC avoids, as baselines that show what avoiding it costs."""
+bias-only model: the setting RMC avoids, as baselines that show what avoiding it costs;
+and SRNets' OOD-information upper bound in the same tiny run."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from rmc_core import pipeline, stages
 from rmc_core.data.synthetic import generate_split
 from rmc_core.objectives.bias_model import bias_probabilities, overlap_features
 from rmc_core.objectives.known_bias import confreg_targets, log_bias, poe_loss, reweighted_loss, soft_cross_entropy
-from rmc_core.objectives.methods import METHODS, compared_methods
+from rmc_core.objectives.methods import METHODS, UPPER_BOUND, compared_methods
+from rmc_core.report import UPPER_BOUND_HEADING, markdown_report, summary_tables, upper_bound_table
+from rmc_core.stages import OOD_TRAIN, TRAIN_STATS
 from rmc_core.store import Store
 from tests.conftest import tiny_run_config
 
@@ -81,26 +84,57 @@ def test_too_few_rows_per_label_for_cross_fitting_is_refused(synthetic):
         bias_probabilities("overlap", train.head(8), dev, 3, seed=0)
 
 
-def test_one_bias_model_serves_every_known_bias_student_and_cartography_trains_no_subnetwork(tmp_path):
-    """One tiny run for two checks: the known-bias students share one bias-only model, and
-    the cartography estimator scores rows from the teacher's own training alone."""
-    calls, made = [], {}
+@pytest.fixture(scope="module")
+def srnets_run(tmp_path_factory):
+    """One tiny run of SRNets' settings for several checks: the three known-bias students,
+    the OOD-information upper bound, and RMC with cartography difficulty. Returns the
+    store, the run's outputs, and each stage's calls (arguments and result)."""
+    made = {}
 
-    def counting(stage, *args, **kwargs):
-        calls.append(stage.__name__)
-        made[stage.__name__] = stage(*args, **kwargs)
-        return made[stage.__name__]
+    def keeping(stage, *args, **kwargs):
+        ref = stage(*args, **kwargs)
+        made.setdefault(stage.__name__, []).append((args, kwargs, ref))
+        return ref
 
     subnets = tiny_run_config().subnetworks.model_copy(update={"estimator": "cartography"})
-    cfg = tiny_run_config(methods=("poe", "reweight", "confreg", "rmc"), subnetworks=subnets)
-    outputs = pipeline.run(cfg, Store(tmp_path), call=counting)
-    assert calls.count("bias_model") == 1
-    results = Store(tmp_path).tables(outputs.report)["results"]
-    assert list(results["model"]) == ["teacher", "imp40-poe", "imp40-reweight", "imp40-confreg", "imp40-rmc"]
+    cfg = tiny_run_config(methods=("poe", "reweight", "confreg", "rmc", "ood-upper"), subnetworks=subnets)
+    store = Store(tmp_path_factory.mktemp("srnets"))
+    return cfg, store, pipeline.run(cfg, store, call=keeping), made
+
+
+def test_one_bias_model_serves_every_known_bias_student_and_cartography_trains_no_subnetwork(srnets_run):
+    """The known-bias students share one bias-only model, and the cartography estimator
+    scores rows from the teacher's own training alone."""
+    cfg, store, outputs, made = srnets_run
+    assert len(made["bias_model"]) == 1
+    results = store.tables(outputs.report)["results"]
+    assert list(results["model"]) == ["teacher", "imp40-poe", "imp40-reweight", "imp40-confreg", "imp40-rmc",
+                                      "imp40-ood-upper"]
     assert pipeline.bias_model_kind(cfg) == "hypothesis-only"
-    assert calls.count("train") == 1 + 4, "the teacher and the students: no sub-network"
-    tables = Store(tmp_path).tables(outputs.report)
+    assert len(made["train"]) == 1 + 5, "the teacher and the students: no sub-network"
+    tables = store.tables(outputs.report)
     assert tables["subnetworks"].empty and 0 <= tables["split_agreement"]["agreement"].iloc[0] <= 1
-    bias = Store(tmp_path).tables(made["bias_model"])
-    assert bias["train"].shape == (300, 4) and bias["dev"].shape == (90, 4), "three probabilities and the gold loss"
-    np.testing.assert_allclose(stages.split_probs(Store(tmp_path), made["bias_model"], "train").sum(axis=1), 1.0)
+    (_, _, bias), = made["bias_model"]
+    assert store.tables(bias)["train"].shape == (300, 4) and store.tables(bias)["dev"].shape == (90, 4), \
+        "three probabilities and the gold loss"
+    np.testing.assert_allclose(stages.split_probs(store, bias, "train").sum(axis=1), 1.0)
+
+
+def test_the_upper_bound_trains_on_the_ood_rows_and_is_tabled_apart_and_compared_with_nothing(srnets_run):
+    cfg, store, outputs, made = srnets_run
+    (_, _, data), = made["prepare_data"]
+    assert len(store.table(data, OOD_TRAIN)) == cfg.data.synthetic_ood
+    steps = {kw.get("desc"): store.record(ref, TRAIN_STATS)["steps"] for _, kw, ref in made["train"]}
+    assert steps["imp40-ood-upper"] > steps["imp40-rmc"], "the upper bound trains on more rows"
+    tables = store.tables(outputs.report)
+    roles = tables["results"].set_index("model")["role"]
+    assert roles["imp40-ood-upper"] == UPPER_BOUND and roles["imp40-rmc"] == "student"
+    compared = set(tables["comparisons"]["a"]) | set(tables["comparisons"]["b"])
+    assert "imp40-ood-upper" not in compared and {"imp40-rmc", "imp40-poe"} <= compared
+    assert all("imp40-ood-upper" not in set(t["model"]) for t in summary_tables(tables))
+    assert list(upper_bound_table(tables)["model"]) == ["imp40-ood-upper"]
+    assert f"## {UPPER_BOUND_HEADING}" in markdown_report(tables, "synthetic")
+    without = tables["results"][tables["results"]["role"] != UPPER_BOUND]
+    assert upper_bound_table({**tables, "results": without}) is None
+    assert OOD_TRAIN not in store.tables(stages.prepare_data("synthetic", tiny_run_config().data, store)), \
+        "a run without an upper bound reads no OOD training rows"

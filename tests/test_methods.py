@@ -50,6 +50,7 @@ def test_what_each_method_needs_and_reads_follows_from_its_functions():
         "poe": ({"bias_probs"}, ()),
         "reweight": ({"bias_beta"}, ()),
         "confreg": ({"teacher_probs", "bias_beta"}, ()),
+        "ood-upper": (set(), ()),
     }
 
 

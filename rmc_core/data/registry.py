@@ -21,6 +21,9 @@ class TaskSources(Frozen):
     train: Source
     dev: Source
     ood: dict[str, Source]
+    # Training rows from the OOD distribution, labelled like the OOD sets (the upper bound
+    # of SRNets, method ood-upper); None: the task has none.
+    ood_train: Source | None = None
 
 
 class TaskSpec(Frozen):
@@ -81,6 +84,12 @@ MNLI = TaskSpec(
                 columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"},
                 annotate="hans_blocks",
             )},
+            # HANS's own training set (heuristics_train_set), in the cross-check copy's zip.
+            ood_train=LocalSource(path="hans/RD-UU-MPLT/hans.zip", format="arrow_stream",
+                                  member="hans_datasets/train/data-00000-of-00001.arrow",
+                                  columns={"text_a": "sentence1", "text_b": "sentence2", "label": "labels",
+                                           "heuristic": "heuristic"},
+                                  labels={"0": "non-entailment", "1": "entailment"}),
         ),
         "hub": TaskSources(
             train=HubSource(path="nyu-mll/glue", name="mnli", split="train",
@@ -92,6 +101,9 @@ MNLI = TaskSpec(
             ood={"hans": HubSource(path="jhu-cogsci/hans", split="validation",
                                    columns={"text_a": "premise", "text_b": "hypothesis", "label": "label",
                                             "heuristic": "heuristic", "subcase": "subcase"})},
+            ood_train=HubSource(path="jhu-cogsci/hans", split="train",
+                                columns={"text_a": "premise", "text_b": "hypothesis", "label": "label",
+                                         "heuristic": "heuristic"}),
         ),
     },
 )
@@ -206,14 +218,18 @@ def annotated_training_rows(task: str, cfg: DataConfig) -> bool:
     return TASKS[task].train_annotated or cfg.shortcut_strength is not None
 
 
-def check_sources(task: str, cfg: DataConfig) -> None:
+def check_sources(task: str, cfg: DataConfig, ood_train: bool = False) -> None:
     """The task has the configured source, and each of its local files is where the
-    registry says: found without reading any of them."""
+    registry says: found without reading any of them. `ood_train`: the run also needs the
+    task's OOD training rows (method ood-upper)."""
     ood_names(task, cfg.source)
+    if ood_train and task not in ood_train_tasks(cfg.source):
+        raise ValueError(f"method ood-upper needs the task's OOD training rows; {task} ({cfg.source}) has none "
+                         f"(tasks that have them: {', '.join(sorted(ood_train_tasks(cfg.source)))})")
     if task == "synthetic":
         return
     srcs = TASKS[task].sources[cfg.source]
-    every = (srcs.train, srcs.dev, *srcs.ood.values())
+    every = (srcs.train, srcs.dev, *srcs.ood.values(), *([srcs.ood_train] if ood_train else []))
     local = [s.path for s in every if isinstance(s, LocalSource)] + [ANNOTATION_FILES[s.annotate] for s in every
                                                                      if s.annotate in ANNOTATION_FILES]
     if local and not cfg.data_root.is_dir():
@@ -224,6 +240,26 @@ def check_sources(task: str, cfg: DataConfig) -> None:
         raise FileNotFoundError(f"data files missing under {cfg.data_root.resolve()}: {missing}")
     for path in local:
         check_readable(cfg.data_root / path, cfg.data_root)
+
+
+def load_ood_train(task: str, cfg: DataConfig) -> pd.DataFrame:
+    """The task's OOD training rows (labels are OOD label ids), stratified to
+    `max_ood_train`: what the OOD-information upper bound adds to a student's training."""
+    if task == "synthetic":
+        return synthetic.generate_ood(cfg.max_ood_train or cfg.synthetic_ood, cfg.seed, cfg.synthetic_order, "ood-train")
+    spec = TASKS[task]
+    src = spec.sources[cfg.source].ood_train
+    if src is None:
+        raise DataError(f"task {task!r} ({cfg.source}) has no OOD training set, so method ood-upper cannot run on it; "
+                        f"tasks with one: {sorted(ood_train_tasks(cfg.source))}")
+    rows = load_source(src, spec.ood_labels, cfg.data_root, f"{task}/ood-train")
+    return stratified_sample(rows, cfg.max_ood_train, cfg.seed)
+
+
+def ood_train_tasks(source: str) -> set[str]:
+    """The tasks with an OOD training set in `source` (the synthetic task makes its own)."""
+    return {"synthetic"} | {name for name, spec in TASKS.items() if source in spec.sources
+                            and spec.sources[source].ood_train is not None}
 
 
 def load_task_data(task: str, cfg: DataConfig) -> TaskData:

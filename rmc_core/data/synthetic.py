@@ -84,10 +84,11 @@ def generate_split(n: int, seed: int, split: str, bias: float, order: float = 0.
     return frame.sample(frac=1.0, random_state=rng.randrange(2**31)).reset_index(drop=True)
 
 
-def generate_ood(n: int, seed: int, order: float = 0.0) -> pd.DataFrame:
+def generate_ood(n: int, seed: int, order: float = 0.0, split: str = "ood") -> pd.DataFrame:
     """OOD split: 2 labels, the shortcut always wrong (half entailed paraphrases, half
-    non-entailed high-overlap hypotheses)."""
-    rng = random.Random(f"rmc-synthetic-{seed}-ood")
+    non-entailed high-overlap hypotheses). `split` "ood-train": rows of the same kind from
+    another random stream, for the OOD-information upper bound."""
+    rng = random.Random(f"rmc-synthetic-{seed}-{split}")
     rows = [_row(rng, "entailment" if i % 2 == 0 else "neutral", False, order) for i in range(n)]
     frame = pd.DataFrame(rows, columns=COLUMNS).drop(columns="hard")
     return frame.assign(label=(frame["label"] != 0).astype(int))

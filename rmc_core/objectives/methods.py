@@ -30,6 +30,7 @@ from rmc_core.objectives.known_bias import (
     reweighted_objective,
     soft_target_objective,
 )
+from rmc_core.objectives.ood_upper import label_set_objective
 from rmc_core.objectives.losses import Objective, distillation_objective, focal_objective, gold_objective, jtt_weights, weighted_objective
 from rmc_core.registry import Registry
 from rmc_core.schema import Frozen, Real
@@ -78,6 +79,10 @@ class MethodSpec:
     # A known-bias method needs a model of the bias (RMC's premise is not to); benchmarks
     # that reproduce the paper's tables leave them out unless asked for, as controls.
     known_bias: bool = False
+    # An upper bound trains on the task's OOD training rows as well (objectives/ood_upper.py):
+    # information no method is meant to have. Its student is reported in a table of its
+    # own and compared with no method.
+    upper_bound: bool = False
     params: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -108,11 +113,14 @@ def select(names: tuple[str, ...], cfg: MethodConfig) -> dict[str, float]:
 
 
 METHODS: Registry[MethodSpec] = Registry("method")
+# The role (`pipeline.identities`) of an upper bound's student: tabled apart, compared with nothing.
+UPPER_BOUND = "upper-bound"
 
 
 def compared_methods() -> tuple[str, ...]:
-    """The paper's methods and any registered like them: not the controls, not the known-bias ones."""
-    return tuple(name for name, spec in METHODS.items() if not spec.control and not spec.known_bias)
+    """The paper's methods and any registered like them: not the controls, not the known-bias
+    ones, not the upper bounds."""
+    return tuple(name for name, spec in METHODS.items() if not (spec.control or spec.known_bias or spec.upper_bound))
 
 
 def register(spec: MethodSpec) -> MethodSpec:
@@ -184,4 +192,11 @@ CONFREG = register(MethodSpec(
     loss=lambda targets: soft_target_objective(targets),
     targets=lambda teacher_probs, bias_beta: confreg_targets(teacher_probs, bias_beta),
     known_bias=True,
+))
+OOD_UPPER = register(MethodSpec(
+    name="ood-upper",
+    summary="upper bound, not a method: cross-entropy on the training rows plus the task's OOD training rows "
+            "(MNLI: HANS train; SRNets' OOD-information setting), reported apart and compared with nothing",
+    loss=lambda targets: label_set_objective(targets),
+    upper_bound=True,
 ))

@@ -30,7 +30,6 @@ from rmc_core.evaluation import EVALUATIONS
 from rmc_core.evaluation.registry import CORRECT, DECLARED, Inputs, Measured, Queried, compute
 from rmc_core.objectives.losses import gold_objective
 from rmc_core.objectives.methods import METHODS
-from rmc_core.objectives.ood_upper import with_ood_rows
 from rmc_core.models import build_base, load_model, save_model
 from rmc_core.store import Ref, Store
 from rmc_core.training.dynamics import TrainingDynamics
@@ -140,8 +139,8 @@ def train(
     model, tokenizer = load_model(store.path(base_ref))
     train_rows = store.table(data_ref, "train")
     per_sample = as_array(store.table(per_sample_ref, "train")) if per_sample_ref else None
-    if METHODS[method].upper_bound:
-        train_rows, per_sample = with_ood_rows(train_rows, store.table(data_ref, OOD_TRAIN), TASKS[store.meta(data_ref)["task"]])
+    if (ood_rows := METHODS[method].ood_rows) is not None:
+        train_rows, per_sample = ood_rows(train_rows, store.table(data_ref, OOD_TRAIN))
     log.info("%s: %d rows, %s epochs, lr %g, %s loss, compression %s, on %s", desc, len(train_rows), cfg.epochs, cfg.lr,
              method, compression or "none", device)
     objective = METHODS[method].loss(per_sample, **(loss_params or {}))

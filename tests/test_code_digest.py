@@ -101,6 +101,7 @@ RECOMPUTES: dict[str, set[str]] = {
     "objectives/cartography.py": {"difficulty"},
     "objectives/difficulty.py": {"difficulty", "evaluate[split_agreement]", "summarize"},
     "objectives/known_bias.py": KNOWN_BIAS,
+    "objectives/ood_upper.py": {"train[ood-upper]"},
     "objectives/losses.py": MODEL_STAGES | TARGETS,
     "objectives/methods.py": TRAINING | TARGETS | {"train[teacher]", "train[vanilla|structured]", "train[vanilla|theseus]"},
     "objectives/smoothing.py": SMOOTHED,

@@ -98,6 +98,8 @@ def test_the_mnli_upper_bound_reads_hans_train_stratified(data_root):
                                                                                     "non-entailment": 15000}
     part = load_ood_train("mnli", DataConfig(data_root=data_root, max_ood_train=3000))
     assert len(part) == 3000 and part["heuristic"].value_counts().nunique() == 1
+    non_entailed = part[part["label"] == 1]
+    assert (non_entailed[["allows_entailment", "allows_neutral", "allows_contradiction"]].to_numpy() == [0, 1, 1]).all()
 
 
 def test_snli_hard_jsonl_loads(data_root):

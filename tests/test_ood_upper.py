@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 
 from rmc_core import pipeline
-from rmc_core.data.registry import TASKS
+from rmc_core.data.registry import ALLOWS, TASKS
 from rmc_core.objectives.methods import METHODS, compared_methods
-from rmc_core.objectives.ood_upper import label_set_loss, label_sets, with_ood_rows
+from rmc_core.objectives.ood_upper import label_set_loss, with_ood_rows
 from rmc_core.store import Store
 from tests.conftest import tiny_run_config
 
@@ -31,13 +31,15 @@ def test_the_loss_is_cross_entropy_on_the_ood_label_and_plain_cross_entropy_on_a
 
 
 def test_ood_rows_follow_the_training_rows_with_the_task_labels_their_ood_label_covers():
+    np.testing.assert_array_equal(MNLI.ood_label_sets(), [[1, 0, 0], [0, 1, 1]])
     train = pd.DataFrame({"text_a": ["a", "b"], "text_b": ["c", "d"], "label": [2, 1], "hard": [False, True]})
     hans = pd.DataFrame({"text_a": ["e", "f"], "text_b": ["g", "h"], "label": [0, 1], "heuristic": ["x", "y"]})
-    rows, allowed = with_ood_rows(train, hans, MNLI)
+    sets = MNLI.ood_label_sets()[hans["label"]]
+    hans = hans.assign(**{f"{ALLOWS}{name}": sets[:, i] for i, name in enumerate(MNLI.labels)})
+    rows, allowed = with_ood_rows(train, hans)
     assert list(rows.columns) == ["text_a", "text_b", "label"] and list(rows["text_a"]) == ["a", "b", "e", "f"]
     np.testing.assert_array_equal(allowed, [[0, 0, 1], [0, 1, 0], [1, 0, 0], [0, 1, 1]])
     assert list(rows["label"]) == [2, 1, 0, 1], "an OOD row's label column is the first task label of its set"
-    np.testing.assert_array_equal(label_sets(np.array([1]), MNLI), [[0, 1, 1]])
 
 
 def test_the_upper_bound_is_no_compared_method():

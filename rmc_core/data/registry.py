@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from rmc_core.config import DataConfig
@@ -44,6 +45,12 @@ class TaskSpec(Frozen):
     # hypothesis, FEVER's claim, QQP's and PAWS's second question or sentence (the pair's
     # text_b everywhere: the side that carries each task's known bias); None: no text to perturb.
     attacked: str | None = "text_b"
+
+    def ood_label_sets(self) -> np.ndarray:
+        """Per OOD label, a 0/1 row over the task's labels: those that count as it (HANS's
+        non-entailment: neutral and contradiction)."""
+        names = [self.ood_label_map[name] for name in self.labels]
+        return np.array([[float(n == ood) for n in names] for ood in self.ood_labels])
 
     def ood_label_ids(self, ood_set: str) -> list[int]:
         """For each task label id, the id it counts as on `ood_set` (-1: always wrong): the
@@ -244,16 +251,25 @@ def check_sources(task: str, cfg: DataConfig, ood_train: bool = False) -> None:
 
 def load_ood_train(task: str, cfg: DataConfig) -> pd.DataFrame:
     """The task's OOD training rows (labels are OOD label ids), stratified to
-    `max_ood_train`: what the OOD-information upper bound adds to a student's training."""
-    if task == "synthetic":
-        return synthetic.generate_ood(cfg.max_ood_train or cfg.synthetic_ood, cfg.seed, cfg.synthetic_order, "ood-train")
+    `max_ood_train`: what the OOD-information upper bound adds to a student's training.
+    Each row also says which task labels its OOD label covers (`allows_<label>` columns,
+    `TaskSpec.ood_label_sets`), so that training needs no task registry."""
     spec = TASKS[task]
-    src = spec.sources[cfg.source].ood_train
-    if src is None:
-        raise DataError(f"task {task!r} ({cfg.source}) has no OOD training set, so method ood-upper cannot run on it; "
-                        f"tasks with one: {sorted(ood_train_tasks(cfg.source))}")
-    rows = load_source(src, spec.ood_labels, cfg.data_root, f"{task}/ood-train")
-    return stratified_sample(rows, cfg.max_ood_train, cfg.seed)
+    if task == "synthetic":
+        rows = synthetic.generate_ood(cfg.max_ood_train or cfg.synthetic_ood, cfg.seed, cfg.synthetic_order, "ood-train")
+    else:
+        src = spec.sources[cfg.source].ood_train
+        if src is None:
+            raise DataError(f"task {task!r} ({cfg.source}) has no OOD training set, so method ood-upper cannot run on "
+                            f"it; tasks with one: {sorted(ood_train_tasks(cfg.source))}")
+        rows = stratified_sample(load_source(src, spec.ood_labels, cfg.data_root, f"{task}/ood-train"), cfg.max_ood_train,
+                                 cfg.seed)
+    allows = spec.ood_label_sets()[rows["label"].to_numpy(dtype=int)]
+    return rows.assign(**{f"{ALLOWS}{name}": allows[:, i] for i, name in enumerate(spec.labels)})
+
+
+# The prefix of an OOD training row's columns that say which task labels its label covers.
+ALLOWS = "allows_"
 
 
 def ood_train_tasks(source: str) -> set[str]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 from pydantic import Field
 
 from rmc_core.objectives.known_bias import (
@@ -30,7 +31,7 @@ from rmc_core.objectives.known_bias import (
     reweighted_objective,
     soft_target_objective,
 )
-from rmc_core.objectives.ood_upper import label_set_objective
+from rmc_core.objectives.ood_upper import label_set_objective, with_ood_rows
 from rmc_core.objectives.losses import Objective, distillation_objective, focal_objective, gold_objective, jtt_weights, weighted_objective
 from rmc_core.registry import Registry
 from rmc_core.schema import Frozen, Real
@@ -79,10 +80,10 @@ class MethodSpec:
     # A known-bias method needs a model of the bias (RMC's premise is not to); benchmarks
     # that reproduce the paper's tables leave them out unless asked for, as controls.
     known_bias: bool = False
-    # An upper bound trains on the task's OOD training rows as well (objectives/ood_upper.py):
-    # information no method is meant to have. Its student is reported in a table of its
-    # own and compared with no method.
-    upper_bound: bool = False
+    # An upper bound trains on the task's OOD training rows as well (objectives/ood_upper.py),
+    # information no method is meant to have: (training rows, OOD rows) -> (rows, per-sample
+    # data for `loss`). Its student is reported in a table of its own, compared with nothing.
+    ood_rows: Callable[[pd.DataFrame, pd.DataFrame], tuple[pd.DataFrame, np.ndarray]] | None = None
     params: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -93,6 +94,10 @@ class MethodSpec:
         if ("first_stage_errors" in self.needs) != (self.first_stage_epochs is not None):
             raise ValueError(f"method {self.name!r}: first_stage_errors and first_stage_epochs go together")
         object.__setattr__(self, "params", tuple(dict.fromkeys(params)))
+
+    @property
+    def upper_bound(self) -> bool:
+        return self.ood_rows is not None
 
     @property
     def needs(self) -> frozenset[str]:
@@ -198,5 +203,5 @@ OOD_UPPER = register(MethodSpec(
     summary="upper bound, not a method: cross-entropy on the training rows plus the task's OOD training rows "
             "(MNLI: HANS train; SRNets' OOD-information setting), reported apart and compared with nothing",
     loss=lambda targets: label_set_objective(targets),
-    upper_bound=True,
+    ood_rows=with_ood_rows,
 ))

@@ -12,8 +12,6 @@ its predictions (`TaskSpec.ood_label_map`). No task label is invented for those 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 import torch
@@ -21,26 +19,18 @@ from torch import Tensor
 
 from rmc_core.objectives.losses import Objective
 
-if TYPE_CHECKING:  # the task registry imports the config, which imports the methods
-    from rmc_core.data.registry import TaskSpec
 
-
-def label_sets(labels: np.ndarray, spec: TaskSpec) -> np.ndarray:
-    """Per OOD row, a 0/1 row over the task's labels: those that count as its OOD label."""
-    names = np.array([spec.ood_label_map[name] or "" for name in spec.labels])
-    return (names[None, :] == np.array(spec.ood_labels)[np.asarray(labels)][:, None]).astype(np.float32)
-
-
-def with_ood_rows(train: pd.DataFrame, ood: pd.DataFrame, spec: TaskSpec) -> tuple[pd.DataFrame, np.ndarray]:
-    """The training rows followed by the OOD rows, and each row's set of allowed task labels
-    (one-hot for a training row). An OOD row's `label` column holds the first task label of
-    its set, for the batch sampler's label checks only: the loss reads the sets."""
-    allowed = np.concatenate([np.eye(len(spec.labels), dtype=np.float32)[train["label"].to_numpy(dtype=int)],
-                              label_sets(ood["label"].to_numpy(dtype=int), spec)])
-    if (allowed.sum(axis=1) == 0).any():
-        raise ValueError(f"{spec.name}: an OOD label maps to no task label (ood_label_map {spec.ood_label_map})")
-    rows = pd.concat([train[["text_a", "text_b", "label"]],
-                      ood[["text_a", "text_b"]].assign(label=allowed[len(train):].argmax(axis=1))], ignore_index=True)
+def with_ood_rows(train: pd.DataFrame, ood: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """The training rows followed by the OOD rows, and each row's set of allowed task labels:
+    one-hot for a training row, an OOD row's `allows_<label>` columns (written with the data,
+    `registry.load_ood_train`) for it. An OOD row's `label` column becomes the first task
+    label of its set, for the batch sampler's label checks only: the loss reads the sets."""
+    sets = ood[[c for c in ood.columns if c.startswith("allows_")]].to_numpy(dtype=np.float32)
+    if (sets.sum(axis=1) == 0).any():
+        raise ValueError("an OOD training row's label covers no task label")
+    allowed = np.concatenate([np.eye(sets.shape[1], dtype=np.float32)[train["label"].to_numpy(dtype=int)], sets])
+    rows = pd.concat([train[["text_a", "text_b", "label"]], ood[["text_a", "text_b"]].assign(label=sets.argmax(axis=1))],
+                     ignore_index=True)
     return rows, allowed
 
 

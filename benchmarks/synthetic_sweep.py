@@ -163,8 +163,9 @@ def gain_over_vanilla(design: pd.DataFrame, run: pd.DataFrame, ood: str) -> dict
     rmc = next(m for m in design["model"].unique() if m.endswith("-rmc"))
     vanilla = design.loc[design["model"] == rmc.replace("-rmc", "-vanilla")].set_index("seed")[ood].sort_index()
     with_it = run.loc[run["model"] == rmc].set_index("seed")[ood]
-    gain = seed_interval((with_it.loc[vanilla.index] - vanilla).to_numpy())
-    return {"rmc_minus_vanilla": gain.estimate, "low": gain.low, "high": gain.high, "n_seeds": len(vanilla),
+    paired = (with_it - vanilla).dropna()
+    gain = seed_interval(paired.to_numpy())
+    return {"rmc_minus_vanilla": gain.estimate, "low": gain.low, "high": gain.high, "n_seeds": len(paired),
             "resolved": gain.resolved}
 
 
@@ -316,8 +317,10 @@ def merge_seeds(directories: list[Path], out: Path, testbed: Testbed = SYNTHETIC
         raise ValueError(f"seed {sorted(set(twice['seed']))} appears in more than one of {[str(d) for d in directories]}")
     configs = {d: {c.name: json.loads(c.read_text()) | {"seeds": None} for c in d.glob(f"{testbed.name}_config_*.json")}
                for d in directories}
-    first = configs[directories[0]]
-    if any(c != first for c in configs.values()):
+    designs = {json.dumps({n: c for n, c in named.items() if run_of(n, testbed) == "design"}, sort_keys=True)
+               for named in configs.values()}
+    shared = {n: [named[n] for named in configs.values() if n in named] for named in configs.values() for n in named}
+    if len(designs) > 1 or any(c != runs[0] for runs in shared.values() for c in runs):
         raise ValueError("these sweeps ran different designs (their configs differ beyond the seeds); merge only seeds of one")
     metrics = [m for m in (testbed.ood, "acc_dev", "dev_hard") if m in by_seed]
     premise, effects = [], []
@@ -354,25 +357,34 @@ def merge_seeds(directories: list[Path], out: Path, testbed: Testbed = SYNTHETIC
     estimators = merge_estimators(directories, by_seed, testbed)
     write_outputs(pd.DataFrame(premise), pd.DataFrame(effects), out, by_seed, estimators, testbed)
     write_run_tables(directories, by_seed, out, testbed)
-    for name, config in configs[directories[0]].items():
-        (out / name).write_text(json.dumps(config | {"seeds": sorted(set(by_seed["seed"]))}, indent=1))
+    for name, runs in shared.items():
+        seeds = sorted(set(by_seed.loc[by_seed["run"] == run_of(name, testbed), "seed"]))
+        (out / name).write_text(json.dumps(runs[0] | {"seeds": seeds}, indent=1))
+
+
+def run_of(config_name: str, testbed: Testbed = SYNTHETIC) -> str:
+    """The run a sweep's config file is for: "design" (<testbed>_config_<strength>.json) or the
+    control or estimator it names (<testbed>_config_<strength>_<name>.json)."""
+    return config_name.removeprefix(f"{testbed.name}_config_").removesuffix(".json").partition("_")[2] or "design"
 
 
 def merge_estimators(directories: list[Path], by_seed: pd.DataFrame, testbed: Testbed = SYNTHETIC) -> pd.DataFrame | None:
-    """The estimators' table over all merged seeds: split agreement, chance and scoring
-    seconds averaged over the seeds, RMC's gain over Vanilla recomputed from the per-seed
-    values (a mean of one-seed intervals would be no interval)."""
-    tables = {d: d / f"{testbed.name}_estimators.csv" for d in directories}
-    ran = {d: set(pd.read_csv(t)["estimator"]) for d, t in tables.items() if t.exists()}
+    """The estimators' table over the merged seeds that ran them (sweeps without --estimators
+    add none): split agreement, chance and scoring seconds averaged over those seeds, RMC's
+    gain over Vanilla recomputed from the per-seed values (a mean of one-seed intervals would
+    be no interval)."""
+    tables = {d: d / f"{testbed.name}_estimators.csv" for d in directories if (d / f"{testbed.name}_estimators.csv").exists()}
+    ran = {d: set(pd.read_csv(t)["estimator"]) for d, t in tables.items()}
     if not ran:
         return None
-    if len(ran) < len(directories) or len({frozenset(e) for e in ran.values()}) > 1:
+    if len({frozenset(e) for e in ran.values()}) > 1:
         raise ValueError("these sweeps ran different --estimators "
-                         f"({ {str(d): sorted(ran.get(d, [])) for d in directories} }); rerun them with the same ones")
+                         f"({ {str(d): sorted(e) for d, e in ran.items()} }); rerun them with the same ones")
     per_seed = pd.concat([pd.read_csv(t) for t in tables.values()], ignore_index=True)
+    seeds = set(pd.concat([pd.read_csv(d / f"{testbed.name}_by_seed.csv")["seed"] for d in tables]))
     rows = []
     for (bias, estimator), group in per_seed.groupby(["bias", "estimator"], sort=False):
-        at = by_seed[by_seed["bias"] == bias]
+        at = by_seed[(by_seed["bias"] == bias) & by_seed["seed"].isin(seeds)]
         run = "design" if estimator == "imp" else estimator
         rows.append({"bias": bias, "estimator": estimator, "agreement": group["agreement"].mean(),
                      "chance": group["chance"].mean(), "seconds_per_seed": group["seconds_per_seed"].mean(),

@@ -277,8 +277,9 @@ def test_a_one_seed_comparison_is_never_marked_resolved_whatever_its_rows_say(ta
 
 def test_merged_seeds_recompute_each_estimators_gain_over_all_seeds(tables, tmp_path):
     """Each seed's estimators table holds a one-seed gain; merged, the gain is the
-    t-interval over the per-seed differences, and the agreement and cost their means. Sweeps
-    that ran different --estimators are refused."""
+    t-interval over the per-seed differences, and the agreement and cost their means. A
+    sweep that ran no estimators adds no seed to that table (its design still merges);
+    sweeps that ran different --estimators are refused."""
     from rmc.benchmarks.synthetic_sweep import by_seed_rows, merge_seeds, seed_interval
 
     design = by_seed_rows(0.8, "design", tables)
@@ -310,6 +311,16 @@ def test_merged_seeds_recompute_each_estimators_gain_over_all_seeds(tables, tmp_
     assert merged.loc["teacher-loss", "cost_share"] == pytest.approx(0.05)
     assert "teacher-loss" in (tmp_path / "merged" / "synthetic_sweep.md").read_text()
 
-    (folders[1] / "synthetic_estimators.csv").unlink()
+    estimators = pd.read_csv(folders[1] / "synthetic_estimators.csv")
+    estimators[estimators["estimator"] == "imp"].to_csv(folders[1] / "synthetic_estimators.csv", index=False)
     with pytest.raises(ValueError, match="different --estimators"):
         merge_seeds(folders, tmp_path / "merged")
+    (folders[1] / "synthetic_estimators.csv").unlink()
+    design.loc[design["seed"] == 1].to_csv(folders[1] / "synthetic_by_seed.csv", index=False)
+    (folders[0] / "synthetic_config_0.8_teacher-loss.json").write_text(sweep_config(0.8, (0,)).model_dump_json())
+    merge_seeds(folders, tmp_path / "merged")
+    merged = pd.read_csv(tmp_path / "merged" / "synthetic_estimators.csv").set_index("estimator")
+    assert set(merged["n_seeds"]) == {1}, "only seed 0 ran the estimators: every row pairs that seed alone"
+    sweep = pd.read_csv(tmp_path / "merged" / "synthetic_sweep.csv")
+    assert sweep.loc[sweep["kind"] == "rmc_minus", "n_seeds"].eq(2).all(), "the design merges over both seeds"
+    assert json.loads((tmp_path / "merged" / "synthetic_config_0.8_teacher-loss.json").read_text())["seeds"] == [0]

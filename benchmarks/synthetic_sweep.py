@@ -170,10 +170,13 @@ def gain_over_vanilla(design: pd.DataFrame, run: pd.DataFrame, ood: str) -> dict
 
 
 def with_shares(estimators: pd.DataFrame) -> pd.DataFrame:
-    """Each estimator's cost and OOD gain as a share of IMP's at the same strength."""
+    """Each estimator's cost and OOD gain as a share of IMP's at the same strength. The gain
+    share is left empty (NaN) where IMP's own gain is not resolved above 0: a share of an
+    unresolved gain is a ratio of noise (two seeds of 0.8 gave 5.0 and -88)."""
     imp = estimators[estimators["estimator"] == "imp"].set_index("bias")
+    imp_gain = imp["rmc_minus_vanilla"].where(imp["low"] > 0)
     return estimators.assign(cost_share=estimators["seconds_per_seed"] / estimators["bias"].map(imp["seconds_per_seed"]),
-                             gain_share=estimators["rmc_minus_vanilla"] / estimators["bias"].map(imp["rmc_minus_vanilla"]))
+                             gain_share=estimators["rmc_minus_vanilla"] / estimators["bias"].map(imp_gain))
 
 
 def estimators_markdown(estimators: pd.DataFrame) -> str:
@@ -182,7 +185,8 @@ def estimators_markdown(estimators: pd.DataFrame) -> str:
              "scoring s/seed (share of IMP)": f"{r.seconds_per_seed:.0f} ({r.cost_share:.2f})",
              "RMC - Vanilla OOD": f"{_span(r.rmc_minus_vanilla, r.low, r.high, '+')} "
                                   f"{'resolved' if r.resolved else 'unresolved'}",
-             "share of IMP's gain": f"{r.gain_share:.2f}"} for r in estimators.itertuples()]
+             "share of IMP's gain": "- (IMP's unresolved)" if pd.isna(r.gain_share) else f"{r.gain_share:.2f}"}
+            for r in estimators.itertuples()]
     return "\n".join(["## Difficulty estimators (percent; seconds per seed)", "", to_markdown(pd.DataFrame(rows))]) + "\n"
 
 

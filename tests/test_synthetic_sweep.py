@@ -7,6 +7,7 @@ import functools
 import json
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -140,9 +141,19 @@ def test_an_estimators_row_pairs_its_rmc_with_the_designs_vanilla_by_seed(tables
     assert rows.loc["imp", "rmc_minus_vanilla"] == pytest.approx(expected.estimate)
     assert rows.loc["imp", "low"] == pytest.approx(expected.low) and rows.loc["imp", "n_seeds"] == 2
     assert rows.loc["teacher-loss", "cost_share"] == pytest.approx(0.1)
-    assert rows.loc["teacher-loss", "gain_share"] == pytest.approx(0.5)
     assert rows.loc["imp", "agreement"] == tables["split_agreement"]["agreement"].iloc[0]
     assert "| 0.80 | teacher-loss |" in estimators_markdown(rows.reset_index())
+
+
+def test_a_gain_share_is_given_only_against_a_resolved_imp_gain():
+    def rows(imp_low: float) -> pd.DataFrame:
+        return with_shares(pd.DataFrame({"bias": [0.8, 0.8], "estimator": ["imp", "cartography"],
+                                         "seconds_per_seed": [100.0, 5.0], "rmc_minus_vanilla": [0.04, 0.03],
+                                         "low": [imp_low, -0.5]})).set_index("estimator")
+
+    assert rows(0.01).loc["cartography", "gain_share"] == pytest.approx(0.75)
+    unresolved = rows(-0.01)
+    assert np.isnan(unresolved.loc["cartography", "gain_share"]) and unresolved.loc["cartography", "cost_share"] == 0.05
 
 
 def test_scoring_seconds_count_sub_networks_and_dynamics_per_seed(tmp_path):

@@ -385,7 +385,7 @@ def merge_estimators(directories: list[Path], by_seed: pd.DataFrame, testbed: Te
         raise ValueError("these sweeps ran different --estimators "
                          f"({ {str(d): sorted(e) for d, e in ran.items()} }); rerun them with the same ones")
     per_seed = pd.concat([pd.read_csv(t) for t in tables.values()], ignore_index=True)
-    seeds = set(pd.concat([pd.read_csv(d / f"{testbed.name}_by_seed.csv")["seed"] for d in tables]))
+    seeds = set(by_seed.loc[by_seed["run"].isin(set(per_seed["estimator"]) - {"imp"}), "seed"])
     rows = []
     for (bias, estimator), group in per_seed.groupby(["bias", "estimator"], sort=False):
         at = by_seed[(by_seed["bias"] == bias) & by_seed["seed"].isin(seeds)]

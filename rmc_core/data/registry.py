@@ -48,15 +48,18 @@ class TaskSpec(Frozen):
 
     def ood_label_sets(self) -> np.ndarray:
         """Per OOD label, a 0/1 row over the task's labels: those that count as it (HANS's
-        non-entailment: neutral and contradiction)."""
-        names = [self.ood_label_map[name] for name in self.labels]
-        return np.array([[float(n == ood) for n in names] for ood in self.ood_labels])
+        non-entailment: neutral and contradiction), the mapping `ood_label_ids` applies."""
+        ids = np.array(self._mapped_ids())
+        return (ids[None, :] == np.arange(len(self.ood_labels))[:, None]).astype(float)
 
     def ood_label_ids(self, ood_set: str) -> list[int]:
         """For each task label id, the id it counts as on `ood_set` (-1: always wrong): the
         OOD label set's, or the task's own on the injected shortcut's OOD copy of dev."""
         if ood_set == shortcut.OOD_NAME:
             return list(range(len(self.labels)))
+        return self._mapped_ids()
+
+    def _mapped_ids(self) -> list[int]:
         return [self.ood_labels.index(t) if (t := self.ood_label_map[name]) is not None else -1 for name in self.labels]
 
 
@@ -255,15 +258,12 @@ def load_ood_train(task: str, cfg: DataConfig) -> pd.DataFrame:
     Each row also says which task labels its OOD label covers (`allows_<label>` columns,
     `TaskSpec.ood_label_sets`), so that training needs no task registry."""
     spec = TASKS[task]
+    check_sources(task, cfg, ood_train=True)
     if task == "synthetic":
         rows = synthetic.generate_ood(cfg.max_ood_train or cfg.synthetic_ood, cfg.seed, cfg.synthetic_order, "ood-train")
     else:
-        src = spec.sources[cfg.source].ood_train
-        if src is None:
-            raise DataError(f"task {task!r} ({cfg.source}) has no OOD training set, so method ood-upper cannot run on "
-                            f"it; tasks with one: {sorted(ood_train_tasks(cfg.source))}")
-        rows = stratified_sample(load_source(src, spec.ood_labels, cfg.data_root, f"{task}/ood-train"), cfg.max_ood_train,
-                                 cfg.seed)
+        rows = stratified_sample(load_source(spec.sources[cfg.source].ood_train, spec.ood_labels, cfg.data_root,
+                                             f"{task}/ood-train"), cfg.max_ood_train, cfg.seed)
     allows = spec.ood_label_sets()[rows["label"].to_numpy(dtype=int)]
     return rows.assign(**{f"{ALLOWS}{name}": allows[:, i] for i, name in enumerate(spec.labels)})
 

@@ -374,7 +374,8 @@ def run_of(config_name: str, testbed: Testbed = SYNTHETIC) -> str:
 
 def merge_estimators(directories: list[Path], by_seed: pd.DataFrame, testbed: Testbed = SYNTHETIC) -> pd.DataFrame | None:
     """The estimators' table over the merged seeds that ran them (sweeps without --estimators
-    add none): split agreement, chance and scoring seconds averaged over those seeds, RMC's
+    add none): split agreement, chance and scoring seconds averaged over those seeds (agreement
+    minus chance with its t-interval over them), RMC's
     gain over Vanilla recomputed from the per-seed values (a mean of one-seed intervals would
     be no interval)."""
     tables = {d: d / f"{testbed.name}_estimators.csv" for d in directories if (d / f"{testbed.name}_estimators.csv").exists()}
@@ -390,8 +391,11 @@ def merge_estimators(directories: list[Path], by_seed: pd.DataFrame, testbed: Te
     for (bias, estimator), group in per_seed.groupby(["bias", "estimator"], sort=False):
         at = by_seed[(by_seed["bias"] == bias) & by_seed["seed"].isin(seeds)]
         run = "design" if estimator == "imp" else estimator
+        above = seed_interval((group["agreement"] - group["chance"]).to_numpy())
         rows.append({"bias": bias, "estimator": estimator, "agreement": group["agreement"].mean(),
-                     "chance": group["chance"].mean(), "seconds_per_seed": group["seconds_per_seed"].mean(),
+                     "chance": group["chance"].mean(), "agreement_minus_chance": above.estimate,
+                     "agreement_low": above.low, "agreement_high": above.high,
+                     "seconds_per_seed": group["seconds_per_seed"].mean(),
                      **gain_over_vanilla(at[at["run"] == "design"], at[at["run"] == run], testbed.ood)})
     return pd.DataFrame(rows)
 

@@ -319,6 +319,9 @@ def test_merged_seeds_recompute_each_estimators_gain_over_all_seeds(tables, tmp_
         assert (row["rmc_minus_vanilla"], row["low"], row["high"], row["n_seeds"]) == pytest.approx(
             (expected.estimate, expected.low, expected.high, 2))
     assert merged.loc["teacher-loss", "agreement"] == pytest.approx(0.91)
+    above = seed_interval(np.array([0.2, 0.22]))
+    assert merged.loc["teacher-loss", ["agreement_minus_chance", "agreement_low", "agreement_high"]].tolist() == \
+        pytest.approx([above.estimate, above.low, above.high])
     assert merged.loc["teacher-loss", "cost_share"] == pytest.approx(0.05)
     assert "teacher-loss" in (tmp_path / "merged" / "synthetic_sweep.md").read_text()
 

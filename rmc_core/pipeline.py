@@ -212,12 +212,15 @@ def run(cfg: RunConfig, store: Store, devices: list[str] | None = None, call: Ca
     devices = devices or ["cpu"]
     preflight(cfg, store, devices, devices_here)
     cfg = resolve_precisions(cfg, devices[0])
-    data = call(stages.prepare_data, cfg.task, cfg.data, store, needs_ood_train(cfg))
+    data = call(stages.prepare_data, cfg.task, cfg.data, store)
+    # The upper bound's student alone reads the OOD training rows, from a data artifact of
+    # its own: the shared one stays the same, so adding the method retrains nothing else.
+    ood_data = call(stages.prepare_data, cfg.task, cfg.data, store, True) if needs_ood_train(cfg) else None
     bias = None
     if any(METHODS[m].needs & BIAS_PRODUCTS for m in cfg.methods):
         bias = call(stages.bias_model, cfg.task, data, bias_model_kind(cfg), cfg.data.seed, store)
     tag = (lambda name, seed: name) if len(cfg.seeds) == 1 else (lambda name, seed: f"{name}-s{seed}")
-    branches = [branch(seeded(cfg, seed), data, store, devices, call, lambda name, s=seed: tag(name, s), bias)
+    branches = [branch(seeded(cfg, seed), data, store, devices, call, lambda name, s=seed: tag(name, s), bias, ood_data)
                 for seed in cfg.seeds]
     summary = call(stages.summarize, cfg.task, data, list(cfg.seeds), [b.report for b in branches],
                    [b.predictions for b in branches], comparison_pairs(cfg),
@@ -254,9 +257,10 @@ class Branch(NamedTuple):
 
 
 def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Call, tag: Callable[[str], str],
-           bias: Any = None) -> Branch:
+           bias: Any = None, ood_data: Any = None) -> Branch:
     """One seed: teacher -> sub-networks -> difficulty -> students (RMC and baselines) -> report.
-    `bias`: the bias-only model's predictions, shared by every seed (the known-bias methods)."""
+    `bias`: the bias-only model's predictions, shared by every seed (the known-bias methods);
+    `ood_data`: the data with the OOD training rows, which only the upper bound's student trains on."""
     splits = ("dev", *ood_names(cfg.task, cfg.data.source, cfg.data.shortcut_strength is not None))
     base = call(stages.prepare_base, cfg.teacher, data, cfg.teacher_train.seed, store)
 
@@ -333,7 +337,8 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
                             loss_params=loss_params, compression=mask_search, per_sample_ref=per_sample, device=device,
                             desc=tag(f"{name}-mask-search"))
             start = call(stages.mask_student, searched, student_base, store)
-        models[name] = call(stages.train, start, data, student_train, store, method=method, loss_params=loss_params,
+        trained_on = ood_data if spec.upper_bound else data
+        models[name] = call(stages.train, start, trained_on, student_train, store, method=method, loss_params=loss_params,
                             compression=st.compression, per_sample_ref=per_sample, device=device, desc=tag(name), **qat)
         preds[name] = call(stages.predict, models[name], data, splits, student_train, store, device=device, desc=tag(name))
         placed[name] = (device, student_train)
@@ -344,7 +349,16 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
             placed[int8] = ("cpu", int8_predict)
 
     evaluations, queried = {}, {}
-    for name in (n for n in active(cfg.evaluations, cfg) if EVALUATIONS[n].measure is None):
+    evaluated = [n for n in active(cfg.evaluations, cfg) if EVALUATIONS[n].measure is None]
+    # The teacher's train rows are predicted anyway (the students' soft targets, the
+    # teacher-loss estimator); a student's only for an evaluation that needs them, in a
+    # stage of their own so that its dev and OOD predictions stay cached either way.
+    train_preds = {}
+    if any("train" in EVALUATIONS[n].needs for n in evaluated):
+        train_preds = {m: teacher_pred if m == "teacher" else call(
+            stages.predict, ref, data, ("train",), placed[m][1], store, device=placed[m][0], desc=tag(f"{m}-train-rows"))
+            for m, ref in models.items()}
+    for name in evaluated:
         spec = EVALUATIONS[name]
         if spec.query is not None:
             settings = settings_of(spec, cfg)
@@ -353,7 +367,8 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
         evaluations[name] = call(stages.evaluate, name, cfg.task, data, preds, store,
                                  subnet_pred_refs=subnet_preds if "subnetworks" in spec.needs else None,
                                  difficulty_ref=difficulty if "difficulty" in spec.needs else None,
-                                 query_refs=queried.get(name), desc=tag(name))
+                                 query_refs=queried.get(name),
+                                 train_pred_refs=train_preds if "train" in spec.needs else None, desc=tag(name))
     report = call(stages.report, cfg.task, evaluations, models, identities(cfg), store, desc=tag("report"))
     return Branch(report, preds, models, queried)
 

@@ -114,7 +114,8 @@ def test_changing_lambda_recomputes_only_students_and_evaluation(cached_store):
     computed = set(rerun(root, method=MethodConfig(lam=0.5)).computed)
     assert {"train-imp40-rmc", "train-imp40-distil", "evaluate-accuracy", "report"} <= computed
     assert computed <= {"student-inputs-vanilla", "student-inputs-distil", "student-inputs-rmc",
-                        "train-imp40-distil", "predict-imp40-distil", "train-imp40-rmc", "predict-imp40-rmc", *EVALUATE, "summarize",
+                        "train-imp40-distil", "predict-imp40-distil", "train-imp40-rmc", "predict-imp40-rmc",
+                        "predict-imp40-distil-train-rows", "predict-imp40-rmc-train-rows", *EVALUATE, "summarize",
                         "measure-inference"}
 
 

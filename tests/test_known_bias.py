@@ -122,8 +122,12 @@ def test_one_bias_model_serves_every_known_bias_student_and_cartography_trains_n
 
 def test_the_upper_bound_trains_on_the_ood_rows_and_is_tabled_apart_and_compared_with_nothing(srnets_run):
     cfg, store, outputs, made = srnets_run
-    (_, _, data), = made["prepare_data"]
+    (_, _, shared), (_, _, data) = made["prepare_data"]
     assert len(store.table(data, OOD_TRAIN)) == cfg.data.synthetic_ood
+    # Only the upper bound's student trains on the data with the OOD rows: adding the
+    # method to a run keeps every other stage's input, and so its cache, as it was.
+    assert OOD_TRAIN not in store.tables(shared)
+    assert [kw.get("desc") for args, kw, _ in made["train"] if args[1] == data] == ["imp40-ood-upper"]
     steps = {kw.get("desc"): store.record(ref, TRAIN_STATS)["steps"] for _, kw, ref in made["train"]}
     assert steps["imp40-ood-upper"] > steps["imp40-rmc"], "the upper bound trains on more rows"
     tables = store.tables(outputs.report)

@@ -46,6 +46,9 @@ def test_every_method_is_trained_and_evaluated(all_methods):
     # The synthetic task has a single OOD set, so the union equals it.
     assert (results["acc_synthetic-ood"] == results[f"acc_{OOD_UNION}"]).all()
     assert ((results["dev_easy"] - results["dev_hard"]).round(9) == results["dev_gap"].round(9)).all()
+    # Every model, students included, is scored on its training rows for the train-dev gap.
+    assert results["acc_train"].between(0, 1).all()
+    assert ((results["acc_train"] - results["acc_dev"]).round(9) == results["train_dev_gap"].round(9)).all()
 
 
 def test_teacher_learns_the_task_and_the_shortcut(all_methods):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,9 +43,10 @@ def size_figures(model: torch.nn.Module, model_dir: Path) -> dict[str, float]:
 
 @dataclass
 class Timed:
-    """One model ready to time: its inputs one row at a time and in batches."""
+    """One model ready to time: its inputs one row at a time and in batches (`model` is
+    called on each input's items: a torch module, or an ONNX Runtime session's wrapper)."""
 
-    model: torch.nn.Module
+    model: Callable[..., object]
     singles: list[dict]
     batches: list[dict]
 
@@ -78,22 +80,31 @@ def timed_rounds(models: dict[str, Timed], repeats: int) -> dict[str, np.ndarray
     return {name: np.array(r) for name, r in rounds.items()}
 
 
-def speed_figures(models: dict[str, Timed], repeats: int, reference: str | None = None) -> dict[str, dict[str, float]]:
-    """Median latency per row at batch 1 (ms) and rows per second in batches; with a
-    `reference` model, each model's speed-up over it at batch 1 and batched: the median of
-    the per-round ratios with its distribution-free interval (`statistics.median_interval`;
-    nan bounds under 6 rounds). A speed-up is resolved when its interval excludes 1."""
+def speed_figures(models: dict[str, Timed], repeats: int, references: dict[str, str] | None = None) -> dict[str, dict[str, float]]:
+    """Median latency per row at batch 1 (ms) and rows per second in batches; for each
+    reference model among them (column suffix -> its name), each model's speed-up over it
+    (`speedups`), from the same rounds."""
     rounds = timed_rounds(models, repeats)
     figures = {}
     for name, timed in models.items():
         seconds = np.median(rounds[name], axis=0)
         figures[name] = {"latency_b1_ms": 1000 * seconds[0] / len(timed.singles),
                          "throughput_rows_s": len(timed.singles) / seconds[1], "threads": torch.get_num_threads()}
-        if reference in rounds:
-            for column, key in enumerate(("speedup_b1", "speedup_batched")):
-                ratio = median_interval(rounds[reference][:, column] / rounds[name][:, column])
-                figures[name] |= {key: ratio.estimate, f"{key}_low": ratio.low, f"{key}_high": ratio.high}
+        for suffix, reference in (references or {}).items():
+            if reference in rounds:
+                figures[name] |= speedups(rounds, name, reference, suffix)
     return figures
+
+
+def speedups(rounds: dict[str, np.ndarray], name: str, reference: str, suffix: str = "") -> dict[str, float]:
+    """`name`'s speed-up over `reference` at batch 1 and batched: the median of the
+    per-round ratios with its distribution-free interval (`statistics.median_interval`;
+    nan bounds under 6 rounds). A speed-up is resolved when its interval excludes 1."""
+    out = {}
+    for column, key in enumerate(("speedup_b1", "speedup_batched")):
+        ratio = median_interval(rounds[reference][:, column] / rounds[name][:, column])
+        out |= {f"{key}{suffix}": ratio.estimate, f"{key}{suffix}_low": ratio.low, f"{key}{suffix}_high": ratio.high}
+    return out
 
 
 def inference_table(models: dict[str, Path], rows: pd.DataFrame, max_length: int, batch_size: int = 32,
@@ -101,7 +112,7 @@ def inference_table(models: dict[str, Path], rows: pd.DataFrame, max_length: int
     """One row per model: its size, and its speed timed in this process alongside the
     others (speed-ups over `reference` when it is one of them)."""
     timed = {name: prepared(path, rows, max_length, batch_size) for name, path in models.items()}
-    speed = speed_figures(timed, repeats, reference)
+    speed = speed_figures(timed, repeats, {"": reference})
     return pd.DataFrame([{"model": name, **size_figures(timed[name].model, path), **speed[name], "batch_size": batch_size}
                          for name, path in models.items()])
 

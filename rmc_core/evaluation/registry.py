@@ -31,8 +31,10 @@ if TYPE_CHECKING:  # annotations only: the data registry imports the config, whi
 Better = Literal["higher", "lower"]
 Shown = Literal["headline", "detail", "hidden"]
 # What an evaluation can ask for beyond every model's predictions and the data; "models":
-# the trained models themselves (it then has `measure` instead of `results`/`tables`).
-NEEDS = ("difficulty", "subnetworks", "models")
+# the trained models themselves (it then has `measure` instead of `results`/`tables`);
+# "train": every model's predictions on its training rows too (students otherwise predict
+# only dev and the OOD sets: on MNLI the train rows are three times dev).
+NEEDS = ("difficulty", "subnetworks", "models", "train")
 # One paired metric: per-seed observed values and, per bootstrap resample, per-seed values.
 Paired = dict[str, tuple[np.ndarray, np.ndarray]]
 
@@ -61,8 +63,9 @@ class Column:
 @dataclass(frozen=True)
 class Inputs:
     """What an evaluation's functions receive. probs[model][split]: class probabilities
-    (split "dev" or an OOD set); difficulty: the dev rows' loss variance; subnetworks:
-    each sub-network's dev probabilities (both None unless the spec needs them);
+    (split "dev" or an OOD set, and "train" when the spec needs it); difficulty: the dev
+    rows' loss variance; subnetworks: each sub-network's dev probabilities (both None
+    unless the spec needs them);
     queried[model]: the tables its `query` stage wrote for that model (None without one)."""
 
     task: TaskSpec

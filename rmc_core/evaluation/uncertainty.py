@@ -118,7 +118,9 @@ def verdicts(comparisons: pd.DataFrame, labels: dict[str, str] | None = None) ->
             continue
         scale, unit = (100, " points") if r.metric.startswith(("acc_", "dev_")) or r.metric.endswith("_accuracy") else (1, "")
         span = f"{r.difference * scale:+.2f}{unit} [{r.low * scale:+.2f}, {r.high * scale:+.2f}]"
-        if not r.resolved:
+        if np.isnan(r.low):
+            word = "no interval (one seed, compared over seeds only)"
+        elif not r.resolved:
             word = "not resolved (the interval contains 0)"
         else:
             word = f"resolved: {r.a if r.a_better else r.b} is better"

@@ -12,7 +12,8 @@ teacher) are compared by giving each run's folder: `--out RUN_A --out RUN_B`.
 
 Columns without a paired bootstrap (loyalty, the train-dev gap) are compared over seeds
 only: a t-interval over the per-seed differences (`--seed-csv`); `--models-csv` writes
-every model's mean and t-interval over seeds of each scored column, across the runs.
+every model's mean and t-interval over seeds of each scored column, across the runs (and
+beside it, as .md, the same table one row per model, rounded to 3 decimals).
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from rmc_core.data.registry import TASKS
 from rmc_core.pipeline import ModelRecord
+from rmc_core.report import to_markdown
 from rmc_core.stages import correct_by_seed, load_data
 from rmc_core.store import Ref, Store
 from rmc_core.evaluation.statistics import CONFIDENCE, seed_interval
@@ -110,6 +113,18 @@ def model_table(table: pd.DataFrame, columns: pd.DataFrame) -> pd.DataFrame:
     return seed_intervals(table, scored(columns, table)).dropna(subset=["mean"])
 
 
+def model_cells(intervals: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """The per-model table for a page: one row per model, each metric as "mean [low, high]"
+    rounded to `digits` (the mean alone with one seed)."""
+    def cell(r: pd.Series) -> str:
+        mean = f"{r['mean']:.{digits}f}"
+        return mean if np.isnan(r["low"]) else f"{mean} [{r['low']:.{digits}f}, {r['high']:.{digits}f}]"
+
+    cells = intervals.assign(cell=intervals.apply(cell, axis=1))
+    wide = cells.pivot(index="model", columns="metric", values="cell")
+    return wide.loc[intervals["model"].unique(), intervals["metric"].unique()].reset_index().fillna("")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, action="append", required=True,
@@ -131,7 +146,9 @@ def main(argv: list[str] | None = None) -> None:
             seed_only.to_csv(args.seed_csv, index=False)
             print("\n".join(verdicts(seed_only)))
         if args.models_csv:
-            model_table(results, columns).to_csv(args.models_csv, index=False)
+            intervals = model_table(results, columns)
+            intervals.to_csv(args.models_csv, index=False)
+            args.models_csv.with_suffix(".md").write_text(to_markdown(model_cells(intervals)) + "\n")
 
 
 if __name__ == "__main__":

@@ -90,7 +90,7 @@ RECOMPUTES: dict[str, set[str]] = {
     "attack/similarity.py": ATTACK,
     "attack/textfooler.py": ATTACK,
     "attack/words.py": ATTACK,
-    "evaluation/metrics.py": EVALUATE - {"evaluate[heuristics]", "evaluate[attack]", "evaluate[train_fit]"} | {"summarize"},
+    "evaluation/metrics.py": EVALUATE - {"evaluate[heuristics]", "evaluate[attack]"} | {"summarize"},
     "evaluation/statistics.py": {"evaluate[accuracy]", "measure[inference]", "summarize"} | ATTACK,
     "evaluation/tables.py": EVALUATE - {"evaluate[loyalty]", "evaluate[attack]", "evaluate[train_fit]"} | {"summarize"},
     "evaluation/uncertainty.py": {"summarize"},

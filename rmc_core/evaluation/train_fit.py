@@ -7,18 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from rmc_core.evaluation.metrics import accuracy
 from rmc_core.evaluation.registry import Column, EvaluationSpec, Inputs, register
-
-
-def accuracy(probs: np.ndarray, gold: np.ndarray) -> float:
-    return float(np.mean(np.argmax(probs, axis=1) == gold))
 
 
 def _results(inputs: Inputs) -> pd.DataFrame:
     train, dev = inputs.data.train["label"].to_numpy(), inputs.data.dev["label"].to_numpy()
     rows = []
     for model, p in inputs.probs.items():
-        acc_train, acc_dev = accuracy(p["train"], train), accuracy(p["dev"], dev)
+        acc_train, acc_dev = accuracy(np.argmax(p["train"], axis=1), train), accuracy(np.argmax(p["dev"], axis=1), dev)
         rows.append({"model": model, "acc_train": acc_train, "train_dev_gap": acc_train - acc_dev})
     return pd.DataFrame(rows)
 

@@ -13,11 +13,15 @@ and `--allow-hub` (default off).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import signal
+import time
 from pathlib import Path
+from typing import Any
 
-from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
+from prefect.runner import Runner
 
 from rmc.flows.rmc_flow import rmc_flow
 from rmc.flows.sweep_flow import SweepParameters, sweep_flow
@@ -57,13 +61,70 @@ def policy_from(argv: list[str] | None = None) -> ServePolicy:
     return ServePolicy(roots=roots, clusters=tuple(args.allow_cluster), hub=args.allow_hub)
 
 
+# How long flow runs get to stop on SIGTERM before they are killed.
+STOP_GRACE_SECONDS = 3.0
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, read from /proc (flow runs are started in sessions of
+    their own, so a signal to the serving process's group does not reach them)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def _signal_all(pids: list[int], signum: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+class PromptRunner(Runner):
+    """Prefect's runner, stopping in seconds on SIGTERM. Prefect's own shutdown asks the API
+    to cancel each flow run and pause each schedule, and waits on the runs: with the server
+    gone or the runs busy training it was still alive 10 s after a SIGTERM to its group.
+    Here the flow runs are told to stop (their training loops stop at the next step), given
+    a few seconds, then killed, and the process exits 143. A run's finished stages stay in
+    the store; the schedules stay as they were."""
+
+    def handle_sigterm(self, *args: Any, **kwargs: Any) -> None:
+        runs = descendants(os.getpid()) if Path("/proc").is_dir() else []
+        _signal_all(runs, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in runs):
+            time.sleep(0.1)
+        _signal_all(descendants(os.getpid()) if Path("/proc").is_dir() else [], signal.SIGKILL)
+        print("rmc serve: stopped by SIGTERM", flush=True)
+        os._exit(128 + signal.SIGTERM)
+
+
 def serve_with(policy: ServePolicy, *served: RunnerDeployment) -> None:
     """Serve, with every flow run (a subprocess inheriting this environment) held to `policy`."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     policy.to_env()
     print(f"rmc serve: runs may use folders {[str(r) for r in policy.roots]}, clusters {list(policy.clusters) or 'none'}, "
           f"the hub {'yes' if policy.hub else 'no'}", flush=True)
-    serve(*served)
+    runner = PromptRunner()
+    for deployment in served:
+        runner.add_deployment(deployment)
+    print(f"rmc serve: serving {', '.join(f'{d.flow_name}/{d.name}' for d in served)}; stop with Ctrl-C or SIGTERM", flush=True)
+    try:
+        asyncio.run(runner.start())
+    except KeyboardInterrupt:
+        print("rmc serve: stopped", flush=True)
 
 
 if __name__ == "__main__":

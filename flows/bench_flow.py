@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from rmc.benchmarks import report as bench_report
 from rmc.benchmarks.profiles import PROFILE_SETTINGS, ProfileName, bench_runs
 from rmc.flows.rmc_flow import RmcParameters, rmc_flow
+from rmc.tasks.result_records import flow_results
 from rmc_core.costs import cost_table
+from rmc_core.out_folder import check_out, written_whole
 from rmc_core.store import Store
 
 
@@ -23,13 +25,17 @@ class BenchParameters(BaseModel):
     profile: ProfileName = "cpu-small"
     data_root: str = "../shared/data"
     store_root: str = "rmc-runs/store"
-    out: str = Field("rmc-runs/bench", description="where tables, figures and results.md are written")
+    out: str = Field("rmc-runs/bench", description="where tables, figures and results.md are written: a new or empty "
+                     "folder, or one rmc wrote (replaced whole)")
+    replace: bool = Field(False, description="replace `out` whole even if it holds files rmc did not write")
     devices: list[str] | None = None
 
 
-@flow(name="rmc-bench", flow_run_name="bench-{params.profile}")
+@flow(name="rmc-bench", flow_run_name="bench-{params.profile}", **flow_results())
 def bench_flow(params: BenchParameters = BenchParameters()) -> str:
     logger = get_run_logger()
+    out = Path(params.out)
+    check_out(out, Path(params.store_root), replace=params.replace)
     runs = bench_runs(params.profile, Path(params.data_root))
     store = Store(params.store_root)
     logger.info("benchmark %s: %d runs", params.profile, len(runs))
@@ -44,7 +50,7 @@ def bench_flow(params: BenchParameters = BenchParameters()) -> str:
                                                stats, store.table(summary.inference, "inference") if summary.inference else pd.DataFrame(), wall,
                                                len(summary.computed), len(summary.cached)))
         logger.info("%s/%s done in %.0f s (%d stages computed)", run.task, run.role, wall, len(summary.computed))
-    out = Path(params.out)
-    bench_report.write(finished, out, PROFILE_SETTINGS[params.profile])
+    with written_whole(out, "rmc bench") as folder:
+        bench_report.write(finished, folder, PROFILE_SETTINGS[params.profile])
     create_markdown_artifact(key="rmc-bench", markdown=(out / "results.md").read_text(), description=f"benchmark {params.profile}")
     return str(out)

@@ -43,7 +43,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override one field, e.g. --set teacher_train.epochs=2 --set 'methods=[\"vanilla\",\"rmc\"]'")
     run.add_argument("--store", type=Path, default=Path("rmc-runs/store"), help="artifact store root (reruns reuse it)")
-    run.add_argument("--out", type=Path, default=Path("rmc-runs/latest"), help="where the result tables and report.png are written")
+    run.add_argument("--out", type=Path, default=Path("rmc-runs/latest"),
+                     help="where the result tables and report.png are written: a new or empty folder, or an earlier rmc output "
+                          "(replaced whole)")
+    run.add_argument("--replace", action="store_true", help="replace a --out that holds files rmc did not write (deletes them)")
     run.add_argument("--device", action="append", help="a device to use (repeat for several); default: all GPUs, else cpu")
     run.add_argument("--runner", choices=["local", "ray", "dask"], default="local",
                      help="where stages run: threads here, or a Ray or Dask cluster (docs/orchestration.md)")
@@ -55,6 +58,7 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--data-root", type=Path, default=Path("../shared/data"))
     bench.add_argument("--store", type=Path, default=Path("rmc-runs/store"))
     bench.add_argument("--out", type=Path, default=Path("rmc-runs/bench"))
+    bench.add_argument("--replace", action="store_true", help="replace a --out that holds files rmc did not write (deletes them)")
     bench.add_argument("--device", action="append", help="a device to use (repeat for several)")
     bench.add_argument("--check", action="store_true", help="only validate every run's inputs")
 
@@ -65,8 +69,10 @@ def parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", parents=[common], help="write a store model as a transformers folder or as ONNX")
     export.add_argument("model", metavar="MODEL_REF", help="model/<digest> from a run's summary.json, or a unique digest prefix")
     export.add_argument("--format", choices=["hf", "onnx"], default="hf")
-    export.add_argument("--out", type=Path, required=True, help="an empty or new folder, outside the store")
-    export.add_argument("--replace", action="store_true", help="replace a non-empty --out whole (never merged into)")
+    export.add_argument("--out", type=Path, required=True, help="a new or empty folder, or an earlier rmc output (replaced "
+                        "whole), outside the store")
+    export.add_argument("--replace", action="store_true", help="replace a --out that holds files rmc did not write (deletes "
+                        "them; never merged into)")
     export.add_argument("--store", type=Path, default=Path("rmc-runs/store"))
 
     speed = sub.add_parser("speed", parents=[common], help="training and prediction throughput: rmc's loop vs a bare loop, "
@@ -83,7 +89,8 @@ def parser() -> argparse.ArgumentParser:
     speed.add_argument("--lr", type=float, default=5e-5)
     speed.add_argument("--repeats", type=int, default=2)
     speed.add_argument("--device", default=None, help="default: cuda:0 when there is a GPU, else cpu")
-    speed.add_argument("--out", type=Path, default=Path("rmc-runs/speed/throughput.csv"))
+    speed.add_argument("--out", type=Path, default=Path("rmc-runs/speed/throughput.csv"),
+                       help="the CSV written; an existing file is replaced only if it is an earlier `rmc speed` table")
     return top
 
 
@@ -99,11 +106,19 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(err, 1, args.debug)
 
 
+# The longest refusal printed: the message's first part says what to fix; --debug prints it whole.
+MAX_MESSAGE = 2000
+
+
 def _fail(err: Exception, code: int, debug: bool) -> int:
     """One line per failure: the message says what to fix; the traceback is for --debug."""
     if debug:
         traceback.print_exception(err)
-    print(f"rmc: {err}" if isinstance(err, BadConfiguration) else f"rmc: {type(err).__name__}: {err}", file=sys.stderr)
+    text = str(err) if isinstance(err, BadConfiguration) else f"{type(err).__name__}: {err}"
+    text = " ".join(text.splitlines())
+    if len(text) > MAX_MESSAGE and not debug:
+        text = f"{text[:MAX_MESSAGE]} ... ({len(text) - MAX_MESSAGE:,} more characters; --debug prints them)"
+    print(f"rmc: {text}", file=sys.stderr)
     return code
 
 

@@ -52,12 +52,13 @@ def write_report(tables: dict, out: Path, task: str) -> None:
 def checked_config(args: argparse.Namespace) -> RunConfig:
     """The validated config, with everything knowable up front checked: fields, model
     shapes and label sets, devices, that the store can be written, and that `--out` can be
-    (outside the store; a run's `--out` is replaced whole when the run ends)."""
+    (outside the store, and new, empty or an rmc output unless --replace: it is replaced
+    whole when the run ends)."""
     try:
         cfg = load_config(args.config, args.set)
         here = args.runner == "local"
         pipeline.preflight(cfg, Store(args.store), args.device or default_devices(here), devices_here=here)
-        check_out(args.out, args.store, replace=True)
+        check_out(args.out, args.store, replace=args.replace)
     except ValidationError as err:
         raise BadConfiguration(f"invalid configuration: {one_line(err)}") from err
     except (ValueError, OSError) as err:
@@ -160,7 +161,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     tables = store.tables(summary.report)
     first_seed = min(m.seed for m in summary.models)
     models = {m.name: f"model/{m.model.digest}" for m in summary.models if m.seed == first_seed}
-    with written_whole(args.out) as out:
+    with written_whole(args.out, "rmc run") as out:
         write_report(tables, out, cfg.task)
         for ref in summary.measured.values():
             write_tables(store.tables(ref), out)
@@ -179,34 +180,55 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Check every file of a store: artifacts against their digests (corrupt ones are
-    quarantined; the next run recomputes them), cached task results and artifacts' run
-    records for their data-only shape (unsafe ones are quarantined, never read), and
-    anything rmc did not write (reported, left in place)."""
+    """Check every file of a store: each artifact against its digest, its kind's layout and
+    its run records (an unsound one is quarantined with its records; the next run
+    recomputes it), modeling files against rmc's own, cached task results and in-process
+    records for their data-only shape (unsafe ones quarantined, never read), writers'
+    leftovers under tmp/, and anything rmc did not write (reported, left in place)."""
+    from rmc.tasks.in_process import unsafe_in_process_records
     from rmc.tasks.result_records import unsafe_records
+    from rmc_core.artifact_layout import modeling_file_problem
+    from rmc_core.store import UnsafeStore
 
     store = Store(args.store)
+    try:
+        store.check_layout()
+    except UnsafeStore as err:
+        raise BadConfiguration(f"{err}; nothing was checked or moved") from err
     if not (args.store / "objects").is_dir():
         raise BadConfiguration(f"{args.store} is not an rmc store (no objects/ folder)")
+
+    def report(message: str) -> None:
+        print(f"rmc verify: {message}", file=sys.stderr)
+
     refs = store.refs()
-    bad = [r for r in tqdm(refs, desc="verify", unit="artifact") if not store.verify(r)]
-    for ref in bad:
-        print(f"rmc verify: {ref.kind} {ref.digest[:12]} was corrupt; quarantined", file=sys.stderr)
-    unsafe = unsafe_records(args.store)
+    bad = []
+    for ref in tqdm(refs, desc="verify", unit="artifact"):
+        if (why := store.check(ref, fresh=True)) is not None:
+            bad.append(ref)
+            report(f"{ref.kind} {ref.digest[:12]}: {why}; quarantined with its run records")
+    foreign = [why for r in refs if r not in bad and r.kind == "model" and (why := modeling_file_problem(store.path(r)))]
+    for why in foreign:
+        report(f"{why}; left in place")
+    unsafe = unsafe_records(args.store) + unsafe_in_process_records(store)
     for path, why in unsafe:
-        store.set_aside(path, f"record-{path.name}")
-        print(f"rmc verify: {why}; quarantined", file=sys.stderr)
-    unreadable = [p for r in refs if r not in bad for p in store.unreadable_records(r)]
-    for path in unreadable:
-        print(f"rmc verify: run record {path} is not a JSON object; left in place (it is outside the artifact's digest)",
-              file=sys.stderr)
+        target = store.set_aside(path, f"record-{path.name.lstrip('.')}")
+        report(f"{why}; quarantined as {target.name}")
+    leftovers = sorted(store.folder("tmp").iterdir()) if store.folder("tmp").is_dir() else []
+    for path in leftovers:
+        if path.is_symlink() or not path.is_dir():
+            target = store.set_aside(path, "tmp-entry")
+            report(f"{path} is not a writer's folder (a link or a file); quarantined as {target.name}")
+            unsafe.append((path, "tmp"))
+        else:
+            report(f"{path}: an unfinished write (a crashed run's, or one running now); nothing reads it: "
+                   "delete it once no run uses this store")
     strays = store.strays()
     for path in strays:
-        print(f"rmc verify: {path} was not written by rmc; left in place", file=sys.stderr)
-    print(f"rmc verify: {len(refs) - len(bad)} of {len(refs)} artifacts sound, {len(bad)} corrupt; {len(unsafe)} unsafe "
-          f"result records; {len(unreadable)} unreadable run records; {len(strays)} stray entries; quarantine: "
-          f"{args.store / 'quarantine'}")
-    return 1 if bad or unsafe or unreadable or strays else 0
+        report(f"{path} was not written by rmc; left in place")
+    print(f"rmc verify: {len(refs) - len(bad)} of {len(refs)} artifacts sound, {len(bad)} unsound; {len(foreign)} foreign "
+          f"modeling files; {len(unsafe)} unsafe records; {len(strays)} stray entries; quarantine: {args.store / 'quarantine'}")
+    return 1 if bad or foreign or unsafe or strays else 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -214,7 +236,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from rmc.flows.bench_flow import BenchParameters, bench_flow
 
     params = BenchParameters(profile=args.profile, data_root=str(args.data_root), store_root=str(args.store),
-                             out=str(args.out), devices=args.device or None)
+                             out=str(args.out), replace=args.replace, devices=args.device or None)
+    try:
+        check_out(args.out, args.store, replace=args.replace)
+    except (ValueError, OSError) as err:
+        raise BadConfiguration(str(err)) from err
     problems = check(params.profile, Path(params.data_root))
     for run, problem in problems:
         print(f"rmc bench: {run}: {problem}", file=sys.stderr)
@@ -240,7 +266,8 @@ def find_model(store: Store, text: str) -> Ref:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """A store model as a transformers folder or an ONNX graph (checked against torch),
-    written whole into an empty (or, with --replace, replaced) `--out`."""
+    written whole into a new or empty `--out`, or over an earlier rmc output (anything
+    else only with --replace)."""
     from rmc_core.export import export_hf, export_onnx, refuse_format
 
     store = Store(args.store)
@@ -250,7 +277,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         check_out(args.out, args.store, replace=args.replace)
     except (ValueError, OSError) as err:
         raise BadConfiguration(str(err)) from err
-    with written_whole(args.out) as out:
+    with written_whole(args.out, "rmc export") as out:
         if args.format == "hf":
             export_hf(store.path(ref), out)
             done = f"{args.out} (transformers folder)"
@@ -263,10 +290,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_speed(args: argparse.Namespace) -> int:
-    from rmc.benchmarks.throughput import run
+    from rmc.benchmarks.throughput import COLUMNS, run
     from rmc_core.data.registry import TASKS
+    from rmc_core.out_folder import check_out_file
 
     if args.task not in TASKS:
         raise BadConfiguration(f"unknown task {args.task!r}; choose one of {', '.join(sorted(TASKS))}")
+    try:
+        check_out_file(args.out, COLUMNS)
+    except (ValueError, OSError) as err:
+        raise BadConfiguration(str(err)) from err
     run(args)
     return 0

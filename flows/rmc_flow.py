@@ -30,7 +30,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
 
-from rmc.tasks.result_records import record_storage
+from rmc.tasks.result_records import flow_results, record_storage
 from rmc.tasks.stages import TASK_OF, best_effort_progress, bound_to_store
 from rmc_core import pipeline
 from rmc_core.training import stopping
@@ -196,7 +196,8 @@ def publish(store: Store, report: Ref, inference: Ref | None, task: str) -> None
                                  description=f"{name} (`rmc run` writes it to --out)")
 
 
-@flow(name="rmc", flow_run_name=run_name, task_runner=ThreadPoolTaskRunner(max_workers=concurrency_setting()), log_prints=False)
+@flow(name="rmc", flow_run_name=run_name, task_runner=ThreadPoolTaskRunner(max_workers=concurrency_setting()), log_prints=False,
+      **flow_results())
 def rmc_flow(params: RmcParameters = RmcParameters()) -> RunSummary:
     """Teacher, five pruned sub-networks, difficulty, students for RMC and each baseline,
     evaluation; stages whose inputs and code are unchanged come from the cache.
@@ -211,7 +212,7 @@ def rmc_flow(params: RmcParameters = RmcParameters()) -> RunSummary:
     with get_client(sync_client=True) as client:
         api_url = str(client.api_url)
     on_cluster = flow(run_dag, name=f"rmc-on-{params.runner.kind}", task_runner=task_runner(params.runner, api_url),
-                      log_prints=False)
+                      log_prints=False, **flow_results())
     with api_in_environment(api_url):
         return on_cluster(params)
 

@@ -14,6 +14,7 @@ from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rmc.flows.rmc_flow import RmcParameters, RunnerConfig, rmc_flow, table_rows
+from rmc.tasks.result_records import flow_results
 from rmc_core.config import Method, RunConfig, Sparsity, TaskName
 from rmc_core.objectives.methods import compared_methods
 from rmc_core.pipeline import seeded
@@ -56,7 +57,7 @@ def sweep_run_name() -> str:
     return f"sweep-{'-'.join(params.tasks)}-{len(params.methods)}methods-{len(params.runs())}runs"
 
 
-@flow(name="rmc-sweep", flow_run_name=sweep_run_name)
+@flow(name="rmc-sweep", flow_run_name=sweep_run_name, **flow_results())
 def sweep_flow(params: SweepParameters = SweepParameters()) -> Ref:
     """Run every combination as a child flow run and publish one table of all results."""
     logger = get_run_logger()

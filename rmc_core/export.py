@@ -17,8 +17,10 @@ import torch
 from torch import nn
 from transformers import PreTrainedTokenizerBase
 
-from rmc_core.quantization import fp32_twin, is_int8
+from rmc_core.artifact_layout import MODELING_FILE, own_modeling_source
 from rmc_core.models import load_model
+from rmc_core.pruned_bert import PrunedBertConfig
+from rmc_core.quantization import fp32_twin, is_int8
 from rmc_core.store import RUN_INFO
 
 ONNX_TOLERANCE = 1e-4
@@ -32,10 +34,13 @@ PROBES = (
 
 
 def export_hf(model_dir: Path, out: Path) -> None:
-    """The checkpoint as a plain transformers folder (structured students include their
-    modeling file: load with trust_remote_code=True)."""
+    """The checkpoint as a plain transformers folder. A structured student gets its
+    modeling file (load with trust_remote_code=True) written from rmc's own source, never
+    copied from the store: users run that file, and a shared store is not trusted with code."""
     refuse_format(model_dir, "hf")
-    shutil.copytree(model_dir, out, ignore=shutil.ignore_patterns(RUN_INFO), dirs_exist_ok=True)
+    shutil.copytree(model_dir, out, ignore=shutil.ignore_patterns(RUN_INFO, "*.py"), dirs_exist_ok=True)
+    if json.loads((model_dir / "config.json").read_text()).get("model_type") == PrunedBertConfig.model_type:
+        (out / MODELING_FILE).write_bytes(own_modeling_source())
 
 
 def refuse_format(model_dir: Path, fmt: str) -> None:

@@ -15,6 +15,15 @@ class DuplicateKey(ValueError):
     pass
 
 
+# Errors shown on the one line, and the longest a field path or value is shown: a config
+# with 50,000 bad entries once printed a 59.9 MB line.
+SHOWN_ERRORS = 5
+SHOWN_CHARS = 80
+# No RunConfig field is nested deeper than a few levels; a deeper value is refused as such
+# instead of ending in Python's RecursionError (JSON nested 100,000 deep did).
+MAX_DEPTH = 64
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """JSON objects as dicts, refusing a key given twice (json keeps the last silently, so
     `"epochs": 3, ..., "epochs": 1` would train one epoch without a word)."""
@@ -26,8 +35,31 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in `value`, without recursing."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                stack.extend((v, depth + 1) for v in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
 def strict_json(text: str | bytes) -> Any:
-    return json.loads(text, object_pairs_hook=_no_duplicates)
+    """JSON refusing a duplicate key and nesting deeper than any setting (ValueError)."""
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicates)
+    except RecursionError as err:
+        raise ValueError(f"JSON nested more than {MAX_DEPTH} levels deep; no rmc setting nests so deep") from err
+    if _depth(value) > MAX_DEPTH:
+        raise ValueError(f"JSON nested more than {MAX_DEPTH} levels deep; no rmc setting nests so deep")
+    return value
+
+
+def shorten(text: str, limit: int = SHOWN_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def parse_value(text: str) -> Any:
@@ -39,14 +71,16 @@ def parse_value(text: str) -> Any:
 
 
 def one_line(err: ValidationError) -> str:
-    """Every error of a validation on one line: `field.path: message (got value)`."""
+    """The errors of a validation on one line, `field.path: message (got value)`: the first
+    few, then how many more, so that a config with thousands of bad entries stays readable."""
     def shown(value: Any) -> str:
-        text = repr(value)
-        return text if len(text) <= 40 else text[:37] + "..."
+        return shorten(repr(value), 40)
 
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}"
+    errors = err.errors()
+    text = "; ".join(shorten(f"{'.'.join(str(p) for p in e['loc']) or 'config'}", SHOWN_CHARS) + f": {shorten(e['msg'], 4 * SHOWN_CHARS)}"
                      + (f" (got {shown(e['input'])})" if "input" in e and not isinstance(e["input"], dict) else "")
-                     for e in err.errors())
+                     for e in errors[:SHOWN_ERRORS])
+    return text + (f"; and {len(errors) - SHOWN_ERRORS} more errors" if len(errors) > SHOWN_ERRORS else "")
 
 
 def apply_overrides(base: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -59,17 +93,17 @@ def apply_overrides(base: dict[str, Any], overrides: list[str]) -> dict[str, Any
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"override {item!r} is not of the form key.path=value")
+            raise ValueError(f"override {shorten(repr(item))} is not of the form key.path=value")
         node = out
         *parents, leaf = key.split(".")
         for p in parents:
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
-                raise ValueError(f"override {item!r}: {p!r} is not a section")
+                raise ValueError(f"override {shorten(repr(item))}: {shorten(repr(p))} is not a section")
         try:
             parsed = parse_value(value)
-        except DuplicateKey as err:
-            raise ValueError(f"override {item!r}: {err}") from err
+        except ValueError as err:  # a key given twice, or nesting deeper than any setting
+            raise ValueError(f"override {shorten(repr(item))}: {err}") from err
         if leaf == "kind" and node.get("kind", parsed) != parsed:
             node.clear()
         node[leaf] = parsed
@@ -85,7 +119,9 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
         except FileNotFoundError as err:
             raise ValueError(f"config file {path} does not exist") from err
         except (json.JSONDecodeError, UnicodeDecodeError, DuplicateKey) as err:
-            raise ValueError(f"config file {path} is not valid JSON: {err}") from err
+            raise ValueError(f"config file {path} is not valid JSON: {shorten(str(err), 300)}") from err
+        except ValueError as err:
+            raise ValueError(f"config file {path}: {err}") from err
         if not isinstance(base, dict):
             raise ValueError(f"config file {path} must hold a JSON object, not {type(base).__name__}")
     return RunConfig.model_validate(apply_overrides(base, overrides or []))

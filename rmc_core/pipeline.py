@@ -50,6 +50,7 @@ def preflight(cfg: RunConfig, store: Store, devices: list[str], devices_here: bo
         return
     check_devices(devices, devices_here)
     ensure_writable(store.root, "store")
+    store.check_layout()
     labels = TASKS[cfg.task].labels
     check_labels(cfg.teacher, labels, "teacher")
     teacher = encoder_config(cfg.teacher)

@@ -32,11 +32,10 @@ from torch import nn
 from torch.nn.utils import parametrize
 from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel, PreTrainedTokenizerBase
 
+from rmc_core.artifact_layout import INT8_WEIGHTS, QUANTIZATION
 from rmc_core.training.hooks import Hook
 
 Quantize = Literal["none", "dynamic-int8", "qat-int8"]
-QUANTIZATION = "quantization.json"
-INT8_WEIGHTS = "model-int8.safetensors"
 # The int8 grids torch's dynamic Linear uses: symmetric qint8 weights, and inputs in
 # quint8 with the 7-bit range x86/fbgemm kernels take to stay clear of overflow.
 WEIGHT_QMIN, WEIGHT_QMAX = -128, 127

@@ -24,21 +24,50 @@ from rmc.tasks.stage_key import call_key
 from rmc_core import pipeline
 from rmc_core.config import RunConfig
 from rmc_core.devices import default_devices
-from rmc_core.store import IN_PROCESS, Ref, Store
+from rmc_core.store import DIGEST, IN_PROCESS, Ref, Store, read_record_bytes
+
+RECORD_SUFFIX = ".json"
+
+
+def read_in_process_record(path: Path) -> Ref:
+    """The Ref a finished stage's record names; ValueError (UnreadableRecord or a validation
+    error) for anything else: a link, a large file, a digest that is not one."""
+    return Ref.model_validate_json(read_record_bytes(path))
+
+
+def unsafe_in_process_records(store: Store) -> list[tuple[Path, str]]:
+    """Every entry under `<store>/in-process` that is not a finished stage's record, and why
+    (a crashed writer's temporary file included)."""
+    folder = store.folder(IN_PROCESS)
+    found = []
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if not (path.name.endswith(RECORD_SUFFIX) and DIGEST.fullmatch(path.name.removesuffix(RECORD_SUFFIX))):
+            found.append((path, (f"{path} is not named as a stage record (<sha256>.json): a crashed writer's temporary "
+                                 "file or something rmc did not write")))
+            continue
+        try:
+            read_in_process_record(path)
+        except (ValueError, OSError) as err:
+            found.append((path, f"{path} is not a stage record: {one_line_error(err)}"))
+    return found
+
+
+def one_line_error(err: Exception) -> str:
+    return err.errors()[0]["msg"] if isinstance(err, ValidationError) else str(err)
 
 
 def resuming(store: Store) -> Callable[..., Any]:
-    records = store.root / IN_PROCESS
+    records = store.folder(IN_PROCESS)
 
     def call(stage: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         bound = inspect.signature(stage).bind(*args, **kwargs)
         bound.apply_defaults()
-        record = records / f"{call_key(stage, dict(bound.arguments))}.json"
+        record = records / f"{call_key(stage, dict(bound.arguments))}{RECORD_SUFFIX}"
         try:
-            ref = Ref.model_validate_json(record.read_text())
+            ref = read_in_process_record(record)
             if store.exists(ref):
                 return ref
-        except (OSError, ValidationError):
+        except (OSError, ValueError):  # no record, or one that is not rmc's: the stage runs again
             pass
         ref = stage(*args, **kwargs)
         records.mkdir(parents=True, exist_ok=True)

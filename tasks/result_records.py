@@ -27,7 +27,7 @@ from prefect.filesystems import LocalFileSystem
 from prefect.serializers import Serializer
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from rmc_core.store import RESULT_RECORDS, Ref
+from rmc_core.store import RESULT_RECORDS, Ref, Store, UnreadableRecord, read_record_bytes
 
 SERIALIZER = "rmc-ref"
 
@@ -117,15 +117,33 @@ class RecordStorage(LocalFileSystem):
     _block_type_slug = "rmc-record-storage"
 
     async def aread_path(self, path: str) -> bytes:
-        content = await super().aread_path(path)
-        check_record(content, str(self._resolve_path(path)))
-        return content
+        return self._checked(path)
 
     def read_path(self, path: str, _sync: bool | None = None) -> bytes:  # type: ignore[override]
         """Synchronous only (Prefect's async callers use `aread_path`)."""
-        content = super().read_path(path, _sync=True)
-        check_record(content, str(self._resolve_path(path)))
+        return self._checked(path)
+
+    def _checked(self, path: str) -> bytes:
+        """The record's bytes, read only if it is a small regular file (never through a
+        link, never a multi-gigabyte file read whole) holding an rmc record."""
+        where = self._resolve_path(path)
+        try:
+            content = read_record_bytes(where)
+        except FileNotFoundError as err:  # Prefect's own reader says the same for a missing key
+            raise ValueError(f"Path {where} does not exist.") from err
+        except UnreadableRecord as err:
+            raise UnsafeRecord(str(err)) from err
+        check_record(content, str(where))
         return content
+
+
+def flow_results() -> dict[str, Any]:
+    """The result settings of every rmc flow: a flow's return value is never persisted, and
+    the exception of a failed flow run, which Prefect writes whatever the settings (under
+    `$PREFECT_HOME/storage`), is written as rmc's data-only record (its type's name and
+    message), never as a pickle or with Prefect's JSON serializer, which imports the classes
+    a file names when read."""
+    return {"result_serializer": RefSerializer(), "persist_result": False}
 
 
 def record_storage(store_root: Path) -> RecordStorage:
@@ -133,7 +151,7 @@ def record_storage(store_root: Path) -> RecordStorage:
     result storage only once saved, so that a worker elsewhere can read results back by the
     block's id): one block per store folder, named after its path's digest. A block saved
     by an earlier run is loaded, not saved again: overwriting one took ~2 s of retries."""
-    basepath = str(store_root / RESULT_RECORDS)
+    basepath = str(Store(store_root).folder(RESULT_RECORDS))
     name = f"rmc-records-{hashlib.sha256(basepath.encode()).hexdigest()[:16]}"
     try:
         saved = RecordStorage.load(name)
@@ -148,14 +166,11 @@ def record_storage(store_root: Path) -> RecordStorage:
 
 def unsafe_records(store_root: Path) -> list[tuple[Path, str]]:
     """Every entry under the store's result records that rmc would refuse to read, and why."""
-    folder = store_root / RESULT_RECORDS
+    folder = Store(store_root).folder(RESULT_RECORDS)
     found = []
     for path in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if path.is_symlink() or not path.is_file():
-            found.append((path, "not a regular file"))
-            continue
         try:
-            check_record(path.read_bytes(), str(path))
-        except UnsafeRecord as err:
+            check_record(read_record_bytes(path), str(path))
+        except (UnsafeRecord, UnreadableRecord) as err:
             found.append((path, str(err)))
     return found

@@ -51,6 +51,7 @@ STAGES: dict[str, tuple[str, dict[str, str | None]]] = {
 # is the `train` stage for method m (the teacher and the sub-networks train as "vanilla").
 RECOMPUTES: dict[str, set[str]] = {
     "__init__.py": set(),
+    "artifact_layout.py": EVERY,
     "_arrays.py": {"difficulty", "evaluate[split_agreement]", "summarize", *SMOOTHED},
     "compression/__init__.py": set(),
     "compression/distilled.py": {"prepare_student[distilled]"},

@@ -174,3 +174,27 @@ def test_a_failing_run_exits_1_with_one_line_and_leaves_no_process(tmp_path, own
     assert log.count("rmc: DataError:") == 1 and "unknown label values ['7']" in log
     with pytest.raises(ProcessLookupError):
         os.killpg(proc.pid, 0)
+
+
+def test_serve_stops_within_seconds_on_sigterm_to_its_group(prefect_api, tmp_path):
+    """Reproduction: SIGTERM to the serving process's group (systemd, `timeout`, a container
+    stop) left it alive 10 s later; it needed SIGKILL."""
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "rmc.deployments.serve", "--allow-root", str(tmp_path)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    seen, deadline = "", time.time() + 300
+    while "rmc serve: serving" not in seen and time.time() < deadline and proc.poll() is None:
+        seen += proc.stdout.readline()
+    assert "rmc serve: serving rmc/rmc" in seen, seen[-2000:]
+    time.sleep(3)  # the runner is polling the API for work
+    start = time.monotonic()
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        code = proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert time.monotonic() - start < 6, "stopped within a few seconds"
+    assert code == 128 + signal.SIGTERM
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)  # nothing of its group is left

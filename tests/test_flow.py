@@ -435,5 +435,6 @@ def test_verify_reports_and_quarantines_a_truncated_table(cached_store, tmp_path
     report = Store(root)._final(first.report) / "results.parquet"
     report.write_bytes(report.read_bytes()[:100])
     assert cli.main(["verify", "--store", str(root)]) == 1
-    assert f"tables {first.report.digest[:12]} was corrupt; quarantined" in capsys.readouterr().err
+    assert (f"tables {first.report.digest[:12]}: its bytes do not match its digest (corrupt or partial); quarantined"
+            in capsys.readouterr().err)
     assert not Store(root).exists(first.report)

@@ -193,3 +193,25 @@ def test_onnx_export_matches_torch(tiny, tmp_path):
     assert parity["max_abs_logit_difference"] <= 1e-4
     assert (tmp_path / "onnx" / "model.onnx").stat().st_size > 0
     assert json.loads((tmp_path / "onnx" / "parity.json").read_text()) == parity
+
+
+def test_export_writes_rmcs_own_modeling_file_and_verify_flags_a_foreign_one(tiny, tmp_path, capsys):
+    """A structured student's modeling file is code users run (trust_remote_code=True): an
+    edited copy in the store is never exported, and `rmc verify` names it."""
+    from rmc.flows import cli
+    from rmc_core.artifact_layout import MODELING_FILE, own_modeling_source
+    from rmc_core.store import Store
+
+    model, tokenizer = tiny
+    gates, _ = masked(model, tokenizer)
+    store = Store(tmp_path / "s")
+
+    def write(folder):
+        save_model(compact(model, gates), tokenizer, folder)
+        (folder / MODELING_FILE).write_text("import os; os.system('echo owned')\n")
+
+    ref = store.put("model", write)
+    export_hf(store.path(ref), tmp_path / "hf")
+    assert (tmp_path / "hf" / MODELING_FILE).read_bytes() == own_modeling_source()
+    assert cli.main(["verify", "--store", str(tmp_path / "s")]) == 1
+    assert f"{store.path(ref) / MODELING_FILE} differs from rmc's own {MODELING_FILE}" in capsys.readouterr().err

@@ -42,7 +42,14 @@ def hans_blocks(frame: pd.DataFrame, root: Path) -> pd.DataFrame:
 
 def mnli_hardness(frame: pd.DataFrame, root: Path) -> pd.DataFrame:
     """Add `hard` (Gururangan et al. 2018 hypothesis-only hard subset), aligned by GLUE index."""
-    hard = pd.read_csv(root / MNLI_HARDNESS, dtype=str, keep_default_na=False)
+    path = root / MNLI_HARDNESS
+    try:
+        hard = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:  # e.g. a row with an extra column
+        raise DataError(f"{path} is not a CSV of idx,pairID,hardness: {str(err).strip()}") from err
+    missing = [c for c in ("idx", "pairID", "hardness") if c not in hard.columns]
+    if missing:
+        raise DataError(f"{path} has no {', '.join(missing)} column (it has {', '.join(map(str, hard.columns[:5]))})")
     if len(hard) != len(frame) or not (hard["idx"].to_numpy() == [str(i) for i in range(len(frame))]).all():
         raise ValueError(f"{MNLI_HARDNESS} is not index-aligned with the {len(frame)}-row dev set")
     flags = hard["hardness"].str.strip()

@@ -74,6 +74,8 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--replace", action="store_true", help="replace a --out that holds files rmc did not write (deletes "
                         "them; never merged into)")
     export.add_argument("--store", type=Path, default=Path("rmc-runs/store"))
+    export.add_argument("--run", type=Path, help="the model's run folder (`rmc run --out`): writes a model card "
+                        "(README.md) with how it was made and every metric of the run")
 
     speed = sub.add_parser("speed", parents=[common], help="training and prediction throughput: rmc's loop vs a bare loop, "
                                                             "fp32/bf16, random/length-grouped batches; writes a CSV")

@@ -162,7 +162,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     first_seed = min(m.seed for m in summary.models)
     models = {m.name: f"model/{m.model.digest}" for m in summary.models if m.seed == first_seed}
     with written_whole(args.out, "rmc run") as out:
-        write_report(tables, out, cfg.task)
+        write_report(tables, out, cfg.task_name)
         for ref in summary.measured.values():
             write_tables(store.tables(ref), out)
         if summary.inference:
@@ -170,6 +170,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             (out / "inference.md").write_text("\n".join(["# Size and inference speed", "", *inference_lines(inference)]) + "\n")
         cost_table(summary.artifacts, summary.cached, store).to_csv(out / "costs.csv", index=False)
         (out / "summary.json").write_text(json.dumps({**summary.model_dump(mode="json"), "wall_seconds": wall}, indent=1))
+        (out / "config.json").write_text(cfg.model_dump_json(indent=1))
     print(*(to_markdown(table) for table in summary_tables(tables)), sep="\n\n")
     if (upper := upper_bound_table(tables)) is not None:
         print("", UPPER_BOUND_HEADING, to_markdown(upper), sep="\n")
@@ -268,25 +269,42 @@ def cmd_export(args: argparse.Namespace) -> int:
     """A store model as a transformers folder or an ONNX graph (checked against torch),
     written whole into a new or empty `--out`, or over an earlier rmc output (anything
     else only with --replace)."""
-    from rmc_core.export import export_hf, export_onnx, refuse_format
+    from rmc.flows.api import export
+    from rmc_core.export import refuse_format
 
     store = Store(args.store)
     ref = find_model(store, args.model)
     try:
         refuse_format(store.path(ref), args.format)
         check_out(args.out, args.store, replace=args.replace)
+        card = run_card(args.run, ref) if args.run else None
     except (ValueError, OSError) as err:
         raise BadConfiguration(str(err)) from err
-    with written_whole(args.out, "rmc export") as out:
-        if args.format == "hf":
-            export_hf(store.path(ref), out)
-            done = f"{args.out} (transformers folder)"
-        else:
-            parity = export_onnx(store.path(ref), out)
-            done = (f"{args.out / 'model.onnx'}; onnxruntime vs torch max |logit difference| "
-                    f"{parity['max_abs_logit_difference']:.1e} (tolerance {parity['tolerance']:.0e})")
+    export(ref, args.out, args.store, format=args.format, replace=True, card=card)
+    if args.format == "hf":
+        done = f"{args.out} (transformers folder{', with its model card README.md' if card else ''})"
+    else:
+        parity = json.loads((args.out / "parity.json").read_text())
+        done = (f"{args.out / 'model.onnx'}; onnxruntime vs torch max |logit difference| "
+                f"{parity['max_abs_logit_difference']:.1e} (tolerance {parity['tolerance']:.0e})")
     print(f"rmc export: {ref.kind}/{ref.digest[:12]} -> {done}")
     return 0
+
+
+def run_card(run: Path, ref: Ref) -> tuple:
+    """What a model card needs from a run folder (`rmc run --out`): the model's name there,
+    the run's tables, its config and its size table."""
+    import pandas as pd
+
+    summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").is_file() else None
+    if summary is None or not (run / "config.json").is_file():
+        raise ValueError(f"--run {run} is not an `rmc run --out` folder with summary.json and config.json")
+    names = [m["name"] for m in summary["models"] if m["model"]["digest"] == ref.digest]
+    if not names:
+        raise ValueError(f"model {ref.digest[:12]} is not one of the run {run}'s models")
+    tables = {p.stem: pd.read_parquet(p) for p in run.glob("*.parquet")}
+    inference = tables.get("inference")
+    return names[0], tables, json.loads((run / "config.json").read_text()), inference
 
 
 def cmd_speed(args: argparse.Namespace) -> int:

@@ -173,7 +173,7 @@ def run_name() -> str:
     """`mnli-vanilla-rmc-seeds0-1` in the runs list, instead of a random name: what the run computes."""
     params = flow_run.parameters["params"]
     cfg = RmcParameters.model_validate(params).config
-    return f"{cfg.task}-{'-'.join(cfg.methods)}-seeds{'-'.join(map(str, cfg.seeds))}"
+    return f"{cfg.task_name}-{'-'.join(cfg.methods)}-seeds{'-'.join(map(str, cfg.seeds))}"
 
 
 def publish(store: Store, report: Ref, inference: Ref | None, task: str) -> None:
@@ -238,7 +238,7 @@ def run_dag(params: RmcParameters) -> RunSummary:
     store = Store(root)
     here = params.runner.kind == "local"
     devices = params.devices or default_devices(here)
-    logger.info("task %s, methods %s, devices %s, store %s", params.config.task, list(params.config.methods), devices, root)
+    logger.info("task %s, methods %s, devices %s, store %s", params.config.task_name, list(params.config.methods), devices, root)
 
     submitted: list[PrefectFuture[Any]] = []
     names: list[str] = []
@@ -279,7 +279,7 @@ def run_dag(params: RmcParameters) -> RunSummary:
     cached = [n for n, f in zip(names, submitted) if f.state.name == "Cached"]
     computed = [n for n, f in zip(names, submitted) if f.state.name != "Cached"]
     logger.info("computed %d stages, reused %d from cache: %s", len(computed), len(cached), computed)
-    publish(store, report, measured.get("inference"), params.config.task)
+    publish(store, report, measured.get("inference"), params.config.task_name)
     artifacts = {n: f.result() for n, f in zip(names, submitted)}
     models = [ModelRecord(**{**m, "model": m["model"].result(), "predictions": m["predictions"].result()}) for m in outputs.models]
     return RunSummary(report=report, measured=measured, artifacts=artifacts, models=models, computed=computed, cached=cached)

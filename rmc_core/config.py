@@ -25,6 +25,7 @@ from rmc_core.compression import COMPRESSIONS, CompressionConfig
 from rmc_core.compression.imp import ImpConfig, Scope
 from rmc_core.quantization import Quantize
 from rmc_core.compression.registry import validate_compression
+from rmc_core.data.task_file import FileTask, read_task_file
 from rmc_core.evaluation import EVALUATIONS
 from rmc_core.model_spec import ModelSpec
 from rmc_core.objectives.methods import METHODS, MethodConfig
@@ -35,6 +36,27 @@ from rmc_core.training.precision import Precision
 # TaskName lists rmc_core.data.registry.TASKS (a test keeps the two equal).
 TaskName = Literal["mnli", "fever", "qqp", "synthetic"]
 Batching = Literal["auto", "grouped", "random"]
+TASK_FILE_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def _task(value: Any) -> Any:
+    """A built-in task's name stays a name; a task file's path (.json, .yaml) becomes its
+    declaration; an inline declaration gets its relative paths resolved against the folder
+    the run starts in. Either way the validated config holds absolute paths only."""
+    if isinstance(value, str) and value.lower().endswith(TASK_FILE_SUFFIXES):
+        path = Path(value).expanduser()
+        from rmc_core.serve_policy import check_task_file
+
+        check_task_file(path)
+        if not path.is_file():
+            raise ValueError(f"task file {value} does not exist (a task is a built-in name or a task file, .json or .yaml)")
+        return read_task_file(path)
+    if isinstance(value, dict):
+        return FileTask.model_validate(value).resolved(Path.cwd())
+    return value
+
+
+Task = Annotated[TaskName | FileTask, BeforeValidator(_task)]
 
 
 # An evaluation's name, checked and offered like a method's.
@@ -223,8 +245,9 @@ class RunConfig(Frozen):
     shortcut (docs/results.md).
     """
 
-    task: TaskName = Field("synthetic", description="mnli (OOD: HANS), fever (FEVER-Symmetric), qqp (PAWS) or the "
-                                                    "synthetic shortcut task")
+    task: Task = Field("synthetic", description="mnli (OOD: HANS), fever (FEVER-Symmetric), qqp (PAWS), the synthetic "
+                                                "shortcut task, or your own: a task file (.json or .yaml) or a declaration "
+                                                "(docs/usage.md, \"Your model, your data\")")
     data: DataConfig = Field(DataConfig(), title="Data", description="where the rows come from and how many")
     teacher: ModelSpec = Field(ModelSpec(), title="Teacher model", description="the encoder fine-tuned as the teacher")
     teacher_train: TrainConfig = Field(TrainConfig(epochs=3), title="Teacher training", description="the teacher's fine-tuning")
@@ -256,11 +279,42 @@ class RunConfig(Frozen):
             raise ValueError("evaluations must include accuracy: comparisons, F_bias and the size table build on it")
         return v
 
+    @property
+    def task_name(self) -> str:
+        return self.task if isinstance(self.task, str) else self.task.name
+
     @model_validator(mode="after")
     def _shortcut_on_real_text(self) -> RunConfig:
         if self.task == "synthetic" and self.data.shortcut_strength is not None:
             raise ValueError("data.shortcut_strength injects a shortcut into a real task's text; the synthetic task "
                              "plants its own (data.synthetic_bias)")
+        return self
+
+    @model_validator(mode="after")
+    def _data_settings_that_apply(self) -> RunConfig:
+        """A setting the task does not read is refused, not ignored without a word."""
+        defaults = DataConfig()
+        # Set to something other than its default (the UI sends every field, defaults included).
+        given = {f for f in self.data.model_fields_set if getattr(self.data, f) != getattr(defaults, f)}
+        if self.task == "synthetic" and given & {"data_root", "source"}:
+            raise ValueError(f"data.{sorted(given & {'data_root', 'source'})[0]} does nothing for the synthetic task (it "
+                             "generates its rows); name a task that reads files")
+        if isinstance(self.task, FileTask):
+            if given & {"data_root", "source"}:
+                raise ValueError(f"data.{sorted(given & {'data_root', 'source'})[0]} does nothing for a declared task: its "
+                                 "files are named in the declaration (a path or hub:owner/name each)")
+            synthetic = sorted(f for f in given if f.startswith("synthetic_"))
+            if synthetic:
+                raise ValueError(f"data.{synthetic[0]} applies to the synthetic task only")
+        return self
+
+    @model_validator(mode="after")
+    def _fine_tuned_teacher(self) -> RunConfig:
+        if self.teacher.fine_tuned and self.subnetworks.estimator == "cartography":
+            raise ValueError("subnetworks.estimator 'cartography' reads the teacher's training dynamics; a fine-tuned "
+                             "teacher (teacher.fine_tuned) is not trained here: use imp, oneshot or teacher-loss")
+        if self.teacher.fine_tuned and self.teacher.source == "tiny":
+            raise ValueError("teacher.fine_tuned needs a fine-tuned checkpoint (a local folder or hub id), not 'tiny'")
         return self
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ axes and refuses to call the export done unless onnxruntime reproduces torch's l
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -41,6 +42,17 @@ def export_hf(model_dir: Path, out: Path) -> None:
     shutil.copytree(model_dir, out, ignore=shutil.ignore_patterns(RUN_INFO, "*.py"), dirs_exist_ok=True)
     if json.loads((model_dir / "config.json").read_text()).get("model_type") == PrunedBertConfig.model_type:
         (out / MODELING_FILE).write_bytes(own_modeling_source())
+    readable(out)
+
+
+def readable(out: Path) -> None:
+    """Exported files readable as the user's umask allows (safetensors writes 0600, and the
+    store keeps what it was given): an export is meant to be shared and served."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in out.rglob("*"):
+        if path.is_file():
+            path.chmod(0o666 & ~umask)
 
 
 def refuse_format(model_dir: Path, fmt: str) -> None:
@@ -60,7 +72,14 @@ class LogitsOnly(nn.Module):
         self.model = model
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).logits
+        types = {"token_type_ids": token_type_ids} if _takes_token_types(self.model) else {}  # DistilBERT has none
+        return self.model(input_ids=input_ids, attention_mask=attention_mask, **types).logits
+
+
+def _takes_token_types(model: nn.Module) -> bool:
+    import inspect
+
+    return "token_type_ids" in inspect.signature(model.forward).parameters
 
 
 def export_onnx(model_dir: Path, out: Path) -> dict[str, float]:
@@ -91,6 +110,7 @@ def export_onnx(model_dir: Path, out: Path) -> dict[str, float]:
                          f"see {out / 'parity.json'}")
     tokenizer.save_pretrained(out)
     model.config.save_pretrained(out)
+    readable(out)
     return parity
 
 
@@ -126,7 +146,7 @@ def _int8_graph(model: nn.Module, tokenizer: PreTrainedTokenizerBase, out: Path)
 
 def _torch_logits(model: nn.Module, tokenizer: PreTrainedTokenizerBase) -> list[np.ndarray]:
     with torch.inference_mode():
-        return [model(**_encode(tokenizer, pairs)).logits.float().numpy() for pairs in PROBES]
+        return [LogitsOnly(model)(**_encode(tokenizer, pairs)).float().numpy() for pairs in PROBES]
 
 
 def _logits(session: object, tokenizer: PreTrainedTokenizerBase) -> list[np.ndarray]:

@@ -11,6 +11,11 @@ from pydantic import Field, model_validator
 from rmc_core.schema import Frozen, Int
 
 
+# The encoder families rmc runs, by `config.model_type`: each compression says which of them
+# it is built and tested for (CompressionSpec.architectures); preflight refuses the rest.
+FAMILIES = ("bert", "roberta", "distilbert", "deberta-v2")
+
+
 class TinyBertSpec(Frozen):
     """A small randomly initialised BERT, for tests and smoke runs; its WordPiece
     vocabulary is trained on the task's training texts."""
@@ -41,3 +46,10 @@ class ModelSpec(Frozen):
                         f"hub name or a local checkpoint folder (a relative path is read from {Path.cwd()} here)")
     num_layers: Int | None = Field(None, ge=1, description="keep only the first num_layers encoder layers (empty: all)")
     tiny: TinyBertSpec = Field(TinyBertSpec(), title="Tiny BERT (source \"tiny\")", description="the tiny BERT's shape")
+    fine_tuned: bool = Field(False, description="teacher only: the checkpoint is already fine-tuned on this task's labels "
+                                                "and is used as it is (no teacher training); its id2label must name the "
+                                                "task's labels, or map them with label_map")
+    label_map: dict[str, str] | None = Field(None, description="teacher only, with fine_tuned: the checkpoint's label "
+                                                               "name -> the task's label name")
+    base: str | None = Field(None, description="teacher only, with fine_tuned: the encoder sub-networks and students "
+                                               "start from (a hub name or local folder); empty: the teacher's own weights")

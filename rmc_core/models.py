@@ -31,7 +31,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from rmc_core.model_spec import ModelSpec, TinyBertSpec
+from rmc_core.model_spec import FAMILIES, ModelSpec, TinyBertSpec
 from rmc_core.pruned_bert import PrunedBertConfig, PrunedBertForSequenceClassification
 from rmc_core.quantization import is_int8, load_int8
 
@@ -66,10 +66,23 @@ def resolve(source: str) -> str:
     return str(path) if path.exists() else source
 
 
+def pretrained_config(source: str) -> PretrainedConfig:
+    """A checkpoint's config; a hub id that cannot be fetched is refused in one sentence
+    that says so (transformers' own message names its docs, not the setting)."""
+    path = resolve(source)
+    try:
+        return AutoConfig.from_pretrained(path)
+    except OSError as err:
+        if Path(path).exists():
+            raise
+        raise OSError(f"model {source!r} is not a local folder and cannot be fetched from the hub (no network, or no such "
+                      "model): use a local folder, or a hub id with the hub reachable") from err
+
+
 def encoder_config(spec: ModelSpec) -> PretrainedConfig:
     """The config of the model `spec` builds (layers kept included), read without loading
     weights, so that shapes are checked before any training."""
-    config = tiny_config(spec.tiny, 2, spec.tiny.vocab_size) if spec.source == "tiny" else AutoConfig.from_pretrained(resolve(spec.source))
+    config = tiny_config(spec.tiny, 2, spec.tiny.vocab_size) if spec.source == "tiny" else pretrained_config(spec.source)
     if spec.num_layers is not None:
         if spec.num_layers > config.num_hidden_layers:
             raise ValueError(f"{spec.source!r} has {config.num_hidden_layers} encoder layers; num_layers={spec.num_layers} "
@@ -82,12 +95,74 @@ TRAINING_BYTES_PER_PARAMETER = 16  # fp32 weights, gradients and AdamW's two mom
 
 
 def parameter_count(config: PretrainedConfig) -> int:
-    """A BERT's parameters from its config alone (embeddings, layers, pooler), without
-    building it: building is what a wrong size would make fail, or swap for minutes."""
-    h, i, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
-    embeddings = (config.vocab_size + config.max_position_embeddings + config.type_vocab_size) * h + 2 * h
-    layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h
-    return embeddings + layers * layer + h * h + h
+    """An encoder's parameters from its config alone, built on the meta device (shapes, no
+    memory): any architecture transformers knows, without allocating what a wrong size
+    would make fail, or swap for minutes."""
+    from transformers import AutoModel
+
+    with torch.device("meta"):
+        model = AutoModel.from_config(config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def model_type(spec: ModelSpec) -> str:
+    """The architecture a model spec names (`config.model_type`), read from its config."""
+    return "bert" if spec.source == "tiny" else encoder_config(spec).model_type
+
+
+def layer_list(model: PreTrainedModel) -> torch.nn.ModuleList:
+    """The encoder's stack of layers: `encoder.layer` (BERT, RoBERTa, DeBERTa) or
+    `transformer.layer` (DistilBERT)."""
+    base = model.base_model
+    stack = getattr(base, "encoder", None) or getattr(base, "transformer", None)
+    if stack is None or not isinstance(getattr(stack, "layer", None), torch.nn.ModuleList):
+        raise ValueError(f"{type(model).__name__}: no encoder layer stack (encoder.layer or transformer.layer)")
+    return stack.layer
+
+
+def output_layer(model: PreTrainedModel) -> torch.nn.Linear:
+    """The classifier's last linear map (its rows are the labels): BERT's `classifier`,
+    RoBERTa's `classifier.out_proj`, DistilBERT's and DeBERTa's `classifier`."""
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == model.config.num_labels]
+    if not linears:
+        raise ValueError(f"{type(model).__name__}: no output layer with {model.config.num_labels} rows")
+    return linears[-1]
+
+
+def import_fine_tuned(spec: ModelSpec, labels: tuple[str, ...]) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A user's fine-tuned classifier as the teacher, its head's rows put in the task's label
+    order and its id2label set to the task's names (after `check_labels` accepted them)."""
+    path = resolve(spec.source)
+    model = AutoModelForSequenceClassification.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    names = checkpoint_labels(spec)
+    order = [names.index(label) for label in labels]
+    if order != list(range(len(labels))):
+        head = output_layer(model)
+        with torch.no_grad():
+            head.weight.copy_(head.weight[order].clone())
+            if head.bias is not None:
+                head.bias.copy_(head.bias[order].clone())
+    model.config.id2label = dict(enumerate(labels))
+    model.config.label2id = {n: i for i, n in enumerate(labels)}
+    return model, tokenizer
+
+
+def checkpoint_labels(spec: ModelSpec) -> list[str]:
+    """A checkpoint's label names in its head's order, through `spec.label_map`."""
+    config = pretrained_config(spec.source)
+    names = [config.id2label[i] for i in sorted(config.id2label)]
+    return [spec.label_map.get(n, n) for n in names] if spec.label_map else names
+
+
+def check_fine_tuned(spec: ModelSpec, labels: tuple[str, ...]) -> None:
+    """Refuse a fine-tuned teacher whose labels are not the task's (through label_map)."""
+    names = checkpoint_labels(spec)
+    if sorted(names) != sorted(labels):
+        via = f" (after label_map {spec.label_map})" if spec.label_map else ""
+        raise ValueError(f"teacher {spec.source!r} predicts labels {names}{via}; the task has {list(labels)}: set "
+                         "teacher.label_map (the checkpoint's label name -> the task's), e.g. "
+                         f"{dict(zip(names, labels)) if len(names) == len(labels) else '{...}'}")
 
 
 def check_fits_in_memory(config: PretrainedConfig, what: str, memory_bytes: int | None = None) -> None:
@@ -104,7 +179,7 @@ def check_fits_in_memory(config: PretrainedConfig, what: str, memory_bytes: int 
 
 def label_names_of(source: str) -> tuple[str, ...] | None:
     """The label names a pretrained checkpoint was fine-tuned with, or None for a bare encoder."""
-    config = AutoConfig.from_pretrained(resolve(source))
+    config = pretrained_config(source)
     names = tuple(config.id2label[i] for i in sorted(config.id2label))
     return None if all(GENERIC_LABEL.fullmatch(n) for n in names) else names
 
@@ -154,11 +229,12 @@ def tiny_bert(spec: TinyBertSpec, num_labels: int, vocab_size: int) -> BertForSe
 
 def truncate_layers(model: PreTrainedModel, num_layers: int) -> PreTrainedModel:
     """Keep the first `num_layers` encoder layers: the cheapest "distilled" student."""
-    encoder = model.base_model.encoder
-    if num_layers > len(encoder.layer):
-        raise ValueError(f"cannot keep {num_layers} layers of a {len(encoder.layer)}-layer encoder")
+    layers = layer_list(model)
+    if num_layers > len(layers):
+        raise ValueError(f"cannot keep {num_layers} layers of a {len(layers)}-layer encoder")
     small = copy.deepcopy(model)
-    small.base_model.encoder.layer = torch.nn.ModuleList(list(small.base_model.encoder.layer)[:num_layers])
+    stack = getattr(small.base_model, "encoder", None) or small.base_model.transformer
+    stack.layer = torch.nn.ModuleList(list(stack.layer)[:num_layers])
     small.config.num_hidden_layers = num_layers
     return small
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from rmc_core.config import RunConfig
 
@@ -70,16 +70,33 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def one_line(err: ValidationError) -> str:
+def _fields_at(model: type[BaseModel], loc: tuple) -> list[str] | None:
+    """The field names of the section at `loc` in `model`, where a plain path of nested
+    models leads there (None through a union, a list or a dict)."""
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return list(model.model_fields)
+
+
+def one_line(err: ValidationError, model: type[BaseModel] | None = RunConfig) -> str:
     """The errors of a validation on one line, `field.path: message (got value)`: the first
-    few, then how many more, so that a config with thousands of bad entries stays readable."""
+    few, then how many more, so that a config with thousands of bad entries stays readable.
+    An unknown key lists the keys its section has."""
     def shown(value: Any) -> str:
         return shorten(repr(value), 40)
+
+    def valid(e: dict) -> str:
+        keys = _fields_at(model, tuple(e["loc"][:-1])) if model is not None and e["type"] == "extra_forbidden" else None
+        return f" (keys here: {', '.join(keys)})" if keys else ""
 
     errors = err.errors()
     text = "; ".join(shorten(f"{'.'.join(str(p) for p in e['loc']) or 'config'}", SHOWN_CHARS) + f": {shorten(e['msg'], 4 * SHOWN_CHARS)}"
                      + (f" (got {shown(e['input'])})" if "input" in e and not isinstance(e["input"], dict) else "")
-                     for e in errors[:SHOWN_ERRORS])
+                     + valid(e) for e in errors[:SHOWN_ERRORS])
     return text + (f"; and {len(errors) - SHOWN_ERRORS} more errors" if len(errors) > SHOWN_ERRORS else "")
 
 

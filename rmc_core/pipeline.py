@@ -18,11 +18,24 @@ from rmc_core import stages
 from rmc_core.compression import CompressionConfig, spec_of
 from rmc_core.compression.imp import ImpConfig
 from rmc_core.config import CONTROLS, RunConfig, TrainConfig
-from rmc_core.data.registry import TASKS, check_sources, ood_names, annotated_training_rows
+from rmc_core.data.fingerprint import files_digest, model_digest
+from rmc_core.data.registry import (
+    TASKS,
+    TaskHandle,
+    TaskSpec,
+    annotated_training_rows,
+    check_sources,
+    local_files,
+    ood_names,
+    task_spec,
+)
+from rmc_core.data.task_file import FileTask, resolve
 from rmc_core.devices import assign_devices, check_devices
 from rmc_core.evaluation import EVALUATIONS
 from rmc_core.evaluation.registry import active, settings_of
-from rmc_core.models import check_fits_in_memory, check_labels, encoder_config
+from rmc_core.model_spec import FAMILIES
+from rmc_core.models import check_fine_tuned, check_fits_in_memory, check_labels, encoder_config, model_type
+from rmc_core.objectives.bias_model import PAIR_ONLY
 from rmc_core.objectives.methods import BIAS_PRODUCTS, METHODS, UPPER_BOUND, select
 from rmc_core.store import Ref, Store, ensure_writable
 from rmc_core.training.precision import resolve_precision
@@ -45,14 +58,19 @@ def preflight(cfg: RunConfig, store: Store, devices: list[str], devices_here: bo
     surface only after the teacher and five sub-networks had trained. Done once per
     process for a given run: the CLI checks before it starts the flow, the flow's own call
     is then free."""
-    key = (cfg, store.root, tuple(devices), devices_here)
+    key = (cfg.model_dump_json(), store.root, tuple(devices), devices_here)
     if key in _PREFLIGHTED:
         return
     check_devices(devices, devices_here)
     ensure_writable(store.root, "store")
     store.check_layout()
-    labels = TASKS[cfg.task].labels
-    check_labels(cfg.teacher, labels, "teacher")
+    task = task_spec(task_of(cfg))
+    labels = task.labels
+    if cfg.teacher.fine_tuned:
+        check_fine_tuned(cfg.teacher, labels)
+    else:
+        check_labels(cfg.teacher, labels, "teacher")
+    check_architecture(cfg)
     teacher = encoder_config(cfg.teacher)
     check_fits_in_memory(teacher, "teacher")
     student = spec_of(cfg.student.compression).check(cfg.student.compression, teacher, labels)
@@ -62,16 +80,58 @@ def preflight(cfg: RunConfig, store: Store, devices: list[str], devices_here: bo
         positions = model.max_position_embeddings
         if train.max_length > positions:
             raise ValueError(f"{name}.max_length={train.max_length} exceeds the model's {positions} positions")
-    check_sources(cfg.task, cfg.data, needs_ood_train(cfg))
+    if cfg.subnetworks.estimator == "annotated" and not annotated_training_rows(task, cfg.data):
+        annotated = [t for t, spec in TASKS.items() if spec.train_annotated]
+        raise ValueError(f"subnetworks.estimator 'annotated' needs a hard annotation on the training rows; {task.name} has "
+                         f"none (tasks that have one: {', '.join(annotated)}; a declared task with a hardness column in "
+                         "train; any task with data.shortcut_strength set)")
+    check_sources(task, cfg.data, needs_ood_train(cfg))
     for name in active(cfg.evaluations, cfg):
         spec = EVALUATIONS[name]
         if spec.check is not None:
-            spec.check(settings_of(spec, cfg), TASKS[cfg.task])
-    if cfg.subnetworks.estimator == "annotated" and not annotated_training_rows(cfg.task, cfg.data):
-        annotated = [t for t, spec in TASKS.items() if spec.train_annotated]
-        raise ValueError(f"subnetworks.estimator 'annotated' needs a hard annotation on the training rows; {cfg.task} has "
-                         f"none (tasks that have one: {', '.join(annotated)}; any task with data.shortcut_strength set)")
+            spec.check(settings_of(spec, cfg), task)
+    if task.single_text and bias_model_kind(cfg) in PAIR_ONLY and any(METHODS[m].needs & BIAS_PRODUCTS for m in cfg.methods):
+        raise ValueError(f"method.bias_model {bias_model_kind(cfg)!r} reads a text pair; task {task.name} has one text per "
+                         "row: use bag-of-words (or 'task', its default)")
     _PREFLIGHTED.add(key)
+
+
+def check_architecture(cfg: RunConfig) -> None:
+    """Refuse, naming it, a teacher architecture rmc does not run, or one the student's
+    compression is not built for (the sub-networks are IMP, which runs on every family)."""
+    kind = model_type(cfg.teacher)
+    if kind not in FAMILIES and kind != "rmc_pruned_bert":
+        raise ValueError(f"teacher {cfg.teacher.source!r} is a {kind!r} model; rmc runs {', '.join(FAMILIES)}")
+    supported = spec_of(cfg.student.compression).architectures
+    if kind not in supported:
+        raise ValueError(f"student.compression {cfg.student.compression.kind!r} is built for {', '.join(supported)}; the "
+                         f"teacher {cfg.teacher.source!r} is a {kind!r} model (pruned and distilled run on "
+                         f"{', '.join(FAMILIES)})")
+
+
+_RESOLVED: dict[tuple[str, str], TaskSpec] = {}
+
+
+def task_of(cfg: RunConfig) -> TaskHandle:
+    """What the stages receive as the task: a built-in task's name, or a declared task
+    resolved against its files (labels read, columns and label maps checked; once per
+    process for the same declaration and file contents)."""
+    if not isinstance(cfg.task, FileTask):
+        return cfg.task
+    key = (cfg.task.model_dump_json(), data_fingerprint(cfg, ood_train=True))
+    if key not in _RESOLVED:
+        _RESOLVED[key] = resolve(cfg.task)
+    return _RESOLVED[key]
+
+
+def data_fingerprint(cfg: RunConfig, ood_train: bool = False) -> str:
+    """The digest of every local file a data artifact of the run reads (data/fingerprint.py):
+    the OOD training rows only for the upper bound's own data artifact, so that adding it
+    changes nothing else's key."""
+    if isinstance(cfg.task, FileTask):
+        return files_digest(Path(f.path) for role, f in cfg.task.files().items()
+                            if not f.on_hub and (ood_train or role != "ood-train"))
+    return files_digest(local_files(cfg.task, cfg.data, ood_train))
 
 
 def each_training(cfg: RunConfig, change: Callable[[TrainConfig], TrainConfig]) -> RunConfig:
@@ -108,12 +168,12 @@ def difficulty_source(cfg: RunConfig, data: Any) -> dict[str, Any]:
 
 def bias_model_kind(cfg: RunConfig) -> str:
     """The known-bias methods' bias-only model: the configured one, else the task's."""
-    return TASKS[cfg.task].bias_model if cfg.method.bias_model == "task" else cfg.method.bias_model
+    return task_spec(task_of(cfg)).bias_model if cfg.method.bias_model == "task" else cfg.method.bias_model
 
 
 def difficulty_floor(cfg: RunConfig) -> float:
     """Eq. 1's alpha: the configured one, else the task's (docs/method.md)."""
-    return cfg.method.alpha if cfg.method.alpha is not None else TASKS[cfg.task].default_alpha
+    return cfg.method.alpha if cfg.method.alpha is not None else task_spec(task_of(cfg)).default_alpha
 
 
 def student_name(compression: CompressionConfig, method: str) -> str:
@@ -213,17 +273,19 @@ def run(cfg: RunConfig, store: Store, devices: list[str] | None = None, call: Ca
     devices = devices or ["cpu"]
     preflight(cfg, store, devices, devices_here)
     cfg = resolve_precisions(cfg, devices[0])
-    data = call(stages.prepare_data, cfg.task, cfg.data, store)
+    task = task_of(cfg)
+    data = call(stages.prepare_data, task, cfg.data, store, fingerprint=data_fingerprint(cfg))
     # The upper bound's student alone reads the OOD training rows, from a data artifact of
     # its own: the shared one stays the same, so adding the method retrains nothing else.
-    ood_data = call(stages.prepare_data, cfg.task, cfg.data, store, True) if needs_ood_train(cfg) else None
+    ood_data = call(stages.prepare_data, task, cfg.data, store, True, fingerprint=data_fingerprint(cfg, ood_train=True)
+                    ) if needs_ood_train(cfg) else None
     bias = None
     if any(METHODS[m].needs & BIAS_PRODUCTS for m in cfg.methods):
-        bias = call(stages.bias_model, cfg.task, data, bias_model_kind(cfg), cfg.data.seed, store)
+        bias = call(stages.bias_model, task, data, bias_model_kind(cfg), cfg.data.seed, store)
     tag = (lambda name, seed: name) if len(cfg.seeds) == 1 else (lambda name, seed: f"{name}-s{seed}")
     branches = [branch(seeded(cfg, seed), data, store, devices, call, lambda name, s=seed: tag(name, s), bias, ood_data)
                 for seed in cfg.seeds]
-    summary = call(stages.summarize, cfg.task, data, list(cfg.seeds), [b.report for b in branches],
+    summary = call(stages.summarize, task, data, list(cfg.seeds), [b.report for b in branches],
                    [b.predictions for b in branches], comparison_pairs(cfg),
                    [n for n in active(cfg.evaluations, cfg) if EVALUATIONS[n].measure is None], store,
                    query_refs=[b.queried for b in branches] if any(b.queried for b in branches) else None)
@@ -262,14 +324,25 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
     """One seed: teacher -> sub-networks -> difficulty -> students (RMC and baselines) -> report.
     `bias`: the bias-only model's predictions, shared by every seed (the known-bias methods);
     `ood_data`: the data with the OOD training rows, which only the upper bound's student trains on."""
-    splits = ("dev", *ood_names(cfg.task, cfg.data.source, cfg.data.shortcut_strength is not None))
-    base = call(stages.prepare_base, cfg.teacher, data, cfg.teacher_train.seed, store)
-
+    task = task_of(cfg)
+    splits = ("dev", *ood_names(task, cfg.data.source, cfg.data.shortcut_strength is not None))
     # Trainings are submitted before the predictions that wait on them, so that under a
     # bounded worker pool a waiting prediction never holds a slot a training could use.
     sub = cfg.subnetworks
-    dynamics = {"record_dynamics": True} if sub.estimator == "cartography" else {}
-    teacher = call(stages.train, base, data, cfg.teacher_train, store, device=devices[0], desc=tag("teacher"), **dynamics)
+    if cfg.teacher.fine_tuned:
+        # The user's classifier as it is; sub-networks and students start from its weights,
+        # or from the encoder named as its base.
+        teacher = call(stages.import_teacher, cfg.teacher, task_spec(task).labels, store,
+                       fingerprint=model_digest(cfg.teacher.source))
+        base = teacher if cfg.teacher.base is None else call(
+            stages.prepare_base, cfg.teacher.model_copy(update={"source": cfg.teacher.base, "fine_tuned": False,
+                                                                "label_map": None, "base": None}),
+            data, cfg.teacher_train.seed, store, fingerprint=model_digest(cfg.teacher.base))
+    else:
+        base = call(stages.prepare_base, cfg.teacher, data, cfg.teacher_train.seed, store,
+                    fingerprint=model_digest(cfg.teacher.source))
+        dynamics = {"record_dynamics": True} if sub.estimator == "cartography" else {}
+        teacher = call(stages.train, base, data, cfg.teacher_train, store, device=devices[0], desc=tag("teacher"), **dynamics)
     names = [subnetwork_name(s) for s in sub.sparsities]
     placement = dict(zip(names, assign_devices(len(names), devices)))
     trains = sub.controls_on if sub.estimator in CONTROLS else sub.estimator
@@ -363,14 +436,14 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
         spec = EVALUATIONS[name]
         if spec.query is not None:
             settings = settings_of(spec, cfg)
-            queried[name] = {m: call(stages.query_model, name, ref, data, cfg.task, settings, placed[m][1], store,
+            queried[name] = {m: call(stages.query_model, name, ref, data, task, settings, placed[m][1], store,
                                      device=placed[m][0], desc=tag(f"{name}-{m}")) for m, ref in models.items()}
-        evaluations[name] = call(stages.evaluate, name, cfg.task, data, preds, store,
+        evaluations[name] = call(stages.evaluate, name, task, data, preds, store,
                                  subnet_pred_refs=subnet_preds if "subnetworks" in spec.needs else None,
                                  difficulty_ref=difficulty if "difficulty" in spec.needs else None,
                                  query_refs=queried.get(name),
                                  train_pred_refs=train_preds if "train" in spec.needs else None, desc=tag(name))
-    report = call(stages.report, cfg.task, evaluations, models, identities(cfg), store, desc=tag("report"))
+    report = call(stages.report, task, evaluations, models, identities(cfg), store, desc=tag("report"))
     return Branch(report, preds, models, queried)
 
 

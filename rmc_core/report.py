@@ -131,13 +131,17 @@ def comparison_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
     return [head, *(f"- {line}" for line in verdicts(comparisons, metric_labels(tables)))]
 
 
+NO_ANNOTATION = ("Premise checks and easy/hard columns: not measured, the dev rows carry no hard/easy annotation "
+                 "(a declared task gets one from its `hardness` column; docs/usage.md, \"Your model, your data\").")
+
+
 def premise_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
     """RMC's premise, checked on the annotated dev split: the teacher must know the rule
     (hard rows right), sub-networks must lose it (hard rows fall with sparsity while easy
     rows hold), and so the variance split must agree with the hard rows beyond chance.
-    Empty when the dev set has no hard/easy annotation."""
+    Without a hard/easy annotation of dev, a line that says why they are missing."""
     if "split_agreement" not in tables:
-        return []
+        return [NO_ANNOTATION]
     teacher = tables["results"].set_index("model").loc["teacher"]
     subnets = tables["subnetworks"]
     agreement = tables["split_agreement"].iloc[0]

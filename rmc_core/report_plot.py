@@ -40,8 +40,11 @@ def report_png(tables: dict[str, pd.DataFrame], task: str) -> bytes:
     teacher = (results["role"] == "teacher").to_numpy() if "role" in results.columns else np.array([m == "teacher" for m in models])
     y = np.arange(len(models))[::-1]
     n_seeds = seed_count(tables)
-    fig, axes = plt.subplots(1, len(PANELS), figsize=(9, 1.2 + 0.38 * len(models)), sharey=True, layout="constrained")
-    for ax, (metric, title) in zip(axes, PANELS.items()):
+    panels = {m: t for m, t in PANELS.items() if m in results.columns}  # no OOD panel without challenge sets
+    fig, axes = plt.subplots(1, len(panels), figsize=(9, 1.2 + 0.38 * len(models)), sharey=True, layout="constrained",
+                             squeeze=False)
+    axes = axes[0]
+    for ax, (metric, title) in zip(axes, panels.items()):
         values, err = _points(tables, metric)
         colors = np.where(teacher, "#444444", "#1f77b4")
         ax.barh(y, values, color=colors, alpha=0.85, xerr=err, capsize=3, ecolor="black")

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from rmc_core.config import DataConfig
+from rmc_core.data.task_file import DataFile, FileTask
 from rmc_core.model_spec import ModelSpec
 from rmc_core.models import HUB_ID
 
@@ -58,12 +59,19 @@ class ServePolicy(BaseModel):
             found.append(f"store_root {store_root!r} is outside the allowed folders ({allowed})")
         if address is not None and address not in self.clusters:
             found.append(f"runner.address {address!r} is not an allowed cluster ({', '.join(self.clusters) or 'none'})")
+        # A declared task names its own files; the data root is then never read.
+        declared = any(isinstance(v, FileTask) for _, v in _walk(parameters))
         for where, value in _walk(parameters):
-            if isinstance(value, DataConfig):
+            if isinstance(value, DataConfig) and not declared:
                 if value.source == "hub" and not self.hub:
                     found.append(f"{where}.source 'hub': the hub is not allowed here")
                 elif value.source == "local" and not self.inside(value.data_root):
                     found.append(f"{where}.data_root {str(value.data_root)!r} is outside the allowed folders ({allowed})")
+            elif isinstance(value, DataFile):
+                if value.on_hub and not self.hub:
+                    found.append(f"{where}.path {value.path!r}: the hub is not allowed here")
+                elif not value.on_hub and not self.inside(value.path):
+                    found.append(f"{where}.path {value.path!r} is outside the allowed folders ({allowed})")
             elif isinstance(value, ModelSpec) and value.source not in BUILT_IN_MODELS:
                 local = Path(value.source).expanduser().exists() or not HUB_ID.fullmatch(value.source)
                 if local and not self.inside(value.source):
@@ -75,6 +83,14 @@ class ServePolicy(BaseModel):
     def check(self, store_root: str, parameters: BaseModel, address: str | None) -> None:
         if found := self.violations(store_root, parameters, address):
             raise PolicyViolation("refused by this server's policy (set when `serve` started): " + "; ".join(found))
+
+
+def check_task_file(path: Path) -> None:
+    """In a served process, refuse a task file outside the allowed folders before it is
+    read (a run's parameters are validated, and a task file read, before the run starts)."""
+    if (policy := ServePolicy.from_env()) is not None and not policy.inside(path):
+        raise PolicyViolation(f"task file {str(path)!r} is outside the folders this server allows "
+                              f"({', '.join(str(r) for r in policy.roots)})")
 
 
 def check_served(store_root: str, parameters: BaseModel, address: str | None) -> None:

@@ -22,7 +22,8 @@ from rmc_core.compression.masked import transfer_mask
 from rmc_core.quantization import Quantize, QuantAware, int8_modules, save_int8, to_int8
 from rmc_core.compression.registry import StudentInit
 from rmc_core.config import DataConfig, ModelSpec, TrainConfig
-from rmc_core.data.registry import TASKS, TaskData, TaskSpec, load_ood_train, load_task_data
+from rmc_core.data.texts import all_texts
+from rmc_core.data.registry import TaskData, TaskHandle, TaskSpec, load_ood_train, load_task_data, task_spec
 from rmc_core.objectives.bias_model import BiasModel, bias_probabilities
 from rmc_core.objectives.cartography import variability
 from rmc_core.objectives.difficulty import difficulty_scores, loss_variance
@@ -30,7 +31,7 @@ from rmc_core.evaluation import EVALUATIONS
 from rmc_core.evaluation.registry import CORRECT, DECLARED, Inputs, Measured, Queried, compute
 from rmc_core.objectives.losses import gold_objective
 from rmc_core.objectives.methods import METHODS
-from rmc_core.models import build_base, load_model, save_model
+from rmc_core.models import build_base, import_fine_tuned, load_model, save_model
 from rmc_core.store import Ref, Store
 from rmc_core.training.dynamics import TrainingDynamics
 from rmc_core.training.hooks import standard_hooks
@@ -51,6 +52,8 @@ DYNAMICS_COST = "dynamics_cost"
 # An int8 model's record: its scheme, the trained model it was made from, and that model's
 # achieved sparsity (rounding to int8 keeps every pruned zero).
 QUANTIZE_STATS = "quantize_stats"
+# An imported (already fine-tuned) teacher's record: where it came from and its sparsity.
+IMPORT_STATS = "import_stats"
 
 
 def as_frame(values: np.ndarray) -> pd.DataFrame:
@@ -63,18 +66,28 @@ def as_array(frame: pd.DataFrame) -> np.ndarray:
     return values[:, 0] if values.shape[1] == 1 else values
 
 
-def prepare_data(task: str, cfg: DataConfig, store: Store, ood_train: bool = False) -> Ref:
+def prepare_data(task: TaskHandle, cfg: DataConfig, store: Store, ood_train: bool = False, fingerprint: str = "") -> Ref:
     """Read, check and subsample every split once; later stages read the stored copy.
-    `ood_train`: also the task's OOD training rows (`OOD_TRAIN`), for the upper bound only."""
-    data = load_task_data(task, cfg)
+    `ood_train`: also the task's OOD training rows (`OOD_TRAIN`), for the upper bound only.
+    `fingerprint`: the digest of the task's local files (data/fingerprint.py), read by no
+    line here: it is in the stage's cache key, so an edited file recomputes the data and
+    everything that depends on it."""
+    spec = task_spec(task)
+    task = spec.name
+    data = load_task_data(spec, cfg)
     tables = {"train": data.train, "dev": data.dev, **{OOD_PREFIX + k: v for k, v in data.ood.items()}}
     if ood_train:
-        tables[OOD_TRAIN] = load_ood_train(task, cfg)
+        tables[OOD_TRAIN] = load_ood_train(spec, cfg)
         log.info("%s OOD training rows for the upper bound: %d", task, len(tables[OOD_TRAIN]))
     hard = f" ({int(data.dev['hard'].sum())} annotated hard)" if "hard" in data.dev.columns else ""
     log.info("%s data: %d train, %d dev%s, OOD %s", task, len(data.train), len(data.dev), hard,
              ", ".join(f"{k} {len(v)}" for k, v in data.ood.items()) or "none")
-    return store.put_tables(tables, kind="data", meta={"task": task})
+    return store.put_tables(tables, kind="data", meta={"task": task, "labels": list(spec.labels)})
+
+
+def data_labels(store: Store, ref: Ref) -> tuple[str, ...]:
+    """The task's label names, as the data artifact records them."""
+    return tuple(store.meta(ref)["labels"])
 
 
 def load_data(store: Store, ref: Ref) -> TaskData:
@@ -83,13 +96,23 @@ def load_data(store: Store, ref: Ref) -> TaskData:
     return TaskData(train=tables["train"], dev=tables["dev"], ood=ood)
 
 
-def prepare_base(spec: ModelSpec, data_ref: Ref, seed: int, store: Store) -> Ref:
-    """The initial weights every fine-tune starts from (pretrained encoder + seeded head)."""
-    task = store.meta(data_ref)["task"]
+def prepare_base(spec: ModelSpec, data_ref: Ref, seed: int, store: Store, fingerprint: str = "") -> Ref:
+    """The initial weights every fine-tune starts from (pretrained encoder + seeded head).
+    `fingerprint`: a local encoder folder's digest, read by no line here: in the cache key,
+    so that new weights at the same path make a new base."""
     train = store.table(data_ref, "train")
-    texts = pd.concat([train["text_a"], train["text_b"]]).tolist()
-    model, tokenizer = build_base(spec, TASKS[task].labels, texts, seed)
+    model, tokenizer = build_base(spec, data_labels(store, data_ref), all_texts(train), seed)
     return store.put("model", lambda d: save_model(model, tokenizer, d))
+
+
+def import_teacher(spec: ModelSpec, labels: tuple[str, ...], store: Store, fingerprint: str = "") -> Ref:
+    """A fine-tuned classifier used as the teacher as it is (`teacher.fine_tuned`): its head
+    put in the task's label order, stored as safetensors. `fingerprint`: the folder's
+    digest (in the cache key: a teacher fine-tuned again at the same path is imported again)."""
+    model, tokenizer = import_fine_tuned(spec, tuple(labels))
+    ref = store.put("model", lambda d: save_model(model, tokenizer, d))
+    store.write_record(ref, IMPORT_STATS, {"source": spec.source, "sparsity": sparsity_report(model)})
+    return ref
 
 
 def mask_student(masked_ref: Ref, start_ref: Ref, store: Store) -> Ref:
@@ -103,9 +126,8 @@ def mask_student(masked_ref: Ref, start_ref: Ref, store: Store) -> Ref:
 def prepare_student(compression: CompressionConfig, base_ref: Ref, data_ref: Ref, seed: int, store: Store) -> Ref:
     """A student's starting model, for the kinds that do not start from the base itself
     (`CompressionSpec.prepare`: a truncated or another encoder)."""
-    task = store.meta(data_ref)["task"]
     train = store.table(data_ref, "train")
-    init = StudentInit(TASKS[task].labels, pd.concat([train["text_a"], train["text_b"]]).tolist(), seed)
+    init = StudentInit(data_labels(store, data_ref), all_texts(train), seed)
     model, tokenizer = load_model(store.path(base_ref))
     model, tokenizer = spec_of(compression).prepare(compression, model, tokenizer, init)
     return store.put("model", lambda d: save_model(model, tokenizer, d))
@@ -274,12 +296,12 @@ def difficulty(scored_refs: list[Ref], alpha: float, store: Store, source: str =
     return store.put_tables(tables)
 
 
-def bias_model(task: str, data_ref: Ref, kind: BiasModel, seed: int, store: Store) -> Ref:
+def bias_model(task: TaskHandle, data_ref: Ref, kind: BiasModel, seed: int, store: Store) -> Ref:
     """The known-bias methods' bias-only model: its class probabilities on train (out of
     fold) and dev, with each row's gold-label loss, as a predictions artifact. Logs its dev
     accuracy on the easy and hard rows, which says whether it captures the shortcut."""
     train, dev = store.table(data_ref, "train"), store.table(data_ref, "dev")
-    probs = bias_probabilities(kind, train, dev, len(TASKS[task].labels), seed)
+    probs = bias_probabilities(kind, train, dev, len(task_spec(task).labels), seed)
     tables = {}
     for split, frame in (("train", train), ("dev", dev)):
         table = as_frame(probs[split])
@@ -327,7 +349,7 @@ def query_model(
     evaluation: str,
     model_ref: Ref,
     data_ref: Ref,
-    task: str,
+    task: TaskHandle,
     settings: Any,
     predict_cfg: TrainConfig,
     store: Store,
@@ -338,14 +360,14 @@ def query_model(
     """One model queried by an evaluation that needs the model itself per seed (the
     adversarial attack: `EvaluationSpec.query`). Only its own settings and the model's
     prediction settings key it, so changing the attack recomputes only these stages."""
-    queried = Queried(store.path(model_ref), TASKS[task], load_data(store, data_ref), settings, predict_cfg, device,
+    queried = Queried(store.path(model_ref), task_spec(task), load_data(store, data_ref), settings, predict_cfg, device,
                       desc, on_progress)
     return store.put_tables(EVALUATIONS[evaluation].query(queried), meta={"evaluation": evaluation})
 
 
 def evaluate(
     evaluation: str,
-    task: str,
+    task: TaskHandle,
     data_ref: Ref,
     model_pred_refs: dict[str, Ref],
     store: Store,
@@ -363,17 +385,17 @@ def evaluate(
     splits = ("dev", *data.ood)
     train = {m: {"train": split_probs(store, r, "train")} for m, r in (train_pred_refs or {}).items()}
     inputs = Inputs(
-        task=TASKS[task], data=data,
+        task=task_spec(task), data=data,
         probs={m: {s: split_probs(store, r, s) for s in splits} | train.get(m, {}) for m, r in model_pred_refs.items()},
         difficulty=store.table(difficulty_ref, "dev")["variance"].to_numpy() if difficulty_ref is not None else None,
         subnetworks={n: split_probs(store, r, "dev") for n, r in subnet_pred_refs.items()} if subnet_pred_refs else None,
         queried={m: store.tables(r) for m, r in query_refs.items()} if query_refs else None,
     )
-    return store.put_tables(compute(spec, inputs), meta={"task": task, "evaluation": evaluation})
+    return store.put_tables(compute(spec, inputs), meta={"task": task_spec(task).name, "evaluation": evaluation})
 
 
 def report(
-    task: str,
+    task: TaskHandle,
     evaluation_refs: dict[str, Ref],
     model_refs: dict[str, Ref],
     identity: dict[str, dict[str, Any]],
@@ -395,7 +417,8 @@ def report(
                 declared.append(frame)
             else:
                 tables[name] = frame
-    achieved = pd.DataFrame([{"model": m, "achieved_sparsity": _sparsity(store.record(r, TRAIN_STATS) or store.record(r, QUANTIZE_STATS))}
+    achieved = pd.DataFrame([{"model": m, "achieved_sparsity": _sparsity(
+        store.record(r, TRAIN_STATS) or store.record(r, QUANTIZE_STATS) or store.record(r, IMPORT_STATS) or {})}
                              for m, r in model_refs.items()])
     tables = {"results": with_identity(results.merge(achieved, on="model", how="left"), identity),
               DECLARED: pd.concat(declared, ignore_index=True), **tables}
@@ -406,7 +429,7 @@ def report(
         sub.insert(1, "sparsity", [identity[n]["sparsity"] for n in sub["subnetwork"]])
     for line in headline_lines(tables):
         log.info("%s: %s", desc, line)
-    return store.put_tables(tables, meta={"task": task})
+    return store.put_tables(tables, meta={"task": task_spec(task).name})
 
 
 IDENTITY = ("role", "compression", "sparsity", "method")
@@ -421,7 +444,7 @@ def with_identity(frame: pd.DataFrame, identity: dict[str, dict[str, Any]], key:
 
 
 def summarize(
-    task: str,
+    task: TaskHandle,
     data_ref: Ref,
     seeds: list[int],
     report_refs: list[Ref],
@@ -436,7 +459,7 @@ def summarize(
     each (a, b) model pair's differences as paired intervals (bootstrap and t over seeds).
     `query_refs`: per seed, per querying evaluation, each model's `query_model` artifact,
     whose `correct` table adds splits of their own (the attacked rows) to the comparisons."""
-    spec, data = TASKS[task], load_data(store, data_ref)
+    spec, data = task_spec(task), load_data(store, data_ref)
     per_seed = [store.tables(r) for r in report_refs]
     listed = ",".join(map(str, seeds))
     tables = {name: _with_seeds(mean_over_seeds([t[name] for t in per_seed]), listed) for name in per_seed[0]}
@@ -464,7 +487,7 @@ def summarize(
     tables["comparisons"] = comparisons
     for line in verdicts(comparisons, metric_labels(tables)) if not comparisons.empty else []:
         log.info("summary over seeds %s: %s", listed, line)
-    return store.put_tables(tables, meta={"task": task, "seeds": seeds})
+    return store.put_tables(tables, meta={"task": spec.name, "seeds": seeds})
 
 
 def _with_seeds(frame: pd.DataFrame, listed: str) -> pd.DataFrame:

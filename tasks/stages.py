@@ -125,6 +125,7 @@ def measured(stage: Callable[..., Ref]) -> Callable[..., Ref]:
 
 prepare_data = task(measured(stages.prepare_data), name="prepare-data", task_run_name="prepare-data", retries=1, retry_condition_fn=transient, **COMMON)
 prepare_base = task(measured(stages.prepare_base), name="prepare-base", task_run_name="prepare-base", **COMMON)
+import_teacher = task(measured(stages.import_teacher), name="import-teacher", task_run_name="import-teacher", **COMMON)
 prepare_student = task(measured(stages.prepare_student), name="prepare-student", task_run_name="prepare-student-{compression.kind}", **COMMON)
 mask_student = task(measured(stages.mask_student), name="mask-student", task_run_name="mask-student", **COMMON)
 quantize = task(measured(stages.quantize), name="quantize", task_run_name="quantize-{desc}", **COMMON)
@@ -143,6 +144,7 @@ measure_models = task(measured(stages.measure_models), name="measure-models", ta
 TASK_OF: dict[Callable[..., Any], Task] = {
     stages.prepare_data: prepare_data,
     stages.prepare_base: prepare_base,
+    stages.import_teacher: import_teacher,
     stages.prepare_student: prepare_student,
     stages.mask_student: mask_student,
     stages.quantize: quantize,

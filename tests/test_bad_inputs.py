@@ -134,8 +134,8 @@ def tsv(path: str, **kw) -> LocalSource:
 @pytest.mark.parametrize("name, content, source, message", [
     ("bad.json", b'{"0": {"a": ', LocalSource(path="bad.json", format="json_dict", columns={"text_a": "a", "text_b": "b",
                                                                                             "label": "y"}),
-     r"bad.json: cannot be read as json_dict: Expecting .* line 1"),
-    ("latin.tsv", "a\tb\ty\ncaf\u00e9\tx\t0\n".encode("latin-1"), tsv("latin.tsv"), r"latin.tsv: cannot be read as tsv: .*utf-8"),
+     r"bad.json: cannot be read as a JSON object of records .*: Expecting .* line 1"),
+    ("latin.tsv", "a\tb\ty\ncaf\u00e9\tx\t0\n".encode("latin-1"), tsv("latin.tsv"), r"latin.tsv: cannot be read as TSV \(tab-separated\): .*utf-8"),
     ("empty.tsv", b"", tsv("empty.tsv"), r"empty.tsv: the file is empty"),
     ("header-only.tsv", b"a\tb\ty\n", tsv("header-only.tsv"), r"header-only.tsv: the file is empty"),
     ("labels.tsv", b"a\tb\ty\nx\ty\tentailment\n", tsv("labels.tsv"),

@@ -25,13 +25,15 @@ QUERY = {f"query[{e}]" for e in EVALUATIONS if EVALUATIONS[e].query is not None}
 # The attack's own stages: the model queried, its evaluation, and the summary whose
 # evaluations include it (the spec's query reaches the model loading and prediction code).
 ATTACK = QUERY | {"evaluate[attack]", "summarize"}
-EVERY = ({"prepare_data", "prepare_base", "prepare_student[distilled]", "predict", "quantize", "difficulty", "bias_model", "report",
+EVERY = ({"prepare_data", "prepare_base", "import_teacher", "prepare_student[distilled]", "predict", "quantize", "difficulty", "bias_model", "report",
           "summarize", "measure[inference]"} | MODEL_STAGES | TARGETS | EVALUATE | QUERY)
 # The students whose targets are the teacher's probabilities smoothed (Eq. 2).
 SMOOTHED = {f"{stage}[{m}]" for m in ("smooth", "smooth-matched", "rmc") for stage in ("train", "student_inputs")}
 # The students of the known-bias methods (a bias-only model's products as their targets).
 KNOWN_BIAS = {f"{stage}[{m}]" for m in ("poe", "reweight", "confreg") for stage in ("train", "student_inputs")}
-DATA = {"prepare_data", "prepare_base", "prepare_student[distilled]", "bias_model", "summarize"} | EVALUATE
+# The base and a prepared student read the label names from the data artifact, not the registry;
+# the report receives the task (a declared task's spec) and names it.
+DATA = {"prepare_data", "bias_model", "summarize", "report"} | EVALUATE
 # Each stage's function and the registry keys its inputs choose.
 STAGES: dict[str, tuple[str, dict[str, str | None]]] = {
     **{name: (name, {}) for name in EVERY if "[" not in name},
@@ -55,7 +57,7 @@ RECOMPUTES: dict[str, set[str]] = {
     "_arrays.py": {"difficulty", "evaluate[split_agreement]", "summarize", *SMOOTHED},
     "compression/__init__.py": set(),
     "compression/distilled.py": {"prepare_student[distilled]"},
-    "compression/imp.py": TRAINING | {"prune_oneshot"},
+    "compression/imp.py": TRAINING | {"prune_oneshot", "import_teacher"},  # an imported teacher's sparsity report
     "compression/masked.py": set(),  # no stage in this table trains a masked student
     "quantization.py": MODEL_STAGES | {"measure[inference]", "predict", "prepare_student[distilled]", "quantize"} | ATTACK,
     "compression/spd.py": set(),  # no stage in this table trains an SPD student
@@ -68,6 +70,9 @@ RECOMPUTES: dict[str, set[str]] = {
     "config.py": MODEL_STAGES | {"predict", "prepare_data"} | QUERY,
     "costs.py": set(),
     "data/__init__.py": set(),
+    "data/fingerprint.py": set(),  # a digest in the keys of the stages that read files, not their code
+    "data/task_file.py": set(),  # resolved before the DAG: the resolved spec is an input
+    "data/texts.py": MODEL_STAGES | {"predict", "measure[inference]", "prepare_base", "prepare_student[distilled]"} | ATTACK,
     "data/annotate.py": DATA | QUERY,
     "data/registry.py": DATA | {"measure[inference]"} | QUERY,
     "data/shortcut.py": DATA | QUERY,
@@ -96,8 +101,10 @@ RECOMPUTES: dict[str, set[str]] = {
     "evaluation/tables.py": EVALUATE - {"evaluate[loyalty]", "evaluate[attack]", "evaluate[train_fit]"} | {"summarize"},
     "evaluation/uncertainty.py": {"summarize"},
     "export.py": set(),
-    "model_spec.py": {"prepare_base", "prepare_student[distilled]"},
-    "models.py": MODEL_STAGES | {"measure[inference]", "predict", "prepare_base", "prepare_student[distilled]", "quantize"} | ATTACK,
+    "model_card.py": set(),
+    "model_spec.py": TRAINING | {"prepare_base", "prepare_student[distilled]", "import_teacher"},  # FAMILIES: IMP's architectures
+    "models.py": MODEL_STAGES | {"measure[inference]", "predict", "prepare_base", "import_teacher", "prepare_student[distilled]",
+                                 "quantize"} | ATTACK,
     "objectives/__init__.py": set(),
     "objectives/bias_model.py": {"bias_model"},
     "objectives/cartography.py": {"difficulty"},
@@ -113,7 +120,7 @@ RECOMPUTES: dict[str, set[str]] = {
     "registry.py": set(),
     "report.py": {"report", "summarize"},  # the headline and verdict lines they log
     "report_plot.py": set(),
-    "schema.py": EVERY - {"difficulty", "report", "measure[inference]", "quantize"},
+    "schema.py": EVERY - {"difficulty", "measure[inference]", "quantize"},
     "serve_policy.py": set(),
     "stages.py": EVERY,
     "store.py": EVERY,

@@ -54,7 +54,9 @@ def test_the_task_choice_lists_exactly_the_registered_tasks():
     from rmc_core.data.registry import TASKS
 
     assert sorted(get_args(TaskName)) == sorted(TASKS)
-    assert RunConfig.model_json_schema()["properties"]["task"]["enum"] == list(get_args(TaskName))
+    choices = RunConfig.model_json_schema()["properties"]["task"]["anyOf"]
+    assert [c["enum"] for c in choices if "enum" in c] == [list(get_args(TaskName))]
+    assert any(c.get("$ref", "").endswith("/FileTask") for c in choices), "or a task declared from files"
 
 
 def test_the_method_choice_lists_exactly_the_registered_methods():

@@ -83,3 +83,18 @@ def test_readme_is_a_front_door():
         assert f"({page})" in readme and (REPO / page).is_file(), page
     for picture in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme):
         assert (REPO / picture).is_file(), picture
+
+
+def test_the_python_api_example_in_usage_runs(prefect_api, tmp_path, monkeypatch):
+    """The documented Python example, as written, in a fresh folder: a declared task from
+    the CSV files it writes, a run through the flow, an export with its model card."""
+    page = (REPO / "docs" / "usage.md").read_text()
+    examples = [b for b in re.findall(r"```python\n(.*?)```", page, re.S) if "rmc.flows.api" in b]
+    assert len(examples) == 1
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(examples[0], "docs/usage.md", "exec"), namespace)
+    result = namespace["result"]
+    assert set(result.tables["results"]["model"]) == {"teacher", "imp40-vanilla", "imp40-rmc"}
+    assert (tmp_path / "reviews-model" / "README.md").read_text().startswith("---")
+    assert (tmp_path / "reviews-model" / "model.safetensors").exists()

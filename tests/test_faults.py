@@ -157,7 +157,7 @@ def test_progress_is_sent_at_most_once_per_interval_and_always_at_the_end(monkey
 def test_a_failing_run_exits_1_with_one_line_and_leaves_no_process(tmp_path, own_server_home):
     """A data error inside the flow: exit 1, the error once without a traceback, and the
     temporary server stopped with the CLI."""
-    from rmc_core.data import TASKS
+    from rmc_core.data.registry import TASKS
 
     sources = TASKS["qqp"].sources["local"]
     for src in (sources.dev, *sources.ood.values()):

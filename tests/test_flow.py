@@ -326,7 +326,7 @@ def test_two_cpu_slots_run_two_subnetworks_at_once(cached_store):
 
 
 def test_failing_stage_fails_the_flow_with_its_own_error(prefect_api, tmp_path):
-    from rmc_core.data import TASKS
+    from rmc_core.data.registry import TASKS
 
     sources = TASKS["qqp"].sources["local"]
     for src in (sources.dev, *sources.ood.values()):  # present, so that the data check passes; never read

@@ -14,3 +14,11 @@ def test_installed_packages_live_under_rmc_names_and_map_to_the_repository_folde
     for package, folder in setuptools["package-dir"].items():
         assert package.startswith("rmc.") and (REPO / folder / "__init__.py").is_file()
         assert importlib.util.find_spec(package).origin == str(REPO / folder / "__init__.py")
+
+
+def test_every_package_of_the_repository_is_installed():
+    """A package folder missing from the list installs editable but not as a wheel
+    (rmc_core.attack once was: `pip install .` then failed at import)."""
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "rmc_core").rglob("__init__.py")}
+    assert folders <= set(setuptools["packages"]), sorted(folders - set(setuptools["packages"]))

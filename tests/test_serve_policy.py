@@ -8,7 +8,7 @@ import pytest
 
 from rmc_core.config import DataConfig, RunConfig
 from rmc_core.model_spec import ModelSpec
-from rmc_core.serve_policy import PolicyViolation, ServePolicy
+from rmc_core.serve_policy import ENV, PolicyViolation, ServePolicy
 from tests.conftest import tiny_run_config
 
 
@@ -20,7 +20,8 @@ def allowed(tmp_path):
 
 
 def config(tmp_path, **overrides) -> RunConfig:
-    return tiny_run_config(**{"data": DataConfig(data_root=tmp_path / "ok" / "data"), **overrides})
+    """A task that reads files from the data root (the synthetic task reads none)."""
+    return tiny_run_config(**{"task": "mnli", "data": DataConfig(data_root=tmp_path / "ok" / "data"), **overrides})
 
 
 def test_a_run_inside_the_allowed_folders_passes(allowed):
@@ -75,3 +76,23 @@ def test_serve_allows_the_runs_folder_and_the_shared_data_unless_told_otherwise(
     assert default.clusters == () and not default.hub
     told = policy_from(["--allow-root", str(tmp_path), "--allow-cluster", "tcp://dask:8786", "--allow-hub"])
     assert told == ServePolicy(roots=(tmp_path,), clusters=("tcp://dask:8786",), hub=True)
+
+
+def test_a_declared_tasks_files_and_task_file_stay_inside_the_allowed_folders(allowed, monkeypatch):
+    import json
+
+    from rmc_core.data.task_file import FileTask
+
+    tmp, policy = allowed
+    for name in ("train.csv", "dev.csv"):
+        (tmp / "outside" / name).write_text("text,label\na,x\nb,y\n")
+    task = FileTask.model_validate({"name": "mine", "text": "text", "train": {"path": str(tmp / "outside" / "train.csv")},
+                                    "dev": {"path": str(tmp / "ok" / "dev.csv")},
+                                    "ood": {"hubset": {"path": "hub:someone/set", "split": "test"}}})
+    found = policy.violations(str(tmp / "ok"), config(tmp, data=DataConfig(), task=task), None)
+    assert found == [f"config.task.train.path '{tmp / 'outside' / 'train.csv'}' is outside the allowed folders ({tmp / 'ok'})",
+                     "config.task.ood.hubset.path 'hub:someone/set': the hub is not allowed here"]
+    (tmp / "outside" / "task.json").write_text(json.dumps(task.model_dump(mode="json")))
+    monkeypatch.setenv(ENV, policy.model_dump_json())
+    with pytest.raises(ValueError, match="task file .* is outside the folders this server allows"):
+        RunConfig(task=str(tmp / "outside" / "task.json"))

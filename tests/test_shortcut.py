@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from rmc_core import pipeline
 from rmc_core.config import DataConfig, SubnetworkConfig
-from rmc_core.data import TASKS, load_task_data
+from rmc_core.data.registry import TASKS, load_task_data
 from rmc_core.data.registry import ood_names
 from rmc_core.data.shortcut import MARKERS, OOD_NAME, anti, inject
 from rmc_core.evaluation.tables import ood_predictions

@@ -30,7 +30,7 @@ from rmc.benchmarks.synthetic_sweep import (
 )
 from rmc_core.config import RunConfig
 from rmc.tasks.in_process import run_in_process
-from rmc_core.report import markdown_report, premise_lines
+from rmc_core.report import NO_ANNOTATION, markdown_report, premise_lines
 from rmc_core.stages import DYNAMICS_COST
 from rmc_core.store import Store
 from tests.conftest import tiny_run_config
@@ -101,7 +101,7 @@ def test_the_report_states_the_premise_checks(tables):
     assert lines[2].startswith("- sub-networks at 40, 70 % sparsity")
     assert f"{agreement['agreement']:.3f}" in lines[3] and f"{agreement['chance']:.3f}" in lines[3]
     assert "## RMC's premise" in markdown_report(tables, "synthetic")
-    assert premise_lines({k: v for k, v in tables.items() if k != "split_agreement"}) == []
+    assert premise_lines({k: v for k, v in tables.items() if k != "split_agreement"}) == [NO_ANNOTATION]
     without = premise_lines({**tables, "subnetworks": tables["subnetworks"].iloc[:0]})  # teacher-loss, cartography
     assert len(without) == 3 and without[2].startswith("- the difficulty split agrees with the annotated one on")
 

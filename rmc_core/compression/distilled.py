@@ -9,7 +9,7 @@ from pydantic import ConfigDict, Field
 from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from rmc_core.compression.registry import CompressionConfig, CompressionSpec, StudentInit, register
-from rmc_core.model_spec import ModelSpec
+from rmc_core.model_spec import FAMILIES, ModelSpec
 from rmc_core.models import build_base, check_labels, encoder_config, truncate_layers
 from rmc_core.schema import Int
 
@@ -54,4 +54,5 @@ DISTILLED = register(CompressionSpec(
     sparsity=_sparsity,
     prepare=prepare,
     check=check,
+    architectures=FAMILIES,
 ))

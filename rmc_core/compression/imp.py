@@ -19,6 +19,7 @@ from torch import nn
 
 from rmc_core.compression.registry import CompressionConfig, CompressionSpec, register
 from rmc_core.compression.schedule import HOLD, Schedule, cubic_ramp
+from rmc_core.model_spec import FAMILIES
 from rmc_core.schema import Sparsity
 from rmc_core.training.hooks import Hook
 
@@ -38,8 +39,8 @@ class ImpConfig(CompressionConfig):
 
 def prunable_linears(model: nn.Module) -> dict[str, nn.Linear]:
     """The encoder layers' linear maps, by qualified name."""
-    encoder = model.base_model.encoder
-    return {f"encoder.{name}": module for name, module in encoder.named_modules() if isinstance(module, nn.Linear)}
+    return {name: module for name, module in model.base_model.named_modules()
+            if isinstance(module, nn.Linear) and name.startswith(("encoder.", "transformer."))}
 
 
 def mask_of(module: nn.Linear) -> torch.Tensor | None:
@@ -188,4 +189,5 @@ PRUNED = register(CompressionSpec(
     label=lambda cfg: f"imp{round(cfg.sparsity * 100)}",
     sparsity=lambda cfg: cfg.sparsity,
     hooks=lambda cfg: [MagnitudePruning(cfg.sparsity, cfg.scope, cfg.schedule)],
+    architectures=FAMILIES,
 ))

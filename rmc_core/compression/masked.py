@@ -63,12 +63,17 @@ class MaskedConfig(CompressionConfig):
 
 
 def masked_linears(model: nn.Module) -> dict[str, nn.Linear]:
-    """The encoder's linear maps, the pooler's and the classifier's, by qualified name."""
+    """The encoder's linear maps, the pooler's and the classifier's, by qualified name (a
+    classification head of several maps, as RoBERTa's dense + out_proj, gives each)."""
     out = dict(prunable_linears(model))
     pooler = getattr(model.base_model, "pooler", None)
     if pooler is not None:
         out["pooler.dense"] = pooler.dense
-    out["classifier"] = model.classifier
+    head = model.classifier
+    if isinstance(head, nn.Linear):
+        out["classifier"] = head
+    else:
+        out |= {f"classifier.{name}": m for name, m in head.named_modules() if isinstance(m, nn.Linear)}
     return out
 
 
@@ -185,4 +190,5 @@ MASKED = register(CompressionSpec(
     hooks=_hooks,
     starts_from=lambda cfg: "teacher" if cfg.scenario == 1 else "base",
     mask_from=lambda cfg: cfg.model_copy(update={"scenario": 1}) if cfg.scenario == 2 else None,
+    architectures=("bert", "roberta"),
 ))

@@ -69,6 +69,9 @@ class CompressionSpec:
     # scenario-1 mask, by the same method), then put on the starting model.
     mask_from: Callable[[Any], CompressionConfig | None] = lambda cfg: None
     check: Callable[[Any, PretrainedConfig, tuple[str, ...]], PretrainedConfig] = lambda cfg, teacher, labels: teacher
+    # The teacher architectures (`config.model_type`) this kind is built and tested for;
+    # preflight refuses any other by name before anything trains.
+    architectures: tuple[str, ...] = ("bert",)
 
     def __post_init__(self) -> None:
         declared = self.config.model_fields["kind"].default

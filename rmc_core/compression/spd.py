@@ -145,7 +145,9 @@ class SparseProgressive(ModuleReplacing):
         self.model = model
         # IMP's pruning reads `model.base_model.encoder`: shown the successors alone, it
         # prunes them and never the frozen teacher layers.
-        view = SimpleNamespace(base_model=SimpleNamespace(encoder=nn.ModuleList([b.successor for b in self.blocks])))
+        successors = nn.Module()
+        successors.encoder = nn.ModuleList([b.successor for b in self.blocks])
+        view = SimpleNamespace(base_model=successors)
         self.pruning.on_train_begin(view, total_steps)
         self.handles.append(model.base_model.embeddings.register_forward_hook(lambda _m, _a, out: self._hidden(out)))
         heads = model.config.num_attention_heads
@@ -214,4 +216,5 @@ SPD = register(CompressionSpec(
     sparsity=lambda cfg: cfg.sparsity,
     hooks=lambda cfg: [SparseProgressive(cfg)],
     starts_from=lambda cfg: "teacher",
+    architectures=("bert", "roberta"),
 ))

@@ -138,4 +138,5 @@ THESEUS = register(CompressionSpec(
     hooks=lambda cfg: [ModuleReplacing(cfg.successors, functools.partial(replace_rate, cfg))],
     starts_from=lambda cfg: "teacher",
     check=check,
+    architectures=("bert", "roberta"),
 ))

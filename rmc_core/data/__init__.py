@@ -1,7 +1,4 @@
-"""Tasks and their data: a registry of tasks, readers for local files and the hub, and the
-synthetic shortcut task."""
-
-from rmc_core.data.registry import TASKS, TaskData, TaskSpec, load_task_data
-from rmc_core.data.sources import DataError
-
-__all__ = ["TASKS", "DataError", "TaskData", "TaskSpec", "load_task_data"]
+"""Tasks and their data: a registry of tasks (registry.py), readers for local files and the
+hub (sources.py), tasks declared from files (task_file.py), and the synthetic shortcut task.
+Nothing is imported here: the run config imports task_file.py, and the registry imports
+the run config."""

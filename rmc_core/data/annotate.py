@@ -61,9 +61,24 @@ def mnli_hardness(frame: pd.DataFrame, root: Path) -> pd.DataFrame:
     return frame.assign(hard=(flags == "1").to_numpy(), pair_id=hard["pairID"].to_numpy())
 
 
+HARD_VALUES = {"1": True, "true": True, "hard": True, "0": False, "false": False, "easy": False}
+
+
+def hardness_column(frame: pd.DataFrame, root: Path) -> pd.DataFrame:
+    """A declared task's hardness column (1/0, true/false, hard/easy) as `hard`; any other
+    value (a blank included) is an error, never read as hard or easy."""
+    flags = frame["hardness"].astype(str).str.strip().str.lower()
+    bad = ~flags.isin(HARD_VALUES)
+    if bad.any():
+        rows = ", ".join(f"row {i}: {v!r}" for i, v in frame["hardness"][bad].head(5).items())
+        raise DataError(f"{int(bad.sum())} hardness values are none of {sorted(HARD_VALUES)} ({rows})")
+    return frame.drop(columns="hardness").assign(hard=flags.map(HARD_VALUES).astype(bool).to_numpy())
+
+
 ANNOTATORS: dict[str, Callable[[pd.DataFrame, Path], pd.DataFrame]] = {
     "hans_blocks": hans_blocks,
     "mnli_hardness": mnli_hardness,
+    "hardness_column": hardness_column,
 }
 # Local files an annotator reads (relative to the data root), checked before any data is read.
 ANNOTATION_FILES: dict[str, str] = {"mnli_hardness": MNLI_HARDNESS}

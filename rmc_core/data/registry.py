@@ -7,6 +7,7 @@ sources are what users with internet run at full scale.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,17 @@ class TaskSources(Frozen):
     # Training rows from the OOD distribution, labelled like the OOD sets (the upper bound
     # of SRNets, method ood-upper); None: the task has none.
     ood_train: Source | None = None
+    # The folder local paths are relative to; None: the run's data.data_root. A task
+    # declared from files has absolute paths (resolved where it was declared) and root "/".
+    root: str | None = None
+
+
+class OodLabels(Frozen):
+    """One challenge set's own labels and where each task label counts (many-to-one: MNLI's
+    neutral and contradiction both count as HANS's non-entailment; None: always wrong)."""
+
+    labels: tuple[str, ...]
+    label_map: dict[str, str | None]
 
 
 class TaskSpec(Frozen):
@@ -32,8 +44,14 @@ class TaskSpec(Frozen):
 
     name: str
     labels: tuple[str, ...]
+    # The OOD label set of every OOD set without one of its own in `ood_sets`, and of the
+    # OOD training rows (the upper bound).
     ood_labels: tuple[str, ...]
     ood_label_map: dict[str, str | None]
+    # OOD sets with labels of their own (a task declared from files gives each its own).
+    ood_sets: dict[str, OodLabels] = {}
+    # Each row is one text (sentiment, topic, intent), not a pair: its frames have no text_b.
+    single_text: bool = False
     default_alpha: float
     sources: dict[str, TaskSources]
     # Its training rows carry a `hard` annotation (the oracle difficulty control reads it).
@@ -52,15 +70,25 @@ class TaskSpec(Frozen):
         ids = np.array(self._mapped_ids())
         return (ids[None, :] == np.arange(len(self.ood_labels))[:, None]).astype(float)
 
+    def ood_labels_of(self, ood_set: str) -> tuple[str, ...]:
+        """The label names of `ood_set`'s rows."""
+        if ood_set == shortcut.OOD_NAME:
+            return self.labels
+        own = self.ood_sets.get(ood_set)
+        return own.labels if own is not None else self.ood_labels
+
     def ood_label_ids(self, ood_set: str) -> list[int]:
         """For each task label id, the id it counts as on `ood_set` (-1: always wrong): the
-        OOD label set's, or the task's own on the injected shortcut's OOD copy of dev."""
+        OOD set's own mapping, the task's OOD label set's, or the task's own labels on the
+        injected shortcut's OOD copy of dev."""
         if ood_set == shortcut.OOD_NAME:
             return list(range(len(self.labels)))
-        return self._mapped_ids()
+        own = self.ood_sets.get(ood_set)
+        return self._mapped_ids() if own is None else self._mapped_ids(own.labels, own.label_map)
 
-    def _mapped_ids(self) -> list[int]:
-        return [self.ood_labels.index(t) if (t := self.ood_label_map[name]) is not None else -1 for name in self.labels]
+    def _mapped_ids(self, labels: tuple[str, ...] | None = None, mapping: dict[str, str | None] | None = None) -> list[int]:
+        labels, mapping = labels or self.ood_labels, mapping or self.ood_label_map
+        return [labels.index(t) if (t := mapping[name]) is not None else -1 for name in self.labels]
 
 
 MNLI_LABELS = ("entailment", "neutral", "contradiction")
@@ -192,6 +220,29 @@ SYNTHETIC = TaskSpec(
 )
 
 TASKS: dict[str, TaskSpec] = {t.name: t for t in (MNLI, FEVER, QQP, SYNTHETIC)}
+# The one source of a task declared from files (its files are what they are, local or hub).
+FILES = "files"
+# What stages receive as their task: a built-in task's name (its key stays what it always
+# was), or a declared task's whole spec (so that a worker elsewhere needs no registry, and
+# a changed declaration changes every key that depends on it).
+TaskHandle = str | TaskSpec
+
+
+def task_spec(task: TaskHandle) -> TaskSpec:
+    return task if isinstance(task, TaskSpec) else TASKS[task]
+
+
+def task_sources(spec: TaskSpec, cfg: DataConfig) -> TaskSources:
+    """The sources a run reads: a declared task's files, else the configured source."""
+    if FILES in spec.sources:
+        return spec.sources[FILES]
+    if cfg.source not in spec.sources:
+        raise ValueError(f"task {spec.name!r} has no {cfg.source!r} source; available: {sorted(spec.sources)}")
+    return spec.sources[cfg.source]
+
+
+def data_root(srcs: TaskSources, cfg: DataConfig) -> Path:
+    return Path(srcs.root) if srcs.root is not None else cfg.data_root
 
 
 @dataclass(frozen=True)
@@ -212,44 +263,55 @@ def stratified_sample(frame: pd.DataFrame, n: int | None, seed: int) -> pd.DataF
     return picked.sort_index().reset_index(drop=True)
 
 
-def ood_names(task: str, source: str, shortcut_injected: bool = False) -> tuple[str, ...]:
+def ood_names(task: TaskHandle, source: str, shortcut_injected: bool = False) -> tuple[str, ...]:
     """The names of a task's OOD sets, known before any file is read (the DAG needs them)."""
-    if task == "synthetic":
+    spec = task_spec(task)
+    if spec.name == "synthetic" and not spec.sources:
         return (synthetic.OOD_NAME,)
-    spec = TASKS[task]
-    if source not in spec.sources:
-        raise ValueError(f"task {task!r} has no {source!r} source; available: {sorted(spec.sources)}")
-    return (*spec.sources[source].ood, *([shortcut.OOD_NAME] if shortcut_injected else []))
+    srcs = task_sources(spec, DataConfig(source=source))
+    return (*srcs.ood, *([shortcut.OOD_NAME] if shortcut_injected else []))
 
 
-def annotated_training_rows(task: str, cfg: DataConfig) -> bool:
-    """The training rows carry a `hard` annotation: the synthetic task's planted split, or
-    an injected shortcut's bias-conflicting rows."""
-    return TASKS[task].train_annotated or cfg.shortcut_strength is not None
+def annotated_training_rows(task: TaskHandle, cfg: DataConfig) -> bool:
+    """The training rows carry a `hard` annotation: the synthetic task's planted split, a
+    declared hardness column, or an injected shortcut's bias-conflicting rows."""
+    return task_spec(task).train_annotated or cfg.shortcut_strength is not None
 
 
-def check_sources(task: str, cfg: DataConfig, ood_train: bool = False) -> None:
+def local_files(task: TaskHandle, cfg: DataConfig, ood_train: bool = False) -> list[Path]:
+    """Every local file a run of the task reads (its annotation files included)."""
+    spec = task_spec(task)
+    if spec.name == "synthetic" and not spec.sources:
+        return []
+    srcs = task_sources(spec, cfg)
+    root = data_root(srcs, cfg)
+    every = (srcs.train, srcs.dev, *srcs.ood.values(), *([srcs.ood_train] if ood_train and srcs.ood_train else []))
+    return [root / s.path for s in every if isinstance(s, LocalSource)] + [
+        root / ANNOTATION_FILES[s.annotate] for s in every if s.annotate in ANNOTATION_FILES]
+
+
+def check_sources(task: TaskHandle, cfg: DataConfig, ood_train: bool = False) -> None:
     """The task has the configured source, and each of its local files is where the
     registry says: found without reading any of them. `ood_train`: the run also needs the
     task's OOD training rows (method ood-upper)."""
-    ood_names(task, cfg.source)
-    if ood_train and task not in ood_train_tasks(cfg.source):
-        raise ValueError(f"method ood-upper needs the task's OOD training rows; {task} ({cfg.source}) has none "
-                         f"(tasks that have them: {', '.join(sorted(ood_train_tasks(cfg.source)))})")
-    if task == "synthetic":
+    spec = task_spec(task)
+    ood_names(spec, cfg.source)
+    if ood_train and not has_ood_train(spec, cfg.source):
+        raise ValueError(f"method ood-upper needs the task's OOD training rows; {spec.name} ({cfg.source}) has none "
+                         f"(built-in tasks that have them: {', '.join(sorted(ood_train_tasks(cfg.source)))}; a declared "
+                         "task names them as ood_train)")
+    local = local_files(spec, cfg, ood_train)
+    if not local:
         return
-    srcs = TASKS[task].sources[cfg.source]
-    every = (srcs.train, srcs.dev, *srcs.ood.values(), *([srcs.ood_train] if ood_train else []))
-    local = [s.path for s in every if isinstance(s, LocalSource)] + [ANNOTATION_FILES[s.annotate] for s in every
-                                                                     if s.annotate in ANNOTATION_FILES]
-    if local and not cfg.data_root.is_dir():
-        raise FileNotFoundError(f"data root {cfg.data_root.resolve()} does not exist (set data.data_root); "
-                                f"{task} ({cfg.source}) reads {local} from it")
-    missing = [path for path in local if not (cfg.data_root / path).exists() and not (cfg.data_root / path).is_symlink()]
+    root = data_root(task_sources(spec, cfg), cfg)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data root {root.resolve()} does not exist (set data.data_root); "
+                                f"{spec.name} ({cfg.source}) reads {[str(p.relative_to(root)) for p in local]} from it")
+    missing = [str(path) for path in local if not path.exists() and not path.is_symlink()]
     if missing:
-        raise FileNotFoundError(f"data files missing under {cfg.data_root.resolve()}: {missing}")
+        raise FileNotFoundError(f"data files missing under {root.resolve()}: {missing}")
     for path in local:
-        check_readable(cfg.data_root / path, cfg.data_root)
+        check_readable(path, root)
 
 
 def load_ood_train(task: str, cfg: DataConfig) -> pd.DataFrame:
@@ -257,13 +319,14 @@ def load_ood_train(task: str, cfg: DataConfig) -> pd.DataFrame:
     `max_ood_train`: what the OOD-information upper bound adds to a student's training.
     Each row also says which task labels its OOD label covers (`allows_<label>` columns,
     `TaskSpec.ood_label_sets`), so that training needs no task registry."""
-    spec = TASKS[task]
-    check_sources(task, cfg, ood_train=True)
-    if task == "synthetic":
+    spec = task_spec(task)
+    check_sources(spec, cfg, ood_train=True)
+    if spec.name == "synthetic" and not spec.sources:
         rows = synthetic.generate_ood(cfg.max_ood_train or cfg.synthetic_ood, cfg.seed, cfg.synthetic_order, "ood-train")
     else:
-        rows = stratified_sample(load_source(spec.sources[cfg.source].ood_train, spec.ood_labels, cfg.data_root,
-                                             f"{task}/ood-train"), cfg.max_ood_train, cfg.seed)
+        srcs = task_sources(spec, cfg)
+        rows = stratified_sample(load_source(srcs.ood_train, spec.ood_labels, data_root(srcs, cfg),
+                                             f"{spec.name}/ood-train"), cfg.max_ood_train, cfg.seed)
     allows = spec.ood_label_sets()[rows["label"].to_numpy(dtype=int)]
     return rows.assign(**{f"{ALLOWS}{name}": allows[:, i] for i, name in enumerate(spec.labels)})
 
@@ -272,27 +335,34 @@ def load_ood_train(task: str, cfg: DataConfig) -> pd.DataFrame:
 ALLOWS = "allows_"
 
 
+def has_ood_train(spec: TaskSpec, source: str) -> bool:
+    if spec.name == "synthetic" and not spec.sources:
+        return True
+    srcs = spec.sources.get(FILES) or spec.sources.get(source)
+    return srcs is not None and srcs.ood_train is not None
+
+
 def ood_train_tasks(source: str) -> set[str]:
-    """The tasks with an OOD training set in `source` (the synthetic task makes its own)."""
-    return {"synthetic"} | {name for name, spec in TASKS.items() if source in spec.sources
-                            and spec.sources[source].ood_train is not None}
+    """The built-in tasks with an OOD training set in `source` (the synthetic task makes its own)."""
+    return {name for name, spec in TASKS.items() if has_ood_train(spec, source)}
 
 
-def load_task_data(task: str, cfg: DataConfig) -> TaskData:
+def load_task_data(task: TaskHandle, cfg: DataConfig) -> TaskData:
     """Read and subsample every split of a task; fails on the first missing or bad split."""
-    spec = TASKS[task]
-    if task == "synthetic":
+    spec = task_spec(task)
+    task = spec.name
+    if task == "synthetic" and not spec.sources:
         bias, order = cfg.synthetic_bias, cfg.synthetic_order
         train = synthetic.generate_split(cfg.synthetic_train, cfg.seed, "train", bias, order)
         dev = synthetic.generate_split(cfg.synthetic_dev, cfg.seed, "dev", bias, order)
         ood = {synthetic.OOD_NAME: synthetic.generate_ood(cfg.synthetic_ood, cfg.seed, order)}
     else:
-        check_sources(task, cfg)
-        srcs = spec.sources[cfg.source]
-        root = cfg.data_root
+        check_sources(spec, cfg)
+        srcs = task_sources(spec, cfg)
+        root = data_root(srcs, cfg)
         train = load_source(srcs.train, spec.labels, root, f"{task}/train")
         dev = load_source(srcs.dev, spec.labels, root, f"{task}/dev")
-        ood = {name: load_source(s, spec.ood_labels, root, f"{task}/{name}") for name, s in srcs.ood.items()}
+        ood = {name: load_source(s, spec.ood_labels_of(name), root, f"{task}/{name}") for name, s in srcs.ood.items()}
     data = TaskData(
         train=stratified_sample(train, cfg.max_train, cfg.seed),
         dev=stratified_sample(dev, cfg.max_dev, cfg.seed),

@@ -29,7 +29,8 @@ MARKERS = ("alpha", "beta", "gamma")
 
 def _marked(frame: pd.DataFrame, markers: np.ndarray) -> pd.DataFrame:
     words = np.asarray(MARKERS)[markers]
-    return frame.assign(text_b=[f"{w} {t}" for w, t in zip(words, frame["text_b"])],
+    side = "text_b" if "text_b" in frame.columns else "text_a"  # a single text carries the marker itself
+    return frame.assign(**{side: [f"{w} {t}" for w, t in zip(words, frame[side])]},
                         hard=markers != frame["label"].to_numpy())
 
 

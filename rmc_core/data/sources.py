@@ -2,7 +2,8 @@
 
 The canonical split is a pandas DataFrame with columns `text_a`, `text_b`, `label` (an
 integer id into the split's label names) and any metadata columns a source keeps
-(heuristic, hardness, ...). Labels are mapped by *name*: a source declares how its raw
+(heuristic, hardness, ...); a single-text task's frame has no `text_b` (its source maps
+none), so that tokenizers encode one text, not a pair with an empty second half. Labels are mapped by *name*: a source declares how its raw
 values spell each label, and a raw value it does not declare is an error. Label order
 differs between GLUE tsv files, HF datasets and jsonl dumps, and positional mapping is the
 classic way to get 6 % MNLI accuracy without noticing.
@@ -25,6 +26,8 @@ from pydantic import Field
 from rmc_core.schema import Frozen
 
 CANONICAL = ("text_a", "text_b", "label")
+# What every source maps: the (first) text and the label; `text_b` only for pairs.
+REQUIRED = ("text_a", "label")
 
 
 class DataError(ValueError):
@@ -41,12 +44,15 @@ class LocalSource(Frozen):
         with one value per line (robust-nli's s1/s2/labels)
       - arrow_stream: an Arrow IPC stream file (a `datasets.save_to_disk` shard), read
         from inside a zip archive when `member` is set
+      - json: one JSON array of records
+      - disk: a `datasets.save_to_disk` folder (a Dataset, or a DatasetDict with `split`)
     """
 
     kind: Literal["local"] = "local"
     path: str = Field(description="relative to the data root")
-    format: Literal["json_dict", "jsonl", "tsv", "csv", "parquet", "parallel_lines", "arrow_stream"]
+    format: Literal["json_dict", "json", "jsonl", "tsv", "csv", "parquet", "parallel_lines", "arrow_stream", "disk"]
     member: str | None = Field(None, description="file inside the zip archive at `path`")
+    split: str | None = Field(None, description="disk: the split of a saved DatasetDict")
     columns: dict[str, str] = Field(description="canonical name -> column in the file")
     labels: dict[str, str] | None = Field(None, description="raw label value -> label name; None: raw values are names")
     header: bool = True
@@ -87,6 +93,13 @@ def check_readable(path: Path, root: Path) -> None:
                         "the run)")
 
 
+# How each format is described in an error (the format names are the declaration's words).
+FORMAT_WORDS = {"json_dict": "a JSON object of records ({\"0\": {column: value}, ...})",
+                "json": "a JSON array of records", "jsonl": "JSON lines (one record per line)", "csv": "CSV",
+                "tsv": "TSV (tab-separated)", "parquet": "parquet", "disk": "a datasets.save_to_disk folder",
+                "arrow_stream": "an Arrow IPC stream", "parallel_lines": "parallel line files"}
+
+
 def _read_table(src: LocalSource, root: Path) -> pd.DataFrame:
     """The file as read, or a DataError naming the file and, where the parser knows it, the line."""
     path = root / src.path
@@ -98,8 +111,8 @@ def _read_table(src: LocalSource, root: Path) -> pd.DataFrame:
     except pd.errors.EmptyDataError as err:
         raise DataError(f"{path}: the file is empty") from err
     except (ValueError, UnicodeDecodeError, OSError, pa.ArrowException, zipfile.BadZipFile, KeyError) as err:
-        raise DataError(f"{path}: cannot be read as {src.format}{f' (member {src.member})' if src.member else ''}: "
-                        f"{err}") from err
+        raise DataError(f"{path}: cannot be read as {FORMAT_WORDS.get(src.format, src.format)}"
+                        f"{f' (member {src.member})' if src.member else ''}: {err}") from err
     if frame.empty:
         raise DataError(f"{path}: the file is empty")
     return frame
@@ -120,9 +133,24 @@ def _parse(src: LocalSource, path: Path) -> pd.DataFrame:
             return pa.ipc.open_stream(pa.memory_map(str(path))).read_all().to_pandas()
         with zipfile.ZipFile(path) as archive:
             return pa.ipc.open_stream(archive.read(src.member)).read_all().to_pandas()
+    if src.format == "disk":
+        import datasets
+
+        saved = datasets.load_from_disk(str(path))
+        if isinstance(saved, datasets.DatasetDict):
+            if src.split not in saved:
+                raise DataError(f"{path}: a DatasetDict with splits {sorted(saved)}; name one as `split`")
+            saved = saved[src.split]
+        return _named_labels(saved)
     if src.format == "json_dict":
         with open(path, encoding="utf-8") as f:
             return pd.DataFrame.from_dict(json.load(f), orient="index", dtype=str)
+    if src.format == "json":
+        with open(path, encoding="utf-8") as f:
+            records = json.load(f)
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise DataError(f"{path}: a json file holds one array of records ({{column: value}} objects)")
+        return pd.DataFrame.from_records(records).astype(object)
     if src.format == "jsonl":
         return pd.read_json(path, lines=True, dtype=str)
     if src.format == "parquet":
@@ -139,16 +167,22 @@ def _parse(src: LocalSource, path: Path) -> pd.DataFrame:
     )
 
 
+def _named_labels(ds: object) -> pd.DataFrame:
+    """A `datasets.Dataset` as a frame, its ClassLabel columns as their names ("-1" stays
+    for "no label"): labels are mapped by name, never by position."""
+    import datasets
+
+    frame = ds.to_pandas()
+    for column, feature in ds.features.items():
+        if isinstance(feature, datasets.ClassLabel):
+            frame[column] = [feature.int2str(int(v)) if v >= 0 else "-1" for v in frame[column]]
+    return frame
+
+
 def _read_hub(src: HubSource) -> pd.DataFrame:
     import datasets
 
-    ds = datasets.load_dataset(src.path, src.name, split=src.split)
-    frame = ds.to_pandas()
-    label_col = src.columns["label"]
-    feature = ds.features.get(label_col)
-    if isinstance(feature, datasets.ClassLabel):
-        frame[label_col] = [feature.int2str(int(v)) if v >= 0 else "-1" for v in frame[label_col]]
-    return frame
+    return _named_labels(datasets.load_dataset(src.path, src.name, split=src.split))
 
 
 def map_labels(raw: pd.Series, labels: dict[str, str] | None, names: tuple[str, ...], where: str) -> pd.Series:
@@ -178,20 +212,25 @@ def load_source(src: Source, names: tuple[str, ...], root: Path, where: str) -> 
     frame = _read_hub(src) if isinstance(src, HubSource) else _read_table(src, root)
     where = f"{where} ({root / src.path})" if isinstance(src, LocalSource) else f"{where} (hub {src.path}, {src.split})"
     missing = [c for c in src.columns.values() if c not in frame.columns]
-    if missing or set(CANONICAL) - set(src.columns):
-        raise DataError(f"{where}: missing columns {missing or sorted(set(CANONICAL) - set(src.columns))}; file has {list(frame.columns)}")
-    for c in CANONICAL:
+    if missing or set(REQUIRED) - set(src.columns):
+        raise DataError(f"{where}: missing columns {missing or sorted(set(REQUIRED) - set(src.columns))}; "
+                        f"file has {list(frame.columns)[:20]}")
+    texts = [c for c in ("text_a", "text_b") if c in src.columns]
+    for c in (*texts, "label"):
         refuse_blank(frame[src.columns[c]], where, f"{c} ({src.columns[c]!r})")
-    out = pd.DataFrame({c: frame[src.columns[c]].astype(str) for c in ("text_a", "text_b")})
+    out = pd.DataFrame({c: frame[src.columns[c]].astype(str) for c in texts})
     if isinstance(src, LocalSource) and src.decode_bytes_literals:
-        for c in ("text_a", "text_b"):
+        for c in texts:
             out[c] = [ast.literal_eval(v).decode("utf-8") for v in out[c]]
     out["label"] = map_labels(frame[src.columns["label"]], src.labels, names, where)
     for extra, col in src.columns.items():
         if extra not in CANONICAL:
             out[extra] = frame[col].to_numpy()
     if src.annotate:
-        out = ANNOTATORS[src.annotate](out, root)
+        try:
+            out = ANNOTATORS[src.annotate](out, root)
+        except DataError as err:
+            raise DataError(f"{where}: {err}") from err
     if out.empty:
         raise DataError(f"{where}: the split is empty")
     return out.reset_index(drop=True)

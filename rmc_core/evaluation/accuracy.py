@@ -15,11 +15,13 @@ def _columns(data) -> list[Column]:
     shown = "detail" if len(data.ood) > 1 else "hidden"
     ood = [Column(f"acc_{name}", "higher", paired=True, label=f"OOD {name}", shown=shown,
                   legend=f"OOD {name}: accuracy on {name}.") for name in data.ood]
-    union = " + ".join(data.ood) or "the OOD sets"
-    return [Column("acc_dev", "higher", paired=True, label="ID dev", shown="headline",
-                   legend="ID dev: accuracy on the in-distribution dev set."), *ood,
-            Column(f"acc_{OOD_UNION}", "higher", paired=True, label="OOD", shown="headline",
-                   legend=f"OOD: accuracy on the out-of-distribution challenge rows ({union}).")]
+    dev = Column("acc_dev", "higher", paired=True, label="ID dev", shown="headline",
+                 legend="ID dev: accuracy on the in-distribution dev set.")
+    if not data.ood:  # a declared task without challenge sets
+        return [dev]
+    union = " + ".join(data.ood)
+    return [dev, *ood, Column(f"acc_{OOD_UNION}", "higher", paired=True, label="OOD", shown="headline",
+                              legend=f"OOD: accuracy on the out-of-distribution challenge rows ({union}).")]
 
 
 def _results(inputs: Inputs) -> pd.DataFrame:
@@ -32,6 +34,8 @@ def _paired(r: Resampled) -> Paired:
     """Each split's accuracy, and the OOD union weighted by set size."""
     splits = ["dev", *r.data.ood]
     out = {f"acc_{s}": (r.correct[s].mean(axis=1), resampled_means(r.correct[s], r.weights[s])) for s in splits}
+    if not r.data.ood:
+        return out
     sizes = np.array([len(r.data.ood[s]) for s in r.data.ood], dtype=float)
     union = [sum(n * out[f"acc_{s}"][i] for n, s in zip(sizes, r.data.ood)) / sizes.sum() for i in (0, 1)]
     out[f"acc_{OOD_UNION}"] = (union[0], union[1])

@@ -44,19 +44,22 @@ def _neighbours(k: int, min_cosine: float) -> EmbeddingNeighbours:
 
 def _query(q: Queried) -> dict[str, pd.DataFrame]:
     s, side = q.settings, q.task.attacked
-    other = "text_a" if side == "text_b" else "text_b"
+    if "text_b" not in q.data.dev.columns:  # a single-text task: the one text is attacked
+        side = "text_a"
+    other = ("text_a" if side == "text_b" else "text_b") if "text_b" in q.data.dev.columns else None
     rows = q.data.dev.iloc[attacked_rows(q.data.dev, s.examples, s.seed)]
     model, tokenizer = load_model(q.model)
     neighbours = _neighbours(s.candidates, s.min_cosine)
     similarity = SentenceSimilarity(*reference_encoder())
     outcomes = []
     with stoppable():
-        for i, (fixed, text, label) in enumerate(tqdm(list(zip(rows[other], rows[side], rows["label"])),
+        fixed_texts = rows[other] if other is not None else [None] * len(rows)
+        for i, (fixed, text, label) in enumerate(tqdm(list(zip(fixed_texts, rows[side], rows["label"])),
                                                       desc=f"attack {q.desc}", unit="row", dynamic_ncols=True)):
             check(f"attack {q.desc}", i)
 
             def victim(texts: list[str], fixed: str = fixed) -> np.ndarray:
-                frame = pd.DataFrame({side: texts, other: [fixed] * len(texts)})
+                frame = pd.DataFrame({side: texts, **({other: [fixed] * len(texts)} if other else {})})
                 return probs_from_logits(predict_logits(model, tokenizer, frame, q.predict.max_length,
                                                         q.predict.eval_batch_size, q.device,
                                                         precision=q.predict.precision, progress=False))

@@ -37,4 +37,5 @@ F_BIAS = register(EvaluationSpec(
         "on shortcuts more than its teacher; lower is better)."))],
     results=_results,
     paired=_paired,
+    applies=lambda data: bool(data.ood),  # no challenge set, no OOD drop
 ))

@@ -31,7 +31,8 @@ def accuracies(probs: dict[str, np.ndarray], data: TaskData, spec: TaskSpec) -> 
         out[name] = accuracy(pred, frame["label"].to_numpy())
         preds.append(pred)
         golds.append(frame["label"].to_numpy())
-    out[OOD_UNION] = accuracy(np.concatenate(preds), np.concatenate(golds))
+    if preds:  # a task without challenge sets has ID accuracy only
+        out[OOD_UNION] = accuracy(np.concatenate(preds), np.concatenate(golds))
     return out
 
 
@@ -41,7 +42,7 @@ def heuristic_breakdown(probs: np.ndarray, frame: pd.DataFrame, spec: TaskSpec, 
     correct = ood_predictions(probs, spec, ood_set) == frame["label"].to_numpy()
     table = pd.DataFrame({
         "heuristic": frame["heuristic"].to_numpy(),
-        "gold": [spec.ood_labels[i] for i in frame["label"]],
+        "gold": [spec.ood_labels_of(ood_set)[i] for i in frame["label"]],
         "correct": correct,
     })
     return table.groupby(["heuristic", "gold"])["correct"].agg(accuracy="mean", n="size").reset_index()

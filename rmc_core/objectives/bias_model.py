@@ -6,6 +6,8 @@ Two kinds, after SRNets' code and the debiasing literature:
 - "hypothesis-only": logistic regression on the second text's word uni- and bigrams. For
   NLI the hypothesis-only bias (Gururangan et al. 2018); for FEVER the claim-only bias
   (Schuster et al. 2019); on a task with an injected shortcut it sees the marker word.
+- "bag-of-words": logistic regression on the (first) text's word uni- and bigrams: the
+  surface bias of a single-text task (sentiment, topic), where there is no pair to split.
 - "overlap": logistic regression on hand-made lexical-overlap features of the pair (how
   many of the second text's words the first contains, whether all of them or a contiguous
   run of them, negation words, the length ratio; McCoy et al. 2019's heuristics, the
@@ -33,7 +35,9 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-BiasModel = Literal["hypothesis-only", "overlap"]
+BiasModel = Literal["hypothesis-only", "overlap", "bag-of-words"]
+# The kinds that read both texts of a pair: refused by name on a single-text task.
+PAIR_ONLY: tuple[str, ...] = ("hypothesis-only", "overlap")
 NEGATIONS = frozenset({"no", "not", "never", "nobody", "nothing", "none", "neither", "nor", "n't", "nowhere"})
 FOLDS = 5
 _WORD = re.compile(r"n't|\w+")
@@ -63,8 +67,9 @@ def overlap_features(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _classifier(kind: BiasModel) -> Pipeline:
-    if kind == "hypothesis-only":
-        return make_pipeline(FunctionTransformer(lambda f: f["text_b"].tolist()),
+    if kind in ("hypothesis-only", "bag-of-words"):
+        side = "text_b" if kind == "hypothesis-only" else "text_a"
+        return make_pipeline(FunctionTransformer(lambda f: f[side].tolist()),
                              CountVectorizer(ngram_range=(1, 2), min_df=2), LogisticRegression(max_iter=2000))
     return make_pipeline(FunctionTransformer(overlap_features), StandardScaler(), LogisticRegression(max_iter=2000))
 

@@ -56,9 +56,10 @@ class MethodConfig(Frozen):
     focal_gamma: Real = Field(2.0, ge=0, description="Focal: the focusing exponent (0 is plain cross-entropy)")
     jtt_lambda_up: Real = Field(2.0, ge=1, description="JTT: weight of the first-stage student's training errors")
     jtt_first_epochs: Real = Field(1.0, gt=0, description="JTT: epochs of the first-stage student whose errors are up-weighted")
-    bias_model: Literal["task", "hypothesis-only", "overlap"] = Field(
+    bias_model: Literal["task", "hypothesis-only", "overlap", "bag-of-words"] = Field(
         "task", description="PoE, reweight, confreg: the bias-only model (objectives/bias_model.py); task: the task's "
-                            "default (hypothesis-only for NLI, claim-only for FEVER, overlap for QQP)")
+                            "default (hypothesis-only for NLI, claim-only for FEVER, overlap for QQP, "
+                            "bag-of-words for a single-text task)")
 
 
 def _parameters(fn: Callable[..., Any] | None, skip: int = 0) -> tuple[str, ...]:

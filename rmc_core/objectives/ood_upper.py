@@ -29,8 +29,8 @@ def with_ood_rows(train: pd.DataFrame, ood: pd.DataFrame) -> tuple[pd.DataFrame,
     if (sets.sum(axis=1) == 0).any():
         raise ValueError("an OOD training row's label covers no task label")
     allowed = np.concatenate([np.eye(sets.shape[1], dtype=np.float32)[train["label"].to_numpy(dtype=int)], sets])
-    rows = pd.concat([train[["text_a", "text_b", "label"]], ood[["text_a", "text_b"]].assign(label=sets.argmax(axis=1))],
-                     ignore_index=True)
+    texts = ["text_a", "text_b"] if "text_b" in train.columns else ["text_a"]
+    rows = pd.concat([train[[*texts, "label"]], ood[texts].assign(label=sets.argmax(axis=1))], ignore_index=True)
     return rows, allowed
 
 

@@ -27,6 +27,7 @@ from transformers import (
     set_seed,
 )
 
+from rmc_core.data.texts import is_pair
 from rmc_core.training.batching import batch_sampler
 from rmc_core.config import TrainConfig
 from rmc_core.objectives.losses import Objective
@@ -58,13 +59,14 @@ def peak_rss_mb() -> float:
 
 def tokenize(frame: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length: int) -> datasets.Dataset:
     """Labelled rows -> token ids (unpadded: the collator pads each batch to its own longest row)."""
-    columns = {"text_a": frame["text_a"].tolist(), "text_b": frame["text_b"].tolist(), "idx": list(range(len(frame))),
+    texts = ["text_a", "text_b"] if is_pair(frame) else ["text_a"]
+    columns = {**{c: frame[c].tolist() for c in texts}, "idx": list(range(len(frame))),
                "labels": frame["label"].astype(int).tolist()}
     ds = datasets.Dataset.from_dict(columns)
     return ds.map(
-        lambda b: tokenizer(b["text_a"], b["text_b"], truncation=True, max_length=max_length),
+        lambda b: tokenizer(b["text_a"], b.get("text_b"), truncation=True, max_length=max_length),
         batched=True,
-        remove_columns=["text_a", "text_b"],
+        remove_columns=texts,
     )
 
 

@@ -9,13 +9,14 @@ from scipy.special import log_softmax, softmax
 from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding, PreTrainedModel, PreTrainedTokenizerBase
 
+from rmc_core.data.texts import second_texts
 from rmc_core.training.precision import autocast, resolve_precision
 from rmc_core.training.stopping import check, stoppable
 
 
 def encode_pairs(frame: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length: int) -> list[dict]:
     """Each row's token ids as its own dict, unpadded, for a collator to batch in any order."""
-    encoded = tokenizer(frame["text_a"].tolist(), frame["text_b"].tolist(), truncation=True, max_length=max_length)
+    encoded = tokenizer(frame["text_a"].tolist(), second_texts(frame), truncation=True, max_length=max_length)
     return [dict(zip(encoded.keys(), values)) for values in zip(*encoded.values())]
 
 

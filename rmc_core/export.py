@@ -20,7 +20,7 @@ from transformers import PreTrainedTokenizerBase
 
 from rmc_core.artifact_layout import MODELING_FILE, own_modeling_source
 from rmc_core.models import load_model
-from rmc_core.pruned_bert import PrunedBertConfig
+from rmc_core.pruned_bert import PRUNED_OF
 from rmc_core.quantization import fp32_twin, is_int8
 from rmc_core.store import RUN_INFO
 
@@ -40,7 +40,7 @@ def export_hf(model_dir: Path, out: Path) -> None:
     copied from the store: users run that file, and a shared store is not trusted with code."""
     refuse_format(model_dir, "hf")
     shutil.copytree(model_dir, out, ignore=shutil.ignore_patterns(RUN_INFO, "*.py"), dirs_exist_ok=True)
-    if json.loads((model_dir / "config.json").read_text()).get("model_type") == PrunedBertConfig.model_type:
+    if json.loads((model_dir / "config.json").read_text()).get("model_type") in {c.model_type for c, _ in PRUNED_OF.values()}:
         (out / MODELING_FILE).write_bytes(own_modeling_source())
     readable(out)
 

@@ -32,7 +32,7 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from rmc_core.model_spec import FAMILIES, ModelSpec, TinyBertSpec
-from rmc_core.pruned_bert import PrunedBertConfig, PrunedBertForSequenceClassification
+from rmc_core.pruned_bert import PRUNED_OF
 from rmc_core.quantization import is_int8, load_int8
 
 GENERIC_LABEL = re.compile(r"LABEL_\d+")
@@ -40,8 +40,9 @@ GENERIC_LABEL = re.compile(r"LABEL_\d+")
 hf_logging.disable_progress_bar()
 # Structured students load through the Auto classes like every other model, with this
 # package's modeling code rather than the copy each checkpoint ships for users without rmc.
-AutoConfig.register(PrunedBertConfig.model_type, PrunedBertConfig)
-AutoModelForSequenceClassification.register(PrunedBertConfig, PrunedBertForSequenceClassification)
+for _config, _model in PRUNED_OF.values():
+    AutoConfig.register(_config.model_type, _config)
+    AutoModelForSequenceClassification.register(_config, _model)
 
 
 def packaged_minilm() -> Path:

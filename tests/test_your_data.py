@@ -148,12 +148,24 @@ def test_a_teacher_whose_labels_do_not_match_is_refused(own_data, fine_tuned_rob
     assert f"teacher '{fine_tuned_roberta}' predicts labels {list(CHECKPOINT)}" in err and "teacher.label_map" in err
 
 
-def test_a_compression_not_built_for_the_architecture_is_refused_by_name(own_data, fine_tuned_roberta, tmp_path, capsys):
-    label_map = json.dumps({n: n.lower() for n in CHECKPOINT})
-    err = refusal(capsys, tmp_path, f"task={own_data / 'task.json'}",
-                  f'teacher={{"source": "{fine_tuned_roberta}", "fine_tuned": true, "label_map": {label_map}}}',
-                  'student.compression={"kind": "structured"}')
-    assert "'structured' is built for bert; the teacher" in err and "'roberta' model" in err
+def test_a_compression_not_built_for_the_architecture_is_refused_by_name(tmp_path, capsys):
+    """Structured pruning rebuilds BERT and RoBERTa layers; a DistilBERT teacher is refused
+    before anything trains, and so is an architecture rmc does not run at all."""
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification, GPT2Config, GPT2ForSequenceClassification
+
+    from rmc_core.models import train_tokenizer
+
+    tokenizer = train_tokenizer(["a small text", "another one"], 200)
+    DistilBertForSequenceClassification(DistilBertConfig(vocab_size=len(tokenizer), dim=32, n_layers=2, n_heads=2,
+                                                         hidden_dim=64, num_labels=3)).save_pretrained(tmp_path / "distil")
+    tokenizer.save_pretrained(tmp_path / "distil")
+    err = refusal(capsys, tmp_path, f"teacher.source={tmp_path / 'distil'}", 'student.compression={"kind": "structured"}')
+    assert "'structured' is built for bert, roberta; the teacher" in err and "'distilbert' model" in err
+    GPT2ForSequenceClassification(GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=1, n_head=2,
+                                             num_labels=3)).save_pretrained(tmp_path / "gpt2")
+    tokenizer.save_pretrained(tmp_path / "gpt2")
+    err = refusal(capsys, tmp_path, f"teacher.source={tmp_path / 'gpt2'}")
+    assert "is a 'gpt2' model; rmc runs bert, roberta, distilbert, deberta-v2" in err
 
 
 def test_settings_a_declared_task_does_not_read_are_refused(own_data, tmp_path, capsys):
@@ -191,15 +203,16 @@ def test_imp_int8_and_distillation_run_on_each_family(family):
     assert int8_modules(quantized) and quantized(input_ids=ids).logits.shape == (1, 3)
 
 
-def test_every_compression_but_structured_trains_a_roberta_student(tmp_path):
-    """IMP, mask training, module replacing and SPD train and predict a tiny RoBERTa
-    (its classification head has two linear maps, its tokenizer no token types); the
-    structured kind is BERT-only, and preflight refuses it by name (test above)."""
+def test_every_compression_trains_a_roberta_student(tmp_path):
+    """IMP, structured pruning, mask training, module replacing and SPD train and predict
+    a tiny RoBERTa (its classification head has two linear maps, its position ids start
+    after the padding id, its tokenizer has no token types)."""
     from rmc_core import stages
     from rmc_core.compression import COMPRESSIONS
     from rmc_core.compression.imp import ImpConfig
     from rmc_core.compression.masked import MaskedConfig
     from rmc_core.compression.spd import SpdConfig
+    from rmc_core.compression.structured import StructuredConfig
     from rmc_core.compression.theseus import TheseusConfig
     from rmc_core.config import DataConfig, ModelSpec
     from rmc_core.store import Store
@@ -211,12 +224,40 @@ def test_every_compression_but_structured_trains_a_roberta_student(tmp_path):
                             {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"})
     base = stages.prepare_base(ModelSpec(source=str(folder)), data, 0, store)
     train = FAST.model_copy(update={"max_length": 32, "epochs": 1.0})
-    kinds = (ImpConfig(), MaskedConfig(), TheseusConfig(successors=1), SpdConfig())
+    kinds = (ImpConfig(), StructuredConfig(heads=0.5, neurons=0.25), MaskedConfig(), TheseusConfig(successors=1), SpdConfig())
     assert sorted(c.kind for c in kinds) == sorted(k for k, spec in COMPRESSIONS.items() if "roberta" in spec.architectures
                                                    and k != "distilled")
     for compression in kinds:
-        predictions = stages.predict(stages.train(base, data, train, store, compression=compression), data, ("dev",), train, store)
+        student = stages.train(base, data, train, store, compression=compression)
+        predictions = stages.predict(student, data, ("dev",), train, store)
         assert len(store.table(predictions, "dev")) == 30, compression.kind
+    from rmc_core.models import load_model
+
+    small, _ = load_model(store.path(stages.train(base, data, train, store, compression=kinds[1])))
+    assert type(small).__name__ == "PrunedRobertaForSequenceClassification" and small.config.heads_per_layer == [1, 1]
+
+
+def test_a_rebuilt_roberta_computes_what_the_gated_one_did(tmp_path):
+    """Closing a head and some FFN neurons by their gates, then rebuilding the RoBERTa
+    without them, leaves the logits as they were."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from rmc_core.compression.structured import attach_gates, compact
+
+    folder = roberta_folder(tmp_path / "roberta", ["the cat sat on the mat", "a dog ran in the park"] * 5, {0: "a", 1: "b"})
+    model, tokenizer = AutoModelForSequenceClassification.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
+    inputs = tokenizer(["the cat ran", "a dog sat on the mat"], padding=True, return_tensors="pt")
+    gates = attach_gates(model)
+    with torch.no_grad():
+        gates.heads[0][0] = 0
+        gates.neurons[1][::3] = 0
+        expected = model(**inputs).logits
+    gates.remove()
+    small = compact(model, gates)
+    assert small.config.heads_per_layer == [1, 2] and small.config.intermediate_per_layer == [64, 42]
+    with torch.no_grad():
+        torch.testing.assert_close(small(**inputs).logits, expected, atol=1e-5, rtol=0)
 
 
 def roberta_folder(folder: Path, texts: list[str], id2label: dict[int, str]) -> Path:

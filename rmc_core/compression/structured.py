@@ -23,7 +23,7 @@ from pydantic import ConfigDict, Field, model_validator
 from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 
-from rmc_core.pruned_bert import PrunedBertConfig, PrunedBertForSequenceClassification
+from rmc_core.pruned_bert import PRUNED_OF
 from rmc_core.compression.registry import CompressionConfig, CompressionSpec, register
 from rmc_core.compression.schedule import Schedule, cubic_ramp
 from rmc_core.schema import Real
@@ -94,10 +94,10 @@ def targets(config: PretrainedConfig, cfg: StructuredConfig) -> tuple[int, int]:
 
 
 def check_fits(cfg: StructuredConfig, config: PretrainedConfig, labels: tuple[str, ...] = ()) -> PretrainedConfig:
-    """Refuse, before training, a target that would empty a layer or that a non-BERT
-    encoder cannot take (the gates and the rebuild know BERT's module layout)."""
-    if config.model_type != "bert":
-        raise ValueError(f"structured pruning supports BERT encoders; this one is {config.model_type!r}")
+    """Refuse, before training, a target that would empty a layer or an encoder the gates
+    and the rebuild do not know (BERT's and RoBERTa's module layout)."""
+    if config.model_type not in PRUNED_OF:
+        raise ValueError(f"structured pruning supports {', '.join(PRUNED_OF)} encoders; this one is {config.model_type!r}")
     heads, neurons = targets(config, cfg)
     layers = config.num_hidden_layers
     if heads > layers * (config.num_attention_heads - 1):
@@ -131,7 +131,7 @@ def prune_lowest(gates: list[torch.Tensor], importance: list[torch.Tensor], coun
                 closed += 1
 
 
-def compact(model: PreTrainedModel, gates: Gates) -> PrunedBertForSequenceClassification:
+def compact(model: PreTrainedModel, gates: Gates) -> PreTrainedModel:
     """The model without its closed heads and neurons: each layer's Q/K/V rows and output
     projection columns of the kept heads, and the kept rows/columns of the FFN."""
     config = model.config
@@ -139,8 +139,9 @@ def compact(model: PreTrainedModel, gates: Gates) -> PrunedBertForSequenceClassi
     kept_heads = [torch.nonzero(g.detach()).flatten().cpu() for g in gates.heads]
     kept_neurons = [torch.nonzero(g.detach()).flatten().cpu() for g in gates.neurons]
     fields = {k: v for k, v in config.to_dict().items() if k not in ("model_type", "architectures", "auto_map", "transformers_version")}
-    small_config = PrunedBertConfig(**{**fields, "heads_per_layer": [len(k) for k in kept_heads],
-                                       "intermediate_per_layer": [len(k) for k in kept_neurons]})
+    pruned_config, pruned_model = PRUNED_OF[config.model_type]
+    small_config = pruned_config(**{**fields, "heads_per_layer": [len(k) for k in kept_heads],
+                                    "intermediate_per_layer": [len(k) for k in kept_neurons]})
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     prefix = model.base_model_prefix
     for i, (heads, neurons) in enumerate(zip(kept_heads, kept_neurons)):
@@ -153,7 +154,7 @@ def compact(model: PreTrainedModel, gates: Gates) -> PrunedBertForSequenceClassi
         state[f"{layer}intermediate.dense.weight"] = state[f"{layer}intermediate.dense.weight"][neurons]
         state[f"{layer}intermediate.dense.bias"] = state[f"{layer}intermediate.dense.bias"][neurons]
         state[f"{layer}output.dense.weight"] = state[f"{layer}output.dense.weight"][:, neurons]
-    small = PrunedBertForSequenceClassification(small_config)
+    small = pruned_model(small_config)
     small.load_state_dict(state, strict=True)
     return small.to(next(model.parameters()).device).eval()
 
@@ -199,7 +200,7 @@ class StructuredPruning(Hook):
             score.zero_()
         self.applied = progress
 
-    def on_train_end(self, model: PreTrainedModel) -> PrunedBertForSequenceClassification:
+    def on_train_end(self, model: PreTrainedModel) -> PreTrainedModel:
         """Reach the target if the schedule has not, and rebuild the model without the
         pruned units; the report counts them and the encoder weights removed."""
         if self.applied < 1.0:
@@ -243,4 +244,5 @@ STRUCTURED = register(CompressionSpec(
     sparsity=nominal_sparsity,
     hooks=lambda cfg: [StructuredPruning(cfg)],
     check=check_fits,
+    architectures=tuple(PRUNED_OF),
 ))

@@ -31,7 +31,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from rmc_core.model_spec import FAMILIES, ModelSpec, TinyBertSpec
+from rmc_core.model_spec import ModelSpec, TinyBertSpec
 from rmc_core.pruned_bert import PRUNED_OF
 from rmc_core.quantization import is_int8, load_int8
 
@@ -71,13 +71,34 @@ def pretrained_config(source: str) -> PretrainedConfig:
     """A checkpoint's config; a hub id that cannot be fetched is refused in one sentence
     that says so (transformers' own message names its docs, not the setting)."""
     path = resolve(source)
+    if Path(path).exists():
+        return AutoConfig.from_pretrained(path)
+    try:
+        return AutoConfig.from_pretrained(path, local_files_only=True)  # the hub cache, when the model was fetched before
+    except OSError:
+        pass
+    refusal = (f"model {source!r} is not a local folder and cannot be fetched from the hub (no network, or no such model): "
+               "use a local folder, or a hub id with the hub reachable")
+    if not hub_reachable():  # transformers would retry for about half a minute before saying so
+        raise OSError(refusal)
     try:
         return AutoConfig.from_pretrained(path)
     except OSError as err:
-        if Path(path).exists():
-            raise
-        raise OSError(f"model {source!r} is not a local folder and cannot be fetched from the hub (no network, or no such "
-                      "model): use a local folder, or a hub id with the hub reachable") from err
+        raise OSError(refusal) from err
+
+
+def hub_reachable() -> bool:
+    """The hub's host resolves (a lookup answers at once; no request is sent)."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    try:
+        socket.getaddrinfo(urlparse(constants.ENDPOINT).hostname, 443)
+    except OSError:
+        return False
+    return True
 
 
 def encoder_config(spec: ModelSpec) -> PretrainedConfig:

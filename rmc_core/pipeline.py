@@ -113,11 +113,12 @@ _RESOLVED: dict[tuple[str, str], TaskSpec] = {}
 
 
 def task_of(cfg: RunConfig) -> TaskHandle:
-    """What the stages receive as the task: a built-in task's name, or a declared task
-    resolved against its files (labels read, columns and label maps checked; once per
-    process for the same declaration and file contents)."""
+    """What the stages receive as the task: its whole spec, so that a changed declaration
+    (a built-in one in data/tasks/ included) changes the key of every stage that reads
+    it. A declared task is resolved against its files (labels read, columns and label maps
+    checked; once per process for the same declaration and file contents)."""
     if not isinstance(cfg.task, FileTask):
-        return cfg.task
+        return TASKS[cfg.task]
     key = (cfg.task.model_dump_json(), data_fingerprint(cfg, ood_train=True))
     if key not in _RESOLVED:
         _RESOLVED[key] = resolve(cfg.task)

@@ -73,7 +73,7 @@ RECOMPUTES: dict[str, set[str]] = {
     "data/fingerprint.py": set(),  # a digest in the keys of the stages that read files, not their code
     "data/task_file.py": set(),  # resolved before the DAG: the resolved spec is an input
     "data/texts.py": MODEL_STAGES | {"predict", "measure[inference]", "prepare_base", "prepare_student[distilled]"} | ATTACK,
-    "data/annotate.py": DATA | QUERY,
+    "data/annotate.py": {"prepare_data"},  # read by the data sources alone
     "data/registry.py": DATA | {"measure[inference]"} | QUERY,
     "data/shortcut.py": DATA | QUERY,
     "data/sources.py": DATA | QUERY,

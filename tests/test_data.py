@@ -13,7 +13,9 @@ import pytest
 from rmc_core.config import DataConfig
 from rmc_core.data.registry import TASKS, load_task_data
 from rmc_core.data.sources import DataError
-from rmc_core.data.registry import QQP_RAW, load_ood_train, ood_names, stratified_sample
+from rmc_core.data.registry import load_ood_train, ood_names, stratified_sample
+
+QQP_RAW = {"0": "not_duplicate", "1": "duplicate"}
 from rmc_core.data.sources import LocalSource, load_source
 from rmc_core.data.synthetic import PEOPLE, VERBS, generate_ood, generate_split
 

@@ -96,3 +96,24 @@ def test_a_declared_tasks_files_and_task_file_stay_inside_the_allowed_folders(al
     monkeypatch.setenv(ENV, policy.model_dump_json())
     with pytest.raises(ValueError, match="task file .* is outside the folders this server allows"):
         RunConfig(task=str(tmp / "outside" / "task.json"))
+
+
+def test_the_run_form_takes_a_declared_task_as_the_ui_posts_it(allowed):
+    """The UI posts the run's parameters as JSON: a declaration object, or a task file's
+    path, is a task like a built-in name; its files are then checked like every path."""
+    import json
+
+    from rmc.flows.rmc_flow import RmcParameters
+
+    tmp, policy = allowed
+    for name in ("train.csv", "dev.csv"):
+        (tmp / "ok" / name).write_text("text,label\na,x\nb,y\n")
+    declared = {"name": "mine", "text": "text", "train": {"path": str(tmp / "ok" / "train.csv")},
+                "dev": {"path": str(tmp / "ok" / "dev.csv")}}
+    (tmp / "ok" / "task.json").write_text(json.dumps(declared))
+    for task in (declared, str(tmp / "ok" / "task.json")):
+        params = RmcParameters.model_validate_json(json.dumps({"config": {"task": task}, "store_root": str(tmp / "ok" / "s")}))
+        assert params.config.task_name == "mine"
+        assert policy.violations(params.store_root, params, None) == []
+    schema = RmcParameters.model_json_schema()
+    assert "FileTask" in schema["$defs"] and "description" in schema["$defs"]["FileTask"]["properties"]["train"]

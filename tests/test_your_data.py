@@ -275,3 +275,14 @@ def roberta_folder(folder: Path, texts: list[str], id2label: dict[int, str]) -> 
     RobertaForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def test_a_hub_model_that_cannot_be_fetched_is_refused_in_one_sentence(tmp_path, capsys):
+    """Offline, transformers retried for about half a minute and ended in a message about
+    its docs; the refusal names the model and what to do, before any compute."""
+    import time
+
+    start = time.perf_counter()
+    err = refusal(capsys, tmp_path, "teacher.source=someone-who-does-not-exist/no-such-model")
+    assert "model 'someone-who-does-not-exist/no-such-model' is not a local folder and cannot be fetched from the hub" in err
+    assert time.perf_counter() - start < 25

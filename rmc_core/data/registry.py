@@ -1,7 +1,8 @@
 """The task registry: label names, ID train/dev splits, OOD sets and the OOD label mapping.
 
-Local sources point into the shared data folder (see its README for provenance); hub
-sources are what users with internet run at full scale.
+The built-in tasks are declarations in data/tasks/ (their local sources point into the
+shared data folder, whose README gives provenance; hub sources are what users with
+internet run at full scale); a task declared by a user is resolved into the same `TaskSpec`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import pandas as pd
 
 from rmc_core.config import DataConfig
 from rmc_core.data import shortcut, synthetic
-from rmc_core.data.annotate import ANNOTATION_FILES, HANS_LABELS
-from rmc_core.data.sources import DataError, HubSource, LocalSource, Source, check_readable, load_source
+from rmc_core.data.annotate import ANNOTATION_FILES
+from rmc_core.data.sources import DataError, LocalSource, Source, check_readable, load_source
 from rmc_core.schema import Frozen
 
 
@@ -91,123 +92,20 @@ class TaskSpec(Frozen):
         return [labels.index(t) if (t := mapping[name]) is not None else -1 for name in self.labels]
 
 
-MNLI_LABELS = ("entailment", "neutral", "contradiction")
-FEVER_LABELS = ("SUPPORTS", "REFUTES", "NOT ENOUGH INFO")
-QQP_LABELS = ("not_duplicate", "duplicate")
-QQP_RAW = {"0": "not_duplicate", "1": "duplicate"}
-TEXT_PAIR = {"text_a": "text_a", "text_b": "text_b", "label": "label"}
+# The one source of a task declared from files (its files are what they are, local or hub).
+FILES = "files"
+# The built-in tasks that read files are declarations shipped beside this module
+# (data/tasks/*.yaml), in the format users declare their own tasks in (data/task_file.py),
+# and read by the same code; the synthetic task is a generator.
+BUILT_IN = Path(__file__).parent / "tasks"
 
-MNLI = TaskSpec(
-    name="mnli",
-    labels=MNLI_LABELS,
-    ood_labels=HANS_LABELS,
-    ood_label_map={"entailment": "entailment", "neutral": "non-entailment", "contradiction": "non-entailment"},
-    default_alpha=0.5,
-    sources={
-        "local": TaskSources(
-            train=LocalSource(path="mnli/train_subset_powerfulpromptft/train.json", format="json_dict", columns=TEXT_PAIR),
-            dev=LocalSource(
-                path="mnli/dev_matched_bertsofafeather/mnli_development_set_number_of_correct_responses.txt",
-                format="tsv",
-                quoting="none",
-                columns={"text_a": "premise", "text_b": "hypothesis", "label": "gold_label",
-                         "n_correct": "number of correct responses (out of 100)"},
-                annotate="mnli_hardness",
-            ),
-            ood={"hans": LocalSource(
-                path="hans/advarsarial-nli-amr/hans-data.txt",
-                format="tsv",
-                header=False,
-                names=("premise", "hypothesis", "label"),
-                columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"},
-                annotate="hans_blocks",
-            )},
-            # HANS's own training set (heuristics_train_set), in the cross-check copy's zip.
-            ood_train=LocalSource(path="hans/RD-UU-MPLT/hans.zip", format="arrow_stream",
-                                  member="hans_datasets/train/data-00000-of-00001.arrow",
-                                  columns={"text_a": "sentence1", "text_b": "sentence2", "label": "labels",
-                                           "heuristic": "heuristic"},
-                                  labels={"0": "non-entailment", "1": "entailment"}),
-        ),
-        "hub": TaskSources(
-            train=HubSource(path="nyu-mll/glue", name="mnli", split="train",
-                            columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"}),
-            # GLUE keeps dev-matched in its index order, which the hardness file is aligned to.
-            dev=HubSource(path="nyu-mll/glue", name="mnli", split="validation_matched",
-                          columns={"text_a": "premise", "text_b": "hypothesis", "label": "label"},
-                          annotate="mnli_hardness"),
-            ood={"hans": HubSource(path="jhu-cogsci/hans", split="validation",
-                                   columns={"text_a": "premise", "text_b": "hypothesis", "label": "label",
-                                            "heuristic": "heuristic", "subcase": "subcase"})},
-            ood_train=HubSource(path="jhu-cogsci/hans", split="train",
-                                columns={"text_a": "premise", "text_b": "hypothesis", "label": "label",
-                                         "heuristic": "heuristic"}),
-        ),
-    },
-)
 
-FEVER_SYM = {"SUPPORTS": "SUPPORTS", "REFUTES": "REFUTES"}
-FEVER = TaskSpec(
-    name="fever",
-    labels=FEVER_LABELS,
-    ood_labels=("SUPPORTS", "REFUTES"),
-    ood_label_map={"SUPPORTS": "SUPPORTS", "REFUTES": "REFUTES", "NOT ENOUGH INFO": None},
-    default_alpha=0.3,
-    sources={
-        "local": TaskSources(
-            # Schuster et al.'s FEVER-NLI dumps (Dropbox, not in the shared folder).
-            train=LocalSource(path="fever/nli/fever.train.jsonl", format="jsonl",
-                              columns={"text_a": "evidence", "text_b": "claim", "label": "gold_label"}),
-            dev=LocalSource(path="fever/nli/fever.dev.jsonl", format="jsonl",
-                            columns={"text_a": "evidence", "text_b": "claim", "label": "gold_label"}),
-            ood={
-                "fever-symmetric-v1": LocalSource(
-                    path="fever/symmetric_v0.1/fever_symmetric_generated.jsonl", format="jsonl",
-                    columns={"text_a": "evidence_sentence", "text_b": "claim", "label": "label"}),
-                "fever-symmetric-v2": LocalSource(
-                    path="fever/symmetric_v0.2/fever_symmetric_test.jsonl", format="jsonl",
-                    columns={"text_a": "sentence1", "text_b": "sentence2", "label": "gold_label"}),
-            },
-        ),
-    },
-)
+def built_in(name: str) -> TaskSpec:
+    from rmc_core.data.task_file import read_task_file, to_spec
 
-PAWS_QQP = LocalSource(path="paws/paws_qqp/dev_and_test.tsv", format="tsv", decode_bytes_literals=True,
-                       columns={"text_a": "sentence1", "text_b": "sentence2", "label": "label"}, labels=QQP_RAW)
+    task = read_task_file(BUILT_IN / f"{name}.yaml")
+    return to_spec(task, task.labels)
 
-QQP = TaskSpec(
-    name="qqp",
-    labels=QQP_LABELS,
-    ood_labels=QQP_LABELS,
-    ood_label_map={n: n for n in QQP_LABELS},
-    default_alpha=0.2,
-    bias_model="overlap",
-    sources={
-        "local": TaskSources(
-            train=LocalSource(path="qqp/train_subset_powerfulpromptft/train.json", format="json_dict",
-                              columns=TEXT_PAIR, labels=QQP_RAW),
-            dev=LocalSource(path="qqp/train_subset_powerfulpromptft/dev.json", format="json_dict",
-                            columns=TEXT_PAIR, labels=QQP_RAW),
-            ood={
-                "paws-qqp": PAWS_QQP,
-                "paws-wiki": LocalSource(path="paws/paws_wiki/test.tsv", format="tsv", quoting="none",
-                                         columns={"text_a": "sentence1", "text_b": "sentence2", "label": "label"}, labels=QQP_RAW),
-            },
-        ),
-        "hub": TaskSources(
-            train=HubSource(path="nyu-mll/glue", name="qqp", split="train",
-                            columns={"text_a": "question1", "text_b": "question2", "label": "label"}),
-            dev=HubSource(path="nyu-mll/glue", name="qqp", split="validation",
-                          columns={"text_a": "question1", "text_b": "question2", "label": "label"}),
-            # The paper pools PAWS-qqp with PAWS-wiki; PAWS-qqp is not on the hub (it is built
-            # from QQP with Google's scripts), so its local copy is read from the data root.
-            ood={"paws-qqp": PAWS_QQP,
-                 "paws-wiki": HubSource(path="google-research-datasets/paws", name="labeled_final", split="test",
-                                        columns={"text_a": "sentence1", "text_b": "sentence2", "label": "label"},
-                                        labels=QQP_RAW)},
-        ),
-    },
-)
 
 SYNTHETIC = TaskSpec(
     name="synthetic",
@@ -219,12 +117,10 @@ SYNTHETIC = TaskSpec(
     train_annotated=True,
 )
 
-TASKS: dict[str, TaskSpec] = {t.name: t for t in (MNLI, FEVER, QQP, SYNTHETIC)}
-# The one source of a task declared from files (its files are what they are, local or hub).
-FILES = "files"
-# What stages receive as their task: a built-in task's name (its key stays what it always
-# was), or a declared task's whole spec (so that a worker elsewhere needs no registry, and
-# a changed declaration changes every key that depends on it).
+TASKS: dict[str, TaskSpec] = {t.name: t for t in (*(built_in(n) for n in ("mnli", "fever", "qqp")), SYNTHETIC)}
+# What stages receive as their task: its whole spec (so that a worker elsewhere needs no
+# registry, and a changed declaration changes every key that depends on it); a built-in
+# task's name is accepted too (tools that call a stage directly).
 TaskHandle = str | TaskSpec
 
 

@@ -26,16 +26,16 @@ from typing import TYPE_CHECKING, Literal
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
-from rmc_core.data.sources import DataError, HubSource, LocalSource, Source, load_source
+from rmc_core.data.sources import DataError, HubSource, LocalSource, Source
 from rmc_core.schema import Frozen, Real
 
 if TYPE_CHECKING:  # the registry imports the config, which imports this module
-    from rmc_core.data.registry import OodLabels, TaskSpec
+    from rmc_core.data.registry import OodLabels, TaskSources, TaskSpec
 
 HUB_PREFIX = "hub:"
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json", ".parquet": "parquet"}
-Format = Literal["auto", "csv", "tsv", "jsonl", "json", "parquet", "disk"]
+Format = Literal["auto", "csv", "tsv", "jsonl", "json", "json_dict", "parquet", "disk", "arrow_stream"]
 
 
 class DataFile(Frozen):
@@ -47,6 +47,16 @@ class DataFile(Frozen):
     format: Format = Field("auto", description="auto: from the file's suffix (a folder: save_to_disk)")
     split: str | None = Field(None, description="a hub dataset's split, or a split of a saved DatasetDict")
     config_name: str | None = Field(None, description="a hub dataset's configuration")
+    columns: dict[str, str] | None = Field(None, description="this file's own columns, by canonical name (text_a, text_b, "
+                                                             "label, and any metadata kept): where they differ from the task's")
+    label_values: dict[str, str] | None = Field(None, description="raw value in this file -> label name; empty: the task's "
+                                                                  "(train and dev) or the values are the names")
+    header: bool = Field(True, description="CSV/TSV: the first line names the columns")
+    names: tuple[str, ...] | None = Field(None, description="CSV/TSV without a header: its column names")
+    quoting: Literal["minimal", "none"] = Field("minimal", description="CSV/TSV: none when quotes are part of the text")
+    member: str | None = Field(None, description="a file inside the zip archive at path")
+    decode_bytes_literals: bool = Field(False, description="texts are Python b'...' literals (PAWS-qqp)")
+    annotate: str | None = Field(None, description="a registered annotator adding metadata (rmc_core/data/annotate.py)")
 
     @property
     def on_hub(self) -> bool:
@@ -77,8 +87,16 @@ class ChallengeSet(DataFile):
     label_map: dict[str, str | None] | None = Field(
         None, description="task label -> this set's label (several task labels may map to one; null: always wrong); "
                           "empty: each task label to the label of the same name")
-    label_values: dict[str, str] | None = Field(None, description="raw value in the file -> label name; empty: the "
-                                                                  "values are the names")
+
+
+class HubVariant(Frozen):
+    """The same task's splits read from the hub (`data.source=hub`); a file of it without
+    the hub: prefix is read locally, as the main declaration's are."""
+
+    train: DataFile = Field(description="the training rows")
+    dev: DataFile = Field(description="the in-distribution dev rows")
+    ood: dict[str, ChallengeSet] = Field({}, description="the challenge sets, by name")
+    ood_train: ChallengeSet | None = Field(None, description="OOD training rows (the upper bound)")
 
 
 class FileTask(Frozen):
@@ -100,6 +118,13 @@ class FileTask(Frozen):
     ood_train: ChallengeSet | None = Field(None, description="training rows from the OOD distribution, labelled like "
                                                              "the OOD sets: the upper bound (method ood-upper)")
     default_alpha: Real = Field(0.5, gt=0, le=1, description="RMC's alpha for this task (method.alpha overrides it)")
+    bias_model: Literal["hypothesis-only", "overlap", "bag-of-words"] | None = Field(
+        None, description="the known-bias methods' bias-only model; empty: bag-of-words for one text, hypothesis-only "
+                          "for pairs")
+    relative_to: Literal["file", "data_root"] = Field("file", description="file: relative paths are relative to the task "
+                                                                          "file; data_root: to data.data_root (the "
+                                                                          "built-in tasks)")
+    hub: HubVariant | None = Field(None, description="the splits on the hub, read when data.source is hub")
 
     @field_validator("name")
     @classmethod
@@ -124,7 +149,10 @@ class FileTask(Frozen):
 
     def resolved(self, base: Path) -> FileTask:
         """Every local path made absolute against `base` (the task file's folder, or the
-        folder the run starts in), so that the declaration means the same files anywhere."""
+        folder the run starts in), so that the declaration means the same files anywhere;
+        a declaration relative to the data root keeps its paths."""
+        if self.relative_to == "data_root":
+            return self
         return self.model_copy(update={
             "train": self.train.resolved(base), "dev": self.dev.resolved(base),
             "ood": {k: v.resolved(base) for k, v in self.ood.items()},
@@ -161,18 +189,83 @@ def read_task_file(path: Path) -> FileTask:
     return FileTask.model_validate(raw).resolved(path.resolve().parent)
 
 
-def _columns(task: FileTask, text_columns: bool = True) -> dict[str, str]:
+def _columns(task: FileTask) -> dict[str, str]:
     texts = ({"text_a": task.text} if task.single_text else {"text_a": task.text_pair[0], "text_b": task.text_pair[1]})
-    return {**(texts if text_columns else {}), "label": task.label}
+    return {**texts, "label": task.label}
 
 
-def _source(file: DataFile, columns: dict[str, str], labels: dict[str, str] | None, hardness: bool) -> Source:
-    annotate = "hardness_column" if hardness else None
+def _source(file: DataFile, columns: dict[str, str], labels: dict[str, str] | None, hardness: bool = False) -> Source:
+    """A declared file as the source the data code reads (its own columns and label values
+    where it declares them)."""
+    columns = dict(file.columns) if file.columns else columns
+    labels = file.label_values if file.label_values is not None else labels
+    annotate = file.annotate or ("hardness_column" if hardness else None)
     if file.on_hub:
         return HubSource(path=file.path.removeprefix(HUB_PREFIX), name=file.config_name, split=file.split or "train",
                          columns=columns, labels=labels, annotate=annotate)
     return LocalSource(path=file.path, format=file.local_format(), split=file.split, columns=columns, labels=labels,
-                       annotate=annotate)
+                       header=file.header, names=file.names, quoting=file.quoting, member=file.member,
+                       decode_bytes_literals=file.decode_bytes_literals, annotate=annotate)
+
+
+def _ood_labels(task: FileTask, name: str, ood: ChallengeSet, labels: tuple[str, ...]) -> OodLabels:
+    """An OOD set's labels and where each task label counts on it: every task label maps
+    to one of the set's labels (or null)."""
+    from rmc_core.data.registry import OodLabels
+
+    own = ood.labels or labels
+    where = f"task {task.name}, OOD set {name} ({ood.path})"
+    if ood.label_map is None:
+        unmapped = [n for n in labels if n not in own]
+        if unmapped:
+            raise ValueError(f"{where}: task labels {unmapped} have no label of the same name among its labels {list(own)}; "
+                             "declare label_map (task label -> its label; null: always wrong)")
+        return OodLabels(labels=tuple(own), label_map={n: n for n in labels})
+    mapping = dict(ood.label_map)
+    missing = [n for n in labels if n not in mapping]
+    unknown = [n for n in mapping if n not in labels]
+    wrong = sorted({t for t in mapping.values() if t is not None and t not in own})
+    if missing or unknown or wrong:
+        raise ValueError(f"{where}: label_map must map every task label {list(labels)} to one of its labels "
+                         f"{list(own)} (or null); " + "; ".join(filter(None, [
+                             f"unmapped: {missing}" if missing else "", f"not task labels: {unknown}" if unknown else "",
+                             f"not its labels: {wrong}" if wrong else ""])))
+    return OodLabels(labels=tuple(own), label_map=mapping)
+
+
+def _sources(task: FileTask, files: FileTask | HubVariant, labels: dict[str, str] | None, train_hard: bool) -> TaskSources:
+    from rmc_core.data.registry import TaskSources
+
+    columns = _columns(task)
+    hard = {"hardness": task.hardness} if task.hardness else {}
+    return TaskSources(
+        train=_source(files.train, {**columns, **(hard if train_hard else {})}, labels, train_hard),
+        dev=_source(files.dev, {**columns, **hard}, labels, bool(task.hardness)),
+        ood={name: _source(s, columns, None) for name, s in files.ood.items()},
+        ood_train=_source(files.ood_train, columns, None) if files.ood_train else None,
+        root=None if task.relative_to == "data_root" else "/",
+    )
+
+
+def to_spec(task: FileTask, labels: tuple[str, ...], train_hard: bool = False) -> TaskSpec:
+    """The declaration as the `TaskSpec` the data code reads, its label names given (read
+    no file). The OOD label set every OOD set shares (or the OOD training rows') is the
+    task's default; a set with labels of its own keeps them in `ood_sets`."""
+    from rmc_core.data.registry import FILES, OodLabels, TaskSpec
+
+    ood = {name: _ood_labels(task, name, s, labels) for name, s in task.ood.items()}
+    shared = {o.model_dump_json(): o for o in ood.values()}
+    default = (_ood_labels(task, "ood_train", task.ood_train, labels) if task.ood_train else
+               next(iter(shared.values())) if len(shared) == 1 else OodLabels(labels=labels, label_map={n: n for n in labels}))
+    local = "local" if task.relative_to == "data_root" else FILES
+    sources = {local: _sources(task, task, task.label_values, train_hard)}
+    if task.hub is not None:
+        sources["hub"] = _sources(task, task.hub, None, train_hard)
+    return TaskSpec(name=task.name, labels=labels, ood_labels=default.labels, ood_label_map=default.label_map,
+                    ood_sets={n: o for n, o in ood.items() if o != default}, single_text=task.single_text,
+                    default_alpha=task.default_alpha, sources=sources, train_annotated=train_hard,
+                    bias_model=task.bias_model or ("bag-of-words" if task.single_text else "hypothesis-only"),
+                    attacked="text_a" if task.single_text else "text_b")
 
 
 def _header(file: DataFile) -> list[str]:
@@ -182,6 +275,8 @@ def _header(file: DataFile) -> list[str]:
         raise DataError(f"data file not found: {path}")
     try:
         if fmt in ("csv", "tsv"):
+            if not file.header:
+                return list(file.names or ())
             return list(pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", nrows=0, encoding="utf-8").columns)
         if fmt == "parquet":
             import pyarrow.parquet as pq
@@ -225,7 +320,7 @@ def check_columns(task: FileTask) -> dict[str, list[str]]:
         if file.on_hub:
             continue
         header = _header(file)
-        needed = list(_columns(task).values())
+        needed = list((file.columns or _columns(task)).values())
         missing = [c for c in needed if c not in header]
         if role == "dev" and task.hardness and task.hardness not in header:
             missing.append(task.hardness)
@@ -241,75 +336,38 @@ def _names(values: list[str], mapping: dict[str, str] | None) -> list[str]:
 
 
 def resolve(task: FileTask) -> TaskSpec:
-    """The declaration as a `TaskSpec`, after checking columns, label values and OOD label
-    mappings against the files (a train file with the hardness column: `train_annotated`)."""
-    from rmc_core.data.registry import FILES, OodLabels, TaskSources, TaskSpec
-
+    """The declaration as a `TaskSpec`, after checking it against its files: columns, label
+    values (the label names read from train when undeclared) and OOD label mappings; a
+    train file with the hardness column gives `train_annotated`."""
     headers = check_columns(task)
     labels = task.labels
     if labels is None:
         if task.train.on_hub:
             raise ValueError(f"task {task.name}: declare labels (train is on the hub, so they cannot be read before the run)")
-        labels = tuple(sorted(set(_names(_label_values(task.train, task.label), task.label_values))))
+        labels = tuple(sorted(set(_names(_label_values(task.train, _label_column(task, task.train)),
+                                         task.train.label_values or task.label_values))))
         if len(labels) < 2:
-            raise DataError(f"task {task.name}, train ({task.train.path}): its label column {task.label!r} holds "
-                            f"{len(labels)} distinct value(s) {list(labels)}; a classification task needs at least two")
+            raise DataError(f"task {task.name}, train ({task.train.path}): its label column holds {len(labels)} distinct "
+                            f"value(s) {list(labels)}; a classification task needs at least two")
     for role in ("train", "dev"):
         file = getattr(task, role)
         if file.on_hub:
             continue
-        unknown = sorted(set(_names(_label_values(file, task.label), task.label_values)) - set(labels))
+        values = _names(_label_values(file, _label_column(task, file)), file.label_values or task.label_values)
+        unknown = sorted(set(values) - set(labels))
         if unknown:
             raise DataError(f"task {task.name}, {role} ({file.path}): label values {unknown[:10]} are not among the "
                             f"task's labels {list(labels)} (declare them in labels, or map raw values with label_values)")
-    ood_sets = {name: _ood_labels(task, name, s, labels) for name, s in task.ood.items()}
-    train_hard = bool(task.hardness) and task.hardness in headers.get("train", [])
-    columns = _columns(task)
-    hard_cols = {"hardness": task.hardness} if task.hardness else {}
-    ood_train_labels = _ood_labels(task, "ood_train", task.ood_train, labels) if task.ood_train else None
-    sources = TaskSources(
-        train=_source(task.train, {**columns, **(hard_cols if train_hard else {})}, task.label_values, train_hard),
-        dev=_source(task.dev, {**columns, **hard_cols}, task.label_values, bool(task.hardness)),
-        ood={name: _source(s, columns, s.label_values, False) for name, s in task.ood.items()},
-        ood_train=_source(task.ood_train, columns, task.ood_train.label_values, False) if task.ood_train else None,
-        root="/",
-    )
-    default = ood_train_labels or OodLabels(labels=labels, label_map={n: n for n in labels})
-    spec = TaskSpec(name=task.name, labels=labels, ood_labels=default.labels, ood_label_map=default.label_map,
-                    ood_sets=ood_sets, single_text=task.single_text, default_alpha=task.default_alpha,
-                    sources={FILES: sources}, train_annotated=train_hard,
-                    bias_model="bag-of-words" if task.single_text else "hypothesis-only",
-                    attacked="text_a" if task.single_text else "text_b")
+    spec = to_spec(task, labels, bool(task.hardness) and task.hardness in headers.get("train", []))
+    for name, ood in task.ood.items():
+        if not ood.on_hub:
+            own = spec.ood_labels_of(name)
+            unknown = sorted(set(_names(_label_values(ood, _label_column(task, ood)), ood.label_values)) - set(own))
+            if unknown:
+                raise DataError(f"task {task.name}, OOD set {name} ({ood.path}): label values {unknown[:10]} are not among "
+                                f"its labels {list(own)} (declare them in its labels, or map raw values with its label_values)")
     return spec
 
 
-def _ood_labels(task: FileTask, name: str, ood: ChallengeSet, labels: tuple[str, ...]) -> OodLabels:
-    """An OOD set's labels and mapping, checked: every task label maps to one of the set's
-    labels (or null), and the file holds no label the set does not declare."""
-    from rmc_core.data.registry import OodLabels
-
-    own = ood.labels or labels
-    where = f"task {task.name}, OOD set {name} ({ood.path})"
-    if ood.label_map is None:
-        unmapped = [n for n in labels if n not in own]
-        if unmapped:
-            raise ValueError(f"{where}: task labels {unmapped} have no label of the same name among its labels {list(own)}; "
-                             "declare label_map (task label -> its label; null: always wrong)")
-        mapping: dict[str, str | None] = {n: n for n in labels}
-    else:
-        mapping = dict(ood.label_map)
-        missing = [n for n in labels if n not in mapping]
-        unknown = [n for n in mapping if n not in labels]
-        wrong = sorted({t for t in mapping.values() if t is not None and t not in own})
-        if missing or unknown or wrong:
-            raise ValueError(f"{where}: label_map must map every task label {list(labels)} to one of its labels "
-                             f"{list(own)} (or null); " + "; ".join(filter(None, [
-                                 f"unmapped: {missing}" if missing else "", f"not task labels: {unknown}" if unknown else "",
-                                 f"not its labels: {wrong}" if wrong else ""])))
-    if not ood.on_hub:
-        values = _names(_label_values(ood, task.label), ood.label_values)
-        unknown_values = sorted(set(values) - set(own))
-        if unknown_values:
-            raise DataError(f"{where}: label values {unknown_values[:10]} are not among its labels {list(own)} (declare "
-                            "them in its labels, or map raw values with its label_values)")
-    return OodLabels(labels=tuple(own), label_map=mapping)
+def _label_column(task: FileTask, file: DataFile) -> str:
+    return (file.columns or {}).get("label", task.label)

@@ -158,3 +158,16 @@ def test_an_attack_on_a_task_without_text_to_perturb_is_refused_before_any_work(
     with pytest.raises(ValueError, match="no text to perturb"):
         pipeline.preflight(cfg, Store(tmp_path), ["cpu"])
     assert not any(tmp_path.iterdir())
+
+
+def test_a_single_text_task_has_its_one_text_attacked(trained):
+    """A task of one text per row (no text_b): the attack rewrites that text, and the
+    victim is asked about one text, not a pair with an empty second half."""
+    store, data_ref, model_ref = trained
+    data = stages.load_data(store, data_ref)
+    single = store.put_tables({"train": data.train.drop(columns="text_b"), "dev": data.dev.drop(columns="text_b")},
+                              kind="data", meta={"task": "single", "labels": list(TASKS["synthetic"].labels)})
+    spec = TASKS["synthetic"].model_copy(update={"name": "single", "single_text": True, "attacked": "text_a"})
+    ref = stages.query_model("attack", model_ref, single, spec, AttackConfig(examples=4, candidates=3), FAST, store)
+    rows = store.table(ref, "rows")
+    assert len(rows) == 4 and set(rows["original"]) <= set(data.dev["text_a"])

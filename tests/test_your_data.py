@@ -286,3 +286,40 @@ def test_a_hub_model_that_cannot_be_fetched_is_refused_in_one_sentence(tmp_path,
     err = refusal(capsys, tmp_path, "teacher.source=someone-who-does-not-exist/no-such-model")
     assert "model 'someone-who-does-not-exist/no-such-model' is not a local folder and cannot be fetched from the hub" in err
     assert time.perf_counter() - start < 25
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "json", "jsonl", "parquet", "disk", "disk-dict"])
+def test_every_file_format_reads_the_same_rows(tmp_path, fmt):
+    """The same rows as CSV, TSV, JSON, JSONL, parquet and a save_to_disk folder (a Dataset,
+    or one split of a DatasetDict) make the same canonical frames."""
+    import datasets
+
+    from rmc_core.config import DataConfig
+    from rmc_core.data.registry import load_task_data
+    from rmc_core.data.task_file import FileTask, resolve
+
+    frame = rows(40, 3)
+    path = tmp_path / {"disk": "saved", "disk-dict": "saved"}.get(fmt, f"rows.{fmt}")
+    split = None
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    elif fmt == "tsv":
+        frame.to_csv(path, sep="\t", index=False)
+    elif fmt == "json":
+        frame.to_json(path, orient="records")
+    elif fmt == "jsonl":
+        frame.to_json(path, orient="records", lines=True)
+    elif fmt == "parquet":
+        frame.to_parquet(path, index=False)
+    elif fmt == "disk":
+        datasets.Dataset.from_pandas(frame).save_to_disk(str(path))
+    else:
+        datasets.DatasetDict({"train": datasets.Dataset.from_pandas(frame)}).save_to_disk(str(path))
+        split = "train"
+    file = {"path": str(path), "split": split}
+    task = FileTask.model_validate({"name": "rows", "text": "sentence", "label": "emotion", "hardness": "hard",
+                                    "train": file, "dev": file})
+    data = load_task_data(resolve(task), DataConfig())
+    assert data.train["text_a"].tolist() == frame["sentence"].tolist() and "text_b" not in data.train.columns
+    assert [LABELS[i] for i in data.dev["label"]] == frame["emotion"].tolist()
+    assert data.dev["hard"].tolist() == frame["hard"].astype(bool).tolist()

@@ -32,7 +32,12 @@ def _number(value: Any) -> str:
 def _interval(row: pd.Series) -> str:
     if math.isnan(row["low"]):
         return "no interval (one seed, compared over seeds only)"
-    verdict = "resolved" if row["resolved"] else "unresolved: the interval contains 0"
+    if not row["resolved"]:
+        verdict = "unresolved: the interval contains 0"
+    elif row.get("n_seeds", 2) < 2:
+        verdict = "excludes 0 over rows only (one seed: seed-to-seed variation not measured)"
+    else:
+        verdict = "resolved"
     return f"{row['difference']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}], {verdict}"
 
 
@@ -99,7 +104,8 @@ def model_card(model: str, tables: dict[str, pd.DataFrame], config: dict[str, An
         "## Results in its run",
         "",
         "Means over seeds. Differences against the teacher are paired (same rows, same seeds); "
-        "'resolved' means the 95 % interval excludes 0.",
+        "'resolved' means the 95 % interval excludes 0 over several seeds. F_bias is a model's "
+        "ID-to-OOD drop relative to the teacher's, so the teacher has none.",
         "",
         *metric_rows(tables, model),
         "",

@@ -323,3 +323,13 @@ def test_every_file_format_reads_the_same_rows(tmp_path, fmt):
     assert data.train["text_a"].tolist() == frame["sentence"].tolist() and "text_b" not in data.train.columns
     assert [LABELS[i] for i in data.dev["label"]] == frame["emotion"].tolist()
     assert data.dev["hard"].tolist() == frame["hard"].astype(bool).tolist()
+
+
+def test_the_model_card_calls_a_one_seed_difference_no_finding():
+    from rmc_core.model_card import _interval
+
+    row = {"difference": 0.1, "low": 0.02, "high": 0.18, "resolved": True}
+    assert _interval(pd.Series({**row, "n_seeds": 1})).endswith("excludes 0 over rows only (one seed: seed-to-seed "
+                                                                 "variation not measured)")
+    assert _interval(pd.Series({**row, "n_seeds": 3})) == "+0.100 [+0.020, +0.180], resolved"
+    assert _interval(pd.Series({**row, "resolved": False, "n_seeds": 3})).endswith("unresolved: the interval contains 0")

@@ -127,11 +127,6 @@ def parameter_count(config: PretrainedConfig) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def model_type(spec: ModelSpec) -> str:
-    """The architecture a model spec names (`config.model_type`), read from its config."""
-    return "bert" if spec.source == "tiny" else encoder_config(spec).model_type
-
-
 def layer_list(model: PreTrainedModel) -> torch.nn.ModuleList:
     """The encoder's stack of layers: `encoder.layer` (BERT, RoBERTa, DeBERTa) or
     `transformer.layer` (DistilBERT)."""
@@ -172,8 +167,7 @@ def import_fine_tuned(spec: ModelSpec, labels: tuple[str, ...]) -> tuple[PreTrai
 
 def checkpoint_labels(spec: ModelSpec) -> list[str]:
     """A checkpoint's label names in its head's order, through `spec.label_map`."""
-    config = pretrained_config(spec.source)
-    names = [config.id2label[i] for i in sorted(config.id2label)]
+    names = list(config_labels(spec.source))
     return [spec.label_map.get(n, n) for n in names] if spec.label_map else names
 
 
@@ -199,10 +193,15 @@ def check_fits_in_memory(config: PretrainedConfig, what: str, memory_bytes: int 
                          f"has {memory_bytes / 2**30:,.0f} GiB")
 
 
+def config_labels(source: str) -> tuple[str, ...]:
+    """A checkpoint's label names in its head's order (its config's id2label)."""
+    config = pretrained_config(source)
+    return tuple(config.id2label[i] for i in sorted(config.id2label))
+
+
 def label_names_of(source: str) -> tuple[str, ...] | None:
     """The label names a pretrained checkpoint was fine-tuned with, or None for a bare encoder."""
-    config = pretrained_config(source)
-    names = tuple(config.id2label[i] for i in sorted(config.id2label))
+    names = config_labels(source)
     return None if all(GENERIC_LABEL.fullmatch(n) for n in names) else names
 
 

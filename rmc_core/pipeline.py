@@ -34,7 +34,7 @@ from rmc_core.devices import assign_devices, check_devices
 from rmc_core.evaluation import EVALUATIONS
 from rmc_core.evaluation.registry import active, settings_of
 from rmc_core.model_spec import FAMILIES
-from rmc_core.models import check_fine_tuned, check_fits_in_memory, check_labels, encoder_config, model_type
+from rmc_core.models import check_fine_tuned, check_fits_in_memory, check_labels, encoder_config
 from rmc_core.objectives.bias_model import PAIR_ONLY
 from rmc_core.objectives.methods import BIAS_PRODUCTS, METHODS, UPPER_BOUND, select
 from rmc_core.store import Ref, Store, ensure_writable
@@ -70,8 +70,8 @@ def preflight(cfg: RunConfig, store: Store, devices: list[str], devices_here: bo
         check_fine_tuned(cfg.teacher, labels)
     else:
         check_labels(cfg.teacher, labels, "teacher")
-    check_architecture(cfg)
     teacher = encoder_config(cfg.teacher)
+    check_architecture(cfg, teacher.model_type)
     check_fits_in_memory(teacher, "teacher")
     student = spec_of(cfg.student.compression).check(cfg.student.compression, teacher, labels)
     for name, train, model in (("teacher_train", cfg.teacher_train, teacher),
@@ -96,11 +96,11 @@ def preflight(cfg: RunConfig, store: Store, devices: list[str], devices_here: bo
     _PREFLIGHTED.add(key)
 
 
-def check_architecture(cfg: RunConfig) -> None:
-    """Refuse, naming it, a teacher architecture rmc does not run, or one the student's
-    compression is not built for (the sub-networks are IMP, which runs on every family)."""
-    kind = model_type(cfg.teacher)
-    if kind not in FAMILIES and kind != "rmc_pruned_bert":
+def check_architecture(cfg: RunConfig, kind: str) -> None:
+    """Refuse, naming it, a teacher architecture (`config.model_type`) rmc does not run, or
+    one the student's compression is not built for (the sub-networks are IMP, which runs on
+    every family)."""
+    if kind not in FAMILIES:
         raise ValueError(f"teacher {cfg.teacher.source!r} is a {kind!r} model; rmc runs {', '.join(FAMILIES)}")
     supported = spec_of(cfg.student.compression).architectures
     if kind not in supported:

@@ -130,8 +130,17 @@ def _entries(path: Path) -> Iterator[tuple[str, Path]]:
 
 def directory_digest(path: Path) -> str:
     """sha256 over every content file's relative path and bytes, in sorted order."""
+    return _digest(list(_entries(path)))
+
+
+def _content(entries: list[tuple[str, Path]]) -> list[tuple[str, Path]]:
+    """The entries that are the artifact's content (its `_run` records left out)."""
+    return [e for e in entries if e[0].split("/")[0] != RUN_INFO]
+
+
+def _digest(entries: list[tuple[str, Path]]) -> str:
     h = hashlib.sha256()
-    for rel, f in sorted(e for e in _entries(path) if e[0].split("/")[0] != RUN_INFO):
+    for rel, f in sorted(_content(entries)):
         h.update(rel.encode() + b"\0")
         with open(f, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -233,13 +242,12 @@ class Store:
         if not final.is_dir():
             return f"{final} is not a folder"
         try:
-            files = [rel for rel, _ in _entries(final)]
-            if directory_digest(final) != ref.digest:
-                return "its bytes do not match its digest (corrupt or partial)"
+            entries = list(_entries(final))
         except UnsafeStore as err:
             return str(err)
-        content = [f for f in files if f.split("/")[0] != RUN_INFO]
-        if (why := contents_problem(ref.kind, content)) is not None:
+        if _digest(entries) != ref.digest:
+            return "its bytes do not match its digest (corrupt or partial)"
+        if (why := contents_problem(ref.kind, [rel for rel, _ in _content(entries)])) is not None:
             return why
         bad = self.unreadable_records(ref)
         return f"run record {bad[0][0]} {bad[0][1]}" if bad else None

@@ -71,6 +71,11 @@ class TaskSpec(Frozen):
         ids = np.array(self._mapped_ids())
         return (ids[None, :] == np.arange(len(self.ood_labels))[:, None]).astype(float)
 
+    @property
+    def generated(self) -> bool:
+        """Its rows are generated (the synthetic task), not read from any source."""
+        return not self.sources
+
     def ood_labels_of(self, ood_set: str) -> tuple[str, ...]:
         """The label names of `ood_set`'s rows."""
         if ood_set == shortcut.OOD_NAME:
@@ -162,7 +167,7 @@ def stratified_sample(frame: pd.DataFrame, n: int | None, seed: int) -> pd.DataF
 def ood_names(task: TaskHandle, source: str, shortcut_injected: bool = False) -> tuple[str, ...]:
     """The names of a task's OOD sets, known before any file is read (the DAG needs them)."""
     spec = task_spec(task)
-    if spec.name == "synthetic" and not spec.sources:
+    if spec.generated:
         return (synthetic.OOD_NAME,)
     srcs = task_sources(spec, DataConfig(source=source))
     return (*srcs.ood, *([shortcut.OOD_NAME] if shortcut_injected else []))
@@ -177,7 +182,7 @@ def annotated_training_rows(task: TaskHandle, cfg: DataConfig) -> bool:
 def local_files(task: TaskHandle, cfg: DataConfig, ood_train: bool = False) -> list[Path]:
     """Every local file a run of the task reads (its annotation files included)."""
     spec = task_spec(task)
-    if spec.name == "synthetic" and not spec.sources:
+    if spec.generated:
         return []
     srcs = task_sources(spec, cfg)
     root = data_root(srcs, cfg)
@@ -217,7 +222,7 @@ def load_ood_train(task: str, cfg: DataConfig) -> pd.DataFrame:
     `TaskSpec.ood_label_sets`), so that training needs no task registry."""
     spec = task_spec(task)
     check_sources(spec, cfg, ood_train=True)
-    if spec.name == "synthetic" and not spec.sources:
+    if spec.generated:
         rows = synthetic.generate_ood(cfg.max_ood_train or cfg.synthetic_ood, cfg.seed, cfg.synthetic_order, "ood-train")
     else:
         srcs = task_sources(spec, cfg)
@@ -232,7 +237,7 @@ ALLOWS = "allows_"
 
 
 def has_ood_train(spec: TaskSpec, source: str) -> bool:
-    if spec.name == "synthetic" and not spec.sources:
+    if spec.generated:
         return True
     srcs = spec.sources.get(FILES) or spec.sources.get(source)
     return srcs is not None and srcs.ood_train is not None
@@ -247,7 +252,7 @@ def load_task_data(task: TaskHandle, cfg: DataConfig) -> TaskData:
     """Read and subsample every split of a task; fails on the first missing or bad split."""
     spec = task_spec(task)
     task = spec.name
-    if task == "synthetic" and not spec.sources:
+    if spec.generated:
         bias, order = cfg.synthetic_bias, cfg.synthetic_order
         train = synthetic.generate_split(cfg.synthetic_train, cfg.seed, "train", bias, order)
         dev = synthetic.generate_split(cfg.synthetic_dev, cfg.seed, "dev", bias, order)

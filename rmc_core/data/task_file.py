@@ -340,34 +340,35 @@ def resolve(task: FileTask) -> TaskSpec:
     values (the label names read from train when undeclared) and OOD label mappings; a
     train file with the hardness column gives `train_annotated`."""
     headers = check_columns(task)
+    # The label names each local train/dev file holds, read once (through its raw-value map).
+    held = {role: _held_labels(task, file, file.label_values if file.label_values is not None else task.label_values)
+            for role, file in (("train", task.train), ("dev", task.dev)) if not file.on_hub}
     labels = task.labels
     if labels is None:
         if task.train.on_hub:
             raise ValueError(f"task {task.name}: declare labels (train is on the hub, so they cannot be read before the run)")
-        labels = tuple(sorted(set(_names(_label_values(task.train, _label_column(task, task.train)),
-                                         task.train.label_values or task.label_values))))
+        labels = tuple(sorted(held["train"]))
         if len(labels) < 2:
             raise DataError(f"task {task.name}, train ({task.train.path}): its label column holds {len(labels)} distinct "
                             f"value(s) {list(labels)}; a classification task needs at least two")
-    for role in ("train", "dev"):
-        file = getattr(task, role)
-        if file.on_hub:
-            continue
-        values = _names(_label_values(file, _label_column(task, file)), file.label_values or task.label_values)
-        unknown = sorted(set(values) - set(labels))
+    for role, names in held.items():
+        unknown = sorted(names - set(labels))
         if unknown:
-            raise DataError(f"task {task.name}, {role} ({file.path}): label values {unknown[:10]} are not among the "
-                            f"task's labels {list(labels)} (declare them in labels, or map raw values with label_values)")
+            raise DataError(f"task {task.name}, {role} ({getattr(task, role).path}): label values {unknown[:10]} are not "
+                            f"among the task's labels {list(labels)} (declare them in labels, or map raw values with "
+                            "label_values)")
     spec = to_spec(task, labels, bool(task.hardness) and task.hardness in headers.get("train", []))
     for name, ood in task.ood.items():
         if not ood.on_hub:
             own = spec.ood_labels_of(name)
-            unknown = sorted(set(_names(_label_values(ood, _label_column(task, ood)), ood.label_values)) - set(own))
+            unknown = sorted(_held_labels(task, ood, ood.label_values) - set(own))
             if unknown:
                 raise DataError(f"task {task.name}, OOD set {name} ({ood.path}): label values {unknown[:10]} are not among "
                                 f"its labels {list(own)} (declare them in its labels, or map raw values with its label_values)")
     return spec
 
 
-def _label_column(task: FileTask, file: DataFile) -> str:
-    return (file.columns or {}).get("label", task.label)
+def _held_labels(task: FileTask, file: DataFile, mapping: dict[str, str] | None) -> set[str]:
+    """The label names a local file holds: its label column's values through `mapping`."""
+    values = _label_values(file, (file.columns or {}).get("label", task.label))
+    return set(_names(values, mapping))

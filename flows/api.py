@@ -80,15 +80,32 @@ def export(ref: Ref, out: str | Path, store: str | Path = "rmc-runs/store", form
            card: tuple[str, dict[str, pd.DataFrame], dict[str, Any], pd.DataFrame | None] | None = None) -> Path:
     """A stored model as a transformers folder or ONNX graph in `out`; with `card` (the
     model's name in its run, the run's tables, its config and size table) a README.md model
-    card beside it."""
-    from rmc_core.export import export_hf, export_onnx, refuse_format
+    card beside it. Refused (ValueError, OSError) before anything is written when the
+    format cannot hold the model or `out` may not be written (`check_export`)."""
+    check_export(ref, out, store, format, replace)
+    return write_export(ref, out, store, format, card)
+
+
+def check_export(ref: Ref, out: str | Path, store: str | Path, format: str, replace: bool) -> None:
+    """What `export` refuses before writing: an int8 model as a transformers folder, an
+    `out` inside the store, a file, or a folder rmc did not write (unless `replace`)."""
+    from rmc_core.export import refuse_format
+    from rmc_core.out_folder import check_out
+
+    st = Store(store)
+    refuse_format(st.path(ref), format)
+    check_out(Path(out), st.root, replace=replace)
+
+
+def write_export(ref: Ref, out: str | Path, store: str | Path, format: str,
+                 card: tuple[str, dict[str, pd.DataFrame], dict[str, Any], pd.DataFrame | None] | None) -> Path:
+    """The export itself, once `check_export` has accepted it, written whole into `out`."""
+    from rmc_core.export import export_hf, export_onnx
     from rmc_core.model_card import model_card
     from rmc_core.models import label_names_of
-    from rmc_core.out_folder import check_out, written_whole
+    from rmc_core.out_folder import written_whole
 
     st, out = Store(store), Path(out)
-    refuse_format(st.path(ref), format)
-    check_out(out, st.root, replace=replace)
     with written_whole(out, "rmc export") as folder:
         if format == "hf":
             export_hf(st.path(ref), folder)

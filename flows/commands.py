@@ -269,18 +269,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     """A store model as a transformers folder or an ONNX graph (checked against torch),
     written whole into a new or empty `--out`, or over an earlier rmc output (anything
     else only with --replace)."""
-    from rmc.flows.api import export
-    from rmc_core.export import refuse_format
+    from rmc.flows.api import check_export, write_export
 
-    store = Store(args.store)
-    ref = find_model(store, args.model)
+    ref = find_model(Store(args.store), args.model)
     try:
-        refuse_format(store.path(ref), args.format)
-        check_out(args.out, args.store, replace=args.replace)
+        check_export(ref, args.out, args.store, args.format, args.replace)
         card = run_card(args.run, ref) if args.run else None
     except (ValueError, OSError) as err:
         raise BadConfiguration(str(err)) from err
-    export(ref, args.out, args.store, format=args.format, replace=True, card=card)
+    write_export(ref, args.out, args.store, args.format, card)
     if args.format == "hf":
         done = f"{args.out} (transformers folder{', with its model card README.md' if card else ''})"
     else:

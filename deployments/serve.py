@@ -1,7 +1,9 @@
 """Serve the RMC deployments: `python -m rmc.deployments.serve` (needs PREFECT_API_URL).
 
 - `rmc/rmc`: the RMC flow, triggered from the UI (its parameters form is RmcParameters).
-- `rmc-sweep/weekly-benchmark`: the benchmark sweep on a cron schedule (Saturdays 02:00 UTC).
+- `rmc-experiment/experiment`: an experiment (rmc_core/experiment.py), triggered from the UI.
+- `rmc-experiment/weekly-benchmark`: the experiment `experiments/weekly.yaml` on a cron
+  schedule (Saturdays 02:00 UTC; `RMC_SWEEP_CRON`; `--weekly FILE` names another file).
 
 `serve` runs flow runs in subprocesses of this process: no work pool or worker needed.
 Whoever reaches the UI can start runs, so a served run stays inside the operator's
@@ -23,25 +25,29 @@ from typing import Any
 from prefect.deployments.runner import RunnerDeployment
 from prefect.runner import Runner
 
+from rmc.flows.experiment_flow import ExperimentParameters, experiment_flow
 from rmc.flows.rmc_flow import rmc_flow
-from rmc.flows.sweep_flow import SweepParameters, sweep_flow
+from rmc_core.experiment import read_experiment
 from rmc_core.serve_policy import ServePolicy
 
 SWEEP_CRON = os.environ.get("RMC_SWEEP_CRON", "0 2 * * 6")
-WEEKLY_SWEEP = SweepParameters()  # every method, on the synthetic task
+WEEKLY = Path("experiments/weekly.yaml")
 
 
-def deployments(sweep_cron: str = SWEEP_CRON, sweep: SweepParameters = WEEKLY_SWEEP) -> list[RunnerDeployment]:
-    """The served deployments; the sweep's schedule and parameters are arguments so that a
-    test (or a site) can serve a sweep that is due now and small."""
+def deployments(weekly: ExperimentParameters, cron: str = SWEEP_CRON) -> list[RunnerDeployment]:
+    """The served deployments; the weekly experiment and its schedule are arguments so that
+    a test (or a site) can serve one that is due now and small."""
     return [
         rmc_flow.to_deployment(name="rmc", tags=["rmc"], description="RMC and baselines for one configuration."),
-        sweep_flow.to_deployment(
+        experiment_flow.to_deployment(name="experiment", tags=["rmc", "experiment"],
+                                      description="A grid of runs over seeds, compared arm against arm "
+                                                  "(the contents of an experiment file, experiments/*.yaml)."),
+        experiment_flow.to_deployment(
             name="weekly-benchmark",
-            cron=sweep_cron,
+            cron=cron,
             tags=["rmc", "benchmark"],
-            parameters={"params": sweep.model_dump(mode="json")},
-            description="Methods x sparsities x tasks x seeds, one results table.",
+            parameters={"params": weekly.model_dump(mode="json")},
+            description=f"The experiment {weekly.experiment.name!r} on a schedule: {weekly.experiment.description}",
         ),
     ]
 
@@ -49,14 +55,19 @@ def deployments(sweep_cron: str = SWEEP_CRON, sweep: SweepParameters = WEEKLY_SW
 DEFAULT_ROOTS = (Path("rmc-runs"), Path("../shared/data"))
 
 
-def policy_from(argv: list[str] | None = None) -> ServePolicy:
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m rmc.deployments.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--allow-root", type=Path, action="append", metavar="DIR",
                         help="a folder served runs may read and write (store, data, local models); repeatable")
     parser.add_argument("--allow-cluster", action="append", default=[], metavar="ADDRESS",
                         help="a Ray or Dask address served runs may connect to; repeatable")
     parser.add_argument("--allow-hub", action="store_true", help="let served runs download models and datasets from the hub")
-    args = parser.parse_args(argv)
+    parser.add_argument("--weekly", type=Path, default=WEEKLY, help="the experiment file served on the weekly schedule")
+    return parser.parse_args(argv)
+
+
+def policy_from(argv: list[str] | None = None) -> ServePolicy:
+    args = arguments(argv)
     roots = tuple(r.resolve() for r in (args.allow_root or DEFAULT_ROOTS))
     return ServePolicy(roots=roots, clusters=tuple(args.allow_cluster), hub=args.allow_hub)
 
@@ -127,5 +138,11 @@ def serve_with(policy: ServePolicy, *served: RunnerDeployment) -> None:
         print("rmc serve: stopped", flush=True)
 
 
+def weekly_from(argv: list[str] | None = None) -> ExperimentParameters:
+    """The weekly experiment's parameters: its file (checked now: a bad file stops the serve
+    instead of failing every Saturday), the default store and runner."""
+    return ExperimentParameters(experiment=read_experiment(arguments(argv).weekly))
+
+
 if __name__ == "__main__":
-    serve_with(policy_from(), *deployments())
+    serve_with(policy_from(), *deployments(weekly_from()))

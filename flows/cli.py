@@ -62,6 +62,23 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", action="append", help="a device to use (repeat for several)")
     bench.add_argument("--check", action="store_true", help="only validate every run's inputs")
 
+    experiment = sub.add_parser("experiment", parents=[common], help="run a declared experiment (experiments/*.yaml): "
+                                "arms x grid x seeds, compared arm against arm, one report")
+    experiment.add_argument("file", type=Path, nargs="?", help="the experiment file (JSON or YAML; docs/experiments.md)")
+    experiment.add_argument("--seeds", type=int, nargs="+", help="run these seeds instead of the file's")
+    experiment.add_argument("--merge", type=Path, nargs="+", metavar="DIR",
+                            help="merge the --out folders of one experiment run over different seeds; runs nothing")
+    experiment.add_argument("--store", type=Path, default=Path("rmc-runs/store"), help="artifact store root (reruns reuse it)")
+    experiment.add_argument("--out", type=Path, help="where the report is written (default: rmc-runs/experiments/<name>)")
+    experiment.add_argument("--replace", action="store_true", help="replace a --out that holds files rmc did not write")
+    experiment.add_argument("--device", action="append", help="a device to use (repeat for several)")
+    experiment.add_argument("--runner", choices=["local", "ray", "dask", "in-process"], default="local",
+                            help="local, ray, dask: the Prefect flow on that runner; in-process: the same DAG without "
+                                 "Prefect, resuming from the store")
+    experiment.add_argument("--address", help="the Ray cluster or Dask scheduler to use")
+    experiment.add_argument("--concurrency", type=positive_int, help="stages run at once")
+    experiment.add_argument("--check", action="store_true", help="only validate the experiment and every run's inputs")
+
     verify = sub.add_parser("verify", parents=[common], help="check every file of a store: artifacts against their digests, "
                                                               "cached results for their data-only shape; quarantine bad ones")
     verify.add_argument("--store", type=Path, default=Path("rmc-runs/store"))
@@ -125,4 +142,8 @@ def _fail(err: Exception, code: int, debug: bool) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Through the installed module, so that the commands' BadConfiguration is this one (as
+    # `__main__`, this file's classes would be a second copy and refusals would exit 1).
+    from rmc.flows.cli import main as installed_main
+
+    sys.exit(installed_main())

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
 from pydantic import ValidationError
 from tqdm.auto import tqdm
 
@@ -22,6 +23,7 @@ from rmc_core import pipeline
 from rmc_core.config import RunConfig
 from rmc_core.devices import default_devices
 from rmc_core.evaluation.registry import documents
+from rmc_core.experiment import ExperimentConfig
 from rmc_core.out_folder import check_out, written_whole
 from rmc_core.overrides import load_config, one_line
 from rmc_core.report import (
@@ -49,20 +51,33 @@ def write_report(tables: dict, out: Path, task: str) -> None:
         (out / name).write_text(text + "\n")
 
 
+@contextmanager
+def refusing(what: str, model: type = RunConfig) -> Iterator[None]:
+    """A refusal raised inside (a validation error, a bad value, a path that cannot be
+    used) as one BadConfiguration line, exit 2."""
+    try:
+        yield
+    except ValidationError as err:
+        raise BadConfiguration(f"{what}: {one_line(err, model)}") from err
+    except (ValueError, OSError) as err:
+        raise BadConfiguration(f"{what}: {err}") from err
+
+
+def preflight_here(cfg: RunConfig, args: argparse.Namespace) -> None:
+    """`pipeline.preflight` with the command's store, devices and runner."""
+    here = args.runner in ("local", "in-process")
+    pipeline.preflight(cfg, Store(args.store), args.device or default_devices(here), devices_here=here)
+
+
 def checked_config(args: argparse.Namespace) -> RunConfig:
     """The validated config, with everything knowable up front checked: fields, model
     shapes and label sets, devices, that the store can be written, and that `--out` can be
     (outside the store, and new, empty or an rmc output unless --replace: it is replaced
     whole when the run ends)."""
-    try:
+    with refusing("invalid configuration"):
         cfg = load_config(args.config, args.set)
-        here = args.runner == "local"
-        pipeline.preflight(cfg, Store(args.store), args.device or default_devices(here), devices_here=here)
+        preflight_here(cfg, args)
         check_out(args.out, args.store, replace=args.replace)
-    except ValidationError as err:
-        raise BadConfiguration(f"invalid configuration: {one_line(err)}") from err
-    except (ValueError, OSError) as err:
-        raise BadConfiguration(f"invalid configuration: {err}") from err
     return cfg
 
 
@@ -178,6 +193,82 @@ def cmd_run(args: argparse.Namespace) -> int:
     print("\nModels (rmc export MODEL_REF --format hf|onnx --out DIR):", *(f"  {m}: {r}" for m, r in models.items()), sep="\n")
     print(f"\nwall time {wall:.0f} s; {len(summary.computed)} stages computed, {len(summary.cached)} from cache; tables and report.png in {args.out}")
     return 0
+
+
+def checked_experiment(args: argparse.Namespace) -> ExperimentConfig:
+    """The validated experiment, every run of it preflighted and `--out` checked, before
+    anything trains."""
+    from rmc_core.experiment import read_experiment
+
+    if args.file is None:
+        raise BadConfiguration("name an experiment file (or --merge DIR ...)")
+    with refusing(f"invalid experiment {args.file}", ExperimentConfig):
+        exp = read_experiment(args.file, tuple(args.seeds) if args.seeds else None)
+        for run in exp.runs():
+            try:
+                preflight_here(run.config, args)
+            except ValueError as err:
+                raise ValueError(f"run {run.label}: {err}") from None
+        check_out(args.out, args.store, replace=args.replace)
+    return exp
+
+
+def experiment_command(args: argparse.Namespace) -> str:
+    """The command that reproduces the report, for the report to name."""
+    if args.merge:
+        return f"rmc experiment --merge {' '.join(map(str, args.merge))}"
+    return " ".join(["rmc experiment", str(args.file), *(["--seeds", *map(str, args.seeds)] if args.seeds else [])])
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from rmc_core.experiment_report import experiment_tables, markdown, read_merged, write_experiment
+    from rmc_core.experiment_run import experiment_pairs
+
+    if args.merge:
+        if args.file is not None:
+            raise BadConfiguration("--merge reads the experiment from its folders; name no file")
+        with refusing("cannot merge", ExperimentConfig):
+            exp, by_seed, premise = read_merged(args.merge)
+            args.out = args.out or Path("rmc-runs/experiments") / f"{exp.name}-merged"
+            check_out(args.out, args.store, replace=args.replace)
+        declared = pd.read_csv(args.merge[0] / "columns.csv", keep_default_na=False)
+        metrics = [c for c in declared.loc[declared["better"] != "", "column"] if c in by_seed.columns]
+        runs = exp.runs()
+        tables = experiment_tables(runs, by_seed, premise, experiment_pairs(exp, runs), metrics) | {"columns": declared}
+    else:
+        if args.file is not None and args.out is None:
+            args.out = Path("rmc-runs/experiments") / args.file.stem
+        exp = checked_experiment(args)
+        if args.check:
+            print(f"rmc experiment {exp.name}: {len(exp.runs())} runs, inputs OK")
+            return 0
+        if args.concurrency:
+            os.environ["RMC_CONCURRENCY"] = str(args.concurrency)
+        tables, metrics = run_experiment_here(exp, args)
+    with written_whole(args.out, "rmc experiment") as out:
+        write_experiment(out, exp, tables, metrics, experiment_command(args))
+    print(markdown(exp, tables, metrics, experiment_command(args)))
+    print(f"report, per-seed values and experiment.png in {args.out}")
+    return 0
+
+
+def run_experiment_here(exp: ExperimentConfig, args: argparse.Namespace) -> tuple[dict, list[str]]:
+    """The experiment's runs and report: the Prefect flow, or the same DAG in this process."""
+    store = Store(args.store)
+    if args.runner == "in-process":
+        from rmc.tasks.in_process import arm_in_process, resuming
+        from rmc_core.experiment_run import run_experiment
+
+        with stop_on_signals(args.store):
+            return run_experiment(exp, store, arm_in_process(args.store, args.device), resuming(store))
+    from rmc.flows.experiment_flow import ExperimentParameters, experiment_flow
+    from rmc.flows.rmc_flow import RunnerConfig
+
+    params = ExperimentParameters(experiment=exp, store_root=str(args.store), devices=args.device or None,
+                                  runner=RunnerConfig(kind=args.runner, address=args.address))
+    with stop_on_signals(args.store), quiet_failures(not args.debug), quiet_temporary_server(not args.debug):
+        summary = experiment_flow(params)
+    return store.tables(summary.report), summary.metrics
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -140,6 +140,7 @@ class RunSummary(BaseModel):
     models: list[ModelRecord] = Field(description="every trained model of every seed: what it is, its weights and predictions")
     computed: list[str]
     cached: list[str]
+    data: Ref | None = Field(None, description="the data artifact every model was scored on")
 
     @property
     def inference(self) -> Ref | None:
@@ -282,4 +283,5 @@ def run_dag(params: RmcParameters) -> RunSummary:
     publish(store, report, measured.get("inference"), params.config.task_name)
     artifacts = {n: f.result() for n, f in zip(names, submitted)}
     models = [ModelRecord(**{**m, "model": m["model"].result(), "predictions": m["predictions"].result()}) for m in outputs.models]
-    return RunSummary(report=report, measured=measured, artifacts=artifacts, models=models, computed=computed, cached=cached)
+    return RunSummary(report=report, measured=measured, artifacts=artifacts, models=models, computed=computed, cached=cached,
+                      data=outputs.data.result())

@@ -100,30 +100,36 @@ def one_line(err: ValidationError, model: type[BaseModel] | None = RunConfig) ->
     return text + (f"; and {len(errors) - SHOWN_ERRORS} more errors" if len(errors) > SHOWN_ERRORS else "")
 
 
-def apply_overrides(base: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """`teacher_train.epochs=2` sets base["teacher_train"]["epochs"] = 2.
+def set_path(config: dict[str, Any], key: str, value: Any) -> None:
+    """`config[a][b][c] = value` for key `a.b.c`, creating sections on the way.
 
     Setting a section's `kind` to another value starts that section afresh (the settings
     of the previous kind do not apply to the new one): `student.compression.kind=distilled`
-    drops IMP's sparsity, and later overrides fill in the distilled student's fields."""
+    drops IMP's sparsity, and later settings fill in the distilled student's fields."""
+    node = config
+    *parents, leaf = key.split(".")
+    if not all((*parents, leaf)):
+        raise ValueError(f"{shorten(repr(key))} is not a field path (a.b.c)")
+    for p in parents:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"{shorten(repr(p))} is not a section")
+    if leaf == "kind" and node.get("kind", value) != value:
+        node.clear()
+    node[leaf] = value
+
+
+def apply_overrides(base: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """`teacher_train.epochs=2` sets base["teacher_train"]["epochs"] = 2 (`set_path`)."""
     out = json.loads(json.dumps(base))
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ValueError(f"override {shorten(repr(item))} is not of the form key.path=value")
-        node = out
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"override {shorten(repr(item))}: {shorten(repr(p))} is not a section")
         try:
-            parsed = parse_value(value)
-        except ValueError as err:  # a key given twice, or nesting deeper than any setting
+            set_path(out, key, parse_value(value))
+        except ValueError as err:  # a key given twice, nesting deeper than any setting, a value as a section
             raise ValueError(f"override {shorten(repr(item))}: {err}") from err
-        if leaf == "kind" and node.get("kind", parsed) != parsed:
-            node.clear()
-        node[leaf] = parsed
     return out
 
 

@@ -240,11 +240,12 @@ class Outputs(NamedTuple):
     """A run's products: the report (identical for identical runs), the evaluations of the
     models themselves by name (size and speed: timings vary from run to run), and what each
     model is and where its weights and predictions are (`ModelRecord` fields; refs or,
-    under Prefect, futures)."""
+    under Prefect, futures), and the data artifact they were scored on."""
 
     report: Any
     measured: dict[str, Any]
     models: list[dict[str, Any]]
+    data: Any
 
 
 class ModelRecord(BaseModel):
@@ -299,7 +300,7 @@ def run(cfg: RunConfig, store: Store, devices: list[str] | None = None, call: Ca
     ids = identities(cfg)
     models = [{"name": name, **ids[name], "seed": seed, "model": ref, "predictions": b.predictions[name]}
               for seed, b in zip(cfg.seeds, branches) for name, ref in b.models.items()]
-    return Outputs(summary, measured, models)
+    return Outputs(summary, measured, models, data)
 
 
 def comparison_pairs(cfg: RunConfig) -> list[tuple[str, str]]:

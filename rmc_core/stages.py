@@ -490,6 +490,25 @@ def summarize(
     return store.put_tables(tables, meta={"task": spec.name, "seeds": seeds})
 
 
+def compare_models(
+    task: TaskHandle,
+    data_ref: Ref,
+    pred_refs: dict[str, list[Ref]],
+    pairs: list[tuple[str, str]],
+    teacher: str,
+    evaluations: list[str],
+    store: Store,
+) -> Ref:
+    """Paired intervals (the envelope of the bootstrap over examples and seeds and the
+    t-interval over seeds) of models from different runs scored on the same rows: an
+    experiment's declared comparisons. `pred_refs`: each model's predictions per seed, in
+    one seed order for all; `teacher`: the one of them F_bias is measured against."""
+    spec, data = task_spec(task), load_data(store, data_ref)
+    correct = {name: correct_by_seed(store, refs, data, spec) for name, refs in pred_refs.items()}
+    table = compare(correct, data, [tuple(p) for p in pairs], tuple(evaluations), teacher=teacher)
+    return store.put_tables({"comparisons": table})
+
+
 def _with_seeds(frame: pd.DataFrame, listed: str) -> pd.DataFrame:
     """A table averaged over seeds, with the seeds it averages ("0,1,2")."""
     return frame if frame.empty else _seed_column(frame, "seeds", listed)

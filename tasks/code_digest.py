@@ -1,10 +1,13 @@
 """Which code a stage runs, read from the source: the code half of its cache key.
 
 A stage's digest covers the definitions it reaches by name, function by function, from the
-stage function through the rmc_core modules it imports (functions, classes and module-level
-constants; a class counts whole). Docstrings are left out. Nothing is imported: sources are
-parsed with `ast`, so an import error cannot shrink a digest silently, and a test can point
-the reader at a modified copy of the package.
+stage function through every module it imports that is not a library (functions, classes
+and module-level constants; a class counts whole): rmc_core's, and a plugin's with its own
+helper modules wherever they live. Libraries (the standard library and installed
+distributions other than rmc) are covered by their versions, which the stage key names
+(stage_key.py). Docstrings are left out. rmc_core is not imported: its sources are parsed
+with `ast`, so an import error cannot shrink a digest silently, and a test can point the
+reader at a modified copy of the package.
 
 Editing `metrics.py` therefore changes only the stages that compute metrics, and a method's
 loss changes only its own students: the registries (methods, compressions, evaluations)
@@ -25,6 +28,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property, lru_cache
+from importlib.metadata import packages_distributions
 from pathlib import Path
 from typing import Any
 
@@ -140,19 +144,55 @@ class Module:
         return _definitions(self.tree)
 
     @cached_property
+    def package(self) -> str:
+        return self.name if self.path.name == "__init__.py" else self.name.rpartition(".")[0]
+
+    @cached_property
     def imports(self) -> dict[str, tuple[str, str | None]]:
-        """Local name -> (module, attribute), for rmc_core imports only; attribute None
-        when the name is bound to a module."""
-        out: dict[str, tuple[str, str | None]] = {}
-        for node in self.tree.body:
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == PACKAGE:
-                for a in node.names:
-                    out[a.asname or a.name] = (node.module, a.name)
-            elif isinstance(node, ast.Import):
-                for a in node.names:
-                    if a.name.split(".")[0] == PACKAGE and a.asname:
-                        out[a.asname] = (a.name, None)
-        return out
+        """Local name -> (module, attribute) for the module-level imports, attribute None
+        when the name is bound to a module; relative imports resolved against this module's package."""
+        return imported_names(self.tree.body, self.package)
+
+
+def imported_names(nodes: list[ast.AST], package: str) -> dict[str, tuple[str, str | None]]:
+    """The names that the import statements among `nodes` bind: `from m import a as b` ->
+    b: (m, a); `import m.n as k` -> k: (m.n, None)."""
+    out: dict[str, tuple[str, str | None]] = {}
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            out.update({a.asname or a.name: (module, a.name) for a in node.names})
+        elif isinstance(node, ast.Import):
+            out.update({a.asname: (a.name, None) for a in node.names if a.asname})
+    return out
+
+
+@lru_cache(maxsize=1)
+def _distributed() -> frozenset[str]:
+    """Top-level names that installed distributions other than rmc provide: libraries."""
+    return frozenset(name for name, dists in packages_distributions().items() if "rmc" not in dists)
+
+
+def is_library(module: str) -> bool:
+    """A module whose code is keyed by its version, not read: the standard library's and
+    those of installed distributions other than rmc."""
+    top = module.split(".")[0]
+    return top in sys.stdlib_module_names or top in _distributed()
+
+
+def _origin(name: str) -> Path | None:
+    """The source file of a module outside rmc_core: the loaded module's, else where the
+    import system would find it (which imports its parent packages, a plugin's own)."""
+    module = sys.modules.get(name)
+    origin = getattr(module, "__file__", None) if module is not None else None
+    if origin is None and module is None:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        origin = spec.origin if spec is not None else None
+    return Path(origin) if origin and origin.endswith(".py") else None
 
 
 class Source:
@@ -168,10 +208,21 @@ class Source:
         self._modules: dict[str, Module | None] = _INSTALLED.modules if installed else {}
         self._references: dict[Symbol, list[Symbol]] = _INSTALLED.references if installed else {}
         self._package_specs: dict[tuple[str, str], dict[str, Symbol]] = _INSTALLED.specs if installed else {}
+        # Modules outside rmc_core (a plugin and its helpers) and what their definitions
+        # reference are read afresh by each Source: they may change within a process.
+        self._outside: dict[str, Module | None] = {}
+        self._outside_references: dict[Symbol, list[Symbol]] = {}
         self._extra: set[str] = set()
         self._specs: dict[tuple[str, str], dict[str, Symbol]] = {}
 
     def module(self, name: str) -> Module | None:
+        """rmc_core's module `name` under this source's root; any other non-library module
+        (a plugin's helper) from where it is imported from; None for libraries."""
+        if name.split(".")[0] != PACKAGE:
+            if name not in self._outside:
+                path = _origin(name) if name and not is_library(name) else None
+                self._outside[name] = Module(name, path) if path else None
+            return self._outside[name]
         if name not in self._modules:
             base = self.root.joinpath(*name.split("."))
             path = next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
@@ -182,9 +233,8 @@ class Source:
         """Read module `name` from wherever it is imported from (a plugin outside rmc_core)."""
         if name in self._extra:
             return
-        spec = importlib.util.find_spec(name)
-        if spec is not None and spec.origin and spec.origin.endswith(".py"):
-            self._modules[name] = Module(name, Path(spec.origin))
+        if (path := _origin(name)) is not None:
+            self._outside[name] = Module(name, path)
             self._extra.add(name)
             self._specs.clear()
 
@@ -195,7 +245,7 @@ class Source:
 
     def resolve(self, module: str, name: str) -> Symbol | None:
         """Where `module.name` is defined, following re-exports; None for names outside
-        rmc_core's definitions (other packages, modules themselves)."""
+        the definitions read (libraries, modules themselves)."""
         for _ in range(16):
             mod = self.module(module)
             if mod is None:
@@ -208,10 +258,11 @@ class Source:
         raise RecursionError(f"import cycle while resolving {module}.{name}")
 
     def references(self, symbol: Symbol) -> list[Symbol]:
-        """The rmc_core definitions that `symbol`'s code names."""
-        if symbol not in self._references:
-            self._references[symbol] = self._read_references(symbol)
-        return self._references[symbol]
+        """The definitions (rmc_core's, a plugin's) that `symbol`'s code names."""
+        cache = self._references if symbol[0].split(".")[0] == PACKAGE else self._outside_references
+        if symbol not in cache:
+            cache[symbol] = self._read_references(symbol)
+        return cache[symbol]
 
     def _read_references(self, symbol: Symbol) -> list[Symbol]:
         module, name = symbol
@@ -223,10 +274,13 @@ class Source:
         local = {n.arg for n in nodes if isinstance(n, ast.arg)}
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             local |= {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        # An import inside the definition binds its names there (a light module reaching
+        # its heavy implementation only when it runs): followed like the module's own.
+        imports = {**mod.imports, **imported_names(nodes, mod.package)}
         found: list[Symbol] = []
         for n in nodes:
             if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name):
-                bound = mod.imports.get(n.value.id)
+                bound = imports.get(n.value.id)
                 if bound and bound[1] is None:
                     target = self.resolve(bound[0], n.attr)
                 elif bound and self.module(f"{bound[0]}.{bound[1]}") is not None:
@@ -238,7 +292,7 @@ class Source:
             elif isinstance(n, ast.Name) and n.id != name and n.id not in local:
                 if n.id in mod.definitions:
                     found.append((module, n.id))
-                elif n.id in mod.imports and (target := self.resolve(*mod.imports[n.id])) is not None:
+                elif n.id in imports and (target := self.resolve(*imports[n.id])) is not None:
                     found.append(target)
         return found
 
@@ -282,10 +336,10 @@ class Source:
             todo += [s for s in refs if s not in TABLES]
         return sorted(seen), reached
 
-    def digest(self, stage: Symbol, keys: Mapping[str, Any] | None = None) -> str:
-        """sha256 over the code `stage` runs; for each registry it reaches, the code of the
-        spec `keys` chooses by the registry's input name: none when the input is given as
-        None (a teacher trains with no compression), every spec when it is not given."""
+    def symbols(self, stage: Symbol, keys: Mapping[str, Any] | None = None) -> list[Symbol]:
+        """The definitions `stage` runs; for each registry it reaches, the spec `keys`
+        chooses by the registry's input name: none when the input is given as None (a
+        teacher trains with no compression), every spec when it is not given."""
         symbols, reached = self.closure([stage])
         entries: list[Symbol] = []
         for table in sorted(reached):
@@ -304,8 +358,12 @@ class Source:
                 entries += [specs[key]] if key in specs else list(specs.values())
         if entries:
             symbols, _ = self.closure([stage, *entries])
+        return symbols
+
+    def digest(self, stage: Symbol, keys: Mapping[str, Any] | None = None) -> str:
+        """sha256 over the code of every definition `stage` runs (`symbols`)."""
         h = hashlib.sha256()
-        for symbol in symbols:
+        for symbol in self.symbols(stage, keys):
             h.update(f"{symbol[0]}.{symbol[1]}\0{self.code(symbol)}\0".encode())
         return h.hexdigest()
 
@@ -332,3 +390,8 @@ def stage_digest(module: str, name: str, inputs: Mapping[str, Any] | None = None
     """The installed sources' digest of one stage for these inputs (every parameter of the
     stage, defaults included), computed once per process."""
     return _digest(module, name, dispatch_keys(inputs or {}))
+
+
+def stage_symbols(module: str, name: str, inputs: Mapping[str, Any] | None = None) -> list[Symbol]:
+    """The definitions one stage runs for these inputs (what its digest covers)."""
+    return Source().symbols((module, name), dict(dispatch_keys(inputs or {})))

@@ -24,6 +24,8 @@ from rmc.tasks.stage_key import call_key
 from rmc_core import pipeline
 from rmc_core.config import RunConfig
 from rmc_core.devices import default_devices
+from rmc_core.experiment import ArmRun
+from rmc_core.experiment_run import ArmOutcome, RunArm
 from rmc_core.store import DIGEST, IN_PROCESS, Ref, Store, read_record_bytes
 
 RECORD_SUFFIX = ".json"
@@ -84,3 +86,16 @@ def run_in_process(cfg: RunConfig, store_root: Path, devices: list[str] | None =
     With no devices named it takes this machine's, as `rmc run` does (every GPU, else the
     CPU); the bare pipeline's default is the CPU, which once kept a GPU machine idle."""
     return pipeline.run_local(cfg, store_root, devices or default_devices(), call=resuming(Store(store_root)))
+
+
+def arm_in_process(store_root: Path, devices: list[str] | None = None) -> RunArm:
+    """An experiment's runs (rmc_core/experiment_run.py) made in this process, resuming
+    from the store as `run_in_process` does."""
+    store = Store(store_root)
+    call = resuming(store)
+
+    def run_arm(arm: ArmRun) -> ArmOutcome:
+        outputs = pipeline.run(arm.config, store, devices or default_devices(), call=call)
+        return ArmOutcome(outputs.report, outputs.models, outputs.data)
+
+    return run_arm

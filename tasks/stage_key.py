@@ -1,7 +1,7 @@
 """What identifies one stage call, shared by the Prefect cache policy (caching.py) and the
-in-process runner (in_process.py): the stage, its inputs as JSON, and the digest of the
-code it reaches. The store, the device, the progress label and callback are left out:
-where a model trains does not change what it is."""
+in-process runner (in_process.py): the stage, its inputs as JSON, the digest of the code it
+reaches, and the versions of the libraries that compute its numbers. The store, the device,
+the progress label and callback are left out: where a model trains does not change what it is."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import hashlib
 import inspect
 import json
 from collections.abc import Callable
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from pydantic import BaseModel
@@ -17,6 +19,22 @@ from rmc.tasks.code_digest import stage_digest
 from rmc_core.store import Ref
 
 NOT_CONTENT = ("store", "device", "desc", "on_progress")
+# The libraries whose code computes a stage's numbers (tensors, tokens, tables, statistics),
+# pinned exactly in pyproject.toml: a stage computed under other versions is another stage,
+# and runs merged across sessions share their stages only under the same ones.
+LIBRARIES = ("torch", "transformers", "tokenizers", "safetensors", "datasets", "numpy", "pandas", "pyarrow", "scipy",
+             "scikit-learn")
+
+
+@cache
+def library_versions() -> dict[str, str | None]:
+    def installed(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    return {name: installed(name) for name in LIBRARIES}
 
 
 def jsonable(value: Any) -> Any:
@@ -52,5 +70,6 @@ def code_of(stage: Callable[..., Any], inputs: dict[str, Any]) -> str:
 
 
 def call_key(stage: Callable[..., Any], inputs: dict[str, Any]) -> str:
-    payload = json.dumps([stage.__module__, stage.__name__, content_of(inputs), code_of(stage, inputs)], sort_keys=True)
+    payload = json.dumps([stage.__module__, stage.__name__, content_of(inputs), code_of(stage, inputs), library_versions()],
+                         sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()

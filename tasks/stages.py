@@ -139,6 +139,7 @@ query_model = task(measured(with_progress(stages.query_model)), name="query-mode
 evaluate = task(measured(stages.evaluate), name="evaluate", task_run_name="evaluate-{desc}", retries=1, retry_condition_fn=transient, **COMMON)
 report = task(measured(stages.report), name="report", task_run_name="{desc}", **COMMON)
 summarize = task(measured(stages.summarize), name="summarize", task_run_name="summarize", retries=1, retry_condition_fn=transient, **COMMON)
+compare_models = task(measured(stages.compare_models), name="compare-models", task_run_name="compare-models", **COMMON)
 measure_models = task(measured(stages.measure_models), name="measure-models", task_run_name="measure-{evaluation}", **COMMON)
 
 TASK_OF: dict[Callable[..., Any], Task] = {
@@ -159,6 +160,7 @@ TASK_OF: dict[Callable[..., Any], Task] = {
     stages.report: report,
     stages.summarize: summarize,
     stages.measure_models: measure_models,
+    stages.compare_models: compare_models,
 }
 
 

@@ -84,7 +84,7 @@ def server(tmp_path_factory):
 
 def scheduled_sweeps(client) -> list:
     """The sweep deployment's runs its schedule created, newest first."""
-    sweep = client.read_deployment_by_name("rmc-sweep/weekly-benchmark")
+    sweep = client.read_deployment_by_name("rmc-experiment/weekly-benchmark")
     runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[sweep.id])),
                                  sort=FlowRunSort.START_TIME_DESC)
     return [r for r in runs if r.auto_scheduled]
@@ -97,7 +97,7 @@ def pause_after_the_first_scheduled_sweep(url: str, stop: threading.Event) -> No
         wait_until(lambda: stop.is_set() or any(r.state.is_final() for r in scheduled_sweeps(client)), 360,
                    "a scheduled sweep run")
         if not stop.is_set():
-            client.pause_deployment(client.read_deployment_by_name("rmc-sweep/weekly-benchmark").id)
+            client.pause_deployment(client.read_deployment_by_name("rmc-experiment/weekly-benchmark").id)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def served(server):
                                 stdout=log, stderr=subprocess.STDOUT)
         try:
             with temporary_settings({PREFECT_API_URL: server["url"]}), get_client(sync_client=True) as client:
-                wait_until(lambda: client.read_deployment_by_name("rmc-sweep/weekly-benchmark").schedules, 180,
+                wait_until(lambda: client.read_deployment_by_name("rmc-experiment/weekly-benchmark").schedules, 180,
                            "served deployments")
                 threading.Thread(target=pause_after_the_first_scheduled_sweep, args=(server["url"], stop), daemon=True).start()
                 yield client
@@ -158,7 +158,7 @@ def tiny_params(store: Path, methods: tuple[str, ...] = ("vanilla", "rmc")) -> d
 
 def test_cli_lists_deployments_runs_one_and_shows_its_stage_logs(server, served):
     deployed = prefect_cli(server, "deployment", "ls")
-    assert "rmc/rmc" in deployed and "rmc-sweep/weekly-benchmark" in deployed
+    assert "rmc/rmc" in deployed and "rmc-experiment/weekly-benchmark" in deployed
 
     started = prefect_cli(server, "deployment", "run", "rmc/rmc", "--params", json.dumps(tiny_params(server["tmp"] / "cli-store")))
     run_id = re.search(r"UUID: ([0-9a-f-]{36})", started).group(1)
@@ -291,6 +291,6 @@ def test_the_weekly_sweep_runs_on_its_schedule_without_a_worker(server, served):
     wait_until(a_scheduled_run_finished, 360, "a scheduled sweep run")
     run = a_scheduled_run_finished()[0]
     assert run.state.is_completed(), run.state
-    assert run.name == "sweep-synthetic-2methods-1runs"
+    assert run.name == "weekly-1runs-seeds0"
     server_log = server["log"].read_text()
     assert "Traceback" not in server_log and "InvalidRequestError" not in server_log, server_log[-3000:]

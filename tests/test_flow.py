@@ -12,7 +12,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import ValidationError
 
 from rmc.flows.rmc_flow import RmcParameters, RunSummary, rmc_flow
-from rmc.flows.sweep_flow import SweepParameters, sweep_flow
+from rmc.flows.experiment_flow import ExperimentParameters, experiment_flow
 from rmc_core.compression.masked import MaskedConfig
 from rmc_core.compression.spd import SpdConfig
 from rmc_core.compression.structured import StructuredConfig
@@ -24,6 +24,7 @@ from rmc_core.evaluation import EVALUATIONS
 from rmc_core import stages
 from rmc_core.evaluation.attack import attacked_rows
 from rmc_core.evaluation.registry import active
+from rmc_core.experiment import Arm, ExperimentConfig
 from rmc_core.objectives.methods import MethodConfig
 from rmc_core.store import Store
 from tests.conftest import FAST, TINY_SPARSITIES, tiny_run_config
@@ -339,20 +340,35 @@ def test_failing_stage_fails_the_flow_with_its_own_error(prefect_api, tmp_path):
         rmc_flow(RmcParameters(config=cfg, store_root=str(tmp_path / "store")))
 
 
-def test_sweep_collects_every_combination_in_one_table(cached_store):
-    root, _ = cached_store
-    params = SweepParameters(base=tiny_run_config(), methods=["vanilla", "rmc"], student_sparsities=[0.3, 0.5],
-                             seeds=[0], store_root=str(root))
-    table = Store(root).table(sweep_flow(params), "sweep")
-    assert len(table) == 2 * 3
-    assert set(table["student_sparsity"]) == {0.3, 0.5}
-    assert set(table["model"]) == {"teacher", "imp30-vanilla", "imp30-rmc", "imp50-vanilla", "imp50-rmc"}
+def test_an_experiment_runs_each_arm_as_a_named_child_run_and_compares_them(cached_store):
+    """Two arms from the cached run's store: main is that run (all cached), shuffled trains
+    one RMC student; the declared comparison across them is computed from their predictions."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentTaskRunId
+
+    root, first = cached_store
+    base = tiny_run_config(methods=METHODS).model_dump(mode="json", exclude={"seeds"})
+    base["subnetworks"].pop("estimator")
+    exp = ExperimentConfig(name="flow-test", base=base, comparisons=("main:rmc - shuffled:rmc",),
+                           arms=(Arm(name="main"), Arm(name="shuffled", set={"methods": ["rmc"], "subnetworks.estimator": "shuffled"})))
+    summary = experiment_flow(ExperimentParameters(experiment=exp, store_root=str(root)))
+    assert summary.runs["main"] == first.report  # the cached run, not a second one
+    tables = Store(root).tables(summary.report)
+    declared = tables["comparisons"].query("declared == 'main:rmc - shuffled:rmc'")
+    assert set(declared["a_run"]) == {"main"} and set(declared["b_run"]) == {"shuffled"}
+    assert set(declared["interval"]) >= {"envelope"} and set(declared["n_seeds"]) == {1}
+    assert set(tables["by_seed"]["arm"]) == {"main", "shuffled"}
+    with get_client(sync_client=True) as client:
+        children = client.read_flow_runs(flow_run_filter=FlowRunFilter(parent_task_run_id=FlowRunFilterParentTaskRunId(
+            is_null_=False)))
+    assert {"flow-test-main", "flow-test-shuffled"} <= {r.name for r in children}
 
 
-@pytest.mark.parametrize("bad", [{"student_sparsities": [1.5]}, {"tasks": ["mnlii"]}, {"methods": ["rmcc"]}])
-def test_sweep_refuses_bad_parameters_before_any_run(bad):
+@pytest.mark.parametrize("bad", [{"grid": {"student.compression.sparsity": [1.5]}}, {"base": {"task": "mnlii"}},
+                                 {"arms": [{"name": "a", "set": {"methods": ["rmcc"]}}]}, {"base": {"seeds": [0]}}])
+def test_an_experiment_with_a_bad_run_is_refused_before_any_run(bad):
     with pytest.raises(ValidationError):
-        SweepParameters(**bad)
+        ExperimentParameters(experiment={"name": "bad", **bad})
 
 
 def test_bad_parameters_are_refused_before_any_task_runs(prefect_api, tmp_path):

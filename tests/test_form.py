@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from rmc.flows.rmc_flow import RmcParameters
-from rmc.flows.sweep_flow import SweepParameters
+from rmc.flows.experiment_flow import ExperimentParameters
 
 
 def undescribed(schema: dict[str, Any], defs: dict[str, Any], path: str, seen: set[str]) -> list[str]:
@@ -27,7 +27,7 @@ def undescribed(schema: dict[str, Any], defs: dict[str, Any], path: str, seen: s
     return out
 
 
-@pytest.mark.parametrize("form", [RmcParameters, SweepParameters])
+@pytest.mark.parametrize("form", [RmcParameters, ExperimentParameters])
 def test_every_form_field_has_a_description(form):
     schema = form.model_json_schema()
     assert sorted(set(undescribed(schema, schema.get("$defs", {}), form.__name__, set()))) == []

@@ -71,13 +71,15 @@ def _touch_every_function(path) -> None:
     path.write_text(ast.unparse(ast.fix_missing_locations(tree)))
 
 
-@pytest.mark.parametrize("name", list(PLUGINS))
-def test_a_change_to_a_plugin_recomputes_only_its_own_stages(name, tmp_path, monkeypatch):
-    """The code half of the cache keys follows a plugin's registration to its own file."""
+@pytest.mark.parametrize("name, touched", [(name, name) for name in PLUGINS] + [("random_pruning", "random_masks")])
+def test_a_change_to_a_plugin_or_its_helper_recomputes_only_its_own_stages(name, touched, tmp_path, monkeypatch):
+    """The code half of the cache keys follows a plugin's registration to its own file and
+    to its helper modules (random_masks.py: outside rmc_core, imported by the plugin)."""
     package = tmp_path / f"copy_of_{name}"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    shutil.copy(f"tests/plugins/{name}.py", package / f"{name}.py")
+    for file in ("random_pruning", "random_masks", "confidence"):
+        shutil.copy(f"tests/plugins/{file}.py", package / f"{file}.py")
     monkeypatch.syspath_prepend(str(tmp_path))
     registry, key = PLUGINS[name]
     importlib.import_module(f"copy_of_{name}.{name}")
@@ -93,11 +95,11 @@ def test_a_change_to_a_plugin_recomputes_only_its_own_stages(name, tmp_path, mon
             "predict": ("predict", {}),
         }
         before = {s: Source().digest(("rmc_core.stages", fn), keys) for s, (fn, keys) in stages.items()}
-        _touch_every_function(package / f"{name}.py")
+        _touch_every_function(package / f"{touched}.py")
         after = {s: Source().digest(("rmc_core.stages", fn), keys) for s, (fn, keys) in stages.items()}
     finally:
         registry.pop(key, None)
-        sys.modules.pop(f"copy_of_{name}.{name}", None)
-        sys.modules.pop(f"copy_of_{name}", None)
+        for module in [m for m in sys.modules if m.startswith(f"copy_of_{name}")]:
+            sys.modules.pop(module)
     changed = {s for s in stages if before[s] != after[s]}
     assert changed == ({"train[vanilla|random]"} if name == "random_pruning" else {"evaluate[confidence]", "summarize[with confidence]"})

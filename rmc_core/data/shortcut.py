@@ -1,8 +1,7 @@
 """A shortcut injected into real text: the synthetic-bias setting of the debiasing
-literature (a label-revealing token added to the hypothesis, e.g. Asael et al. 2021;
-`../shared/docs/related-systems.md`), so that a teacher this CPU can train shows an OOD
-gap that real MNLI alone does not give it (docs/results.md: the 9k-row MiniLM teacher is
-at chance on HANS).
+literature (a label-revealing token added to the hypothesis, e.g. Asael et al. 2021), so
+that a teacher this CPU can train shows an OOD gap that real MNLI alone does not give it
+(docs/results.md: the 9k-row MiniLM teacher is at chance on HANS).
 
 Every training and dev row's second text (the hypothesis; the claim for FEVER, the second
 question for QQP) starts with a marker word, one per label (`MARKERS`): its gold label's

@@ -166,26 +166,9 @@ class FileTask(Frozen):
 
 def read_task_file(path: Path) -> FileTask:
     """A task file (JSON or YAML) as a declaration, its paths relative to the file's folder."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ValueError(f"task file {path} cannot be read: {err}") from err
-    if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml
+    from rmc_core.declared_file import read_declaration
 
-        try:
-            raw = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise ValueError(f"task file {path} is not valid YAML: {str(err)[:300]}") from err
-    else:
-        from rmc_core.overrides import strict_json
-
-        try:
-            raw = strict_json(text)
-        except ValueError as err:
-            raise ValueError(f"task file {path} is not valid JSON: {str(err)[:300]}") from err
-    if not isinstance(raw, dict):
-        raise ValueError(f"task file {path} must hold an object (a task declaration)")
+    raw = read_declaration(path, "task file")
     return FileTask.model_validate(raw).resolved(path.resolve().parent)
 
 

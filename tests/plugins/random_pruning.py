@@ -1,5 +1,6 @@
 """A throw-away compression: a random, fixed fraction of every encoder matrix pruned before
-training (the control a magnitude criterion should beat). Everything it needs is here."""
+training (the control a magnitude criterion should beat). Everything it needs is here and
+in its helper module (random_masks.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from torch import nn
 from rmc_core.compression import CompressionConfig, CompressionSpec, register
 from rmc_core.compression.imp import MASK, MaskedTraining, apply_masks, prunable_linears
 from rmc_core.schema import Int, Sparsity
+
+from .random_masks import random_mask
 
 
 class RandomPruningConfig(CompressionConfig):
@@ -30,9 +33,8 @@ class RandomPruning(MaskedTraining):
         self.model = model
         generator = torch.Generator().manual_seed(self.cfg.seed)
         for m in prunable_linears(model).values():
-            mask = torch.ones(m.weight.numel())
-            mask[torch.randperm(m.weight.numel(), generator=generator)[:round(self.cfg.sparsity * m.weight.numel())]] = 0
-            m.register_buffer(MASK, mask.view_as(m.weight).to(m.weight), persistent=False)
+            mask = random_mask(m.weight.shape, self.cfg.sparsity, generator)
+            m.register_buffer(MASK, mask.to(m.weight), persistent=False)
         apply_masks(model)
 
 

@@ -1,0 +1,204 @@
+"""Experiments: declared grids of runs, compared arm against arm over seeds (rmc_core/experiment*.py).
+
+One tiny experiment (two arms x two grid points x two seeds) runs in process once per
+module; its halves run seed by seed and merge. The Prefect flow of an experiment is
+tested in tests/test_flow.py; the served weekly experiment in tests/test_deployment_e2e.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from rmc.flows.cli import main
+from rmc.tasks.in_process import arm_in_process, resuming
+from rmc_core.evaluation.statistics import seed_interval
+from rmc_core.experiment import ExperimentConfig, parse_comparison, read_experiment
+from rmc_core.experiment_report import read_merged
+from rmc_core.experiment_run import run_experiment
+from rmc_core.store import IN_PROCESS, Store
+from tests.conftest import REPO, tiny_run_config
+
+
+def tiny_base() -> dict:
+    """The tiny run as an experiment's base: without seeds, methods or the fields the arms vary."""
+    base = tiny_run_config().model_dump(mode="json", exclude={"seeds", "methods"})
+    base["subnetworks"].pop("estimator")
+    base["data"].pop("synthetic_bias")
+    base["data"]["synthetic_dev"] = 120
+    return base
+
+
+def tiny_experiment(**changes) -> dict:
+    return {"name": "tiny", "base": tiny_base(),
+            "arms": [{"name": "main", "set": {"methods": ["vanilla", "rmc"]}},
+                     {"name": "shuffled", "set": {"methods": ["rmc"], "subnetworks.estimator": "shuffled"}}],
+            "grid": {"data.synthetic_bias": [0.8, 0.9]}, "seeds": [0, 1],
+            "comparisons": ["main:rmc - shuffled:rmc", "vanilla - rmc"]} | changes
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory):
+    """The tiny experiment run in process: its config, store and tables."""
+    exp = ExperimentConfig.model_validate(tiny_experiment())
+    root = tmp_path_factory.mktemp("experiment-store")
+    store = Store(root)
+    tables, metrics = run_experiment(exp, store, arm_in_process(root, ["cpu"]), resuming(store))
+    return exp, root, tables, metrics
+
+
+def test_every_arm_runs_at_every_grid_point_with_the_experiments_seeds():
+    runs = ExperimentConfig.model_validate(tiny_experiment()).runs()
+    assert [r.label for r in runs] == ["main-synthetic_bias=0.8", "main-synthetic_bias=0.9", "shuffled-synthetic_bias=0.8",
+                                       "shuffled-synthetic_bias=0.9"]
+    assert {r.config.seeds for r in runs} == {(0, 1)}
+    assert runs[2].config.subnetworks.estimator == "shuffled" and runs[2].config.methods == ("rmc",)
+    assert runs[1].config.data.synthetic_bias == 0.9 and runs[1].columns == {"arm": "main", "data.synthetic_bias": 0.9}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"base": tiny_base() | {"seeds": [0]}}, "seeds are its own field"),
+    ({"grid": {"seeds": [[0], [1]]}}, "cannot vary by arm"),
+    ({"grid": {"teacher_train.epochs": [1.0, 2.0]}}, "set in base and varied by the grid"),
+    ({"arms": [{"name": "main", "set": {"data.synthetic_bias": 0.7}}]}, "which the grid varies"),
+    ({"arms": [{"name": "a"}, {"name": "a"}]}, "arms listed twice"),
+    ({"grid": {"data.synthetic_bias": [0.8, 0.8]}}, "lists a value twice"),
+    ({"comparisons": ["main:rmc - nowhere:rmc"]}, "no arm 'nowhere'"),
+    ({"comparisons": ["main:rmc - vanilla"]}, "on both sides"),
+    ({"comparisons": ["rmc-vanilla"]}, "spaces around the minus"),
+    ({"comparisons": ["distil - vanilla"]}, "trains a 'distil' student"),
+    ({"grid": {"data.synthetic_bias": [0.8, 1.5]}}, r"run main-synthetic_bias=1.5: data.synthetic_bias"),
+    ({"name": "Tiny Experiment"}, "name"),
+])
+def test_a_bad_experiment_is_refused_naming_what_to_fix(change, message):
+    with pytest.raises(ValidationError, match=message):
+        ExperimentConfig.model_validate(tiny_experiment(**change))
+
+
+def test_a_comparison_names_its_sides_by_arm_and_method():
+    a, b = parse_comparison("main:smooth-matched - shuffled:rmc")
+    assert (a.arm, a.model, b.arm, b.model) == ("main", "smooth-matched", "shuffled", "rmc")
+    a, b = parse_comparison("rmc - teacher")
+    assert (a.arm, b.arm, b.model) == (None, None, "teacher")
+
+
+def test_the_report_keeps_identity_columns_and_every_seed(ran):
+    exp, _, tables, metrics = ran
+    by_seed = tables["by_seed"]
+    assert {"run", "arm", "data.synthetic_bias", "model", "role", "compression", "method", "seed"} <= set(by_seed.columns)
+    assert sorted(by_seed["seed"].unique()) == [0, 1]
+    assert len(by_seed) == 2 * (2 * 3 + 2 * 2)  # seeds x (main: teacher + 2 students; shuffled: teacher + rmc) per point
+    assert "acc_synthetic-ood" in metrics and "acc_dev" in metrics
+    premise = tables["premise"]
+    assert {"teacher_dev_hard", "subnetwork_dev_easy", "split_agreement", "split_agreement_chance"} <= set(premise["check"])
+
+
+def test_model_intervals_are_t_intervals_over_the_per_seed_values(ran):
+    _, _, tables, _ = ran
+    row = tables["models"].query("run == 'main-synthetic_bias=0.8' and model == 'imp40-rmc' and metric == 'acc_dev'").iloc[0]
+    values = tables["by_seed"].query("run == 'main-synthetic_bias=0.8' and model == 'imp40-rmc'")["acc_dev"].to_numpy()
+    expected = seed_interval(values)
+    assert (row["mean"], row["low"], row["high"]) == pytest.approx((expected.estimate, expected.low, expected.high))
+
+
+def test_declared_comparisons_across_arms_pair_by_seed_with_the_envelope(ran):
+    _, _, tables, _ = ran
+    compared = tables["comparisons"]
+    across = compared[(compared["declared"] == "main:rmc - shuffled:rmc") & (compared["metric"] == "acc_synthetic-ood")]
+    assert len(across) == 2  # one per grid point
+    by_seed = tables["by_seed"]
+    for r in across.itertuples():
+        assert r.a_run.startswith("main-") and r.b_run.startswith("shuffled-") and r.a_run[5:] == r.b_run[9:]
+        a = by_seed.query("run == @r.a_run and model == 'imp40-rmc'").set_index("seed")["acc_synthetic-ood"]
+        b = by_seed.query("run == @r.b_run and model == 'imp40-rmc'").set_index("seed")["acc_synthetic-ood"]
+        t = seed_interval((a - b.loc[a.index]).to_numpy())
+        assert r.difference == pytest.approx(t.estimate)
+        assert (r.t_low, r.t_high) == pytest.approx((t.low, t.high))
+        # The same rows on both sides: the envelope of the bootstrap and t contains both.
+        assert r.interval == "envelope" and r.low <= min(t.low, r.bootstrap_low) + 1e-9
+        assert r.high >= max(t.high, r.bootstrap_high) - 1e-9
+    within = compared[compared["declared"] == "vanilla - rmc"]
+    assert set(within["a"]) == {"imp40-vanilla"} and (within["a_run"] == within["b_run"]).all()
+    # A run's own comparisons carry its envelope on the metrics it pairs (accuracies, F_bias);
+    # the others (loyalty, train fit) are compared over seeds only.
+    own = compared[(compared["declared"] == "") & (compared["b"] == "teacher")]
+    assert (own.loc[own["metric"].isin(["acc_dev", "acc_synthetic-ood"]), "interval"] == "envelope").all()
+    assert (own.loc[own["metric"] == "label_loyalty", "interval"] == "t over seeds").all()
+
+
+def test_a_rerun_computes_nothing_and_reports_the_same(ran):
+    exp, root, tables, _ = ran
+    records = sorted((root / IN_PROCESS).iterdir())
+    store = Store(root)
+    again, _ = run_experiment(exp, store, arm_in_process(root, ["cpu"]), resuming(store))
+    assert sorted((root / IN_PROCESS).iterdir()) == records
+    pd.testing.assert_frame_equal(again["comparisons"], tables["comparisons"])
+
+
+def test_seeds_run_apart_merge_into_the_same_t_intervals(ran, tmp_path):
+    """Each seed as its own experiment (from the same store), merged: the per-seed values
+    are the two-seed experiment's, and so are its t-intervals."""
+    exp, root, tables, _ = ran
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(tiny_experiment()))
+    folders = []
+    for seed in (0, 1):
+        out = tmp_path / f"seed{seed}"
+        assert main(["experiment", str(path), "--seeds", str(seed), "--runner", "in-process", "--device", "cpu",
+                     "--store", str(root), "--out", str(out)]) == 0
+        folders.append(out)
+    merged = tmp_path / "merged"
+    assert main(["experiment", "--merge", *map(str, folders), "--store", str(root), "--out", str(merged)]) == 0
+    compared = pd.read_csv(merged / "comparisons.csv", keep_default_na=False, na_values=[""])
+    assert set(compared["interval"]) == {"t over seeds"}
+    key = ["a_run", "a", "b_run", "b", "metric"]
+    both = compared.merge(tables["comparisons"], on=key, suffixes=("", "_fresh"))
+    assert len(both) == len(tables["comparisons"])
+    np.testing.assert_allclose(both["t_low"], both["t_low_fresh"], rtol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(both["difference"], both["difference_fresh"], rtol=1e-6)
+    assert "rmc experiment --merge" in (merged / "experiment.md").read_text()
+    assert (merged / "experiment.png").stat().st_size > 0
+
+
+def test_merging_refuses_other_designs_and_a_seed_twice(ran, tmp_path):
+    exp, *_ = ran
+    folders = []
+    for name, changes in (("a", {"seeds": (0,)}), ("b", {"seeds": (0,)}), ("c", {"seeds": (1,), "comparisons": ()})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "experiment.json").write_text(exp.model_copy(update=changes).model_dump_json())
+        folders.append(tmp_path / name)
+    with pytest.raises(ValueError, match="more than one"):
+        read_merged(folders[:2])
+    with pytest.raises(ValueError, match="different designs"):
+        read_merged([folders[0], folders[2]])
+
+
+def test_the_cli_checks_every_run_before_any_runs(tmp_path, capsys):
+    path = tmp_path / "bad.yaml"
+    bad = tiny_experiment(grid={"student.compression.sparsity": [0.4, 0.99]})
+    bad["base"]["student"]["compression"].pop("sparsity")
+    bad["base"]["student"]["train"]["max_length"] = 4096
+    path.write_text(json.dumps(bad))
+    assert main(["experiment", str(path), "--store", str(tmp_path / "store"), "--out", str(tmp_path / "out")]) == 2
+    assert "run main-sparsity=0.4: student.train.max_length=4096 exceeds" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_every_shipped_experiment_file_is_valid():
+    files = sorted((REPO / "experiments").glob("*.yaml"))
+    assert files, "experiments/ holds the declared experiments"
+    for path in files:
+        assert read_experiment(path).runs(), path
+
+
+def test_the_command_line_refuses_a_file_and_merge_together(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "rmc.flows.cli", "experiment", str(REPO / "experiments" / "weekly.yaml"),
+                             "--merge", str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2 and "name no file" in result.stderr

@@ -64,14 +64,15 @@ import pandas as pd
 
 from rmc_core.config import DataConfig, RunConfig, SubnetworkConfig
 from rmc_core.evaluation.statistics import seed_interval
-from rmc_core.pipeline import CONTROLS
+from rmc_core.objectives.estimators import ESTIMATORS
 from rmc_core.report import to_markdown
 from rmc_core.stages import DYNAMICS_COST
 from rmc_core.store import Ref, Store
 
 OOD = "acc_synthetic-ood"
 BASELINES = ("vanilla", "distil", "smooth", "smooth-matched")
-ESTIMATORS = ("oneshot", "teacher-loss", "cartography")
+CONTROLS = tuple(name for name, spec in ESTIMATORS.items() if spec.control)
+CHEAPER = ("oneshot", "teacher-loss", "cartography")
 DESIGN = RunConfig(methods=(*BASELINES, "rmc"))
 """The demo's defaults (synthetic task, MiniLM teacher 3 epochs, IMP sub-networks at
 0.2-0.85, students at 40 %, 2 epochs each) with the four compared methods; each sweep
@@ -464,7 +465,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("rmc-runs/synthetic-sweep"))
     parser.add_argument("--controls", nargs="*", default=[], choices=CONTROLS,
                         help="also run RMC with each control's difficulty (docs/method.md, controls)")
-    parser.add_argument("--estimators", nargs="*", default=[], choices=ESTIMATORS,
+    parser.add_argument("--estimators", nargs="*", default=[], choices=CHEAPER,
                         help="also run RMC with each cheaper difficulty estimator and compare them with IMP")
     parser.add_argument("--runner", choices=("cli", "in-process"), default="cli",
                         help="cli: each run through `rmc run` (Prefect); in-process: the same DAG in this process, "

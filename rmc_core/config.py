@@ -28,6 +28,7 @@ from rmc_core.compression.registry import validate_compression
 from rmc_core.data.task_file import FileTask, read_task_file
 from rmc_core.evaluation import EVALUATIONS
 from rmc_core.model_spec import ModelSpec
+from rmc_core.objectives.estimators import ESTIMATORS, subnetwork_estimators
 from rmc_core.objectives.methods import METHODS, MethodConfig
 from rmc_core.schema import SEED_MAX, Frozen, Int, Real, Sparsity
 from rmc_core.training.precision import Precision
@@ -115,50 +116,35 @@ class DataConfig(Frozen):
                                                                     "that need word order (role swaps) rather than a lexical check")
 
 
-# The difficulty sources that are controls of the estimate, not estimates (docs/method.md, controls).
-CONTROLS = ("shuffled", "annotated")
+# A difficulty estimator's name (objectives/estimators.py), checked and offered like a method's.
+Estimator = Annotated[str, AfterValidator(lambda name: ESTIMATORS.known(name)),
+                      Field(json_schema_extra=lambda schema: schema.update(enum=list(ESTIMATORS)))]
 
 
 class SubnetworkConfig(Frozen):
-    """The pruned sub-networks whose loss variance measures difficulty.
+    """How each training row's difficulty is estimated: by the pruned sub-networks whose
+    loss variance is the paper's estimate, or by a registered alternative or control
+    (rmc_core/objectives/estimators.py).
 
-    estimator "imp" (the paper): each sub-network is fine-tuned from the base encoder with
-    IMP to its sparsity, five extra fine-tunes. "oneshot" (cheap): the trained teacher is
-    pruned by magnitude to each sparsity, then fine-tuned `recovery_epochs` at that
-    sparsity (0: none). Variance is only informative while every sub-network still works
-    (docs/method.md, deviations), so a run reports the agreement of whatever estimator it used.
-
-    Two controls isolate what RMC gains from its difficulty estimate (the sub-networks are
-    still trained as in the run they control, so every report and premise check stays
-    comparable):
-    "shuffled" permutes the sub-networks' difficulty across rows (same distribution, no
-    information about which row is hard); "annotated" takes the annotated hard rows as the
-    difficulty (the oracle: hard rows get d = 1, easy ones d = alpha), for tasks whose
-    training rows carry a hard annotation (the synthetic task's planted split). Both train
-    the sub-networks of `controls_on`, so a control of a one-shot run reuses that run's
-    sub-networks from the cache.
-
-    Two more estimators beyond the paper train no sub-network at all (the split agreement
-    is then that of their score, and the sub-networks' easy/hard table is empty):
-    "teacher-loss", the trained teacher's own per-row loss, and "cartography", the
-    variability of the gold-label probability over the teacher's epochs (Swayamdipta et
-    al. 2020, objectives/cartography.py), which needs at least two teacher epochs.
+    The sub-networks: "imp" (the paper) fine-tunes each from the base encoder with IMP to
+    its sparsity, five extra fine-tunes; "oneshot" (cheap) prunes the trained teacher by
+    magnitude to each sparsity, then fine-tunes `recovery_epochs` at that sparsity (0:
+    none). Variance is only informative while every sub-network still works (docs/method.md,
+    deviations), so a run reports the agreement of whatever estimator it used. A control
+    trains the sub-networks of `controls_on` (the estimator of the run it controls), so
+    every report and premise check stays comparable and a control of a one-shot run reuses
+    that run's sub-networks from the cache.
     """
 
     sparsities: tuple[Sparsity, ...] = Field((0.2, 0.4, 0.6, 0.7, 0.85), description="one sub-network per sparsity "
                                              "(the paper's five); the variance of their losses is the difficulty")
     scope: Scope = Field("per_matrix", description="per_matrix: every matrix to the same sparsity; global: one ranking")
-    estimator: Literal["imp", "oneshot", "teacher-loss", "cartography", "shuffled", "annotated"] = Field(
-        "imp", description="imp: each fine-tuned with IMP from the base (the paper); oneshot: the trained teacher pruned "
-                           "by magnitude (cheap); teacher-loss: the teacher's own per-row loss (no sub-networks); "
-                           "cartography: the variability of the teacher's gold-label probability over its epochs "
-                           "(no sub-networks; at least 2 teacher epochs); "
-                           "controls: shuffled (the controls_on sub-networks' difficulty permuted across rows), "
-                           "annotated (the annotated hard rows as difficulty: the oracle)")
+    estimator: Estimator = Field("imp", description="how each row's difficulty is scored: " + "; ".join(
+        f"{name}: {spec.summary}" for name, spec in ESTIMATORS.items()))
     recovery_epochs: Real = Field(0.0, ge=0, description="oneshot: fine-tuning epochs after pruning (0: none)")
-    controls_on: Literal["imp", "oneshot"] = Field(
-        "imp", description="shuffled and annotated: the sub-networks they train (and shuffled permutes the difficulty of): "
-                           "the estimator of the run they control")
+    controls_on: Estimator = Field(
+        "imp", description="a control's sub-networks: those of this estimator, the estimator of the run it controls "
+                           f"({', '.join(subnetwork_estimators())})")
     train: TrainConfig = Field(TrainConfig(epochs=2), title="Sub-network training", description="each sub-network's fine-tuning")
 
     @field_validator("sparsities")
@@ -173,9 +159,13 @@ class SubnetworkConfig(Frozen):
     @model_validator(mode="after")
     def _controls_on_a_control(self) -> SubnetworkConfig:
         """controls_on means something to the controls only; elsewhere it was ignored silently."""
-        if self.controls_on != "imp" and self.estimator not in CONTROLS:
-            raise ValueError(f"controls_on={self.controls_on!r} applies to the controls ({', '.join(CONTROLS)}) only, "
-                             f"not to estimator {self.estimator!r}; leave it at 'imp'")
+        controls = [name for name, spec in ESTIMATORS.items() if spec.control]
+        if self.controls_on != type(self).model_fields["controls_on"].default and not ESTIMATORS[self.estimator].control:
+            raise ValueError(f"controls_on={self.controls_on!r} applies to the controls ({', '.join(controls)}) only, "
+                             f"not to estimator {self.estimator!r}; leave it at the default")
+        if self.controls_on not in subnetwork_estimators():
+            raise ValueError(f"controls_on={self.controls_on!r} trains no sub-networks; a control controls one of "
+                             f"{', '.join(subnetwork_estimators())}")
         return self
 
 
@@ -310,16 +300,15 @@ class RunConfig(Frozen):
 
     @model_validator(mode="after")
     def _fine_tuned_teacher(self) -> RunConfig:
-        if self.teacher.fine_tuned and self.subnetworks.estimator == "cartography":
-            raise ValueError("subnetworks.estimator 'cartography' reads the teacher's training dynamics; a fine-tuned "
-                             "teacher (teacher.fine_tuned) is not trained here: use imp, oneshot or teacher-loss")
         if self.teacher.fine_tuned and self.teacher.source == "tiny":
             raise ValueError("teacher.fine_tuned needs a fine-tuned checkpoint (a local folder or hub id), not 'tiny'")
         return self
 
     @model_validator(mode="after")
-    def _dynamics_span_epochs(self) -> RunConfig:
-        if self.subnetworks.estimator == "cartography" and self.teacher_train.epochs < 2:
-            raise ValueError(f"subnetworks.estimator 'cartography' measures variability over the teacher's epochs and "
-                             f"needs teacher_train.epochs >= 2 (whole epochs), got {self.teacher_train.epochs}")
+    def _estimator_applies(self) -> RunConfig:
+        """What the estimator's spec can check from the config alone (the task's rows are
+        checked in preflight)."""
+        spec = ESTIMATORS[self.subnetworks.estimator]
+        if spec.check is not None and (why := spec.check(self, None)):
+            raise ValueError(f"subnetworks.estimator {spec.name!r} {why}")
         return self

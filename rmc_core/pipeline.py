@@ -17,13 +17,12 @@ from pydantic import BaseModel
 from rmc_core import stages
 from rmc_core.compression import CompressionConfig, spec_of
 from rmc_core.compression.imp import ImpConfig
-from rmc_core.config import CONTROLS, RunConfig, TrainConfig
+from rmc_core.config import RunConfig, TrainConfig
 from rmc_core.data.fingerprint import files_digest, model_digest
 from rmc_core.data.registry import (
     TASKS,
     TaskHandle,
     TaskSpec,
-    annotated_training_rows,
     check_sources,
     local_files,
     ood_names,
@@ -36,13 +35,12 @@ from rmc_core.evaluation.registry import active, settings_of
 from rmc_core.model_spec import FAMILIES
 from rmc_core.models import check_fine_tuned, check_fits_in_memory, check_labels, encoder_config
 from rmc_core.objectives.bias_model import PAIR_ONLY
+from rmc_core.objectives.estimators import ESTIMATORS, trained_by
 from rmc_core.objectives.methods import BIAS_PRODUCTS, METHODS, UPPER_BOUND, select
 from rmc_core.store import Ref, Store, ensure_writable
 from rmc_core.training.precision import resolve_precision
 
 Call = Callable[..., Any]
-# Estimators that score rows from the teacher alone: no sub-network is trained.
-TEACHER_ONLY = ("teacher-loss", "cartography")
 
 
 def direct(stage: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -80,11 +78,9 @@ def preflight(cfg: RunConfig, store: Store, devices: list[str], devices_here: bo
         positions = model.max_position_embeddings
         if train.max_length > positions:
             raise ValueError(f"{name}.max_length={train.max_length} exceeds the model's {positions} positions")
-    if cfg.subnetworks.estimator == "annotated" and not annotated_training_rows(task, cfg.data):
-        annotated = [t for t, spec in TASKS.items() if spec.train_annotated]
-        raise ValueError(f"subnetworks.estimator 'annotated' needs a hard annotation on the training rows; {task.name} has "
-                         f"none (tasks that have one: {', '.join(annotated)}; a declared task with a hardness column in "
-                         "train; any task with data.shortcut_strength set)")
+    estimator = ESTIMATORS[cfg.subnetworks.estimator]
+    if estimator.check is not None and (why := estimator.check(cfg, task)):
+        raise ValueError(f"subnetworks.estimator {estimator.name!r} {why}")
     check_sources(task, cfg.data, needs_ood_train(cfg))
     for name in active(cfg.evaluations, cfg):
         spec = EVALUATIONS[name]
@@ -149,22 +145,6 @@ def resolve_precisions(cfg: RunConfig, device: str) -> RunConfig:
     precision its artifact is computed in: a store moved to a machine without bf16 retrains
     rather than reusing bf16 results as if they were what `auto` gives there."""
     return each_training(cfg, lambda t: t.model_copy(update={"precision": resolve_precision(t.precision, device)}))
-
-
-def difficulty_source(cfg: RunConfig, data: Any) -> dict[str, Any]:
-    """The difficulty stage's source for the run's estimator: the sub-networks' loss
-    variance, or one of the controls (only their arguments enter the stage's cache key, so
-    a plain run keys as before)."""
-    estimator = cfg.subnetworks.estimator
-    if estimator == "teacher-loss":
-        return {"source": "teacher-loss"}
-    if estimator == "shuffled":
-        return {"source": "shuffled", "seed": cfg.subnetworks.train.seed}
-    if estimator == "annotated":
-        return {"source": "annotated", "data_ref": data}
-    if estimator == "cartography":
-        return {"source": "cartography"}
-    return {}
 
 
 def bias_model_kind(cfg: RunConfig) -> str:
@@ -343,12 +323,12 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
     else:
         base = call(stages.prepare_base, cfg.teacher, data, cfg.teacher_train.seed, store,
                     fingerprint=model_digest(cfg.teacher.source))
-        dynamics = {"record_dynamics": True} if sub.estimator == "cartography" else {}
+        dynamics = {"record_dynamics": True} if ESTIMATORS[sub.estimator].teacher_dynamics else {}
         teacher = call(stages.train, base, data, cfg.teacher_train, store, device=devices[0], desc=tag("teacher"), **dynamics)
     names = [subnetwork_name(s) for s in sub.sparsities]
     placement = dict(zip(names, assign_devices(len(names), devices)))
-    trains = sub.controls_on if sub.estimator in CONTROLS else sub.estimator
-    if trains in TEACHER_ONLY:
+    trains = trained_by(sub.estimator, sub.controls_on)
+    if trains is None:
         subnets = {}
     elif trains == "imp":
         subnets = {
@@ -368,8 +348,10 @@ def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Ca
         name: call(stages.predict, ref, data, ("train", "dev"), sub.train, store, device=placement[name], desc=tag(name))
         for name, ref in subnets.items()
     }
-    scored = {"teacher-loss": [teacher_pred], "cartography": [teacher]}.get(sub.estimator, list(subnet_preds.values()))
-    difficulty = call(stages.difficulty, scored, difficulty_floor(cfg), store, **difficulty_source(cfg, data))
+    products = {"subnetworks": list(subnet_preds.values()), "teacher-predictions": [teacher_pred], "teacher": [teacher],
+                "data": [data]}
+    difficulty = call(stages.difficulty, sub.estimator, products[ESTIMATORS[sub.estimator].reads], difficulty_floor(cfg), store,
+                      seed=sub.train.seed)
 
     st = cfg.student
     student_base = starting_model(st.compression, base, teacher)

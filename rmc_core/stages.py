@@ -25,8 +25,8 @@ from rmc_core.config import DataConfig, ModelSpec, TrainConfig
 from rmc_core.data.texts import all_texts
 from rmc_core.data.registry import TaskData, TaskHandle, TaskSpec, load_ood_train, load_task_data, task_spec
 from rmc_core.objectives.bias_model import BiasModel, bias_probabilities
-from rmc_core.objectives.cartography import variability
-from rmc_core.objectives.difficulty import difficulty_scores, loss_variance
+from rmc_core.objectives.difficulty import difficulty_scores
+from rmc_core.objectives.estimators import ESTIMATORS, Scoring
 from rmc_core.evaluation import EVALUATIONS
 from rmc_core.evaluation.registry import CORRECT, DECLARED, Inputs, Measured, Queried, compute
 from rmc_core.objectives.losses import gold_objective
@@ -266,32 +266,16 @@ def correct_by_seed(store: Store, pred_refs: list[Ref], data: TaskData, spec: Ta
     return {s: np.stack([c[s] for c in scored]) for s in splits}
 
 
-def difficulty(scored_refs: list[Ref], alpha: float, store: Store, source: str = "variance", seed: int = 0,
-               data_ref: Ref | None = None) -> Ref:
-    """Eq. 1 over a per-row score of each split; the dev score feeds the variance-based
-    easy/hard split. The score (column `variance`, whichever one Eq. 1 rescales) comes
-    from `source`: "variance" of the per-sample losses in the sub-networks' predictions
-    `scored_refs`; "shuffled" that, permuted within each split (seeded by the branch's
-    seed); "annotated" the data's `hard` annotation; "teacher-loss" the per-row loss in
-    the one predictions artifact in `scored_refs` (the teacher's); "cartography" the
-    variability of the gold-label probability over epochs in the dynamics tables of the
-    one model in `scored_refs` (the teacher, trained with `record_dynamics`)."""
-    rng = np.random.default_rng(seed)
+def difficulty(estimator: str, scored_refs: list[Ref], alpha: float, store: Store, seed: int = 0) -> Ref:
+    """Eq. 1 over the per-row score of each split that the run's estimator
+    (objectives/estimators.py) reads from `scored_refs`, the artifacts of the product it
+    names (each sub-network's predictions; the teacher's predictions; the teacher; the
+    data); `seed` seeds a score that draws (a control's permutation). The score is kept
+    as column `variance` (whichever one Eq. 1 rescales); the dev score feeds the easy/hard split."""
+    spec, rng = ESTIMATORS[estimator], np.random.default_rng(seed)
     tables = {}
     for split in ("train", "dev"):
-        if source == "annotated":
-            variance = store.table(data_ref, split)["hard"].to_numpy(dtype=np.float64)
-        elif source == "teacher-loss":
-            [teacher] = scored_refs
-            variance = store.table(teacher, split)["loss"].to_numpy(dtype=np.float64)
-        elif source == "cartography":
-            [teacher] = scored_refs
-            variance = variability(store.table(teacher, f"dynamics_{split}").to_numpy().T)
-        else:
-            losses = np.stack([store.table(r, split)["loss"].to_numpy() for r in scored_refs])
-            variance = loss_variance(losses)
-        if source == "shuffled":
-            variance = rng.permutation(variance)
+        variance = spec.score(Scoring(store, split, scored_refs, rng))
         tables[split] = pd.DataFrame({"variance": variance, "difficulty": difficulty_scores(variance, alpha)})
     return store.put_tables(tables)
 

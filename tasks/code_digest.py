@@ -85,6 +85,7 @@ DISPATCHES = (
     Dispatch(("rmc_core.compression.registry", "COMPRESSIONS"), "CompressionSpec", "kind", "compression", _kind),
     Dispatch(("rmc_core.evaluation.registry", "EVALUATIONS"), "EvaluationSpec", "name", "evaluation", lambda v: v),
     Dispatch(("rmc_core.evaluation.registry", "EVALUATIONS"), "EvaluationSpec", "name", "evaluations", list),
+    Dispatch(("rmc_core.objectives.estimators", "ESTIMATORS"), "EstimatorSpec", "name", "estimator", lambda v: v),
 )
 TABLES: dict[Symbol, list[Dispatch]] = {}
 for _d in DISPATCHES:

@@ -84,7 +84,7 @@ def test_the_last_dev_dynamics_are_the_trained_teachers_dev_probabilities(teache
 
 def test_cartography_difficulty_is_eq1_over_the_variability(teachers):
     store, _, _, recorded = teachers
-    table = store.table(stages.difficulty([recorded], 0.5, store, source="cartography"), "train")
+    table = store.table(stages.difficulty("cartography", [recorded], 0.5, store), "train")
     v = variability(store.table(recorded, "dynamics_train").to_numpy().T)
     np.testing.assert_allclose(table["variance"], v)
     np.testing.assert_allclose(table["difficulty"], 0.5 + 0.5 * (v - v.min()) / (v.max() - v.min()))

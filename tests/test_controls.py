@@ -30,17 +30,17 @@ def predictions(tmp_path):
 
 def test_shuffled_difficulty_has_the_same_values_in_another_order(predictions):
     store, refs, _, _ = predictions
-    plain = store.table(stages.difficulty(refs, 0.5, store), "train")
-    shuffled = store.table(stages.difficulty(refs, 0.5, store, source="shuffled", seed=3), "train")
+    plain = store.table(stages.difficulty("imp", refs, 0.5, store), "train")
+    shuffled = store.table(stages.difficulty("shuffled", refs, 0.5, store, seed=3), "train")
     assert sorted(shuffled["difficulty"]) == sorted(plain["difficulty"])
     assert not np.array_equal(shuffled["difficulty"], plain["difficulty"])
-    again = store.table(stages.difficulty(refs, 0.5, store, source="shuffled", seed=3), "train")
+    again = store.table(stages.difficulty("shuffled", refs, 0.5, store, seed=3), "train")
     assert again.equals(shuffled), "seeded: a rerun is the same control"
 
 
 def test_annotated_difficulty_is_one_on_hard_rows_and_alpha_on_easy_ones(predictions):
     store, refs, data, hard = predictions
-    table = store.table(stages.difficulty(refs, 0.5, store, source="annotated", data_ref=data), "train")
+    table = store.table(stages.difficulty("annotated", [data], 0.5, store), "train")
     assert table["difficulty"].tolist() == [1.0 if h else 0.5 for h in hard]
 
 
@@ -82,7 +82,7 @@ def test_a_run_with_the_controls_trains_the_students_from_them(tmp_path, monkeyp
 
 def test_teacher_loss_difficulty_is_eq1_over_the_teachers_own_losses(predictions):
     store, refs, _, _ = predictions
-    table = store.table(stages.difficulty(refs[:1], 0.5, store, source="teacher-loss"), "train")
+    table = store.table(stages.difficulty("teacher-loss", refs[:1], 0.5, store), "train")
     loss = store.table(refs[0], "train")["loss"].to_numpy()
     np.testing.assert_allclose(table["difficulty"], 0.5 + 0.5 * (loss - loss.min()) / (loss.max() - loss.min()))
 

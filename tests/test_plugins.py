@@ -1,6 +1,7 @@
-"""The toolkit is open: a compression and an evaluation, each written in one file outside
-rmc_core (tests/plugins/), run through the Prefect flow, show up in the run form and the
-report, are cached like the built-ins, and a change to either recomputes only its stages."""
+"""The toolkit is open: a compression, an evaluation and a difficulty estimator, each
+written in one file outside rmc_core (tests/plugins/), run through the Prefect flow, show
+up in the run form and the report, are cached like the built-ins, and a change to any of
+them (or to a helper module of theirs) recomputes only its stages."""
 
 from __future__ import annotations
 
@@ -9,17 +10,20 @@ import importlib
 import shutil
 import sys
 
+import numpy as np
 import pytest
 
 from rmc.tasks.code_digest import Source
 from rmc_core.compression import COMPRESSIONS
-from rmc_core.config import StudentConfig
+from rmc_core.config import StudentConfig, SubnetworkConfig
 from rmc_core.evaluation import EVALUATIONS
+from rmc_core.objectives.estimators import ESTIMATORS
 from rmc_core.report import markdown_report
 from rmc_core.store import Store
-from tests.conftest import FAST, tiny_run_config
+from tests.conftest import FAST, TINY_SPARSITIES, tiny_run_config
 
-PLUGINS = {"random_pruning": (COMPRESSIONS, "random"), "confidence": (EVALUATIONS, "confidence")}
+PLUGINS = {"random_pruning": (COMPRESSIONS, "random"), "confidence": (EVALUATIONS, "confidence"),
+           "margin": (ESTIMATORS, "margin")}
 
 
 
@@ -37,10 +41,12 @@ def plugins():
 def plugin_config(**overrides):
     return tiny_run_config(student=StudentConfig.model_validate({"compression": {"kind": "random", "sparsity": 0.4},
                                                                  "train": FAST.model_dump()}),
+                           subnetworks=SubnetworkConfig(sparsities=TINY_SPARSITIES, train=FAST, estimator="margin"),
                            methods=("vanilla", "rmc"), evaluations=(*EVALUATIONS,), **overrides)
 
 
-def test_a_registered_compression_and_evaluation_run_through_the_flow_and_the_report(plugins, prefect_api, tmp_path):
+def test_a_registered_compression_evaluation_and_estimator_run_through_the_flow_and_the_report(plugins, prefect_api,
+                                                                                              tmp_path):
     from rmc.flows.rmc_flow import RmcParameters, rmc_flow
 
     params = RmcParameters(config=plugin_config(), store_root=str(tmp_path / "store"))
@@ -55,9 +61,16 @@ def test_a_registered_compression_and_evaluation_run_through_the_flow_and_the_re
     assert "| confidence |" in markdown_report(tables, "synthetic")  # the headline table takes its declared label
     assert "overconfidence" in set(tables["results_interval"]["metric"])  # a declared direction: intervals over seeds
 
+    # The estimator scored every row from the teacher's predictions, and no sub-network trained.
+    assert not [n for n in summary.computed if n.startswith("train-subnet")]
+    store = Store(tmp_path / "store")
+    top = np.sort(store.table(summary.artifacts["predict-teacher"], "dev").drop(columns="loss").to_numpy(), axis=1)
+    scored = store.table(summary.artifacts["difficulty"], "dev")["variance"].to_numpy()
+    np.testing.assert_allclose(scored, 1 - (top[:, -1] - top[:, -2]))
+
     schema = RmcParameters.model_json_schema()
     text = str(schema)
-    assert "'const': 'random'" in text and "'confidence'" in text  # the run form offers both
+    assert "'const': 'random'" in text and "'confidence'" in text and "'margin'" in text  # the run form offers all three
 
     again = rmc_flow(params)
     assert again.computed == [] and again.report == summary.report
@@ -78,7 +91,7 @@ def test_a_change_to_a_plugin_or_its_helper_recomputes_only_its_own_stages(name,
     package = tmp_path / f"copy_of_{name}"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    for file in ("random_pruning", "random_masks", "confidence"):
+    for file in ("random_pruning", "random_masks", "confidence", "margin"):
         shutil.copy(f"tests/plugins/{file}.py", package / f"{file}.py")
     monkeypatch.syspath_prepend(str(tmp_path))
     registry, key = PLUGINS[name]
@@ -93,6 +106,8 @@ def test_a_change_to_a_plugin_or_its_helper_recomputes_only_its_own_stages(name,
             "summarize[built-in]": ("summarize", {"evaluations": ("accuracy", "f_bias")}),
             "summarize[with confidence]": ("summarize", {"evaluations": ("accuracy", "confidence")}),
             "predict": ("predict", {}),
+            "difficulty[margin]": ("difficulty", {"estimator": "margin"}),
+            "difficulty[imp]": ("difficulty", {"estimator": "imp"}),
         }
         before = {s: Source().digest(("rmc_core.stages", fn), keys) for s, (fn, keys) in stages.items()}
         _touch_every_function(package / f"{touched}.py")
@@ -102,4 +117,5 @@ def test_a_change_to_a_plugin_or_its_helper_recomputes_only_its_own_stages(name,
         for module in [m for m in sys.modules if m.startswith(f"copy_of_{name}")]:
             sys.modules.pop(module)
     changed = {s for s in stages if before[s] != after[s]}
-    assert changed == ({"train[vanilla|random]"} if name == "random_pruning" else {"evaluate[confidence]", "summarize[with confidence]"})
+    assert changed == {"random_pruning": {"train[vanilla|random]"}, "margin": {"difficulty[margin]"},
+                       "confidence": {"evaluate[confidence]", "summarize[with confidence]"}}[name]

@@ -229,10 +229,10 @@ class AttackConfig(Frozen):
 class RunConfig(Frozen):
     """Everything one RMC run needs; the unit that is validated, hashed and reported.
 
-    The defaults are the demo: the synthetic task's sweep design (benchmarks/synthetic_sweep.py)
-    at shortcut strength 0.9, one seed, Vanilla and RMC. The teacher trains 3 epochs because
-    that is what the MiniLM teacher needs to learn the synthetic task's rule, not only its
-    shortcut (docs/results.md).
+    The defaults are the demo: the synthetic task's design (experiments/synthetic-0.9.yaml,
+    arm main) at shortcut strength 0.9, one seed, Vanilla and RMC. The teacher trains 3
+    epochs because that is what the MiniLM teacher needs to learn the synthetic task's rule,
+    not only its shortcut (docs/results.md).
     """
 
     task: Task = Field("synthetic", description="mnli (OOD: HANS), fever (FEVER-Symmetric), qqp (PAWS), the synthetic "

@@ -202,3 +202,45 @@ def test_the_command_line_refuses_a_file_and_merge_together(tmp_path):
     result = subprocess.run([sys.executable, "-m", "rmc.flows.cli", "experiment", str(REPO / "experiments" / "weekly.yaml"),
                              "--merge", str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2 and "name no file" in result.stderr
+
+
+# The sweeps whose per-seed files were migrated to experiment folders (docs/results/experiments/),
+# and the committed tables they were reported in.
+MIGRATED = {"synthetic-0.9": "synthetic-0.9/synthetic_sweep.csv", "synthetic-0.8": "synthetic-0.8-seeds01234/synthetic_sweep.csv",
+            "shortcut-mnli": "shortcut-mnli-0.7-seeds012/shortcut-mnli_sweep.csv"}
+
+
+@pytest.mark.parametrize("name", sorted(MIGRATED))
+def test_the_migrated_per_seed_files_reproduce_the_committed_t_intervals(name, tmp_path):
+    """The experiment report's t-intervals, computed from the migrated per-seed files,
+    are the ones the sweep reported (each model over seeds, RMC against each control and,
+    where the sweep merged seeds, against each baseline and the teacher); envelopes need
+    per-example data, which the migrated files do not keep."""
+    results = REPO / "docs" / "results"
+    out = tmp_path / "report"
+    assert main(["experiment", "--merge", str(results / "experiments" / name), "--store", str(tmp_path / "store"),
+                 "--out", str(out)]) == 0
+    models, compared = pd.read_csv(out / "models.csv"), pd.read_csv(out / "comparisons.csv", keep_default_na=False,
+                                                                       na_values=[""])
+    old = pd.read_csv(results / MIGRATED[name])
+    main_run = models.loc[models["arm"] == "main", "run"].iloc[0]
+    merged_seeds = (old["kind"] == "minus_teacher").any()  # a merge of seeds: every comparison a t-interval
+    checked = 0
+    for r in old.itertuples():
+        at = compared["metric"] == r.metric
+        if r.kind == "model":
+            row = models[(models["run"] == main_run) & (models["model"] == r.model) & (models["metric"] == r.metric)]
+            got = row[["mean", "low", "high"]].iloc[0]
+        elif r.kind == "rmc_minus_control":
+            control = r.model.split("[")[1].rstrip("]")  # the sweep's label "imp40-rmc[shuffled]"
+            got = compared[at & (compared["declared"] == f"main:rmc - {control}:rmc")][["difference", "t_low", "t_high"]].iloc[0]
+        elif r.kind in ("rmc_minus", "minus_teacher") and merged_seeds:
+            a, b = ("imp40-rmc", r.model) if r.kind == "rmc_minus" else (r.model, "teacher")
+            own = at & (compared["a_run"] == main_run) & (compared["b_run"] == main_run)
+            got = compared[own & (compared["a"] == a) & (compared["b"] == b)][["difference", "t_low", "t_high"]].iloc[0]
+        else:
+            continue
+        np.testing.assert_allclose(got.to_numpy(dtype=float), [r.value, r.low, r.high], rtol=1e-9, atol=1e-12,
+                                   err_msg=f"{name}: {r}")
+        checked += 1
+    assert checked >= 20

@@ -5,6 +5,7 @@ nothing is downloaded), `rmc run --help` answers and every module imports from t
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -34,10 +35,18 @@ print(len(names), "modules")
 """
 
 
+# What the distribution is built from (setuptools builds in the source folder, whose build/
+# could hold files of modules deleted since: the wheel is built from a copy of these).
+SOURCES = ("pyproject.toml", "setup.py", "README.md", "rmc_core", "flows", "tasks", "deployments", "benchmarks")
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(REPO)],
+    source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
+    for name in SOURCES:
+        copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy
+        copy(REPO / name, source / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if (REPO / name).is_dir() else {}))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(source)],
                    check=True, capture_output=True, timeout=300)
     return next(out.glob("rmc-*.whl"))
 

@@ -9,6 +9,7 @@ the pure pipeline and the flow are the same DAG, not two copies of it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -301,134 +302,183 @@ class Branch(NamedTuple):
     queried: dict[str, dict[str, Any]]
 
 
+@dataclass
+class _Seed:
+    """One seed's branch, submitted step by step (`branch`). Trainings are submitted before
+    the predictions that wait on them, so that under a bounded worker pool a waiting
+    prediction never holds a slot a training could use."""
+
+    cfg: RunConfig
+    data: Any
+    store: Store
+    devices: list[str]
+    call: Call
+    tag: Callable[[str], str]
+    models: dict[str, Any] = field(default_factory=dict)
+    preds: dict[str, Any] = field(default_factory=dict)
+    # Where and how each model predicts, for the evaluations that query the models again.
+    placed: dict[str, tuple[str, TrainConfig]] = field(default_factory=dict)
+
+    @property
+    def task(self) -> TaskHandle:
+        return task_of(self.cfg)
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        cfg = self.cfg
+        return ("dev", *ood_names(self.task, cfg.data.source, cfg.data.shortcut_strength is not None))
+
+    def teacher(self) -> tuple[Any, Any]:
+        """The base (pre-trained encoder and the task's head) and the teacher: trained from
+        the base, or the user's fine-tuned classifier as it is (the base then is its own
+        weights, or the encoder named as its base)."""
+        cfg, call, store, data = self.cfg, self.call, self.store, self.data
+        if cfg.teacher.fine_tuned:
+            teacher = call(stages.import_teacher, cfg.teacher, task_spec(self.task).labels, store,
+                           fingerprint=model_digest(cfg.teacher.source))
+            base = teacher if cfg.teacher.base is None else call(
+                stages.prepare_base, cfg.teacher.model_copy(update={"source": cfg.teacher.base, "fine_tuned": False,
+                                                                    "label_map": None, "base": None}),
+                data, cfg.teacher_train.seed, store, fingerprint=model_digest(cfg.teacher.base))
+            return base, teacher
+        base = call(stages.prepare_base, cfg.teacher, data, cfg.teacher_train.seed, store,
+                    fingerprint=model_digest(cfg.teacher.source))
+        dynamics = {"record_dynamics": True} if ESTIMATORS[cfg.subnetworks.estimator].teacher_dynamics else {}
+        teacher = call(stages.train, base, data, cfg.teacher_train, store, device=self.devices[0], desc=self.tag("teacher"),
+                       **dynamics)
+        return base, teacher
+
+    def difficulty(self, base: Any, teacher: Any) -> tuple[Any, dict[str, Any], Any]:
+        """The estimator's sub-networks (if it trains any), the teacher's predictions, and
+        the difficulty scored from the product the estimator reads."""
+        cfg, call, store, data, sub = self.cfg, self.call, self.store, self.data, self.cfg.subnetworks
+        names = [subnetwork_name(s) for s in sub.sparsities]
+        placement = dict(zip(names, assign_devices(len(names), self.devices)))
+        trains = trained_by(sub.estimator, sub.controls_on)
+        if trains == "imp":
+            subnets = {name: call(stages.train, base, data, sub.train, store, compression=subnetwork_compression(cfg, s),
+                                  device=placement[name], desc=self.tag(name)) for name, s in zip(names, sub.sparsities)}
+        elif trains == "oneshot":
+            subnets = {name: call(stages.prune_oneshot, teacher, data, s, sub.scope, sub.train, sub.recovery_epochs, store,
+                                  device=placement[name], desc=self.tag(name)) for name, s in zip(names, sub.sparsities)}
+        else:
+            subnets = {}
+        teacher_pred = call(stages.predict, teacher, data, ("train", *self.splits), cfg.teacher_train, store,
+                            device=self.devices[0], desc=self.tag("teacher"))
+        subnet_preds = {name: call(stages.predict, ref, data, ("train", "dev"), sub.train, store, device=placement[name],
+                                   desc=self.tag(name)) for name, ref in subnets.items()}
+        products = {"subnetworks": list(subnet_preds.values()), "teacher-predictions": [teacher_pred], "teacher": [teacher],
+                    "data": [data]}
+        difficulty = call(stages.difficulty, sub.estimator, products[ESTIMATORS[sub.estimator].reads], difficulty_floor(cfg),
+                          store, seed=sub.train.seed)
+        self.models["teacher"], self.preds["teacher"] = teacher, teacher_pred
+        self.placed["teacher"] = (self.devices[0], cfg.teacher_train)
+        return teacher_pred, subnet_preds, difficulty
+
+    def students(self, base: Any, teacher: Any, teacher_pred: Any, difficulty: Any, bias: Any, ood_data: Any) -> None:
+        """One student per method, each from its spec: its per-row targets, its first stage
+        (JTT), its mask search (SRNets' scenario 2), its training data (the upper bound's),
+        and its int8 copy."""
+        cfg, call, store, data, st = self.cfg, self.call, self.store, self.data, self.cfg.student
+        student_base = starting_model(st.compression, base, teacher)
+        if spec_of(st.compression).prepare is not None:
+            student_base = call(stages.prepare_student, st.compression, student_base, data, st.train.seed, store)
+        mask_search = spec_of(st.compression).mask_from(st.compression)
+        # Quantization-aware training simulates int8 rounding on fp32 values: bf16 autocast would
+        # round them again, off the int8 grid. int8 models run on the CPU (torch's int8 kernels).
+        qat = {"quantize_aware": True} if st.quantize == "qat-int8" else {}
+        student_train = st.train.model_copy(update={"precision": "fp32"}) if qat else st.train
+        for i, method in enumerate(cfg.methods):
+            spec, name, device = METHODS[method], student_name(st.compression, method), self.devices[i % len(self.devices)]
+            per_sample = self.targets(method, student_base, teacher_pred, difficulty, bias, device)
+            # No loss parameters keys like the default (None), so that a Vanilla student trained with
+            # a sub-network's recipe is that sub-network's cached artifact, not a second training.
+            loss_params = select(spec.loss_params, cfg.method) or None
+            start = student_base
+            if mask_search is not None:
+                searched = call(stages.train, starting_model(mask_search, base, teacher), data, st.train, store, method=method,
+                                loss_params=loss_params, compression=mask_search, per_sample_ref=per_sample, device=device,
+                                desc=self.tag(f"{name}-mask-search"))
+                start = call(stages.mask_student, searched, student_base, store)
+            trained_on = ood_data if spec.upper_bound else data
+            self.models[name] = call(stages.train, start, trained_on, student_train, store, method=method,
+                                     loss_params=loss_params, compression=st.compression, per_sample_ref=per_sample,
+                                     device=device, desc=self.tag(name), **qat)
+            self.preds[name] = call(stages.predict, self.models[name], data, self.splits, student_train, store, device=device,
+                                    desc=self.tag(name))
+            self.placed[name] = (device, student_train)
+            if st.quantize != "none":
+                self.int8(name)
+
+    def targets(self, method: str, student_base: Any, teacher_pred: Any, difficulty: Any, bias: Any, device: str) -> Any:
+        """A method's per-row training inputs (soft targets, weights), from the products its
+        spec needs; None for a method that trains on the gold labels alone."""
+        cfg, call, store, data, spec = self.cfg, self.call, self.store, self.data, METHODS[method]
+        first_stage_pred = None
+        if spec.first_stage_epochs is not None:
+            first_cfg = cfg.student.train.model_copy(update={"epochs": getattr(cfg.method, spec.first_stage_epochs)})
+            first = call(stages.train, student_base, data, first_cfg, store, device=device,
+                         desc=self.tag(f"{method}-first-stage"))
+            first_stage_pred = call(stages.predict, first, data, ("train",), first_cfg, store, device=device,
+                                    desc=self.tag(f"{method}-first-stage"))
+        if spec.targets is None:
+            return None
+        return call(stages.student_inputs, method, select(spec.target_params, cfg.method), store,
+                    teacher_pred_ref=teacher_pred if "teacher_probs" in spec.needs else None,
+                    difficulty_ref=difficulty if "difficulty" in spec.needs else None,
+                    first_stage_pred_ref=first_stage_pred, data_ref=data if first_stage_pred is not None else None,
+                    **({"bias_pred_ref": bias} if spec.needs & BIAS_PRODUCTS else {}))
+
+    def int8(self, name: str) -> None:
+        """A student's int8 copy, a model of its own, predicting on the CPU (torch's int8 kernels)."""
+        int8, predict = int8_name(name), self.cfg.student.train.model_copy(update={"precision": "fp32"})
+        self.models[int8] = self.call(stages.quantize, self.models[name], self.cfg.student.quantize, self.store,
+                                      desc=self.tag(int8))
+        self.preds[int8] = self.call(stages.predict, self.models[int8], self.data, self.splits, predict, self.store,
+                                     device="cpu", desc=self.tag(int8))
+        self.placed[int8] = ("cpu", predict)
+
+    def evaluations(self, teacher_pred: Any, subnet_preds: dict[str, Any], difficulty: Any) -> tuple[dict, dict]:
+        """Each evaluation the run's settings switch on, from the products its spec needs;
+        those that query the models again get a stage per model first."""
+        cfg, call, store, data = self.cfg, self.call, self.store, self.data
+        evaluations, queried = {}, {}
+        evaluated = [n for n in active(cfg.evaluations, cfg) if EVALUATIONS[n].measure is None]
+        # The teacher's train rows are predicted anyway (the students' soft targets, the
+        # teacher-loss estimator); a student's only for an evaluation that needs them, in a
+        # stage of their own so that its dev and OOD predictions stay cached either way.
+        train_preds = {}
+        if any("train" in EVALUATIONS[n].needs for n in evaluated):
+            train_preds = {m: teacher_pred if m == "teacher" else call(
+                stages.predict, ref, data, ("train",), self.placed[m][1], store, device=self.placed[m][0],
+                desc=self.tag(f"{m}-train-rows")) for m, ref in self.models.items()}
+        for name in evaluated:
+            spec = EVALUATIONS[name]
+            if spec.query is not None:
+                settings = settings_of(spec, cfg)
+                queried[name] = {m: call(stages.query_model, name, ref, data, self.task, settings, self.placed[m][1], store,
+                                         device=self.placed[m][0], desc=self.tag(f"{name}-{m}"))
+                                 for m, ref in self.models.items()}
+            evaluations[name] = call(stages.evaluate, name, self.task, data, self.preds, store,
+                                     subnet_pred_refs=subnet_preds if "subnetworks" in spec.needs else None,
+                                     difficulty_ref=difficulty if "difficulty" in spec.needs else None,
+                                     query_refs=queried.get(name),
+                                     train_pred_refs=train_preds if "train" in spec.needs else None, desc=self.tag(name))
+        return evaluations, queried
+
+
 def branch(cfg: RunConfig, data: Any, store: Store, devices: list[str], call: Call, tag: Callable[[str], str],
            bias: Any = None, ood_data: Any = None) -> Branch:
     """One seed: teacher -> sub-networks -> difficulty -> students (RMC and baselines) -> report.
     `bias`: the bias-only model's predictions, shared by every seed (the known-bias methods);
     `ood_data`: the data with the OOD training rows, which only the upper bound's student trains on."""
-    task = task_of(cfg)
-    splits = ("dev", *ood_names(task, cfg.data.source, cfg.data.shortcut_strength is not None))
-    # Trainings are submitted before the predictions that wait on them, so that under a
-    # bounded worker pool a waiting prediction never holds a slot a training could use.
-    sub = cfg.subnetworks
-    if cfg.teacher.fine_tuned:
-        # The user's classifier as it is; sub-networks and students start from its weights,
-        # or from the encoder named as its base.
-        teacher = call(stages.import_teacher, cfg.teacher, task_spec(task).labels, store,
-                       fingerprint=model_digest(cfg.teacher.source))
-        base = teacher if cfg.teacher.base is None else call(
-            stages.prepare_base, cfg.teacher.model_copy(update={"source": cfg.teacher.base, "fine_tuned": False,
-                                                                "label_map": None, "base": None}),
-            data, cfg.teacher_train.seed, store, fingerprint=model_digest(cfg.teacher.base))
-    else:
-        base = call(stages.prepare_base, cfg.teacher, data, cfg.teacher_train.seed, store,
-                    fingerprint=model_digest(cfg.teacher.source))
-        dynamics = {"record_dynamics": True} if ESTIMATORS[sub.estimator].teacher_dynamics else {}
-        teacher = call(stages.train, base, data, cfg.teacher_train, store, device=devices[0], desc=tag("teacher"), **dynamics)
-    names = [subnetwork_name(s) for s in sub.sparsities]
-    placement = dict(zip(names, assign_devices(len(names), devices)))
-    trains = trained_by(sub.estimator, sub.controls_on)
-    if trains is None:
-        subnets = {}
-    elif trains == "imp":
-        subnets = {
-            name: call(stages.train, base, data, sub.train, store, compression=subnetwork_compression(cfg, s),
-                       device=placement[name], desc=tag(name))
-            for name, s in zip(names, sub.sparsities)
-        }
-    else:
-        subnets = {
-            name: call(stages.prune_oneshot, teacher, data, s, sub.scope, sub.train, sub.recovery_epochs, store,
-                       device=placement[name], desc=tag(name))
-            for name, s in zip(names, sub.sparsities)
-        }
-    teacher_pred = call(stages.predict, teacher, data, ("train", *splits), cfg.teacher_train, store,
-                        device=devices[0], desc=tag("teacher"))
-    subnet_preds = {
-        name: call(stages.predict, ref, data, ("train", "dev"), sub.train, store, device=placement[name], desc=tag(name))
-        for name, ref in subnets.items()
-    }
-    products = {"subnetworks": list(subnet_preds.values()), "teacher-predictions": [teacher_pred], "teacher": [teacher],
-                "data": [data]}
-    difficulty = call(stages.difficulty, sub.estimator, products[ESTIMATORS[sub.estimator].reads], difficulty_floor(cfg), store,
-                      seed=sub.train.seed)
-
-    st = cfg.student
-    student_base = starting_model(st.compression, base, teacher)
-    if spec_of(st.compression).prepare is not None:
-        student_base = call(stages.prepare_student, st.compression, student_base, data, st.train.seed, store)
-    mask_search = spec_of(st.compression).mask_from(st.compression)
-    # Quantization-aware training simulates int8 rounding on fp32 values: bf16 autocast would
-    # round them again, off the int8 grid. int8 models run on the CPU (torch's int8 kernels).
-    qat = {"quantize_aware": True} if st.quantize == "qat-int8" else {}
-    student_train = st.train.model_copy(update={"precision": "fp32"}) if qat else st.train
-    int8_predict = st.train.model_copy(update={"precision": "fp32"})
-
-    models: dict[str, Any] = {"teacher": teacher}
-    preds: dict[str, Any] = {"teacher": teacher_pred}
-    # Where and how each model predicts, for the evaluations that query the models again.
-    placed: dict[str, tuple[str, TrainConfig]] = {"teacher": (devices[0], cfg.teacher_train)}
-    for i, method in enumerate(cfg.methods):
-        spec, name, device = METHODS[method], student_name(st.compression, method), devices[i % len(devices)]
-        first_stage_pred = None
-        if spec.first_stage_epochs is not None:
-            first_cfg = st.train.model_copy(update={"epochs": getattr(cfg.method, spec.first_stage_epochs)})
-            first = call(stages.train, student_base, data, first_cfg, store, device=device, desc=tag(f"{method}-first-stage"))
-            first_stage_pred = call(stages.predict, first, data, ("train",), first_cfg, store,
-                                    device=device, desc=tag(f"{method}-first-stage"))
-        per_sample = None
-        if spec.targets is not None:
-            per_sample = call(
-                stages.student_inputs, method, select(spec.target_params, cfg.method), store,
-                teacher_pred_ref=teacher_pred if "teacher_probs" in spec.needs else None,
-                difficulty_ref=difficulty if "difficulty" in spec.needs else None,
-                first_stage_pred_ref=first_stage_pred,
-                data_ref=data if first_stage_pred is not None else None,
-                **({"bias_pred_ref": bias} if spec.needs & BIAS_PRODUCTS else {}),
-            )
-        # No loss parameters keys like the default (None), so that a Vanilla student trained with
-        # a sub-network's recipe is that sub-network's cached artifact, not a second training.
-        loss_params = select(spec.loss_params, cfg.method) or None
-        start = student_base
-        if mask_search is not None:
-            searched = call(stages.train, starting_model(mask_search, base, teacher), data, st.train, store, method=method,
-                            loss_params=loss_params, compression=mask_search, per_sample_ref=per_sample, device=device,
-                            desc=tag(f"{name}-mask-search"))
-            start = call(stages.mask_student, searched, student_base, store)
-        trained_on = ood_data if spec.upper_bound else data
-        models[name] = call(stages.train, start, trained_on, student_train, store, method=method, loss_params=loss_params,
-                            compression=st.compression, per_sample_ref=per_sample, device=device, desc=tag(name), **qat)
-        preds[name] = call(stages.predict, models[name], data, splits, student_train, store, device=device, desc=tag(name))
-        placed[name] = (device, student_train)
-        if st.quantize != "none":
-            int8 = int8_name(name)
-            models[int8] = call(stages.quantize, models[name], st.quantize, store, desc=tag(int8))
-            preds[int8] = call(stages.predict, models[int8], data, splits, int8_predict, store, device="cpu", desc=tag(int8))
-            placed[int8] = ("cpu", int8_predict)
-
-    evaluations, queried = {}, {}
-    evaluated = [n for n in active(cfg.evaluations, cfg) if EVALUATIONS[n].measure is None]
-    # The teacher's train rows are predicted anyway (the students' soft targets, the
-    # teacher-loss estimator); a student's only for an evaluation that needs them, in a
-    # stage of their own so that its dev and OOD predictions stay cached either way.
-    train_preds = {}
-    if any("train" in EVALUATIONS[n].needs for n in evaluated):
-        train_preds = {m: teacher_pred if m == "teacher" else call(
-            stages.predict, ref, data, ("train",), placed[m][1], store, device=placed[m][0], desc=tag(f"{m}-train-rows"))
-            for m, ref in models.items()}
-    for name in evaluated:
-        spec = EVALUATIONS[name]
-        if spec.query is not None:
-            settings = settings_of(spec, cfg)
-            queried[name] = {m: call(stages.query_model, name, ref, data, task, settings, placed[m][1], store,
-                                     device=placed[m][0], desc=tag(f"{name}-{m}")) for m, ref in models.items()}
-        evaluations[name] = call(stages.evaluate, name, task, data, preds, store,
-                                 subnet_pred_refs=subnet_preds if "subnetworks" in spec.needs else None,
-                                 difficulty_ref=difficulty if "difficulty" in spec.needs else None,
-                                 query_refs=queried.get(name),
-                                 train_pred_refs=train_preds if "train" in spec.needs else None, desc=tag(name))
-    report = call(stages.report, task, evaluations, models, identities(cfg), store, desc=tag("report"))
-    return Branch(report, preds, models, queried)
+    seed = _Seed(cfg, data, store, devices, call, tag)
+    base, teacher = seed.teacher()
+    teacher_pred, subnet_preds, difficulty = seed.difficulty(base, teacher)
+    seed.students(base, teacher, teacher_pred, difficulty, bias, ood_data)
+    evaluations, queried = seed.evaluations(teacher_pred, subnet_preds, difficulty)
+    report = call(stages.report, seed.task, evaluations, seed.models, identities(cfg), store, desc=tag("report"))
+    return Branch(report, seed.preds, seed.models, queried)
 
 
 def run_local(cfg: RunConfig, store_root: Path, devices: list[str] | None = None, call: Call = direct) -> dict:

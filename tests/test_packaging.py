@@ -104,3 +104,16 @@ def test_the_libraries_in_every_cache_key_are_pinned_exactly_and_installed_as_pi
     assert set(LIBRARIES) <= set(pins), sorted(set(LIBRARIES) - set(pins))
     assert {name: version(name).split("+")[0] for name in LIBRARIES} == {name: pins[name] for name in LIBRARIES}
     assert library_versions()["torch"].startswith(pins["torch"])
+
+
+def test_no_function_is_longer_than_80_lines():
+    """Small functions with one job each (the DAG's seed branch is a sequence of steps)."""
+    import ast
+
+    long = []
+    for folder in ("rmc_core", "flows", "tasks", "deployments", "benchmarks"):
+        for path in (REPO / folder).rglob("*.py"):
+            long += [f"{path.relative_to(REPO)}:{n.name} ({n.end_lineno - n.lineno + 1} lines)"
+                     for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                     and n.end_lineno - n.lineno + 1 > 80]
+    assert not long, long

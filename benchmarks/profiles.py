@@ -21,9 +21,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from rmc_core.compression.distilled import DistilledConfig
-from rmc_core.compression.imp import ImpConfig
-from rmc_core.compression.structured import StructuredConfig
+from rmc_core.compression.distilled_config import DistilledConfig
+from rmc_core.compression.imp_config import ImpConfig
+from rmc_core.compression.structured_config import StructuredConfig
 from rmc_core.config import (
     AttackConfig,
     DataConfig,

@@ -22,8 +22,7 @@ from pydantic import (
 )
 
 from rmc_core.compression import COMPRESSIONS, CompressionConfig
-from rmc_core.compression.imp import ImpConfig, Scope
-from rmc_core.quantization import Quantize
+from rmc_core.compression.imp_config import ImpConfig, Scope
 from rmc_core.compression.registry import validate_compression
 from rmc_core.data.task_file import FileTask, read_task_file
 from rmc_core.evaluation import EVALUATIONS
@@ -37,6 +36,8 @@ from rmc_core.training.precision import Precision
 # TaskName lists rmc_core.data.registry.TASKS (a test keeps the two equal).
 TaskName = Literal["mnli", "fever", "qqp", "synthetic"]
 Batching = Literal["auto", "grouped", "random"]
+# A student's int8 copy (rmc_core/quantization.py): none, after training, or trained for it.
+Quantize = Literal["none", "dynamic-int8", "qat-int8"]
 TASK_FILE_SUFFIXES = (".json", ".yaml", ".yml")
 
 

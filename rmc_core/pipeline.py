@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from rmc_core import stages
 from rmc_core.compression import CompressionConfig, spec_of
-from rmc_core.compression.imp import ImpConfig
+from rmc_core.compression.imp_config import ImpConfig
 from rmc_core.config import RunConfig, TrainConfig
 from rmc_core.data.fingerprint import files_digest, model_digest
 from rmc_core.data.registry import (

@@ -24,7 +24,7 @@ import json
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -35,7 +35,9 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrai
 from rmc_core.artifact_layout import INT8_WEIGHTS, QUANTIZATION
 from rmc_core.training.hooks import Hook
 
-Quantize = Literal["none", "dynamic-int8", "qat-int8"]
+if TYPE_CHECKING:
+    from rmc_core.config import Quantize
+
 # The int8 grids torch's dynamic Linear uses: symmetric qint8 weights, and inputs in
 # quint8 with the 7-bit range x86/fbgemm kernels take to stay clear of overflow.
 WEIGHT_QMIN, WEIGHT_QMAX = -128, 127

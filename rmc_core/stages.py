@@ -19,9 +19,9 @@ import pandas as pd
 from rmc_core.compression import CompressionConfig, spec_of
 from rmc_core.compression.imp import finalize, hold, prune_to, sparsity_report
 from rmc_core.compression.masked import transfer_mask
-from rmc_core.quantization import Quantize, QuantAware, int8_modules, save_int8, to_int8
+from rmc_core.quantization import QuantAware, int8_modules, save_int8, to_int8
 from rmc_core.compression.registry import StudentInit
-from rmc_core.config import DataConfig, ModelSpec, TrainConfig
+from rmc_core.config import DataConfig, ModelSpec, Quantize, TrainConfig
 from rmc_core.data.texts import all_texts
 from rmc_core.data.registry import TaskData, TaskHandle, TaskSpec, load_ood_train, load_task_data, task_spec
 from rmc_core.objectives.bias_model import BiasModel, bias_probabilities

@@ -7,8 +7,8 @@ from pydantic import ValidationError
 
 from rmc_core import pipeline
 from rmc_core.training import loop as training
-from rmc_core.compression.distilled import DistilledConfig
-from rmc_core.compression.imp import ImpConfig
+from rmc_core.compression.distilled_config import DistilledConfig
+from rmc_core.compression.imp_config import ImpConfig
 from rmc_core.config import DataConfig, ModelSpec, RunConfig, StudentConfig, SubnetworkConfig
 from rmc_core.objectives.methods import METHODS, MethodConfig
 from rmc_core.models import build_base, save_model

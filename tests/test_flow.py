@@ -13,10 +13,10 @@ from pydantic import ValidationError
 
 from rmc.flows.rmc_flow import RmcParameters, RunSummary, rmc_flow
 from rmc.flows.experiment_flow import ExperimentParameters, experiment_flow
-from rmc_core.compression.masked import MaskedConfig
-from rmc_core.compression.spd import SpdConfig
-from rmc_core.compression.structured import StructuredConfig
-from rmc_core.compression.theseus import TheseusConfig
+from rmc_core.compression.masked_config import MaskedConfig
+from rmc_core.compression.spd_config import SpdConfig
+from rmc_core.compression.structured_config import StructuredConfig
+from rmc_core.compression.theseus_config import TheseusConfig
 from rmc_core.config import AttackConfig, StudentConfig, SubnetworkConfig
 from rmc_core.costs import COST
 from rmc_core.data.sources import DataError

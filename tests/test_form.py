@@ -38,3 +38,19 @@ def test_relative_paths_are_shown_resolved_where_the_form_is_served():
 
     schema = RmcParameters.model_json_schema()
     assert str(Path.cwd()) in schema["properties"]["store_root"]["description"]
+
+
+def test_the_config_and_its_form_load_neither_torch_nor_transformers():
+    """The registries hold light specs (each kind's settings in its `*_config.py`, the
+    methods' losses and the evaluations' models imported where they run): validating a
+    config and drawing the run form is quick and needs no torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys, time; t = time.perf_counter(); import rmc_core.config, rmc_core.experiment; "
+            "from rmc_core.config import RunConfig; RunConfig.model_json_schema(); RunConfig(); "
+            "print(time.perf_counter() - t, 'torch' in sys.modules, 'transformers' in sys.modules)")
+    seconds, torch, transformers = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                                  check=True).stdout.split()
+    assert (torch, transformers) == ("False", "False")
+    assert float(seconds) < 6  # about 2 s here (it was 6-8 s with torch); a loaded 2-core machine is slower

@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from safetensors.torch import load_file
 
 from rmc_core import stages
-from rmc_core.compression.masked import MaskedConfig, MaskLearning, ScoredMask, masked_linears, top_mask
+from rmc_core.compression.masked import MaskLearning, ScoredMask, masked_linears, top_mask
+from rmc_core.compression.masked_config import MaskedConfig
 from rmc_core.models import load_model
 from rmc_core.store import Store
 from tests.conftest import FAST, tiny_data_and_base, tiny_run_config

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from rmc_core.objectives import methods
 from rmc_core.config import RunConfig
-from rmc_core.objectives.losses import distillation_loss, weighted_cross_entropy
+from rmc_core.objectives.losses import distillation_loss, distillation_objective, weighted_cross_entropy
 from rmc_core.objectives.methods import METHODS, MethodConfig, MethodSpec, register
 from rmc_core.pipeline import run_local, student_name
 from rmc_core.objectives.smoothing import smooth_probs
@@ -22,7 +21,7 @@ def uniform_method():
     spec = register(MethodSpec(
         name="uniform-mix",
         summary="Eq. 3 with targets halfway between the teacher and uniform",
-        loss=methods.distillation_objective,
+        loss=distillation_objective,
         targets=lambda teacher_probs: 0.5 * teacher_probs + 0.5 / teacher_probs.shape[1],
     ))
     yield spec

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rmc_core.compression.distilled import DistilledConfig
+from rmc_core.compression.distilled_config import DistilledConfig
 from rmc_core.config import StudentConfig
 from rmc_core.evaluation.tables import OOD_UNION
 from rmc_core.objectives.methods import METHODS

@@ -84,7 +84,7 @@ def test_a_transformers_folder_is_refused_for_an_int8_model(tiny, tmp_path):
 def test_quantization_aware_training_of_a_masked_student_is_refused_before_any_training():
     from pydantic import ValidationError
 
-    from rmc_core.compression.masked import MaskedConfig
+    from rmc_core.compression.masked_config import MaskedConfig
     from rmc_core.config import StudentConfig
 
     with pytest.raises(ValidationError, match="qat-int8 cannot train a masked student"):

@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from safetensors.torch import load_file
 
 from rmc_core import stages
-from rmc_core.compression.spd import SparseProgressive, SpdConfig, boundaries, layerwise_loss, spd_rate, stage_lr, stage_of
+from rmc_core.compression.spd import SparseProgressive, boundaries, layerwise_loss, spd_rate, stage_lr, stage_of
+from rmc_core.compression.spd_config import SpdConfig
 from rmc_core.models import build_base, load_model
 from rmc_core.store import Store
 from tests.conftest import FAST, TINY, tiny_data_and_base

@@ -19,7 +19,8 @@ from rmc_core.model_spec import ModelSpec, TinyBertSpec
 from rmc_core.export import export_hf, export_onnx
 from rmc_core.objectives.losses import gold_objective
 from rmc_core.models import build_base, load_model, save_model, tiny_bert, train_tokenizer
-from rmc_core.compression.structured import StructuredConfig, StructuredPruning, attach_gates, check_fits, compact
+from rmc_core.compression.structured import StructuredPruning, attach_gates, compact
+from rmc_core.compression.structured_config import check_fits, StructuredConfig
 from rmc_core.training.loop import fine_tune
 
 SPEC = TinyBertSpec(hidden_size=64, num_hidden_layers=3, num_attention_heads=4, intermediate_size=96, vocab_size=300)
@@ -215,3 +216,11 @@ def test_export_writes_rmcs_own_modeling_file_and_verify_flags_a_foreign_one(tin
     assert (tmp_path / "hf" / MODELING_FILE).read_bytes() == own_modeling_source()
     assert cli.main(["verify", "--store", str(tmp_path / "s")]) == 1
     assert f"{store.path(ref) / MODELING_FILE} differs from rmc's own {MODELING_FILE}" in capsys.readouterr().err
+
+
+def test_the_registration_names_the_encoders_the_rebuild_knows():
+    """structured_config.py stays torch-free, so it lists them itself; pruned_bert.py rebuilds them."""
+    from rmc_core.compression.structured_config import ARCHITECTURES
+    from rmc_core.pruned_bert import PRUNED_OF
+
+    assert ARCHITECTURES == tuple(PRUNED_OF)

@@ -9,7 +9,8 @@ import torch
 from safetensors.torch import load_file
 
 from rmc_core import stages
-from rmc_core.compression.theseus import ModuleReplacing, TheseusConfig, check, replace_rate
+from rmc_core.compression.theseus import ModuleReplacing, replace_rate
+from rmc_core.compression.theseus_config import check, TheseusConfig
 from rmc_core.model_spec import ModelSpec, TinyBertSpec
 from rmc_core.models import encoder_config, load_model
 from rmc_core.store import Store

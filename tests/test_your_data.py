@@ -209,11 +209,11 @@ def test_every_compression_trains_a_roberta_student(tmp_path):
     after the padding id, its tokenizer has no token types)."""
     from rmc_core import stages
     from rmc_core.compression import COMPRESSIONS
-    from rmc_core.compression.imp import ImpConfig
-    from rmc_core.compression.masked import MaskedConfig
-    from rmc_core.compression.spd import SpdConfig
-    from rmc_core.compression.structured import StructuredConfig
-    from rmc_core.compression.theseus import TheseusConfig
+    from rmc_core.compression.imp_config import ImpConfig
+    from rmc_core.compression.masked_config import MaskedConfig
+    from rmc_core.compression.spd_config import SpdConfig
+    from rmc_core.compression.structured_config import StructuredConfig
+    from rmc_core.compression.theseus_config import TheseusConfig
     from rmc_core.config import DataConfig, ModelSpec
     from rmc_core.store import Store
 

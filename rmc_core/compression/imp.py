@@ -11,30 +11,13 @@ without recomputing it every step (torch.nn.utils.prune's reparametrisation cost
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import ConfigDict, Field
 from torch import nn
 
-from rmc_core.compression.registry import CompressionConfig, CompressionSpec, register
 from rmc_core.compression.schedule import HOLD, Schedule, cubic_ramp
-from rmc_core.model_spec import FAMILIES
-from rmc_core.schema import Sparsity
 from rmc_core.training.hooks import Hook
 
 MASK = "weight_mask"
-Scope = Literal["per_matrix", "global"]
-
-
-class ImpConfig(CompressionConfig):
-    """Unstructured magnitude pruning of the teacher's architecture to `sparsity`, during fine-tuning."""
-
-    model_config = ConfigDict(title="IMP (kind \"pruned\")")
-    kind: Literal["pruned"] = Field("pruned", description="unstructured magnitude pruning (IMP) of the teacher's architecture")
-    sparsity: Sparsity = Field(0.4, description="share of the encoder's prunable weights set to zero, in (0, 1)")
-    scope: Scope = Field("per_matrix", description="per_matrix: every matrix to the same sparsity; global: one ranking")
-    schedule: Schedule = Field(Schedule(), title="Pruning schedule", description="when pruning happens during training")
 
 
 def prunable_linears(model: nn.Module) -> dict[str, nn.Linear]:
@@ -182,12 +165,3 @@ def hold(sparsity: float, scope: str) -> MagnitudePruning:
     return MagnitudePruning(sparsity, scope, HOLD)
 
 
-PRUNED = register(CompressionSpec(
-    kind="pruned",
-    summary="iterative magnitude pruning of the encoder's linear weights during fine-tuning (the paper's students)",
-    config=ImpConfig,
-    label=lambda cfg: f"imp{round(cfg.sparsity * 100)}",
-    sparsity=lambda cfg: cfg.sparsity,
-    hooks=lambda cfg: [MagnitudePruning(cfg.sparsity, cfg.scope, cfg.schedule)],
-    architectures=FAMILIES,
-))

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ConfigDict
-from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from rmc_core.registry import Registry
 from rmc_core.schema import Frozen
-from rmc_core.training.hooks import Hook
+
+if TYPE_CHECKING:  # the run config imports this registry and stays torch-free
+    from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+    from rmc_core.training.hooks import Hook
 
 
 class CompressionConfig(Frozen):
@@ -40,7 +43,8 @@ class StudentInit:
     seed: int
 
 
-Prepare = Callable[[Any, PreTrainedModel, PreTrainedTokenizerBase, StudentInit], tuple[PreTrainedModel, PreTrainedTokenizerBase]]
+Prepare = Callable[[Any, "PreTrainedModel", "PreTrainedTokenizerBase", StudentInit],
+                   tuple["PreTrainedModel", "PreTrainedTokenizerBase"]]
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class CompressionSpec:
     config: type[CompressionConfig]
     label: Callable[[Any], str]
     sparsity: Callable[[Any], float]
-    hooks: Callable[[Any], list[Hook]] = lambda cfg: []
+    hooks: Callable[[Any], list["Hook"]] = lambda cfg: []
     prepare: Prepare | None = None
     # Which model training starts from: "base" (the pre-trained encoder with the task's
     # head, or what `prepare` makes of it) or "teacher" (the fine-tuned teacher: masks
@@ -68,7 +72,7 @@ class CompressionSpec:
     # A compression whose mask is searched by another one first (SRNets' scenario 2: the
     # scenario-1 mask, by the same method), then put on the starting model.
     mask_from: Callable[[Any], CompressionConfig | None] = lambda cfg: None
-    check: Callable[[Any, PretrainedConfig, tuple[str, ...]], PretrainedConfig] = lambda cfg, teacher, labels: teacher
+    check: Callable[[Any, "PretrainedConfig", tuple[str, ...]], "PretrainedConfig"] = lambda cfg, teacher, labels: teacher
     # The teacher architectures (`config.model_type`) this kind is built and tested for;
     # preflight refuses any other by name before anything trains.
     architectures: tuple[str, ...] = ("bert",)

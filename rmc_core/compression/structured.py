@@ -16,37 +16,15 @@ ramp, and a pruned unit's gate stays 0. Every layer keeps at least one head and 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
-from pydantic import ConfigDict, Field, model_validator
 from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
 
 from rmc_core.pruned_bert import PRUNED_OF
-from rmc_core.compression.registry import CompressionConfig, CompressionSpec, register
-from rmc_core.compression.schedule import Schedule, cubic_ramp
-from rmc_core.schema import Real
+from rmc_core.compression.schedule import cubic_ramp
+from rmc_core.compression.structured_config import StructuredConfig, targets
 from rmc_core.training.hooks import Hook
-
-
-class StructuredConfig(CompressionConfig):
-    """Attention heads and FFN neurons removed during fine-tuning, ranked by the gradient of
-    the training loss w.r.t. their gates, on IMP's cubic ramp. The model that comes out is
-    physically smaller: a checkpoint with per-layer head and neuron counts that plain
-    transformers loads with trust_remote_code=True."""
-
-    model_config = ConfigDict(title="Structured heads and neurons (kind \"structured\")")
-    kind: Literal["structured"] = Field("structured", description="attention heads and FFN neurons removed: a smaller model")
-    heads: Real = Field(0.2, ge=0, lt=1, description="fraction of all attention heads pruned (paper Table 3: 28 of 144, ~20 %)")
-    neurons: Real = Field(0.0, ge=0, lt=1, description="fraction of all FFN intermediate neurons pruned")
-    schedule: Schedule = Field(Schedule(), title="Pruning schedule", description="when pruning happens during training")
-
-    @model_validator(mode="after")
-    def _prunes_something(self) -> StructuredConfig:
-        if self.heads == 0 and self.neurons == 0:
-            raise ValueError("structured pruning needs heads > 0 or neurons > 0")
-        return self
 
 
 def head_size(config: PretrainedConfig) -> int:
@@ -85,27 +63,6 @@ def attach_gates(model: PreTrainedModel) -> Gates:
         gates.handles.append(layer.attention.output.dense.register_forward_pre_hook(_scale_input(heads, head_size(config))))
         gates.handles.append(layer.output.dense.register_forward_pre_hook(_scale_input(neurons, 1)))
     return gates
-
-
-def targets(config: PretrainedConfig, cfg: StructuredConfig) -> tuple[int, int]:
-    """How many heads and FFN neurons the pruned model loses in all."""
-    layers = config.num_hidden_layers
-    return round(cfg.heads * config.num_attention_heads * layers), round(cfg.neurons * config.intermediate_size * layers)
-
-
-def check_fits(cfg: StructuredConfig, config: PretrainedConfig, labels: tuple[str, ...] = ()) -> PretrainedConfig:
-    """Refuse, before training, a target that would empty a layer or an encoder the gates
-    and the rebuild do not know (BERT's and RoBERTa's module layout)."""
-    if config.model_type not in PRUNED_OF:
-        raise ValueError(f"structured pruning supports {', '.join(PRUNED_OF)} encoders; this one is {config.model_type!r}")
-    heads, neurons = targets(config, cfg)
-    layers = config.num_hidden_layers
-    if heads > layers * (config.num_attention_heads - 1):
-        raise ValueError(f"pruning {heads} of {layers * config.num_attention_heads} heads would leave a layer without "
-                         f"heads; at most {layers * (config.num_attention_heads - 1)} can go")
-    if neurons > layers * (config.intermediate_size - 1):
-        raise ValueError(f"pruning {neurons} FFN neurons would leave a layer without neurons")
-    return config
 
 
 def prune_lowest(gates: list[torch.Tensor], importance: list[torch.Tensor], count: int) -> None:
@@ -223,26 +180,3 @@ class StructuredPruning(Hook):
 
     def report(self) -> dict[str, float]:
         return self.figures
-
-
-def nominal_sparsity(cfg: StructuredConfig) -> float:
-    """The share of encoder linear weights removed in BERT's layout (FFN 4x the hidden size,
-    so attention holds a third of them); the achieved figure is in the training record."""
-    return cfg.heads / 3 + 2 * cfg.neurons / 3
-
-
-def _label(cfg: StructuredConfig) -> str:
-    neurons = f"n{round(cfg.neurons * 100)}" if cfg.neurons else ""
-    return f"h{round(cfg.heads * 100)}{neurons}"
-
-
-STRUCTURED = register(CompressionSpec(
-    kind="structured",
-    summary="attention heads and FFN neurons pruned during fine-tuning, rebuilt physically smaller (paper Table 3)",
-    config=StructuredConfig,
-    label=_label,
-    sparsity=nominal_sparsity,
-    hooks=lambda cfg: [StructuredPruning(cfg)],
-    check=check_fits,
-    architectures=tuple(PRUNED_OF),
-))

@@ -13,16 +13,12 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from rmc_core.attack.candidates import EmbeddingNeighbours
-from rmc_core.attack.reference import reference_encoder
-from rmc_core.attack.similarity import SentenceSimilarity
-from rmc_core.attack.textfooler import attack_row
 from rmc_core.evaluation.registry import CORRECT, Column, EvaluationSpec, Inputs, Paired, Queried, Resampled, register
 from rmc_core.evaluation.statistics import resampled_means
-from rmc_core.models import load_model
-from rmc_core.training.predict import predict_logits, probs_from_logits
 from rmc_core.training.stopping import check, stoppable
 
+# The attack itself (rmc_core/attack/) and the models are imported where they run: the run
+# config imports this registration and stays torch-free.
 if TYPE_CHECKING:  # annotations only: the config imports the evaluations
     from rmc_core.config import AttackConfig
     from rmc_core.data.registry import TaskSpec
@@ -39,10 +35,19 @@ def attacked_rows(dev: pd.DataFrame, examples: int, seed: int) -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def _neighbours(k: int, min_cosine: float) -> EmbeddingNeighbours:
+    from rmc_core.attack.candidates import EmbeddingNeighbours
+    from rmc_core.attack.reference import reference_encoder
+
     return EmbeddingNeighbours.of_encoder(*reference_encoder(), k=k, min_cosine=min_cosine)
 
 
 def _query(q: Queried) -> dict[str, pd.DataFrame]:
+    from rmc_core.attack.reference import reference_encoder
+    from rmc_core.attack.similarity import SentenceSimilarity
+    from rmc_core.attack.textfooler import attack_row
+    from rmc_core.models import load_model
+    from rmc_core.training.predict import predict_logits, probs_from_logits
+
     s, side = q.settings, q.task.attacked
     if "text_b" not in q.data.dev.columns:  # a single-text task: the one text is attacked
         side = "text_a"

@@ -4,7 +4,8 @@ Unstructured sparsity leaves every matrix its full shape, so an IMP student is a
 and as slow as its teacher unless a sparse format or kernel exploits the zeros; heads and
 neurons removed, or layers dropped, make the matrices themselves smaller. This table
 measures every kind the same way: the same inputs, one process, one thread count, fp32,
-and the median of repeated rounds in which every model runs in turn.
+and the median of repeated rounds in which every model runs in turn. torch and the models
+are imported where the measuring is: the run config imports this registration.
 """
 
 from __future__ import annotations
@@ -17,14 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
-from transformers import DataCollatorWithPadding
 
-from rmc_core.quantization import INT8_WEIGHTS, int8_layer_tensors, is_int8
 from rmc_core.evaluation.registry import Column, EvaluationSpec, Measured, register
 from rmc_core.evaluation.statistics import median_interval
-from rmc_core.models import load_model
-from rmc_core.training.predict import encode_pairs
 
 WEIGHTS = "model.safetensors"
 
@@ -33,6 +29,10 @@ def size_figures(model: torch.nn.Module, model_dir: Path) -> dict[str, float]:
     """Parameters, non-zero parameters, and the weights file's size raw and deflated (the
     zeros of an unstructured-sparse model only shrink a compressed copy). An int8 model's
     int8 layers count as parameters; its file holds their weights at one byte each."""
+    import torch
+
+    from rmc_core.quantization import INT8_WEIGHTS, int8_layer_tensors, is_int8
+
     tensors = [*model.parameters(), *int8_layer_tensors(model)]
     params = sum(t.numel() for t in tensors)
     nonzero = sum(int(torch.count_nonzero(t)) for t in tensors)
@@ -58,6 +58,11 @@ class Timed:
 
 
 def prepared(model_dir: Path, rows: pd.DataFrame, max_length: int, batch_size: int) -> Timed:
+    from transformers import DataCollatorWithPadding
+
+    from rmc_core.models import load_model
+    from rmc_core.training.predict import encode_pairs
+
     model, tokenizer = load_model(model_dir)
     encoded = encode_pairs(rows, tokenizer, max_length)
     collate = DataCollatorWithPadding(tokenizer)
@@ -65,18 +70,20 @@ def prepared(model_dir: Path, rows: pd.DataFrame, max_length: int, batch_size: i
                  [collate(encoded[i : i + batch_size]) for i in range(0, len(encoded), batch_size)])
 
 
-@torch.inference_mode()
 def timed_rounds(models: dict[str, Timed], repeats: int) -> dict[str, np.ndarray]:
     """Seconds per pass over all rows, (repeats, 2): batch 1 and batched, in `repeats`
     rounds that each time every model once, in turn: drift in the machine's speed (clock,
     caches, other load) then lands on every model alike instead of on whichever was
     measured first, and each round pairs the models under the same conditions."""
-    for timed in models.values():
-        timed.pass_seconds(timed.singles[:4] + timed.batches[:1])
-    rounds: dict[str, list[tuple[float, float]]] = {name: [] for name in models}
-    for _ in range(repeats):
-        for name, timed in models.items():
-            rounds[name].append((timed.pass_seconds(timed.singles), timed.pass_seconds(timed.batches)))
+    import torch
+
+    with torch.inference_mode():
+        for timed in models.values():
+            timed.pass_seconds(timed.singles[:4] + timed.batches[:1])
+        rounds: dict[str, list[tuple[float, float]]] = {name: [] for name in models}
+        for _ in range(repeats):
+            for name, timed in models.items():
+                rounds[name].append((timed.pass_seconds(timed.singles), timed.pass_seconds(timed.batches)))
     return {name: np.array(r) for name, r in rounds.items()}
 
 
@@ -84,6 +91,8 @@ def speed_figures(models: dict[str, Timed], repeats: int, references: dict[str, 
     """Median latency per row at batch 1 (ms) and rows per second in batches; for each
     reference model among them (column suffix -> its name), each model's speed-up over it
     (`speedups`), from the same rounds."""
+    import torch
+
     rounds = timed_rounds(models, repeats)
     figures = {}
     for name, timed in models.items():

@@ -9,10 +9,11 @@ import pandas as pd
 
 from rmc_core.evaluation.registry import EvaluationSpec, Inputs, register
 from rmc_core.evaluation.tables import easy_hard, split_agreement
-from rmc_core.objectives.difficulty import variance_hard_split
 
 
 def _tables(inputs: Inputs) -> dict[str, pd.DataFrame]:
+    from rmc_core.objectives.difficulty import variance_hard_split
+
     hard = inputs.data.dev["hard"].to_numpy(dtype=bool)
     gold = inputs.data.dev["label"].to_numpy()
     rows = []

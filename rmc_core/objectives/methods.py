@@ -6,6 +6,10 @@ loss in `losses.py` (or its targets in `smoothing.py`), put its hyper-parameters
 `MethodConfig` below, and `register` a `MethodSpec`; the config, the pipeline, the
 deployment form and the benchmark take the method list from `METHODS`.
 
+The run config reads this registry to validate method names and settings, and stays
+torch-free: the losses and targets (losses.py, smoothing.py, known_bias.py, ood_upper.py)
+are imported by the small functions below when a student trains.
+
 A spec's functions say what they need by their parameter names: `loss(targets, **params)`
 gets the per-sample data that `targets` made (None when it has none) and the
 `MethodConfig` fields it names; `targets(**inputs, **params)` gets the upstream products
@@ -18,24 +22,17 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from rmc_core.objectives.known_bias import (
-    confreg_targets,
-    log_bias,
-    poe_objective,
-    reweighted_objective,
-    soft_target_objective,
-)
-from rmc_core.objectives.ood_upper import label_set_objective, with_ood_rows
-from rmc_core.objectives.losses import Objective, distillation_objective, focal_objective, gold_objective, jtt_weights, weighted_objective
 from rmc_core.registry import Registry
 from rmc_core.schema import Frozen, Real
-from rmc_core.objectives.smoothing import smooth_probs
+
+if TYPE_CHECKING:
+    from rmc_core.objectives.losses import Objective
 
 # What a method's targets can ask for, each made by an upstream stage of the DAG:
 # the teacher's train-set probabilities, Eq. 1's per-sample difficulty, the
@@ -133,61 +130,142 @@ def register(spec: MethodSpec) -> MethodSpec:
     return METHODS.add(spec.name, spec)
 
 
+# The methods' losses and targets, each imported when a student trains (see the module's docstring).
+
+def _gold(targets: None) -> Objective:
+    from rmc_core.objectives.losses import gold_objective
+
+    return gold_objective()
+
+
+def _distillation(targets: np.ndarray, lam: float) -> Objective:
+    from rmc_core.objectives.losses import distillation_objective
+
+    return distillation_objective(targets, lam)
+
+
+def _focal(targets: None, focal_gamma: float) -> Objective:
+    from rmc_core.objectives.losses import focal_objective
+
+    return focal_objective(focal_gamma)
+
+
+def _weighted(targets: np.ndarray) -> Objective:
+    from rmc_core.objectives.losses import weighted_objective
+
+    return weighted_objective(targets)
+
+
+def _jtt_weights(first_stage_errors: np.ndarray, jtt_lambda_up: float) -> np.ndarray:
+    from rmc_core.objectives.losses import jtt_weights
+
+    return jtt_weights(first_stage_errors, jtt_lambda_up)
+
+
+def _smoothed(teacher_probs: np.ndarray, d: np.ndarray | float) -> np.ndarray:
+    """Eq. 2 (objectives/smoothing.py)."""
+    from rmc_core.objectives.smoothing import smooth_probs
+
+    return smooth_probs(teacher_probs, d)
+
+
+def _poe(targets: np.ndarray) -> Objective:
+    from rmc_core.objectives.known_bias import poe_objective
+
+    return poe_objective(targets)
+
+
+def _log_bias(bias_probs: np.ndarray) -> np.ndarray:
+    from rmc_core.objectives.known_bias import log_bias
+
+    return log_bias(bias_probs)
+
+
+def _reweighted(targets: np.ndarray) -> Objective:
+    from rmc_core.objectives.known_bias import reweighted_objective
+
+    return reweighted_objective(targets)
+
+
+def _soft_targets(targets: np.ndarray) -> Objective:
+    from rmc_core.objectives.known_bias import soft_target_objective
+
+    return soft_target_objective(targets)
+
+
+def _confreg(teacher_probs: np.ndarray, bias_beta: np.ndarray) -> np.ndarray:
+    from rmc_core.objectives.known_bias import confreg_targets
+
+    return confreg_targets(teacher_probs, bias_beta)
+
+
+def _label_set(targets: np.ndarray) -> Objective:
+    from rmc_core.objectives.ood_upper import label_set_objective
+
+    return label_set_objective(targets)
+
+
+def _with_ood_rows(train: pd.DataFrame, ood: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    from rmc_core.objectives.ood_upper import with_ood_rows
+
+    return with_ood_rows(train, ood)
+
+
 VANILLA = register(MethodSpec(
     name="vanilla",
     summary="cross-entropy on gold labels",
-    loss=lambda targets: gold_objective(),
+    loss=_gold,
 ))
 DISTIL = register(MethodSpec(
     name="distil",
     summary="Eq. 3 with the teacher's probabilities as targets",
-    loss=distillation_objective,
+    loss=_distillation,
     targets=lambda teacher_probs: teacher_probs,
 ))
 SMOOTH = register(MethodSpec(
     name="smooth",
     summary="Eq. 3 with the teacher's probabilities smoothed by one global exponent (Eq. 2 with d = smooth_d)",
-    loss=distillation_objective,
-    targets=lambda teacher_probs, smooth_d: smooth_probs(teacher_probs, smooth_d),
+    loss=_distillation,
+    targets=lambda teacher_probs, smooth_d: _smoothed(teacher_probs, smooth_d),
 ))
 FOCAL = register(MethodSpec(
     name="focal",
     summary="focal loss on gold labels, which down-weights confidently right samples",
-    loss=lambda targets, focal_gamma: focal_objective(focal_gamma),
+    loss=_focal,
 ))
 JTT = register(MethodSpec(
     name="jtt",
     summary="cross-entropy with the errors of a first-stage student up-weighted (Just Train Twice)",
-    loss=lambda targets: weighted_objective(targets),
-    targets=lambda first_stage_errors, jtt_lambda_up: jtt_weights(first_stage_errors, jtt_lambda_up),
+    loss=_weighted,
+    targets=_jtt_weights,
     first_stage_epochs="jtt_first_epochs",
 ))
 SMOOTH_MATCHED = register(MethodSpec(
     name="smooth-matched",
     summary="control: Smooth with one global exponent equal to RMC's mean per-sample exponent in the same run "
             "(RMC's average smoothing strength, without its difficulty awareness)",
-    loss=distillation_objective,
-    targets=lambda teacher_probs, difficulty: smooth_probs(teacher_probs, float(difficulty.mean())),
+    loss=_distillation,
+    targets=lambda teacher_probs, difficulty: _smoothed(teacher_probs, float(difficulty.mean())),
     control=True,
 ))
 RMC = register(MethodSpec(
     name="rmc",
     summary="Eq. 3 with the teacher's probabilities smoothed per sample by difficulty (Eq. 1, Eq. 2)",
-    loss=distillation_objective,
-    targets=lambda teacher_probs, difficulty: smooth_probs(teacher_probs, difficulty),
+    loss=_distillation,
+    targets=lambda teacher_probs, difficulty: _smoothed(teacher_probs, difficulty),
 ))
 POE = register(MethodSpec(
     name="poe",
     summary="known bias: product of experts, the bias-only model's log-probabilities added to the student's logits "
             "in training",
-    loss=lambda targets: poe_objective(targets),
-    targets=lambda bias_probs: log_bias(bias_probs),
+    loss=_poe,
+    targets=_log_bias,
     known_bias=True,
 ))
 REWEIGHT = register(MethodSpec(
     name="reweight",
     summary="known bias: cross-entropy with each row weighted by one minus the bias-only model's gold probability",
-    loss=lambda targets: reweighted_objective(targets),
+    loss=_reweighted,
     targets=lambda bias_beta: 1.0 - bias_beta,
     known_bias=True,
 ))
@@ -195,14 +273,14 @@ CONFREG = register(MethodSpec(
     name="confreg",
     summary="known bias: confidence regularisation, the teacher's probabilities flattened by the bias-only model's "
             "gold probability, as soft targets",
-    loss=lambda targets: soft_target_objective(targets),
-    targets=lambda teacher_probs, bias_beta: confreg_targets(teacher_probs, bias_beta),
+    loss=_soft_targets,
+    targets=_confreg,
     known_bias=True,
 ))
 OOD_UPPER = register(MethodSpec(
     name="ood-upper",
     summary="upper bound, not a method: cross-entropy on the training rows plus the task's OOD training rows "
             "(MNLI: HANS train; SRNets' OOD-information setting), reported apart and compared with nothing",
-    loss=lambda targets: label_set_objective(targets),
-    ood_rows=with_ood_rows,
+    loss=_label_set,
+    ood_rows=_with_ood_rows,
 ))

@@ -12,14 +12,15 @@ from __future__ import annotations
 import contextlib
 from typing import Literal
 
-import torch
-
-# The training configs' precision setting (config.TrainConfig.precision).
+# The training configs' precision setting (config.TrainConfig.precision). torch is imported
+# where a device is asked about: the run config imports this module and stays torch-free.
 Precision = Literal["auto", "fp32", "bf16"]
 
 
 def bf16_supported(device: str) -> bool:
     """Whether `device` computes bf16 natively (checked at run time, not assumed)."""
+    import torch
+
     kind = torch.device(device).type
     if kind == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
@@ -39,4 +40,6 @@ def autocast(precision: Literal["fp32", "bf16"], device: str) -> contextlib.Abst
     """The context a forward pass runs in: bf16 autocast, or nothing for fp32."""
     if precision == "fp32":
         return contextlib.nullcontext()
+    import torch
+
     return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)

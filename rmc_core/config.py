@@ -26,6 +26,8 @@ from rmc_core.compression.imp_config import ImpConfig, Scope
 from rmc_core.compression.registry import validate_compression
 from rmc_core.data.task_file import FileTask, read_task_file
 from rmc_core.evaluation import EVALUATIONS
+from rmc_core.evaluation.attack import AttackConfig
+from rmc_core.evaluation.inference_cost import InferenceCostConfig
 from rmc_core.model_spec import ModelSpec
 from rmc_core.objectives.estimators import ESTIMATORS, subnetwork_estimators
 from rmc_core.objectives.methods import METHODS, MethodConfig
@@ -199,32 +201,45 @@ class StudentConfig(Frozen):
         return self
 
 
-class InferenceCostConfig(Frozen):
-    """The size and CPU-speed table measured once every model of a run is trained
-    (rmc_core/evaluation/inference_cost.py): on the first `rows` dev rows, the median of `repeats`
-    rounds in which every model runs in turn."""
+def _settings_by_name(registry: Any, what: str, sections: dict[str, str]) -> Any:
+    """A validator of `{name: settings}`: each entry validated by the settings class its
+    registered spec declares (`spec.settings`), as a compression is by its kind."""
+    def validate(value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        out = {}
+        for name, settings in value.items():
+            spec = registry.get(name)
+            if spec is None:
+                raise ValueError(f"no {what} {name!r} (registered: {', '.join(registry)})")
+            if name in sections:
+                raise ValueError(f"{what} {name!r} is set in the run config's {sections[name]!r} section")
+            if getattr(spec, "settings", None) is None:
+                raise ValueError(f"{what} {name!r} has no settings of its own")
+            out[name] = spec.settings.model_validate(settings)
+        return out
 
-    rows: Int = Field(64, ge=1, description="dev rows each model predicts per round")
-    batch_size: Int = Field(32, ge=1, le=65536, description="rows per batch for the batched throughput")
-    repeats: Int = Field(9, ge=1, description="rounds; speed-up intervals need at least 6")
+    return validate
 
 
-class AttackConfig(Frozen):
-    """The adversarial attack on every model of a run (rmc_core/attack/, TextFooler's search
-    with offline candidates): the same `examples` dev rows for every model. The defaults
-    are TextFooler's where it has one (50 candidates, embedding cosine 0.5, sentence
-    similarity 0.7); why each is what it is: docs/attack.md."""
+class _RegisteredSettings:
+    """The form offers each registered spec's settings by name (validated by name at run time)."""
 
-    examples: Int = Field(0, ge=0, le=100_000, description="dev rows attacked per model, the same rows for every model "
-                          "(0: no attack; each attacked row costs tens of model calls)")
-    seed: Int = Field(0, ge=0, le=SEED_MAX, description="seeds which dev rows are attacked; fixed across run seeds")
-    candidates: Int = Field(50, ge=1, le=1000, description="nearest whole words tried per word (TextFooler: 50)")
-    min_cosine: Real = Field(0.5, ge=-1, le=1, description="a candidate's least cosine to the word in the packaged "
-                             "MiniLM's input embeddings (TextFooler: 0.5 in its synonym embeddings)")
-    min_similarity: Real = Field(0.7, ge=0, le=1, description="least cosine between the original and the changed "
-                                 "sentence, both embedded by the packaged MiniLM (mean pooling; TextFooler: 0.7 with USE)")
-    max_changed: Real = Field(0.25, gt=0, le=1, description="most words changed, as a share of the attacked sentence's "
-                              "words (at least one word)")
+    def __init__(self, registry: Any) -> None:
+        self.registry = registry
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        return {"type": "object", "properties": {
+            name: handler(spec.settings.__pydantic_core_schema__) for name, spec in self.registry.items()
+            if getattr(spec, "settings", None) is not None and getattr(spec, "section", None) is None}}
+
+
+SECTIONS = {name: spec.section for name, spec in EVALUATIONS.items() if spec.section is not None}
+EvaluationSettings = Annotated[dict[str, SerializeAsAny[Frozen]],
+                               BeforeValidator(_settings_by_name(EVALUATIONS, "evaluation", SECTIONS)),
+                               _RegisteredSettings(EVALUATIONS)]
+MethodSettings = Annotated[dict[str, SerializeAsAny[Frozen]], BeforeValidator(_settings_by_name(METHODS, "method", {})),
+                           _RegisteredSettings(METHODS)]
 
 
 class RunConfig(Frozen):
@@ -248,6 +263,9 @@ class RunConfig(Frozen):
                                    description="how each student is compressed and trained")
     methods: tuple[Method, ...] = Field(("vanilla", "rmc"), description="one student per method, all compared with RMC")
     method: MethodConfig = Field(MethodConfig(), title="Method hyper-parameters", description="the methods' settings")
+    method_settings: MethodSettings = Field(default_factory=dict, title="Methods' own settings",
+                                            description="settings a method declares of its own (a method registered "
+                                                        "outside rmc_core), by method name")
     evaluations: tuple[Evaluation, ...] = Field(
         default_factory=lambda: tuple(EVALUATIONS),
         description="what each seed's models are measured by (rmc_core/evaluation/); default: every registered evaluation")
@@ -255,6 +273,9 @@ class RunConfig(Frozen):
                                            description="how each model's size and CPU speed are measured")
     attack: AttackConfig = Field(AttackConfig(), title="Adversarial attack",
                                  description="a TextFooler-style word-substitution attack on every model (off by default)")
+    evaluation_settings: EvaluationSettings = Field(default_factory=dict, title="Evaluations' own settings",
+                                                    description="settings an evaluation declares of its own (one "
+                                                                "registered outside rmc_core), by evaluation name")
     seeds: tuple[Annotated[Int, Field(ge=0, le=SEED_MAX)], ...] = Field(
         (0,), description="one cached branch of the DAG per seed, added to every training seed; the data sample stays "
                           "fixed, so methods and seeds are compared on the same rows")

@@ -393,7 +393,7 @@ class _Seed:
             per_sample = self.targets(method, student_base, teacher_pred, difficulty, bias, device)
             # No loss parameters keys like the default (None), so that a Vanilla student trained with
             # a sub-network's recipe is that sub-network's cached artifact, not a second training.
-            loss_params = select(spec.loss_params, cfg.method) or None
+            loss_params = select(spec.loss_params, spec, cfg) or None
             start = student_base
             if mask_search is not None:
                 searched = call(stages.train, starting_model(mask_search, base, teacher), data, st.train, store, method=method,
@@ -416,14 +416,15 @@ class _Seed:
         cfg, call, store, data, spec = self.cfg, self.call, self.store, self.data, METHODS[method]
         first_stage_pred = None
         if spec.first_stage_epochs is not None:
-            first_cfg = cfg.student.train.model_copy(update={"epochs": getattr(cfg.method, spec.first_stage_epochs)})
+            epochs = select((spec.first_stage_epochs,), spec, cfg)[spec.first_stage_epochs]
+            first_cfg = cfg.student.train.model_copy(update={"epochs": epochs})
             first = call(stages.train, student_base, data, first_cfg, store, device=device,
                          desc=self.tag(f"{method}-first-stage"))
             first_stage_pred = call(stages.predict, first, data, ("train",), first_cfg, store, device=device,
                                     desc=self.tag(f"{method}-first-stage"))
         if spec.targets is None:
             return None
-        return call(stages.student_inputs, method, select(spec.target_params, cfg.method), store,
+        return call(stages.student_inputs, method, select(spec.target_params, spec, cfg), store,
                     teacher_pred_ref=teacher_pred if "teacher_probs" in spec.needs else None,
                     difficulty_ref=difficulty if "difficulty" in spec.needs else None,
                     first_stage_pred_ref=first_stage_pred, data_ref=data if first_stage_pred is not None else None,
@@ -463,7 +464,9 @@ class _Seed:
                                      subnet_pred_refs=subnet_preds if "subnetworks" in spec.needs else None,
                                      difficulty_ref=difficulty if "difficulty" in spec.needs else None,
                                      query_refs=queried.get(name),
-                                     train_pred_refs=train_preds if "train" in spec.needs else None, desc=self.tag(name))
+                                     train_pred_refs=train_preds if "train" in spec.needs else None,
+                                     **({"settings": settings_of(spec, cfg)} if spec.settings is not None else {}),
+                                     desc=self.tag(name))
         return evaluations, queried
 
 

@@ -359,12 +359,13 @@ def evaluate(
     difficulty_ref: Ref | None = None,
     query_refs: dict[str, Ref] | None = None,
     train_pred_refs: dict[str, Ref] | None = None,
+    settings: Any = None,
     desc: str = "evaluate",
 ) -> Ref:
     """One evaluation's tables for one seed's models (`EvaluationSpec`), from their stored
     predictions; the sub-networks, difficulty and each model's train-row predictions
-    (`train_pred_refs`) only for evaluations that name them, and each model's
-    `query_model` tables for an evaluation that queries the models."""
+    (`train_pred_refs`) only for evaluations that name them, each model's `query_model`
+    tables for an evaluation that queries the models, and its settings for one that has them."""
     spec, data = EVALUATIONS[evaluation], load_data(store, data_ref)
     splits = ("dev", *data.ood)
     train = {m: {"train": split_probs(store, r, "train")} for m, r in (train_pred_refs or {}).items()}
@@ -374,6 +375,7 @@ def evaluate(
         difficulty=store.table(difficulty_ref, "dev")["variance"].to_numpy() if difficulty_ref is not None else None,
         subnetworks={n: split_probs(store, r, "dev") for n, r in subnet_pred_refs.items()} if subnet_pred_refs else None,
         queried={m: store.tables(r) for m, r in query_refs.items()} if query_refs else None,
+        settings=settings,
     )
     return store.put_tables(compute(spec, inputs), meta={"task": task_spec(task).name, "evaluation": evaluation})
 

@@ -5,13 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from pydantic import Field, ValidationError
 
 from rmc_core.config import RunConfig
 from rmc_core.objectives.losses import distillation_loss, distillation_objective, weighted_cross_entropy
-from rmc_core.objectives.methods import METHODS, MethodConfig, MethodSpec, register
+from rmc_core.objectives.methods import METHODS, MethodConfig, MethodSpec, register, select
 from rmc_core.pipeline import run_local, student_name
+from rmc_core.schema import Frozen, Real
 from rmc_core.objectives.smoothing import smooth_probs
 from tests.conftest import tiny_run_config
+
+
+class UniformMix(Frozen):
+    """A hyper-parameter of the test's method, declared with it (MethodConfig is not edited)."""
+
+    mix: Real = Field(0.5, ge=0, le=1, description="weight of the uniform distribution in the targets")
 
 
 @pytest.fixture
@@ -20,16 +28,23 @@ def uniform_method():
     uniform distribution. Registered in one place; the fixture removes it again."""
     spec = register(MethodSpec(
         name="uniform-mix",
-        summary="Eq. 3 with targets halfway between the teacher and uniform",
+        summary="Eq. 3 with targets between the teacher and uniform",
         loss=distillation_objective,
-        targets=lambda teacher_probs: 0.5 * teacher_probs + 0.5 / teacher_probs.shape[1],
+        targets=lambda teacher_probs, mix: (1 - mix) * teacher_probs + mix / teacher_probs.shape[1],
+        settings=UniformMix,
     ))
     yield spec
     del METHODS[spec.name]
 
 
 def test_a_method_registered_in_one_place_runs_through_the_pipeline(uniform_method, tmp_path):
-    cfg = tiny_run_config(methods=("vanilla", "uniform-mix"))
+    cfg = tiny_run_config(methods=("vanilla", "uniform-mix"), method_settings={"uniform-mix": {"mix": 0.25}})
+    assert select(uniform_method.target_params, uniform_method, cfg) == {"mix": 0.25}
+    assert select(uniform_method.target_params, uniform_method, tiny_run_config()) == {"mix": 0.5}  # its default
+    with pytest.raises(ValidationError, match="mixx"):
+        tiny_run_config(method_settings={"uniform-mix": {"mixx": 0.25}})
+    with pytest.raises(ValidationError, match="method 'vanilla' has no settings of its own"):
+        tiny_run_config(method_settings={"vanilla": {}})
     tables = run_local(cfg, tmp_path / "store")
     results = tables["results"].set_index("model")
     assert list(results.index) == ["teacher", student_name(cfg.student.compression, "vanilla"), student_name(cfg.student.compression, "uniform-mix")]

@@ -38,11 +38,12 @@ def plugins():
         sys.modules.pop(f"tests.plugins.{name}", None)
 
 
-def plugin_config(**overrides):
+def plugin_config(threshold: float = 0.34, **overrides):
     return tiny_run_config(student=StudentConfig.model_validate({"compression": {"kind": "random", "sparsity": 0.4},
                                                                  "train": FAST.model_dump()}),
                            subnetworks=SubnetworkConfig(sparsities=TINY_SPARSITIES, train=FAST, estimator="margin"),
-                           methods=("vanilla", "rmc"), evaluations=(*EVALUATIONS,), **overrides)
+                           methods=("vanilla", "rmc"), evaluations=(*EVALUATIONS,),
+                           evaluation_settings={"confidence": {"threshold": threshold}}, **overrides)
 
 
 def test_a_registered_compression_evaluation_and_estimator_run_through_the_flow_and_the_report(plugins, prefect_api,
@@ -57,6 +58,9 @@ def test_a_registered_compression_evaluation_and_estimator_run_through_the_flow_
     assert list(results.loc["rand40-rmc", ["role", "compression", "sparsity", "method"]]) == ["student", "random", 0.4, "rmc"]
     assert results.loc["rand40-rmc", "achieved_sparsity"] == pytest.approx(0.4, abs=1e-3)
     assert results["dev_confidence"].between(1 / 3, 1).all()
+    # Its own setting (a threshold of 0.34, not its default 0.9) reached it, and is part of its key.
+    teacher_dev = Store(tmp_path / "store").table(summary.artifacts["predict-teacher"], "dev").drop(columns="loss").to_numpy()
+    assert results.loc["teacher", "confident_share"] == pytest.approx((teacher_dev.max(axis=1) >= 0.34).mean())
     assert {"evaluate-confidence", "train-rand40-rmc"} <= set(summary.computed)
     assert "| confidence |" in markdown_report(tables, "synthetic")  # the headline table takes its declared label
     assert "overconfidence" in set(tables["results_interval"]["metric"])  # a declared direction: intervals over seeds
@@ -74,6 +78,8 @@ def test_a_registered_compression_evaluation_and_estimator_run_through_the_flow_
 
     again = rmc_flow(params)
     assert again.computed == [] and again.report == summary.report
+    other = rmc_flow(params.model_copy(update={"config": plugin_config(threshold=0.99)}))
+    assert {n for n in other.computed if not n.startswith(("report", "summarize", "measure"))} == {"evaluate-confidence"}
 
 
 def _touch_every_function(path) -> None:

@@ -11,17 +11,36 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 from tqdm.auto import tqdm
 
 from rmc_core.evaluation.registry import CORRECT, Column, EvaluationSpec, Inputs, Paired, Queried, Resampled, register
 from rmc_core.evaluation.statistics import resampled_means
+from rmc_core.schema import SEED_MAX, Frozen, Int, Real
 from rmc_core.training.stopping import check, stoppable
 
 # The attack itself (rmc_core/attack/) and the models are imported where they run: the run
 # config imports this registration and stays torch-free.
 if TYPE_CHECKING:  # annotations only: the config imports the evaluations
-    from rmc_core.config import AttackConfig
     from rmc_core.data.registry import TaskSpec
+
+class AttackConfig(Frozen):
+    """The adversarial attack on every model of a run (rmc_core/attack/, TextFooler's search
+    with offline candidates): the same `examples` dev rows for every model. The defaults
+    are TextFooler's where it has one (50 candidates, embedding cosine 0.5, sentence
+    similarity 0.7); why each is what it is: docs/attack.md."""
+
+    examples: Int = Field(0, ge=0, le=100_000, description="dev rows attacked per model, the same rows for every model "
+                          "(0: no attack; each attacked row costs tens of model calls)")
+    seed: Int = Field(0, ge=0, le=SEED_MAX, description="seeds which dev rows are attacked; fixed across run seeds")
+    candidates: Int = Field(50, ge=1, le=1000, description="nearest whole words tried per word (TextFooler: 50)")
+    min_cosine: Real = Field(0.5, ge=-1, le=1, description="a candidate's least cosine to the word in the packaged "
+                             "MiniLM's input embeddings (TextFooler: 0.5 in its synonym embeddings)")
+    min_similarity: Real = Field(0.7, ge=0, le=1, description="least cosine between the original and the changed "
+                                 "sentence, both embedded by the packaged MiniLM (mean pooling; TextFooler: 0.7 with USE)")
+    max_changed: Real = Field(0.25, gt=0, le=1, description="most words changed, as a share of the attacked sentence's "
+                              "words (at least one word)")
+
 
 SPLIT = "attack"
 EXAMPLES_PER_MODEL = 20
@@ -186,7 +205,8 @@ ATTACK = register(EvaluationSpec(
     tables=_examples,
     paired=_paired,
     query=_query,
-    settings="attack",
+    settings=AttackConfig,
+    section="attack",
     enabled=lambda settings: settings.examples > 0,
     documents=_documents,
     check=_check,

@@ -18,11 +18,23 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from rmc_core.evaluation.registry import Column, EvaluationSpec, Measured, register
 from rmc_core.evaluation.statistics import median_interval
+from rmc_core.schema import Frozen, Int
 
 WEIGHTS = "model.safetensors"
+
+
+class InferenceCostConfig(Frozen):
+    """The size and CPU-speed table measured once every model of a run is trained
+    (rmc_core/evaluation/inference_cost.py): on the first `rows` dev rows, the median of `repeats`
+    rounds in which every model runs in turn."""
+
+    rows: Int = Field(64, ge=1, description="dev rows each model predicts per round")
+    batch_size: Int = Field(32, ge=1, le=65536, description="rows per batch for the batched throughput")
+    repeats: Int = Field(9, ge=1, description="rounds; speed-up intervals need at least 6")
 
 
 def size_figures(model: torch.nn.Module, model_dir: Path) -> dict[str, float]:
@@ -140,5 +152,6 @@ INFERENCE_COST = register(EvaluationSpec(
                           Column("speedup_batched", "higher")],
     needs=("models",),
     measure=_measure,
-    settings="inference",
+    settings=InferenceCostConfig,
+    section="inference",
 ))

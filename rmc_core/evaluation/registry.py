@@ -66,7 +66,8 @@ class Inputs:
     (split "dev" or an OOD set, and "train" when the spec needs it); difficulty: the dev
     rows' loss variance; subnetworks: each sub-network's dev probabilities (both None
     unless the spec needs them);
-    queried[model]: the tables its `query` stage wrote for that model (None without one)."""
+    queried[model]: the tables its `query` stage wrote for that model (None without one);
+    settings: the run's settings of the evaluation (`settings_of`; None without a settings class)."""
 
     task: TaskSpec
     data: TaskData
@@ -75,6 +76,7 @@ class Inputs:
     difficulty: np.ndarray | None = None
     subnetworks: dict[str, np.ndarray] | None = None
     queried: dict[str, dict[str, pd.DataFrame]] | None = None
+    settings: Any = None
 
 
 @dataclass(frozen=True)
@@ -131,8 +133,10 @@ class EvaluationSpec:
     task); results(inputs): one row per model ("model" + those columns); tables(inputs):
     tables of its own; paired(resampled): its paired columns per seed and resample;
     applies(data): whether it has anything to measure on this data; measure(measured):
-    tables computed from the models themselves (needs "models"), with `settings` the
-    RunConfig field that configures it; query(queried): the tables of one model queried
+    tables computed from the models themselves (needs "models"); settings: the class of its
+    own settings (a `Frozen` subclass), set in `RunConfig.evaluation_settings[name]`, or, for
+    a built-in that has a section of the run config (attack, inference), in that `section`;
+    query(queried): the tables of one model queried
     (its own cached stage per model and seed), which reach `results` and `tables` as
     `Inputs.queried`; enabled(settings): whether the run's settings switch it on (an
     attack of 0 rows is off); documents(tables): files it adds to a run's output folder
@@ -148,7 +152,8 @@ class EvaluationSpec:
     applies: Callable[[TaskData], bool] = lambda data: True
     needs: tuple[str, ...] = field(default=())
     measure: Callable[[Measured], dict[str, pd.DataFrame]] | None = None
-    settings: str | None = None
+    settings: type | None = None
+    section: str | None = None
     query: Callable[[Queried], dict[str, pd.DataFrame]] | None = None
     enabled: Callable[[Any], bool] = lambda settings: True
     documents: Callable[[dict[str, pd.DataFrame]], dict[str, str]] | None = None
@@ -160,6 +165,8 @@ class EvaluationSpec:
             raise ValueError(f"evaluation {self.name!r} needs {sorted(unknown)}; known: {', '.join(NEEDS)}")
         if ("models" in self.needs) != (self.measure is not None):
             raise ValueError(f"evaluation {self.name!r}: an evaluation of the models themselves needs \"models\" and `measure`")
+        if self.section is not None and self.settings is None:
+            raise ValueError(f"evaluation {self.name!r}: a settings section needs its settings class")
         if self.query is not None and self.measure is not None:
             raise ValueError(f"evaluation {self.name!r}: `query` (per model and seed) and `measure` (once per run) exclude "
                              f"each other")
@@ -173,8 +180,13 @@ def register(spec: EvaluationSpec) -> EvaluationSpec:
 
 
 def settings_of(spec: EvaluationSpec, cfg: Any) -> Any:
-    """The RunConfig section that configures `spec` (None when it has none)."""
-    return getattr(cfg, spec.settings) if spec.settings else None
+    """The run's settings of `spec` (None when it has none): its section of the run config,
+    else its entry in `evaluation_settings`, else its settings class's defaults."""
+    if spec.settings is None:
+        return None
+    if spec.section is not None:
+        return getattr(cfg, spec.section)
+    return cfg.evaluation_settings.get(spec.name) or spec.settings()
 
 
 def active(names: tuple[str, ...], cfg: Any) -> list[str]:

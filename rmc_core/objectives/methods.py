@@ -82,13 +82,20 @@ class MethodSpec:
     # information no method is meant to have: (training rows, OOD rows) -> (rows, per-sample
     # data for `loss`). Its student is reported in a table of its own, compared with nothing.
     ood_rows: Callable[[pd.DataFrame, pd.DataFrame], tuple[pd.DataFrame, np.ndarray]] | None = None
+    # Hyper-parameters of its own (a `Frozen` subclass), set in `RunConfig.method_settings[name]`:
+    # a method registered outside rmc_core declares them without editing MethodConfig.
+    settings: type | None = None
     params: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         params = [p for p in (*_parameters(self.loss, skip=1), *self.target_params) if p not in PRODUCTS]
-        unknown = set(params) - set(MethodConfig.model_fields)
+        own = set(self.settings.model_fields) if self.settings is not None else set()
+        if clash := own & set(MethodConfig.model_fields):
+            raise ValueError(f"method {self.name!r}: its settings redefine {sorted(clash)}, which MethodConfig defines")
+        unknown = set(params) - set(MethodConfig.model_fields) - own
         if unknown:
-            raise ValueError(f"method {self.name!r} reads {sorted(unknown)}, which MethodConfig does not define")
+            raise ValueError(f"method {self.name!r} reads {sorted(unknown)}, which neither MethodConfig nor its settings "
+                             "define")
         if ("first_stage_errors" in self.needs) != (self.first_stage_epochs is not None):
             raise ValueError(f"method {self.name!r}: first_stage_errors and first_stage_epochs go together")
         object.__setattr__(self, "params", tuple(dict.fromkeys(params)))
@@ -111,8 +118,11 @@ class MethodSpec:
         return tuple(p for p in _parameters(self.targets) if p not in PRODUCTS)
 
 
-def select(names: tuple[str, ...], cfg: MethodConfig) -> dict[str, float]:
-    return {n: getattr(cfg, n) for n in names}
+def select(names: tuple[str, ...], spec: MethodSpec, cfg: Any) -> dict[str, Any]:
+    """The named hyper-parameters of a method in run config `cfg`: from `cfg.method`, or from
+    the method's own settings (`cfg.method_settings`, else their defaults)."""
+    own = cfg.method_settings.get(spec.name) or (spec.settings() if spec.settings is not None else None)
+    return {n: getattr(cfg.method, n) if n in MethodConfig.model_fields else getattr(own, n) for n in names}
 
 
 METHODS: Registry[MethodSpec] = Registry("method")

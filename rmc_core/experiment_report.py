@@ -86,9 +86,11 @@ def model_intervals(by_seed: pd.DataFrame, keys: list[str], metrics: list[str]) 
 
 
 def pair_intervals(by_seed: pd.DataFrame, pairs: list[Pair], metrics: list[str]) -> pd.DataFrame:
-    """Each pair and metric: the mean of the per-seed differences a - b (paired by seed:
-    seeds either side lacks are left out) and its 95 % t-interval over them."""
+    """Each pair and metric: what each side is (its identity columns, a_method, b_role, ...),
+    the mean of the per-seed differences a - b (paired by seed: seeds either side lacks are
+    left out) and its 95 % t-interval over them."""
     values = by_seed.set_index(["run", "model", "seed"])
+    identity = by_seed.drop_duplicates(["run", "model"]).set_index(["run", "model"])[list(IDENTITY)]
     rows = []
     for p in pairs:
         a, b = (values.xs((run, model), level=["run", "model"]) for run, model in ((p.a_run, p.a_model), (p.b_run, p.b_model)))
@@ -97,6 +99,8 @@ def pair_intervals(by_seed: pd.DataFrame, pairs: list[Pair], metrics: list[str])
             diff = (a.loc[seeds, metric] - b.loc[seeds, metric]).to_numpy(dtype=float)
             iv = seed_interval(diff)
             rows.append({"a_run": p.a_run, "a": p.a_model, "b_run": p.b_run, "b": p.b_model, "declared": p.declared,
+                         **{f"{side}_{c}": identity.loc[(run, model), c] for side, run, model in
+                            (("a", p.a_run, p.a_model), ("b", p.b_run, p.b_model)) for c in IDENTITY},
                          "metric": metric, "a_value": float(a.loc[seeds, metric].mean()),
                          "b_value": float(b.loc[seeds, metric].mean()), "difference": iv.estimate,
                          "low": iv.low, "high": iv.high, "t_low": iv.low, "t_high": iv.high, "interval": "t over seeds",

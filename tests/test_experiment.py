@@ -113,6 +113,7 @@ def test_declared_comparisons_across_arms_pair_by_seed_with_the_envelope(ran):
     compared = tables["comparisons"]
     across = compared[(compared["declared"] == "main:rmc - shuffled:rmc") & (compared["metric"] == "acc_synthetic-ood")]
     assert len(across) == 2  # one per grid point
+    assert set(across["a_method"]) == set(across["b_method"]) == {"rmc"} and set(across["a_role"]) == {"student"}
     by_seed = tables["by_seed"]
     for r in across.itertuples():
         assert r.a_run.startswith("main-") and r.b_run.startswith("shuffled-") and r.a_run[5:] == r.b_run[9:]

@@ -228,13 +228,13 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         if args.file is not None:
             raise BadConfiguration("--merge reads the experiment from its folders; name no file")
         with refusing("cannot merge", ExperimentConfig):
-            exp, by_seed, premise = read_merged(args.merge)
+            exp, by_seed, premise, envelopes = read_merged(args.merge)
             args.out = args.out or Path("rmc-runs/experiments") / f"{exp.name}-merged"
             check_out(args.out, args.store, replace=args.replace)
         declared = pd.read_csv(args.merge[0] / "columns.csv", keep_default_na=False)
         metrics = [c for c in declared.loc[declared["better"] != "", "column"] if c in by_seed.columns]
-        runs = exp.runs()
-        tables = experiment_tables(runs, by_seed, premise, experiment_pairs(exp, runs), metrics) | {"columns": declared}
+        tables = experiment_tables(exp, by_seed, premise, experiment_pairs(exp, exp.runs()), metrics, envelopes) | {
+            "columns": declared}
     else:
         if args.file is not None and args.out is None:
             args.out = Path("rmc-runs/experiments") / args.file.stem

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,7 @@ from rmc_core.experiment import ArmRun, ExperimentConfig
 
 IDENTITY = ("role", "compression", "sparsity", "method")
 # The files an experiment's folder holds; the per-seed ones are what merging reads.
-BY_SEED, PREMISE_BY_SEED = "by_seed.csv", "premise_by_seed.csv"
+BY_SEED, PREMISE_BY_SEED, COMPARISONS = "by_seed.csv", "premise_by_seed.csv", "comparisons.csv"
 DESIGN = "experiment.json"
 
 
@@ -65,12 +65,12 @@ def premise_rows(run: ArmRun, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         rows += [{"seed": r.seed, "check": "teacher_dev_hard", "who": "teacher", "value": r.dev_hard}
                  for r in results[results["role"] == "teacher"].itertuples()]
     for r in tables.get("subnetworks_by_seed", pd.DataFrame()).itertuples():
-        rows += [{"seed": r.seed, "check": f"subnetwork_dev_{part}", "who": r.subnetwork, "value": getattr(r, part)}
-                 for part in ("easy", "hard")]
+        rows += [{"seed": r.seed, "check": f"subnetwork_dev_{part}", "who": r.subnetwork, "sparsity": r.sparsity,
+                  "value": getattr(r, part)} for part in ("easy", "hard")]
     for r in tables.get("split_agreement_by_seed", pd.DataFrame()).itertuples():
         rows += [{"seed": r.seed, "check": "split_agreement", "who": "difficulty split", "value": r.agreement},
                  {"seed": r.seed, "check": "split_agreement_chance", "who": "difficulty split", "value": r.chance}]
-    return pd.DataFrame(rows, columns=["seed", "check", "who", "value"]).assign(**{"run": run.label, **run.columns})
+    return pd.DataFrame(rows, columns=["seed", "check", "who", "sparsity", "value"]).assign(**{"run": run.label, **run.columns})
 
 
 def model_intervals(by_seed: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFrame:
@@ -137,15 +137,20 @@ def premise_intervals(premise_by_seed: pd.DataFrame, keys: list[str]) -> pd.Data
     return pd.DataFrame(rows)
 
 
-def experiment_tables(runs: list[ArmRun], by_seed: pd.DataFrame, premise_by_seed: pd.DataFrame, pairs: list[Pair],
+def experiment_tables(exp: ExperimentConfig, by_seed: pd.DataFrame, premise_by_seed: pd.DataFrame, pairs: list[Pair],
                       metrics: list[str], envelopes: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
-    """The report's tables: models, comparisons and premise, with the per-seed values behind them."""
+    """The report's tables: models, comparisons, premise and the paper's claims (a view of
+    the others, rmc_core/experiment_claims.py), with the per-seed values behind them."""
+    from rmc_core.experiment_claims import claims
+
+    runs = exp.runs()
     keys = run_columns(runs)
     compared = pair_intervals(by_seed, pairs, metrics)
     if envelopes is not None:
         compared = with_envelopes(compared, envelopes)
-    return {"by_seed": by_seed, "premise_by_seed": premise_by_seed, "models": model_intervals(by_seed, keys, metrics),
-            "comparisons": compared, "premise": premise_intervals(premise_by_seed, keys)}
+    tables = {"by_seed": by_seed, "premise_by_seed": premise_by_seed, "models": model_intervals(by_seed, keys, metrics),
+              "comparisons": compared, "premise": premise_intervals(premise_by_seed, keys)}
+    return tables | {"claims": claims(runs, tables, headline_metric(exp, metrics))}
 
 
 def headline_metric(exp: ExperimentConfig, metrics: list[str]) -> str:
@@ -195,6 +200,12 @@ def markdown(exp: ExperimentConfig, tables: dict[str, pd.DataFrame], metrics: li
         side_b = r.b if r.b_run == r.a_run else f"{r.b_run}: {r.b}"
         lines.append(f"| {r.a_run}: {r.a} | {side_b} | {r.metric} | "
                      f"{_span(r.difference, r.low, r.high, _scale(r.metric), '+')} | {r.interval} | {verdict(r)} |")
+    judged = tables.get("claims", pd.DataFrame())
+    if not judged.empty:
+        lines += ["", f"## The paper's claims (on {headline}; fractions, as claims.csv)", "",
+                  "| run | claim | verdict | estimate [interval] | detail |", "|---|---|---|---|---|"]
+        lines += [f"| {r.run} | {r.claim} | {r.verdict} | {r.estimate:+.3f}"
+                  + ("" if np.isnan(r.low) else f" [{r.low:+.3f}, {r.high:+.3f}]") + f" | {r.detail} |" for r in judged.itertuples()]
     premise = tables["premise"]
     if not premise.empty:
         lines += ["", "## Premise checks", "", "| run | check | who | mean | interval |", "|---|---|---|---|---|"]
@@ -245,10 +256,20 @@ def write_experiment(out: Path, exp: ExperimentConfig, tables: dict[str, pd.Data
     (out / "experiment.png").write_bytes(picture(exp, tables, metrics))
 
 
-def read_merged(folders: list[Path]) -> tuple[ExperimentConfig, pd.DataFrame, pd.DataFrame]:
-    """Experiments of one design run over different seeds, as one: the design (seeds
-    joined) and the per-seed tables. Refuses folders whose designs differ beyond their
-    seeds, and a seed that two of them ran."""
+class Merged(NamedTuple):
+    """Experiments of one design read back: the design (seeds joined), the per-seed tables,
+    and the envelopes of a single folder's comparisons (None when several merge: the
+    bootstrap over examples needs per-example data no folder keeps)."""
+
+    experiment: ExperimentConfig
+    by_seed: pd.DataFrame
+    premise_by_seed: pd.DataFrame
+    envelopes: pd.DataFrame | None
+
+
+def read_merged(folders: list[Path]) -> Merged:
+    """Experiments of one design run over different seeds, as one. Refuses folders whose
+    designs differ beyond their seeds, and a seed that two of them ran."""
     designs = [ExperimentConfig.model_validate_json((f / DESIGN).read_text()) for f in folders]
     if any(d.design() != designs[0].design() for d in designs):
         raise ValueError("these experiments ran different designs (their experiment.json differ beyond the seeds); "
@@ -258,5 +279,9 @@ def read_merged(folders: list[Path]) -> tuple[ExperimentConfig, pd.DataFrame, pd
         raise ValueError(f"a seed ran in more than one of {[str(f) for f in folders]}: {sorted(seeds)}")
     by_seed = pd.concat([pd.read_csv(f / BY_SEED) for f in folders], ignore_index=True)
     premise = pd.concat([pd.read_csv(f / PREMISE_BY_SEED) for f in folders], ignore_index=True)
+    envelopes = None
+    if len(folders) == 1 and (folders[0] / COMPARISONS).exists():
+        compared = pd.read_csv(folders[0] / COMPARISONS, keep_default_na=False, na_values=[""])
+        envelopes = compared[compared["interval"] == "envelope"]
     merged = designs[0].model_copy(update={"seeds": tuple(sorted(seeds))})
-    return merged, by_seed, premise
+    return Merged(merged, by_seed, premise, envelopes)

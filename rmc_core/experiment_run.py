@@ -119,6 +119,6 @@ def run_experiment(exp: ExperimentConfig, store: Store, run_arm: RunArm, call: C
     own, staged = _envelopes(exp, runs, outcomes, tables, pairs, store, call)
     compared = [_named(store.table(resolve(ref), "comparisons"), sides) for ref, sides in staged]
     envelopes = pd.concat([own, *compared], ignore_index=True) if (len(own) or compared) else pd.DataFrame()
-    report = experiment_tables(runs, by_seed, premise, pairs, metrics, envelopes)
+    report = experiment_tables(exp, by_seed, premise, pairs, metrics, envelopes)
     report["columns"] = declared
     return report, metrics

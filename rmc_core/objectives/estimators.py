@@ -64,6 +64,9 @@ class EstimatorSpec:
     score: Callable[[Scoring], np.ndarray]
     trains: Trains = None
     control: bool = False
+    # A control with the estimate's distribution of scores but none of its information about
+    # which row is hard: what the claim that RMC's gain comes from its estimate is judged on.
+    removes_estimate: bool = False
     # The teacher trains recording the gold-label probability of every row after each epoch.
     teacher_dynamics: bool = False
     check: Callable[[Any, Any], str | None] | None = None
@@ -155,7 +158,7 @@ CARTOGRAPHY = register(EstimatorSpec(
     summary="the variability of the teacher's gold-label probability over its epochs (Swayamdipta et al. 2020; no "
             "sub-networks; at least 2 teacher epochs)"))
 SHUFFLED = register(EstimatorSpec(
-    name="shuffled", reads="subnetworks", trains="controlled", control=True, score=_shuffled,
+    name="shuffled", reads="subnetworks", trains="controlled", control=True, removes_estimate=True, score=_shuffled,
     summary="control: the controls_on sub-networks' difficulty permuted across rows"))
 ANNOTATED = register(EstimatorSpec(
     name="annotated", reads="data", trains="controlled", control=True, score=_annotated, check=_needs_annotation,

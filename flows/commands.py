@@ -22,7 +22,7 @@ from rmc.flows.cli import BadConfiguration
 from rmc_core import pipeline
 from rmc_core.config import RunConfig
 from rmc_core.devices import default_devices
-from rmc_core.evaluation.registry import documents
+from rmc_core.evaluation.registry import directed_columns, documents
 from rmc_core.experiment import ExperimentConfig
 from rmc_core.out_folder import check_out, written_whole
 from rmc_core.overrides import load_config, one_line
@@ -232,7 +232,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             args.out = args.out or Path("rmc-runs/experiments") / f"{exp.name}-merged"
             check_out(args.out, args.store, replace=args.replace)
         declared = pd.read_csv(args.merge[0] / "columns.csv", keep_default_na=False)
-        metrics = [c for c in declared.loc[declared["better"] != "", "column"] if c in by_seed.columns]
+        metrics = directed_columns(declared, by_seed.columns)
         tables = experiment_tables(exp, by_seed, premise, experiment_pairs(exp, exp.runs()), metrics, envelopes) | {
             "columns": declared}
     else:

@@ -201,7 +201,7 @@ class StudentConfig(Frozen):
         return self
 
 
-def _settings_by_name(registry: Any, what: str, sections: dict[str, str]) -> Any:
+def _settings_by_name(registry: Any, what: str) -> Any:
     """A validator of `{name: settings}`: each entry validated by the settings class its
     registered spec declares (`spec.settings`), as a compression is by its kind."""
     def validate(value: Any) -> Any:
@@ -212,8 +212,8 @@ def _settings_by_name(registry: Any, what: str, sections: dict[str, str]) -> Any
             spec = registry.get(name)
             if spec is None:
                 raise ValueError(f"no {what} {name!r} (registered: {', '.join(registry)})")
-            if name in sections:
-                raise ValueError(f"{what} {name!r} is set in the run config's {sections[name]!r} section")
+            if getattr(spec, "section", None) is not None:
+                raise ValueError(f"{what} {name!r} is set in the run config's {spec.section!r} section")
             if getattr(spec, "settings", None) is None:
                 raise ValueError(f"{what} {name!r} has no settings of its own")
             out[name] = spec.settings.model_validate(settings)
@@ -234,11 +234,9 @@ class _RegisteredSettings:
             if getattr(spec, "settings", None) is not None and getattr(spec, "section", None) is None}}
 
 
-SECTIONS = {name: spec.section for name, spec in EVALUATIONS.items() if spec.section is not None}
-EvaluationSettings = Annotated[dict[str, SerializeAsAny[Frozen]],
-                               BeforeValidator(_settings_by_name(EVALUATIONS, "evaluation", SECTIONS)),
+EvaluationSettings = Annotated[dict[str, SerializeAsAny[Frozen]], BeforeValidator(_settings_by_name(EVALUATIONS, "evaluation")),
                                _RegisteredSettings(EVALUATIONS)]
-MethodSettings = Annotated[dict[str, SerializeAsAny[Frozen]], BeforeValidator(_settings_by_name(METHODS, "method", {})),
+MethodSettings = Annotated[dict[str, SerializeAsAny[Frozen]], BeforeValidator(_settings_by_name(METHODS, "method")),
                            _RegisteredSettings(METHODS)]
 
 

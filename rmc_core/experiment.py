@@ -85,13 +85,17 @@ class ArmRun:
 
     @property
     def label(self) -> str:
-        """`shuffled-synthetic_bias=0.8`: the arm and the grid values, for run names and logs."""
-        return "-".join([self.arm, *(f"{key.rsplit('.', 1)[-1]}={_short(v)}" for key, v in self.point)])
+        return run_label(self.arm, self.point)
 
     @property
     def columns(self) -> dict[str, Any]:
         """The run's identity columns in every table: its arm and each grid field's value."""
         return {"arm": self.arm, **{key: _column_value(v) for key, v in self.point}}
+
+
+def run_label(arm: str, point: tuple[tuple[str, Any], ...]) -> str:
+    """`shuffled-synthetic_bias=0.8`: the arm and the grid values, for run names and logs."""
+    return "-".join([arm, *(f"{key.rsplit('.', 1)[-1]}={_short(v)}" for key, v in point)])
 
 
 def _short(value: Any) -> str:
@@ -193,9 +197,9 @@ class ExperimentConfig(Frozen):
                 config["seeds"] = list(self.seeds)
                 out.append(ArmRun(arm.name, point, RunConfig.model_validate(config)))
             except ValidationError as err:
-                raise ValueError(f"run {ArmRun(arm.name, point, RunConfig()).label}: {one_line(err)}") from None
+                raise ValueError(f"run {run_label(arm.name, point)}: {one_line(err)}") from None
             except ValueError as err:
-                raise ValueError(f"run {ArmRun(arm.name, point, RunConfig()).label}: {shorten(str(err), 400)}") from None
+                raise ValueError(f"run {run_label(arm.name, point)}: {shorten(str(err), 400)}") from None
         return out
 
     def design(self) -> dict[str, Any]:

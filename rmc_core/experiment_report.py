@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from rmc_core.evaluation.statistics import seed_interval
+from rmc_core.evaluation.uncertainty import seed_intervals
 from rmc_core.experiment import ArmRun, ExperimentConfig
 
 IDENTITY = ("role", "compression", "sparsity", "method")
@@ -74,15 +75,10 @@ def premise_rows(run: ArmRun, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def model_intervals(by_seed: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFrame:
-    """Per run, model and metric: the mean over seeds and its 95 % t-interval."""
-    rows = []
-    for key, group in by_seed.groupby([*keys, "model", *IDENTITY], sort=False, dropna=False):
-        for metric in metrics:
-            iv = seed_interval(group[metric].to_numpy(dtype=float))
-            rows.append({**dict(zip([*keys, "model", *IDENTITY], key)), "metric": metric, "mean": iv.estimate,
-                         "low": iv.low, "high": iv.high, "n_seeds": len(group),
-                         "seeds": ",".join(map(str, sorted(group["seed"])))})
-    return pd.DataFrame(rows)
+    """Per run, model and metric: the mean over seeds and its 95 % t-interval, and the seeds."""
+    columns = [*keys, "model", *IDENTITY]
+    seeds = by_seed.groupby(columns, sort=False, dropna=False)["seed"].agg(lambda s: ",".join(map(str, sorted(s))))
+    return seed_intervals(by_seed, metrics, tuple(columns)).merge(seeds.rename("seeds").reset_index(), on=columns, how="left")
 
 
 def pair_intervals(by_seed: pd.DataFrame, pairs: list[Pair], metrics: list[str]) -> pd.DataFrame:
@@ -129,12 +125,7 @@ def with_envelopes(compared: pd.DataFrame, envelopes: pd.DataFrame) -> pd.DataFr
 
 def premise_intervals(premise_by_seed: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Each premise check per run: its mean over seeds and t-interval."""
-    rows = []
-    for key, group in premise_by_seed.groupby([*keys, "check", "who"], sort=False, dropna=False):
-        iv = seed_interval(group["value"].to_numpy(dtype=float))
-        rows.append({**dict(zip([*keys, "check", "who"], key)), "mean": iv.estimate, "low": iv.low, "high": iv.high,
-                     "n_seeds": len(group)})
-    return pd.DataFrame(rows)
+    return seed_intervals(premise_by_seed, ["value"], (*keys, "check", "who")).drop(columns="metric")
 
 
 def experiment_tables(exp: ExperimentConfig, by_seed: pd.DataFrame, premise_by_seed: pd.DataFrame, pairs: list[Pair],
@@ -205,7 +196,8 @@ def markdown(exp: ExperimentConfig, tables: dict[str, pd.DataFrame], metrics: li
         lines += ["", f"## The paper's claims (on {headline}; fractions, as claims.csv)", "",
                   "| run | claim | verdict | estimate [interval] | detail |", "|---|---|---|---|---|"]
         lines += [f"| {r.run} | {r.claim} | {r.verdict} | {r.estimate:+.3f}"
-                  + ("" if np.isnan(r.low) else f" [{r.low:+.3f}, {r.high:+.3f}]") + f" | {r.detail} |" for r in judged.itertuples()]
+                  + ("" if np.isnan(r.low) else f" [{r.low:+.3f}, {r.high:+.3f}]") + f" | {r.detail} |"
+                  for r in judged.itertuples()]
     premise = tables["premise"]
     if not premise.empty:
         lines += ["", "## Premise checks", "", "| run | check | who | mean | interval |", "|---|---|---|---|---|"]

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from rmc_core import stages
-from rmc_core.evaluation.registry import DECLARED
+from rmc_core.evaluation.registry import DECLARED, directed_columns
 from rmc_core.experiment import TEACHER, ArmRun, ExperimentConfig, Side, parse_comparison
 from rmc_core.experiment_report import Pair, by_seed_rows, experiment_tables, premise_rows
 from rmc_core.pipeline import Call, comparison_pairs, direct, identities, task_of
@@ -114,7 +114,7 @@ def run_experiment(exp: ExperimentConfig, store: Store, run_arm: RunArm, call: C
     by_seed = pd.concat([by_seed_rows(r, tables[r.label]) for r in runs], ignore_index=True)
     premise = pd.concat([premise_rows(r, tables[r.label]) for r in runs], ignore_index=True)
     declared = pd.concat([t[DECLARED] for t in tables.values()], ignore_index=True).drop_duplicates("column")
-    metrics = [c for c in declared.loc[declared["better"] != "", "column"] if c in by_seed.columns]
+    metrics = directed_columns(declared, by_seed.columns)
     pairs = experiment_pairs(exp, runs)
     own, staged = _envelopes(exp, runs, outcomes, tables, pairs, store, call)
     compared = [_named(store.table(resolve(ref), "comparisons"), sides) for ref, sides in staged]

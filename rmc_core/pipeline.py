@@ -318,15 +318,14 @@ class _Seed:
     preds: dict[str, Any] = field(default_factory=dict)
     # Where and how each model predicts, for the evaluations that query the models again.
     placed: dict[str, tuple[str, TrainConfig]] = field(default_factory=dict)
+    # The task and the splits every model predicts, found once for the branch.
+    task: TaskHandle = field(init=False)
+    splits: tuple[str, ...] = field(init=False)
 
-    @property
-    def task(self) -> TaskHandle:
-        return task_of(self.cfg)
-
-    @property
-    def splits(self) -> tuple[str, ...]:
-        cfg = self.cfg
-        return ("dev", *ood_names(self.task, cfg.data.source, cfg.data.shortcut_strength is not None))
+    def __post_init__(self) -> None:
+        self.task = task_of(self.cfg)
+        data = self.cfg.data
+        self.splits = ("dev", *ood_names(self.task, data.source, data.shortcut_strength is not None))
 
     def teacher(self) -> tuple[Any, Any]:
         """The base (pre-trained encoder and the task's head) and the teacher: trained from

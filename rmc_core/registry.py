@@ -4,7 +4,7 @@ unknown one."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 Spec = TypeVar("Spec")
 
@@ -27,3 +27,12 @@ class Registry(dict[str, Spec]):
         if name not in self:
             raise ValueError(f"unknown {self.what} {name!r}; registered: {', '.join(self)}")
         return name
+
+
+def own_settings(spec: Any, given: dict[str, Any]) -> Any:
+    """A spec's settings of its own (`spec.settings`, a Frozen class) in a run: those given
+    under its name (`RunConfig.method_settings`, `evaluation_settings`), else the class's
+    defaults; None for a spec without settings of its own."""
+    if spec.settings is None:
+        return None
+    return given.get(spec.name) or spec.settings()

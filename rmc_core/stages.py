@@ -28,7 +28,7 @@ from rmc_core.objectives.bias_model import BiasModel, bias_probabilities
 from rmc_core.objectives.difficulty import difficulty_scores
 from rmc_core.objectives.estimators import ESTIMATORS, Scoring
 from rmc_core.evaluation import EVALUATIONS
-from rmc_core.evaluation.registry import CORRECT, DECLARED, Inputs, Measured, Queried, compute
+from rmc_core.evaluation.registry import CORRECT, DECLARED, Inputs, Measured, Queried, compute, directed_columns
 from rmc_core.objectives.losses import gold_objective
 from rmc_core.objectives.methods import METHODS
 from rmc_core.models import build_base, import_fine_tuned, load_model, save_model
@@ -453,7 +453,7 @@ def summarize(
                for name in per_seed[0]}
     by_seed = tables["results_by_seed"]
     declared = tables[DECLARED]
-    metrics = [c for c in declared.loc[declared["better"] != "", "column"] if c in by_seed.columns]
+    metrics = directed_columns(declared, by_seed.columns)
     tables["results_interval"] = seed_intervals(by_seed, metrics)
     correct = {}
     for model in model_pred_refs[0]:

@@ -22,7 +22,7 @@ from typing import Any, Literal, TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from rmc_core.registry import Registry
+from rmc_core.registry import Registry, own_settings
 
 if TYPE_CHECKING:  # annotations only: the data registry imports the config, which imports this package
     from rmc_core.data.registry import TaskData, TaskSpec
@@ -182,11 +182,9 @@ def register(spec: EvaluationSpec) -> EvaluationSpec:
 def settings_of(spec: EvaluationSpec, cfg: Any) -> Any:
     """The run's settings of `spec` (None when it has none): its section of the run config,
     else its entry in `evaluation_settings`, else its settings class's defaults."""
-    if spec.settings is None:
-        return None
     if spec.section is not None:
         return getattr(cfg, spec.section)
-    return cfg.evaluation_settings.get(spec.name) or spec.settings()
+    return own_settings(spec, cfg.evaluation_settings)
 
 
 def active(names: tuple[str, ...], cfg: Any) -> list[str]:
@@ -201,6 +199,12 @@ def columns(names: tuple[str, ...], data: TaskData) -> list[Column]:
 
 
 DECLARED = "columns"
+
+
+def directed_columns(declared_table: pd.DataFrame, present: Any) -> list[str]:
+    """The declared columns that have a better direction, among those `present`: what a
+    summary puts intervals on and compares."""
+    return [c for c in declared_table.loc[declared_table["better"] != "", "column"] if c in present]
 
 
 def declared(spec: EvaluationSpec, data: TaskData) -> pd.DataFrame:

@@ -36,13 +36,14 @@ def mean_over_seeds(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return both.groupby(keys, sort=False, as_index=False).mean()[list(both.columns)]
 
 
-def seed_intervals(by_seed: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
-    """Per model and metric: mean over seeds and its t-interval (nan bounds for one seed)."""
+def seed_intervals(by_seed: pd.DataFrame, metrics: list[str], by: tuple[str, ...] = ("model",)) -> pd.DataFrame:
+    """Per group of rows (by default per model) and metric: mean over seeds and its
+    t-interval (nan bounds for one seed)."""
     rows = []
-    for model, group in by_seed.groupby("model", sort=False):
+    for key, group in by_seed.groupby(list(by), sort=False, dropna=False):
         for metric in metrics:
             iv = seed_interval(group[metric].to_numpy())
-            rows.append({"model": model, "metric": metric, "mean": iv.estimate, "low": iv.low, "high": iv.high,
+            rows.append({**dict(zip(by, key)), "metric": metric, "mean": iv.estimate, "low": iv.low, "high": iv.high,
                          "n_seeds": len(group)})
     return pd.DataFrame(rows)
 

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from rmc_core.registry import Registry
+from rmc_core.registry import Registry, own_settings
 from rmc_core.schema import Frozen, Real
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ class MethodSpec:
 def select(names: tuple[str, ...], spec: MethodSpec, cfg: Any) -> dict[str, Any]:
     """The named hyper-parameters of a method in run config `cfg`: from `cfg.method`, or from
     the method's own settings (`cfg.method_settings`, else their defaults)."""
-    own = cfg.method_settings.get(spec.name) or (spec.settings() if spec.settings is not None else None)
+    own = own_settings(spec, cfg.method_settings)
     return {n: getattr(cfg.method, n) if n in MethodConfig.model_fields else getattr(own, n) for n in names}
 
 

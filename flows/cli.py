@@ -17,9 +17,6 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # The temporary server's 20 s default start-up budget is too short on a busy 2-core machine.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
-BENCH_PROFILES = ("cpu-small", "paper", "tiny")
-
-
 class BadConfiguration(Exception):
     """Refused before any data was read or model trained (exit 2)."""
 
@@ -52,15 +49,6 @@ def parser() -> argparse.ArgumentParser:
                      help="where stages run: threads here, or a Ray or Dask cluster (docs/orchestration.md)")
     run.add_argument("--address", help="the Ray cluster or Dask scheduler to use; default: start one on this machine")
     run.add_argument("--concurrency", type=positive_int, help="stages run at once (default: one per GPU; on CPU, cores // 4, at least 1)")
-
-    bench = sub.add_parser("bench", parents=[common], help="the paper's Table 4 experiment on real data")
-    bench.add_argument("--profile", choices=BENCH_PROFILES, default="cpu-small")
-    bench.add_argument("--data-root", type=Path, default=Path("../shared/data"))
-    bench.add_argument("--store", type=Path, default=Path("rmc-runs/store"))
-    bench.add_argument("--out", type=Path, default=Path("rmc-runs/bench"))
-    bench.add_argument("--replace", action="store_true", help="replace a --out that holds files rmc did not write (deletes them)")
-    bench.add_argument("--device", action="append", help="a device to use (repeat for several)")
-    bench.add_argument("--check", action="store_true", help="only validate every run's inputs")
 
     experiment = sub.add_parser("experiment", parents=[common], help="run a declared experiment (experiments/*.yaml): "
                                 "arms x grid x seeds, compared arm against arm, one report")

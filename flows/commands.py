@@ -323,29 +323,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1 if bad or foreign or unsafe or strays else 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from rmc.benchmarks.profiles import check
-    from rmc.flows.bench_flow import BenchParameters, bench_flow
-
-    params = BenchParameters(profile=args.profile, data_root=str(args.data_root), store_root=str(args.store),
-                             out=str(args.out), replace=args.replace, devices=args.device or None)
-    try:
-        check_out(args.out, args.store, replace=args.replace)
-    except (ValueError, OSError) as err:
-        raise BadConfiguration(str(err)) from err
-    problems = check(params.profile, Path(params.data_root))
-    for run, problem in problems:
-        print(f"rmc bench: {run}: {problem}", file=sys.stderr)
-    if problems or args.check:
-        print(f"rmc bench --profile {args.profile}: {'inputs OK' if not problems else f'{len(problems)} inputs cannot be reached here'}")
-        return 1 if problems else 0
-    start = time.perf_counter()
-    out = bench_flow(params)
-    print((Path(out) / "results.md").read_text())
-    print(f"\nbenchmark wall time {time.perf_counter() - start:.0f} s; outputs in {out}")
-    return 0
-
-
 def find_model(store: Store, text: str) -> Ref:
     """A model artifact by `model/<digest>` (as the run summary lists it) or a digest prefix."""
     digest = text.removeprefix("model/")

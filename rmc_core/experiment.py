@@ -49,21 +49,28 @@ class Side:
 
     arm: str | None
     model: str
+    quantize: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> Side:
         arm, _, model = text.strip().rpartition(":")
-        if not model:
-            raise ValueError(f"{text!r} names no model (a method or 'teacher', optionally 'arm:' before it)")
-        return cls(arm or None, model)
+        method, plus, quantize = model.partition("+")
+        if not method or (plus and not quantize):
+            raise ValueError(f"{text!r} names no model (a method or 'teacher', optionally 'arm:' before it and "
+                             "'+dynamic-int8' after it for the student's quantized copy)")
+        if quantize and method == TEACHER:
+            raise ValueError(f"{text!r}: the teacher has no quantized copy")
+        return cls(arm or None, method, quantize or None)
 
     def __str__(self) -> str:
-        return f"{self.arm}:{self.model}" if self.arm else self.model
+        model = f"{self.model}+{self.quantize}" if self.quantize else self.model
+        return f"{self.arm}:{model}" if self.arm else model
 
 
 def parse_comparison(text: str) -> tuple[Side, Side]:
     """`a - b`: each side a method (the student it trains) or `teacher`, with `arm:` in front
-    to compare across arms (at the same grid point)."""
+    to compare across arms (at the same grid point) and `+dynamic-int8` (the run's
+    `student.quantize`) behind for the student's quantized copy."""
     parts = re.split(r"\s+-\s+", text.strip())
     if len(parts) != 2:
         raise ValueError(f"comparison {text!r} is not of the form 'a - b' (spaces around the minus)")
@@ -179,10 +186,11 @@ class ExperimentConfig(Frozen):
             for side in (a, b):
                 if side.arm is not None and side.arm not in arms:
                     raise ValueError(f"comparison {text!r}: no arm {side.arm!r} (arms: {', '.join(arms)})")
-                if side.model != TEACHER and not any(side.model in r.config.methods for r in runs
-                                                      if side.arm in (None, r.arm)):
+                if side.model != TEACHER and not any(side.model in r.config.methods and side.quantize in (
+                        None, r.config.student.quantize) for r in runs if side.arm in (None, r.arm)):
                     raise ValueError(f"comparison {text!r}: no run{'' if side.arm is None else f' of arm {side.arm!r}'} "
-                                     f"trains a {side.model!r} student (a method or 'teacher')")
+                                     f"trains a {str(side).rpartition(':')[2]!r} student (a method or 'teacher', "
+                                     "'+QUANTIZE' only where the run's student.quantize is QUANTIZE)")
         return self
 
     def runs(self) -> list[ArmRun]:

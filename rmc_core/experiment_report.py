@@ -159,9 +159,12 @@ def _span(value: float, low: float, high: float, scale: float, sign: str = "") -
     return f"{scale * value:{sign}.1f} [{scale * low:{sign}.1f}, {scale * high:{sign}.1f}]"
 
 
-def _scale(metric: str) -> float:
-    """Accuracies read in percent (points for differences); other metrics as they are."""
-    return 100.0 if metric.startswith(("acc_", "dev_")) else 1.0
+def _scales(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
+    """Per metric: 100 for a declared share of rows (read in percent, differences in
+    points), else 1 (read as it is)."""
+    declared = tables.get("columns", pd.DataFrame(columns=["column", "share"]))
+    shares = declared["share"] if "share" in declared else pd.Series(False, index=declared.index)
+    return {c: 100.0 if share is True or str(share) == "True" else 1.0 for c, share in zip(declared["column"], shares)}
 
 
 def verdict(row: Any) -> str:
@@ -175,14 +178,15 @@ def markdown(exp: ExperimentConfig, tables: dict[str, pd.DataFrame], metrics: li
     on both, and the premise checks; every figure rounded as the CSVs are read."""
     headline = headline_metric(exp, metrics)
     shown = list(dict.fromkeys([headline, "acc_dev"]))
+    scales = _scales(tables)
     lines = [f"# Experiment {exp.name}", "", exp.description, "", f"Command: `{command}`; per-seed values: {BY_SEED}, "
-             f"{PREMISE_BY_SEED}; seeds {', '.join(map(str, exp.seeds))}. Accuracies in percent, differences in points, "
+             f"{PREMISE_BY_SEED}; seeds {', '.join(map(str, exp.seeds))}. Accuracies and rates in percent, differences in points, "
              "95 % intervals (t over seeds; `envelope`: with the paired bootstrap over examples and seeds).", ""]
     models = tables["models"]
     lines += ["## Models", "", "| run | model | " + " | ".join(shown) + " |", "|---|---|" + "---|" * len(shown)]
     for (run, model), group in models.groupby(["run", "model"], sort=False):
         by_metric = group.set_index("metric")
-        cells = [_span(by_metric.loc[m, "mean"], by_metric.loc[m, "low"], by_metric.loc[m, "high"], _scale(m))
+        cells = [_span(by_metric.loc[m, "mean"], by_metric.loc[m, "low"], by_metric.loc[m, "high"], scales.get(m, 1.0))
                  for m in shown if m in by_metric.index]
         lines.append(f"| {run} | {model} | " + " | ".join(cells) + " |")
     compared = tables["comparisons"]
@@ -190,7 +194,7 @@ def markdown(exp: ExperimentConfig, tables: dict[str, pd.DataFrame], metrics: li
     for r in compared[compared["metric"].isin(shown)].itertuples():
         side_b = r.b if r.b_run == r.a_run else f"{r.b_run}: {r.b}"
         lines.append(f"| {r.a_run}: {r.a} | {side_b} | {r.metric} | "
-                     f"{_span(r.difference, r.low, r.high, _scale(r.metric), '+')} | {r.interval} | {verdict(r)} |")
+                     f"{_span(r.difference, r.low, r.high, scales.get(r.metric, 1.0), '+')} | {r.interval} | {verdict(r)} |")
     judged = tables.get("claims", pd.DataFrame())
     if not judged.empty:
         lines += ["", f"## The paper's claims (on {headline}; fractions, as claims.csv)", "",
@@ -219,7 +223,7 @@ def picture(exp: ExperimentConfig, tables: dict[str, pd.DataFrame], metrics: lis
     headline = headline_metric(exp, metrics)
     rows = tables["comparisons"]
     rows = rows[(rows["metric"] == headline) & (rows["b"] != "teacher")]
-    scale = _scale(headline)
+    scale = _scales(tables).get(headline, 1.0)
     fig, ax = plt.subplots(figsize=(7, 0.45 * max(len(rows), 1) + 1.4))
     labels = [f"{r.a_run}: {r.a} - {r.b if r.b_run == r.a_run else f'{r.b_run}: {r.b}'}" for r in rows.itertuples()]
     y = np.arange(len(rows))

@@ -17,6 +17,7 @@ from rmc_core import stages
 from rmc_core.evaluation.registry import DECLARED, directed_columns
 from rmc_core.experiment import TEACHER, ArmRun, ExperimentConfig, Side, parse_comparison
 from rmc_core.experiment_report import Pair, by_seed_rows, experiment_tables, premise_rows
+from rmc_core.objectives.methods import UPPER_BOUND
 from rmc_core.pipeline import Call, comparison_pairs, direct, identities, task_of
 from rmc_core.store import Ref, Store
 
@@ -34,13 +35,15 @@ RunArm = Callable[[ArmRun], ArmOutcome]
 
 
 def model_of(run: ArmRun, side: Side) -> str | None:
-    """The model a comparison side names in `run`: the teacher, or the student (not its
-    int8 copy, not an upper bound's) that `side.model`'s method trains; None if the run
-    trains none."""
+    """The model a comparison side names in `run`: the teacher, or the student (or upper
+    bound) that `side.model`'s method trains, its quantized copy where the side names one;
+    None if the run trains none."""
     if side.model == TEACHER:
         return TEACHER
+    quantized = f"+{side.quantize}" if side.quantize else ""
     return next((name for name, what in identities(run.config).items()
-                 if what["method"] == side.model and what["role"] == "student" and "+" not in what["compression"]), None)
+                 if what["method"] == side.model and what["role"] in ("student", UPPER_BOUND)
+                 and what["compression"].partition("+")[1:] == quantized.partition("+")[1:]), None)
 
 
 def experiment_pairs(exp: ExperimentConfig, runs: list[ArmRun]) -> list[Pair]:

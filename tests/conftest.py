@@ -72,7 +72,7 @@ def tiny_data_and_base(store):
 
 # The longest modules first (measured with --durations): two xdist workers then finish
 # together instead of one running the end-to-end tests alone at the end.
-LONGEST_FIRST = ("test_faults.py", "test_deployment_e2e.py", "test_flow.py", "test_runners.py", "test_bench.py",
+LONGEST_FIRST = ("test_faults.py", "test_deployment_e2e.py", "test_flow.py", "test_runners.py",
                  "test_pipeline.py")
 
 

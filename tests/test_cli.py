@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from typing import get_args
 
 import pytest
 
@@ -31,12 +30,6 @@ def test_help_imports_no_heavy_module_and_answers_within_a_second(argv):
     assert "usage: rmc" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "[]", f"--help imported {done.stdout.splitlines()[-1]}"
     assert seconds < 1.0, f"rmc {' '.join(argv)} took {seconds:.2f} s"
-
-
-def test_cli_bench_profiles_are_the_benchmarks_profiles():
-    from rmc.benchmarks.profiles import ProfileName
-
-    assert cli.BENCH_PROFILES == get_args(ProfileName)
 
 
 def test_speed_refuses_an_unknown_task_with_exit_2(capsys):

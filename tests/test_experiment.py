@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,9 +19,9 @@ from pydantic import ValidationError
 from rmc.flows.cli import main
 from rmc.tasks.in_process import arm_in_process, resuming
 from rmc_core.evaluation.statistics import seed_interval
-from rmc_core.experiment import ExperimentConfig, parse_comparison, read_experiment
+from rmc_core.experiment import ExperimentConfig, Side, parse_comparison, read_experiment
 from rmc_core.experiment_report import read_merged
-from rmc_core.experiment_run import run_experiment
+from rmc_core.experiment_run import model_of, run_experiment
 from rmc_core.store import IN_PROCESS, Store
 from tests.conftest import REPO, tiny_run_config
 
@@ -87,6 +86,35 @@ def test_a_comparison_names_its_sides_by_arm_and_method():
     assert (a.arm, a.model, b.arm, b.model) == ("main", "smooth-matched", "shuffled", "rmc")
     a, b = parse_comparison("rmc - teacher")
     assert (a.arm, b.arm, b.model) == (None, None, "teacher")
+
+
+def test_a_side_names_a_quantized_copy_only_where_the_run_quantizes():
+    a, b = parse_comparison("l6:vanilla+dynamic-int8 - l6:vanilla")
+    assert (a.arm, a.model, a.quantize, b.quantize) == ("l6", "vanilla", "dynamic-int8", None)
+    assert str(a) == "l6:vanilla+dynamic-int8"
+    with pytest.raises(ValueError, match="the teacher has no quantized copy"):
+        parse_comparison("teacher+dynamic-int8 - rmc")
+    with pytest.raises(ValidationError, match="'rmc\\+dynamic-int8' student"):
+        ExperimentConfig.model_validate(tiny_experiment(comparisons=["rmc+dynamic-int8 - rmc"]))
+    quantized = tiny_experiment(comparisons=["main:rmc+dynamic-int8 - main:rmc", "rmc+dynamic-int8 - teacher"])
+    quantized["base"]["student"]["quantize"] = "dynamic-int8"
+    run = ExperimentConfig.model_validate(quantized).runs()[0]
+    assert model_of(run, Side("main", "rmc", "dynamic-int8")) == "imp40-rmc-int8"
+    assert model_of(run, Side("main", "rmc")) == "imp40-rmc"
+
+
+def test_the_shipped_real_data_experiment_checks_its_inputs_and_the_hub_one_says_what_it_needs(
+        data_root, tmp_path, monkeypatch, capsys):
+    """`--check` on cpu-small reads every run's real inputs (../shared/data beside the working
+    folder, as on a checkout); paper.yaml, offline, is refused naming the hub model."""
+    (tmp_path / "shared").symlink_to(data_root.parent)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    assert main(["experiment", str(REPO / "experiments" / "cpu-small.yaml"), "--check"]) == 0
+    assert "cpu-small: 7 runs, inputs OK" in capsys.readouterr().out
+    monkeypatch.setattr("rmc_core.models.hub_reachable", lambda: False)
+    assert main(["experiment", str(REPO / "experiments" / "paper.yaml"), "--check"]) == 2
+    assert "model 'bert-base-uncased' is not a local folder and cannot be fetched from the hub" in capsys.readouterr().err
 
 
 def test_the_report_keeps_identity_columns_and_every_seed(ran):
@@ -275,3 +303,81 @@ def test_the_claims_view_reproduces_the_committed_claims_table(tmp_path):
         np.testing.assert_allclose(view.loc[expected.index, ["estimate", "low", "high"]].to_numpy(dtype=float),
                                    expected[["estimate", "low", "high"]].to_numpy(dtype=float), rtol=1e-9, err_msg=testbed)
         assert list(view.loc[expected.index, "verdict"]) == list(expected["verdict"]), testbed
+
+
+# The tables the pairs and attack scripts committed, which the experiment files replaced, and
+# the order those scripts read runs in (a model name found in several runs was taken from the
+# first): per experiment folder, (committed file, what it holds, arm order).
+GRID_ORDER = ["imp40", "mask40", "imp70", "mask70", "spd40", "spd70", "l3", "theseus3", "l6"]
+FAMILIES_ORDER = ["l6", "imp40", "l3-lr2e-4", "theseus3-lr2e-4"]
+SC_ORDER = ["imp40", "knownbias", "mask40", "spd40", "imp70", "mask70", "spd70"]
+REPLACED = {
+    "compression-synthetic-0.9": [
+        ("compression-synthetic-0.9/models.csv", "models", GRID_ORDER),
+        ("compression-synthetic-0.9/families_models.csv", "models", FAMILIES_ORDER),
+        *((f"compression-synthetic-0.9/{f}_pairs.csv", "pairs", GRID_ORDER) for f in ("known_bias", "mask", "spd",
+                                                                                       "upper_bound")),
+        *((f"compression-synthetic-0.9/{f}_seed_pairs.csv", "seed_pairs", GRID_ORDER) for f in ("known_bias", "mask",
+                                                                                                 "spd")),
+        ("compression-synthetic-0.9/families_pairs.csv", "pairs", FAMILIES_ORDER),
+        ("compression-synthetic-0.9/families_seed_pairs.csv", "seed_pairs", FAMILIES_ORDER)],
+    "compression-shortcut-mnli": [("compression-shortcut-mnli-seed2/models.csv", "models", SC_ORDER),
+                                  ("compression-shortcut-mnli-seed2/kinds_pairs.csv", "pairs", SC_ORDER),
+                                  ("compression-shortcut-mnli-seed2/known_bias_pairs.csv", "pairs", SC_ORDER)],
+    "cpu-medium-qqp": [("cpu_medium_qqp_comparisons.csv", "pairs", ["main"]),
+                       ("cpu_medium_qqp_other_pairs.csv", "pairs", ["main"])],
+    "structured-mnli": [("structured_mnli_pairs.csv", "pairs", ["structured", "imp40", "l3"])],
+    "attack-synthetic-0.9": [("attack-synthetic-0.9/attack_results_interval.csv", "models", ["main"]),
+                             ("attack-synthetic-0.9/attack_comparisons.csv", "pairs", ["main"])],
+    "attack-fast-mnli": [("attack-fast-mnli/attack_results_by_seed.csv", "by_seed", ["imp40", "theseus3-lr2e-4",
+                                                                                     "l3-lr2e-4"]),
+                         ("attack-fast-mnli/attack_comparisons.csv", "pairs", ["imp40", "theseus3-lr2e-4", "l3-lr2e-4"])],
+    "attack-cpu-medium-mnli": [("attack-cpu-medium-mnli/attack_results_by_seed.csv", "by_seed", ["main"]),
+                               ("attack-cpu-medium-mnli/attack_comparisons.csv", "pairs", ["main"])],
+}
+
+
+def first_run(rows: pd.DataFrame, order: list[str], *columns: str) -> pd.Series:
+    """The row whose runs come first in the script's reading order."""
+    rank = rows[list(columns)].apply(lambda r: tuple(order.index(v) if v in order else 99 for v in r), axis=1)
+    return rows.loc[rank.sort_values().index[0]]
+
+
+@pytest.mark.parametrize("name", sorted(REPLACED))
+def test_the_migrated_script_results_reproduce_the_committed_figures(name, tmp_path):
+    """Every committed figure of the replaced scripts, from the experiment report of the
+    migrated per-seed files: each model's mean and t-interval over seeds, each pair's
+    difference, t-interval and (kept from its run) envelope, each attacked model's values
+    (to 1e-6, F_bias to 1e-4 plus 1e-5 relative: the scripts computed from float32 accuracies, the report from
+    the float64 per-seed values)."""
+    results = REPO / "docs" / "results"
+    out = tmp_path / "report"
+    assert main(["experiment", "--merge", str(results / "experiments" / name), "--store", str(tmp_path / "store"),
+                 "--out", str(out)]) == 0
+    read = {f: pd.read_csv(out / f"{f}.csv", keep_default_na=False, na_values=[""])
+            for f in ("models", "comparisons", "by_seed")}
+    checked = 0
+    for file, kind, order in REPLACED[name]:
+        old = pd.read_csv(results / file)
+        for r in old.to_dict("records"):
+            if kind == "models":
+                rows = read["models"][(read["models"]["model"] == r["model"]) & (read["models"]["metric"] == r["metric"])]
+                got, want = first_run(rows, order, "run")[["mean", "low", "high"]], [r["mean"], r["low"], r["high"]]
+            elif kind == "by_seed":
+                rows = read["by_seed"][(read["by_seed"]["model"] == r["model"]) & (read["by_seed"]["seed"] == r["seed"])]
+                metrics = [c for c in old.columns if c not in ("model", "seed")]
+                got, want = first_run(rows, order, "run")[metrics], [r[c] for c in metrics]
+            else:
+                compared = read["comparisons"]
+                rows = compared[(compared["a"] == r["a"]) & (compared["b"] == r["b"]) & (compared["metric"] == r["metric"])]
+                row = first_run(rows, order, "a_run", "b_run")
+                if kind == "seed_pairs":  # t-intervals alone
+                    got, want = row[["difference", "t_low", "t_high"]], [r["difference"], r["low"], r["high"]]
+                else:
+                    fields = ["low", "high"] + (["t_low", "t_high"] if "t_low" in r and not np.isnan(r["t_low"]) else [])
+                    got, want = row[["difference", *fields]], [r["difference"], *(r[f] for f in fields)]
+            ratio = r.get("metric") == "f_bias"  # F_bias divides by the teacher's small drop: float32 noise grows
+            np.testing.assert_allclose(got.to_numpy(dtype=float), np.asarray(want, dtype=float),
+                                       rtol=1e-5 if ratio else 1e-6, atol=1e-4 if ratio else 1e-6, err_msg=f"{name}: {file}: {r}")
+            checked += 1
+    assert checked >= 10, checked

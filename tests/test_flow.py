@@ -11,8 +11,9 @@ import pytest
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import ValidationError
 
-from rmc.flows.rmc_flow import RmcParameters, RunSummary, rmc_flow
 from rmc.flows.experiment_flow import ExperimentParameters, experiment_flow
+from rmc.flows.rmc_flow import RmcParameters, RunSummary, rmc_flow
+from rmc_core import stages
 from rmc_core.compression.masked_config import MaskedConfig
 from rmc_core.compression.spd_config import SpdConfig
 from rmc_core.compression.structured_config import StructuredConfig
@@ -21,7 +22,6 @@ from rmc_core.config import AttackConfig, StudentConfig, SubnetworkConfig
 from rmc_core.costs import COST
 from rmc_core.data.sources import DataError
 from rmc_core.evaluation import EVALUATIONS
-from rmc_core import stages
 from rmc_core.evaluation.attack import attacked_rows
 from rmc_core.evaluation.registry import active
 from rmc_core.experiment import Arm, ExperimentConfig
@@ -92,22 +92,6 @@ def test_each_computed_artifact_records_its_cost_once(cached_store):
     assert costs["train-teacher"]["process_peak_rss_mb"] > 50
     rerun(root)
     assert store.record(first.artifacts["predict-teacher"], COST) == costs["predict-teacher"]
-
-
-def test_pairs_the_report_does_not_compare_are_read_from_the_runs_predictions(cached_store, tmp_path):
-    from rmc.benchmarks.pairs import compare_pairs
-
-    root, summary = cached_store
-    (tmp_path / "summary.json").write_text(summary.model_dump_json())
-    table = compare_pairs([tmp_path], Store(root), [("imp40-distil", "teacher")]).set_index("metric")
-    results = Store(root).tables(summary.report)["results"].set_index("model")
-    for metric in ("acc_dev", "acc_ood"):
-        assert table.loc[metric, "a_value"] == pytest.approx(results.loc["imp40-distil", metric])
-        assert table.loc[metric, "b_value"] == pytest.approx(results.loc["teacher", metric])
-        assert table.loc[metric, "low"] <= table.loc[metric, "difference"] <= table.loc[metric, "high"]
-    assert "f_bias" not in table.index  # relative to the teacher: undefined against it
-    with pytest.raises(ValueError, match="no predictions of 'imp40-jtt'"):
-        compare_pairs([tmp_path], Store(root), [("imp40-jtt", "teacher")])
 
 
 def test_changing_lambda_recomputes_only_students_and_evaluation(cached_store):
@@ -248,24 +232,6 @@ def test_the_attack_is_a_cached_stage_per_model_and_its_settings_recompute_only_
     assert "acc. under attack" in summary_tables(tables)[0].columns
     write_report(tables, tmp_path, "synthetic")
     assert "## imp40-rmc" in (tmp_path / "attack_examples.md").read_text()
-
-
-def test_the_models_of_a_finished_run_are_attacked_once_and_compared_in_pairs(cli_run, tmp_path, monkeypatch):
-    from rmc.benchmarks import attack_runs
-
-    config, root, out = cli_run
-    argv = ["--out", str(out), "--config", str(config), "--store", str(root), "--examples", "6", "--set", "candidates=5",
-            "--csv-dir", str(tmp_path)]
-    attack_runs.main(argv)
-    by_seed = pd.read_csv(tmp_path / "attack_results_by_seed.csv")
-    assert set(by_seed["model"]) == {"teacher", *(f"imp40-{m}" for m in METHODS)}
-    pairs = pd.read_csv(tmp_path / "attack_comparisons.csv")
-    attacked = set(zip(*pairs.loc[pairs["metric"] == "attack_accuracy", ["a", "b"]].T.to_numpy()))
-    assert {("imp40-rmc", "imp40-vanilla"), ("imp40-rmc", "imp40-distil"), ("imp40-vanilla", "teacher")} <= attacked
-    assert (pd.read_csv(tmp_path / "attack_costs.csv")["seconds_per_100_rows"] > 0).all()
-    assert (tmp_path / "attack_examples.md").read_text().startswith("# Adversarial examples")
-    monkeypatch.setattr(attack_runs.stages, "query_model", lambda *a, **k: pytest.fail("attacked again"))
-    attack_runs.main(argv)
 
 
 def test_masked_students_start_from_the_cached_teacher_and_cache_like_the_others(cached_store):
@@ -411,11 +377,6 @@ def test_two_seeded_runs_write_byte_identical_result_files(cli_run, tmp_path):
     assert list(both["model"]) == list(inference["model"])  # the second run's models are the same ones
     assert both.set_index("model").loc["teacher", "speedup_b1"] == 1.0
     assert list(both["acc_dev"]) == list(inference["acc_dev"])
-    from rmc.benchmarks.pairs import compare_pairs
-
-    pair = [("imp40-rmc", "imp40-vanilla")]
-    across = compare_pairs([out1, out2], Store(store1), pair)
-    pd.testing.assert_frame_equal(across, compare_pairs([out1], Store(store1), pair))
     costs = pd.read_csv(out1 / "costs.csv")
     assert {"train-teacher", "evaluate-accuracy", "report"} <= set(costs["stage"]) and (costs["seconds"] > 0).all()
 

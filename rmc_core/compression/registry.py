@@ -5,7 +5,7 @@ A spec says everything the rest of rmc needs to know about its kind: its setting
 the student's starting model is made from the teacher's base (`prepare`; none: the base
 itself), the training hooks that compress it (`hooks`), what preflight checks before any
 training (`check`), and how its students are named and described in tables (`label`,
-`sparsity`). The pipeline, preflight, the run form, the reports, the bench profiles and
+`sparsity`). The pipeline, preflight, the run form, the reports, the experiments and
 the cache keys read this registry; nothing outside a spec branches on its kind.
 """
 

@@ -13,14 +13,14 @@ from rmc_core.evaluation.tables import OOD_UNION, accuracies
 def _columns(data) -> list[Column]:
     """Each OOD set's column is shown only when there are several: one set is the union."""
     shown = "detail" if len(data.ood) > 1 else "hidden"
-    ood = [Column(f"acc_{name}", "higher", paired=True, label=f"OOD {name}", shown=shown,
+    ood = [Column(f"acc_{name}", "higher", paired=True, label=f"OOD {name}", shown=shown, share=True,
                   legend=f"OOD {name}: accuracy on {name}.") for name in data.ood]
-    dev = Column("acc_dev", "higher", paired=True, label="ID dev", shown="headline",
+    dev = Column("acc_dev", "higher", paired=True, label="ID dev", shown="headline", share=True,
                  legend="ID dev: accuracy on the in-distribution dev set.")
     if not data.ood:  # a declared task without challenge sets
         return [dev]
     union = " + ".join(data.ood)
-    return [dev, *ood, Column(f"acc_{OOD_UNION}", "higher", paired=True, label="OOD", shown="headline",
+    return [dev, *ood, Column(f"acc_{OOD_UNION}", "higher", paired=True, label="OOD", shown="headline", share=True,
                               legend=f"OOD: accuracy on the out-of-distribution challenge rows ({union}).")]
 
 

@@ -187,12 +187,12 @@ ATTACK = register(EvaluationSpec(
     name="attack",
     summary="accuracy under a TextFooler-style word-substitution attack on a fixed sample of dev rows",
     columns=lambda data: [
-        Column("attack_clean_accuracy", "higher", label="attacked rows, clean acc.",
+        Column("attack_clean_accuracy", "higher", label="attacked rows, clean acc.", share=True,
                legend="attacked rows, clean acc.: accuracy on the attacked dev sample before the attack."),
-        Column("attack_accuracy", "higher", paired=True, label="acc. under attack", shown="headline",
+        Column("attack_accuracy", "higher", paired=True, label="acc. under attack", shown="headline", share=True,
                legend="acc. under attack: accuracy on the attacked dev sample after the attack (a row the model got wrong "
                       "counts as wrong)."),
-        Column("attack_success_rate", "lower", label="attack success",
+        Column("attack_success_rate", "lower", label="attack success", share=True,
                legend="attack success: share of the rows the model got right that the attack made it get wrong."),
         Column("attack_queries", None, label="attack queries",
                legend="attack queries: model calls per attacked row (more: the model took more work to break, or held)."),

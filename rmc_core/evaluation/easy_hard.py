@@ -28,10 +28,10 @@ EASY_HARD = register(EvaluationSpec(
     name="easy_hard",
     summary="accuracy on the annotated easy and hard dev rows, and the gap easy - hard",
     columns=lambda data: [
-        Column("dev_easy", "higher", label="dev easy", legend="dev easy / dev hard: accuracy on the annotated easy and "
+        Column("dev_easy", "higher", label="dev easy", share=True, legend="dev easy / dev hard: accuracy on the annotated easy and "
                                                               "hard (bias-conflicting) dev rows."),
-        Column("dev_hard", "higher", paired=True, label="dev hard"),
-        Column("dev_gap", "lower", label="easy-hard gap", legend="easy-hard gap: dev easy - dev hard.")],
+        Column("dev_hard", "higher", paired=True, label="dev hard", share=True),
+        Column("dev_gap", "lower", label="easy-hard gap", share=True, legend="easy-hard gap: dev easy - dev hard.")],
     results=_results,
     paired=_paired,
     applies=lambda data: "hard" in data.dev.columns,

@@ -9,7 +9,7 @@ evaluation of predictions is its own cached stage per seed; one of the models th
 models, alone. One that queries each model (`query`, the adversarial attack) runs as a
 cached stage per model and seed, and its per-row outcomes join the paired comparisons as
 splits of their own. The results table, the intervals over seeds, the paired comparisons,
-the printed and Prefect summaries and the bench tables are built from these declarations.
+the printed and Prefect summaries and the experiment reports are built from these declarations.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -46,7 +46,8 @@ class Column:
     (default: the column name in words); `shown`: in the headline summary table (which has
     to fit a UI pane), in the detail table, or in neither (a column that repeats another, kept
     in the results files); `legend`: what it measures, in one sentence, under every summary
-    that shows it."""
+    that shows it; `share`: a share of rows (an accuracy, a rate), which reports read in
+    percent and whose differences they read in points."""
 
     name: str
     better: Better | None
@@ -54,6 +55,7 @@ class Column:
     label: str | None = None
     shown: Shown = "detail"
     legend: str = ""
+    share: bool = False
 
     @property
     def title(self) -> str:
@@ -209,10 +211,11 @@ def directed_columns(declared_table: pd.DataFrame, present: Any) -> list[str]:
 
 def declared(spec: EvaluationSpec, data: TaskData) -> pd.DataFrame:
     """A spec's columns on this data as a table that travels with the report, so that any
-    reader (the summary, the bench tables) selects columns by declaration, not by name."""
+    reader (the summary, the experiment report) selects columns by declaration, not by name."""
     return pd.DataFrame([{"column": c.name, "evaluation": spec.name, "better": c.better or "", "paired": c.paired,
-                          "label": c.title, "shown": c.shown, "legend": c.legend} for c in spec.columns(data)],
-                        columns=["column", "evaluation", "better", "paired", "label", "shown", "legend"])
+                          "label": c.title, "shown": c.shown, "legend": c.legend, "share": c.share}
+                         for c in spec.columns(data)],
+                        columns=["column", "evaluation", "better", "paired", "label", "shown", "legend", "share"])
 
 
 def compute(spec: EvaluationSpec, inputs: Inputs) -> dict[str, pd.DataFrame]:

@@ -24,7 +24,7 @@ TRAIN_FIT = register(EvaluationSpec(
     name="train_fit",
     summary="accuracy on the training rows and the train - dev gap (overfitting)",
     columns=lambda data: [
-        Column("acc_train", None, label="train", legend="train: accuracy on the training rows the model learnt from."),
+        Column("acc_train", None, label="train", share=True, legend="train: accuracy on the training rows the model learnt from."),
         Column("train_dev_gap", "lower", label="train-dev gap", legend="train-dev gap: train accuracy - ID dev accuracy "
                                                                        "(how much more it fits rows it saw).")],
     results=_results,

@@ -45,7 +45,7 @@ def seed_intervals(by_seed: pd.DataFrame, metrics: list[str], by: tuple[str, ...
             iv = seed_interval(group[metric].to_numpy())
             rows.append({**dict(zip(by, key)), "metric": metric, "mean": iv.estimate, "low": iv.low, "high": iv.high,
                          "n_seeds": len(group)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=[*by, "metric", "mean", "low", "high", "n_seeds"])
 
 
 def correctness(probs: dict[str, np.ndarray], data: TaskData, spec: TaskSpec) -> dict[str, np.ndarray]:

@@ -26,7 +26,7 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.runner import Runner
 
 from rmc.flows.experiment_flow import ExperimentParameters, experiment_flow
-from rmc.flows.rmc_flow import rmc_flow
+from rmc.flows.rmc_flow import RmcParameters, rmc_flow
 from rmc_core.experiment import read_experiment
 from rmc_core.serve_policy import ServePolicy
 
@@ -34,12 +34,24 @@ SWEEP_CRON = os.environ.get("RMC_SWEEP_CRON", "0 2 * * 6")
 WEEKLY = Path("experiments/weekly.yaml")
 
 
-def deployments(weekly: ExperimentParameters, cron: str = SWEEP_CRON) -> list[RunnerDeployment]:
-    """The served deployments; the weekly experiment and its schedule are arguments so that
-    a test (or a site) can serve one that is due now and small."""
+def default_store(policy: ServePolicy) -> str:
+    """The store a served form offers: inside the first folder the operator allowed, so that
+    a run submitted with the defaults is one the policy accepts."""
+    return str(policy.roots[0] / "store")
+
+
+def deployments(weekly: ExperimentParameters, policy: ServePolicy, cron: str = SWEEP_CRON) -> list[RunnerDeployment]:
+    """The served deployments, their forms' defaults inside `policy` (the store under its
+    first folder; the experiment form starts from the weekly experiment); the weekly
+    experiment and its schedule are arguments so that a test (or a site) can serve one that
+    is due now and small."""
+    store = default_store(policy)
     return [
-        rmc_flow.to_deployment(name="rmc", tags=["rmc"], description="RMC and baselines for one configuration."),
+        rmc_flow.to_deployment(name="rmc", tags=["rmc"], description="RMC and baselines for one configuration.",
+                               parameters={"params": RmcParameters(store_root=store).model_dump(mode="json")}),
         experiment_flow.to_deployment(name="experiment", tags=["rmc", "experiment"],
+                                      parameters={"params": weekly.model_copy(update={"store_root": store}).model_dump(
+                                          mode="json")},
                                       description="A grid of runs over seeds, compared arm against arm "
                                                   "(the contents of an experiment file, experiments/*.yaml)."),
         experiment_flow.to_deployment(
@@ -64,6 +76,25 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--allow-hub", action="store_true", help="let served runs download models and datasets from the hub")
     parser.add_argument("--weekly", type=Path, default=WEEKLY, help="the experiment file served on the weekly schedule")
     return parser.parse_args(argv)
+
+
+def refused_defaults(policy: ServePolicy, served: list[RunnerDeployment]) -> list[str]:
+    """What `policy` would refuse of each deployment's own defaults (its parameters, every
+    run of an experiment), one line each: a deployment or schedule whose defaults are
+    refused would fail every run started from its form or its schedule."""
+    found = []
+    for d in served:
+        params = d.parameters.get("params")
+        if params is None:
+            continue
+        if d.flow_name == rmc_flow.name:
+            run = RmcParameters.model_validate(params)
+            checks = [(run.store_root, run.config, run.runner.address)]
+        else:
+            exp = ExperimentParameters.model_validate(params)
+            checks = [(exp.store_root, r.config, exp.runner.address) for r in exp.experiment.runs()]
+        found += [f"{d.flow_name}/{d.name}: {v}" for checks_of in checks for v in policy.violations(*checks_of)]
+    return list(dict.fromkeys(found))
 
 
 def policy_from(argv: list[str] | None = None) -> ServePolicy:
@@ -123,7 +154,12 @@ class PromptRunner(Runner):
 
 
 def serve_with(policy: ServePolicy, *served: RunnerDeployment) -> None:
-    """Serve, with every flow run (a subprocess inheriting this environment) held to `policy`."""
+    """Serve, with every flow run (a subprocess inheriting this environment) held to `policy`;
+    refused (exit 2) when the policy would refuse a deployment's own defaults."""
+    if refused := refused_defaults(policy, list(served)):
+        print("rmc serve: not started: these defaults would be refused by the policy, so every run of them would fail:\n  "
+              + "\n  ".join(refused) + "\nallow their folders with --allow-root, or serve another --weekly file", flush=True)
+        raise SystemExit(2)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     policy.to_env()
     print(f"rmc serve: runs may use folders {[str(r) for r in policy.roots]}, clusters {list(policy.clusters) or 'none'}, "
@@ -138,11 +174,13 @@ def serve_with(policy: ServePolicy, *served: RunnerDeployment) -> None:
         print("rmc serve: stopped", flush=True)
 
 
-def weekly_from(argv: list[str] | None = None) -> ExperimentParameters:
+def weekly_from(policy: ServePolicy, argv: list[str] | None = None) -> ExperimentParameters:
     """The weekly experiment's parameters: its file (checked now: a bad file stops the serve
-    instead of failing every Saturday), the default store and runner."""
-    return ExperimentParameters(experiment=read_experiment(arguments(argv).weekly))
+    instead of failing every Saturday), the store under the first allowed folder, the
+    default runner."""
+    return ExperimentParameters(experiment=read_experiment(arguments(argv).weekly), store_root=default_store(policy))
 
 
 if __name__ == "__main__":
-    serve_with(policy_from(), *deployments(weekly_from()))
+    served_policy = policy_from()
+    serve_with(served_policy, *deployments(weekly_from(served_policy), served_policy))

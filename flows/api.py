@@ -70,7 +70,7 @@ def run(config: RunConfig | dict[str, Any] | str | Path | None = None, store: st
 
     cfg = as_config(config)
     pipeline.preflight(cfg, Store(store), devices or default_devices(True))
-    summary = rmc_flow(RmcParameters(config=cfg, store_root=str(store), devices=devices))
+    summary = rmc_flow(RmcParameters(config=cfg, store_root=str(store), devices=devices or []))
     st = Store(Path(store).resolve())
     inference = st.table(summary.inference, "inference") if summary.inference else None
     return RunResult(cfg, st, st.tables(summary.report), summary.models, inference, summary.computed, summary.cached)

@@ -167,7 +167,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rmc_core.costs import cost_table
 
     start = time.perf_counter()
-    params = RmcParameters(config=cfg, store_root=str(args.store), devices=args.device or None,
+    params = RmcParameters(config=cfg, store_root=str(args.store), devices=args.device or [],
                            runner=RunnerConfig(kind=args.runner, address=args.address))
     with stop_on_signals(args.store), quiet_failures(not args.debug), quiet_temporary_server(not args.debug):
         summary = rmc_flow(params)
@@ -264,7 +264,7 @@ def run_experiment_here(exp: ExperimentConfig, args: argparse.Namespace) -> tupl
     from rmc.flows.experiment_flow import ExperimentParameters, experiment_flow
     from rmc.flows.rmc_flow import RunnerConfig
 
-    params = ExperimentParameters(experiment=exp, store_root=str(args.store), devices=args.device or None,
+    params = ExperimentParameters(experiment=exp, store_root=str(args.store), devices=args.device or [],
                                   runner=RunnerConfig(kind=args.runner, address=args.address))
     with stop_on_signals(args.store), quiet_failures(not args.debug), quiet_temporary_server(not args.debug):
         summary = experiment_flow(params)

@@ -15,28 +15,35 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
-from pydantic import BaseModel, ConfigDict, Field
+from prefect.states import Failed, State
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
-from rmc.flows.rmc_flow import RmcParameters, RunnerConfig, rmc_flow, table_rows
+from rmc.flows.rmc_flow import RmcParameters, RunnerConfig, distinct, rmc_flow, table_rows
 from rmc.tasks.result_records import flow_results, record_storage
 from rmc.tasks.stages import TASK_OF, bound_to_store
 from rmc_core.experiment import ArmRun, ExperimentConfig
 from rmc_core.experiment_report import headline_metric, markdown, picture
 from rmc_core.experiment_run import ArmOutcome, run_experiment
-from rmc_core.serve_policy import check_served
+from rmc_core.schema import no_null_toggles, without_empty_fields
+from rmc_core.serve_policy import PolicyViolation, check_served
 from rmc_core.store import Ref, Store
 
 
 class ExperimentParameters(BaseModel):
     """Everything an experiment run takes; the Prefect UI renders it as a form."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=no_null_toggles)
     experiment: ExperimentConfig = Field(title="Experiment", description="the runs, seeds and comparisons "
                                          "(an experiment file's contents)")
     store_root: str = Field("rmc-runs/store", description="artifact store shared by every run of the experiment; a "
                             f"relative path is under the serving process's folder ({Path.cwd()} here)")
-    devices: list[str] | None = Field(None, description="e.g. ['cuda:0']; default: every visible GPU, else cpu")
+    devices: list[str] = Field(default_factory=list, description="e.g. ['cuda:0']; empty: every visible GPU, else cpu")
     runner: RunnerConfig = Field(RunnerConfig(), title="Task runner", description="where the stages run")
+
+    @model_serializer(mode="wrap")
+    def _without_empty_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """As the form posts them: a field left empty is absent, not null."""
+        return without_empty_fields(self, handler(self))
 
 
 class ExperimentSummary(BaseModel):
@@ -46,9 +53,9 @@ class ExperimentSummary(BaseModel):
 
 
 def experiment_run_name() -> str:
-    """`synthetic-controls-6runs-seeds0-1-2` in the runs list: what the experiment covers."""
+    """`synthetic-controls-6runs-seeds0-1-2-1207-123308-4f3a` in the runs list: what the experiment covers, and when."""
     exp = ExperimentParameters.model_validate(flow_run.parameters["params"]).experiment
-    return f"{exp.name}-{len(exp.runs())}runs-seeds{'-'.join(map(str, exp.seeds))}"
+    return distinct(f"{exp.name}-{len(exp.runs())}runs-seeds{'-'.join(map(str, exp.seeds))}")
 
 
 def publish(exp: ExperimentConfig, tables: dict[str, Any], metrics: list[str], store: Store, report: Ref) -> None:
@@ -66,14 +73,18 @@ def publish(exp: ExperimentConfig, tables: dict[str, Any], metrics: list[str], s
 
 
 @flow(name="rmc-experiment", flow_run_name=experiment_run_name, **flow_results())
-def experiment_flow(params: ExperimentParameters) -> ExperimentSummary:
+def experiment_flow(params: ExperimentParameters) -> ExperimentSummary | State:
     """Every run of the experiment (child flow runs of `rmc`), the declared comparisons,
-    and one report; a served run is first checked against the serving process's policy."""
+    and one report; a served run is first checked against the serving process's policy (a
+    refusal: Failed, with the policy's sentence as the state message)."""
     logger = get_run_logger()
     exp = params.experiment
     runs = exp.runs()
-    for r in runs:
-        check_served(params.store_root, r.config, params.runner.address)
+    try:
+        for r in runs:
+            check_served(params.store_root, r.config, params.runner.address)
+    except PolicyViolation as err:
+        return Failed(message=f"run {r.label}: {err}")
     root = Path(params.store_root).resolve()
     store = Store(root)
     records = record_storage(root)
@@ -81,7 +92,7 @@ def experiment_flow(params: ExperimentParameters) -> ExperimentSummary:
     reports: dict[str, Ref] = {}
 
     def run_arm(arm: ArmRun) -> ArmOutcome:
-        child = rmc_flow.with_options(flow_run_name=f"{exp.name}-{arm.label}")
+        child = rmc_flow.with_options(flow_run_name=lambda: distinct(f"{exp.name}-{arm.label}"))
         summary = child(RmcParameters(config=arm.config, store_root=params.store_root, devices=params.devices,
                                       runner=params.runner))
         reports[arm.label] = summary.report

@@ -15,33 +15,36 @@ from __future__ import annotations
 import base64
 import contextlib
 import inspect
+import logging
 import math
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from prefect import Task, flow, get_client, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact
 from prefect.exceptions import TerminationSignal
 from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
+from prefect.states import Failed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from rmc.flows.run_form import RmcParameters, RunnerConfig
 from rmc.tasks.result_records import flow_results, record_storage
 from rmc.tasks.stages import TASK_OF, best_effort_progress, bound_to_store
 from rmc_core import pipeline
-from rmc_core.training import stopping
-from rmc_core.config import RunConfig
-from rmc_core.pipeline import ModelRecord
 from rmc_core.devices import available_devices, default_concurrency, default_devices
 from rmc_core.evaluation.registry import documents
+from rmc_core.pipeline import ModelRecord
 from rmc_core.report import inference_lines, legend, markdown_report, summary_tables
 from rmc_core.report_plot import report_png
-from rmc_core.serve_policy import check_served
+from rmc_core.serve_policy import REFUSED, PolicyViolation, check_served
 from rmc_core.store import Ref, Store
+from rmc_core.training import stopping
 
 CONCURRENCY_ENV = "RMC_CONCURRENCY"
 # Stages of this process's runs that finished (computed or cached), in order: what an
@@ -55,36 +58,24 @@ FINISHED: list[str] = []
 ON_TERMINATION: list[Callable[[int], None]] = []
 
 
+class RefusalWithoutTraceback(logging.Filter):
+    """A served run the policy refuses ends Failed with the policy's sentence as its state
+    message; Prefect's engine then logs that same failure again, with a traceback, on the
+    run's page. That one record is dropped; every other failure keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return error is None or REFUSED not in str(error)
+
+
+logging.getLogger("prefect.flow_runs").addFilter(RefusalWithoutTraceback())
+
+
 def concurrency_setting() -> int:
     """Tasks that may run at once: $RMC_CONCURRENCY, else one per GPU, else what the CPU
     cores hold without oversubscription."""
     value = os.environ.get(CONCURRENCY_ENV)
     return int(value) if value else default_concurrency(available_devices())
-
-
-class RunnerConfig(BaseModel):
-    """Where the stages run: threads in this process, or the workers of a Ray or Dask
-    cluster (docs/orchestration.md, "Run on a cluster"). Every worker must mount the store at the same
-    path and reach the same Prefect server."""
-
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["local", "ray", "dask"] = Field("local", description="local: threads in the serving process; ray or "
-                                                                     "dask: that cluster's workers")
-    address: str | None = Field(None, description="ray: the cluster (`auto`, `ray://head:10001`); dask: the scheduler "
-                                                  "(`tcp://host:8786`); empty: a cluster started on this machine")
-    cpus_per_task: int = Field(1, ge=1, description="CPUs a Ray worker reserves for a stage that runs on CPU")
-
-
-class RmcParameters(BaseModel):
-    """Everything a run takes; the Prefect UI renders it as a form and refuses bad values."""
-
-    model_config = ConfigDict(extra="forbid")
-    config: RunConfig = Field(RunConfig(), title="Run", description="what to train and measure (the `rmc run` config)")
-    store_root: str = Field("rmc-runs/store", description="artifact store and Prefect results; share it to share the cache. "
-                            f"A relative path is under the serving process's folder ({Path.cwd()} here)")
-    devices: list[str] | None = Field(None, description="e.g. ['cuda:0', 'cuda:1']; default: every visible GPU, else cpu. "
-                                                        "On a cluster: one entry per GPU stage that may run at once")
-    runner: RunnerConfig = Field(RunnerConfig(), title="Task runner", description="where the stages run")
 
 
 EXTRA = {"ray": ("prefect_ray", "pip install -e '.[ray]'"), "dask": ("prefect_dask", "pip install -e '.[dask]'")}
@@ -170,11 +161,17 @@ def table_rows(frame: Any, digits: int = 4) -> list[dict[str, Any]]:
             for row in frame.to_dict(orient="records")]
 
 
+def distinct(readable: str) -> str:
+    """A run's name: what it computes, then when it started (UTC) and the start of its id,
+    so that two runs of one config started in the same second still differ in the runs list."""
+    return f"{readable}-{datetime.now(UTC):%m%d-%H%M%S}-{str(flow_run.id or '')[:4]}".rstrip("-")
+
+
 def run_name() -> str:
-    """`mnli-vanilla-rmc-seeds0-1` in the runs list, instead of a random name: what the run computes."""
+    """`mnli-vanilla-rmc-seeds0-1-1207-123308-4f3a` in the runs list, instead of a random name."""
     params = flow_run.parameters["params"]
     cfg = RmcParameters.model_validate(params).config
-    return f"{cfg.task_name}-{'-'.join(cfg.methods)}-seeds{'-'.join(map(str, cfg.seeds))}"
+    return distinct(f"{cfg.task_name}-{'-'.join(cfg.methods)}-seeds{'-'.join(map(str, cfg.seeds))}")
 
 
 def publish(store: Store, report: Ref, inference: Ref | None, task: str) -> None:
@@ -199,15 +196,19 @@ def publish(store: Store, report: Ref, inference: Ref | None, task: str) -> None
 
 @flow(name="rmc", flow_run_name=run_name, task_runner=ThreadPoolTaskRunner(max_workers=concurrency_setting()), log_prints=False,
       **flow_results())
-def rmc_flow(params: RmcParameters = RmcParameters()) -> RunSummary:
+def rmc_flow(params: RmcParameters = RmcParameters()) -> RunSummary | State:
     """Teacher, five pruned sub-networks, difficulty, students for RMC and each baseline,
     evaluation; stages whose inputs and code are unchanged come from the cache.
 
     With a Ray or Dask runner the DAG runs as a child flow on that runner: a flow's task
     runner is fixed before it starts, and the runner is one of the run's parameters.
-    A served run is first checked against the serving process's policy.
+    A served run is first checked against the serving process's policy: a refusal ends it
+    Failed with the policy's sentence as its state message, not a traceback.
     """
-    check_served(params.store_root, params.config, params.runner.address)
+    try:
+        check_served(params.store_root, params.config, params.runner.address)
+    except PolicyViolation as err:
+        return Failed(message=str(err))
     if params.runner.kind == "local":
         return run_dag(params)
     with get_client(sync_client=True) as client:
@@ -263,7 +264,7 @@ def run_dag(params: RmcParameters) -> RunSummary:
         outputs = pipeline.run(params.config, store, devices, call=call, devices_here=here)
         # Cached stages finish in milliseconds, and each update is a request to the server:
         # the same throttle as a training's progress (a cached rerun sent 25 in 3 s).
-        progress = best_effort_progress(create_progress_artifact(0.0, key="rmc-progress", description="stages finished"))
+        progress = best_effort_progress(create_progress_artifact(0.0, key="stages", description="stages of this run finished"))
         for done, _ in enumerate(as_completed(submitted), start=1):
             progress(done / len(submitted))
     except (KeyboardInterrupt, TerminationSignal) as err:

@@ -42,10 +42,12 @@ class ModelSpec(Frozen):
     num_layers keeps only the first k encoder layers (a cheap distilled student).
     """
 
-    source: str = Field("minilm", description="minilm (packaged all-MiniLM-L6-v2, offline), tiny (a small random BERT), a "
-                        f"hub name or a local checkpoint folder (a relative path is read from {Path.cwd()} here)")
+    source: str = Field("minilm", description="minilm (packaged all-MiniLM-L6-v2, offline), a hub name or a local "
+                        f"checkpoint folder (a relative path is read from {Path.cwd()} here), or tiny: a small random "
+                        "BERT for tests, which checks that a run goes through but learns nothing with these training "
+                        "settings (ID dev at chance, every comparison 0)")
     num_layers: Int | None = Field(None, ge=1, description="keep only the first num_layers encoder layers (empty: all)")
-    tiny: TinyBertSpec = Field(TinyBertSpec(), title="Tiny BERT (source \"tiny\")", description="the tiny BERT's shape")
+    tiny: TinyBertSpec = Field(TinyBertSpec(), title="Tiny BERT (source \"tiny\", for tests)", description="the tiny BERT's shape")
     fine_tuned: bool = Field(False, description="teacher only: the checkpoint is already fine-tuned on this task's labels "
                                                 "and is used as it is (no teacher training); its id2label must name the "
                                                 "task's labels, or map them with label_map")

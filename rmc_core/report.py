@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -96,7 +97,10 @@ def headline_lines(tables: dict[str, pd.DataFrame], digits: int = 3) -> list[str
 
 
 def _cell(v: object, digits: int) -> str:
-    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+    """A number rounded; an undefined one (NaN: F_bias of the teacher) blank, as the table artifacts show it."""
+    if isinstance(v, float):
+        return "" if math.isnan(v) else f"{v:.{digits}f}"
+    return str(v)
 
 
 def to_markdown(frame: pd.DataFrame, digits: int = 3, max_columns: int | None = None) -> str:
@@ -170,9 +174,22 @@ INFERENCE_NOTE = ("Size and CPU speed, fp32 (int8 models: their int8 layers), me
 
 
 def inference_lines(costs: pd.DataFrame) -> list[str]:
-    """The inference-cost table and how it was measured."""
-    frame = costs.assign(ref=costs["ref"].str.slice(0, 18))
-    return [to_markdown(frame, max_columns=PANE_COLUMNS), "", INFERENCE_NOTE]
+    """The inference-cost table and how it was measured; each model's full ref (what
+    `rmc export` takes) in a table of its own at the end, so that no column of the
+    figures is cut by the pane."""
+    figures = costs.drop(columns="ref")
+    return [to_markdown(figures, max_columns=PANE_COLUMNS), "", INFERENCE_NOTE, "",
+            to_markdown(costs[["model", "ref"]])]
+
+
+def heuristic_lines(heuristics: pd.DataFrame, digits: int = 3) -> list[str]:
+    """OOD accuracy as model x heuristic, one table per OOD set and gold label (the mean
+    over seeds where there are several)."""
+    lines = []
+    for (ood_set, gold), part in heuristics.groupby(["ood_set", "gold"], sort=False):
+        table = part.pivot_table(index="model", columns="heuristic", values="accuracy", aggfunc="mean", sort=False)
+        lines += [f"{ood_set}, gold label {gold}:", "", to_markdown(table.reset_index().rename_axis(columns=None), digits), ""]
+    return lines[:-1]
 
 
 def markdown_report(tables: dict[str, pd.DataFrame], task: str) -> str:
@@ -190,7 +207,7 @@ def markdown_report(tables: dict[str, pd.DataFrame], task: str) -> str:
     if "split_agreement" in tables:
         parts += ["", "## Variance split vs annotated hard split", "", to_markdown(tables["split_agreement"], max_columns=PANE_COLUMNS)]
     if "heuristics" in tables and not tables["heuristics"].empty:
-        parts += ["", "## OOD accuracy by heuristic and gold label", "", to_markdown(tables["heuristics"], max_columns=PANE_COLUMNS)]
+        parts += ["", "## OOD accuracy by heuristic and gold label", "", *heuristic_lines(tables["heuristics"])]
     return "\n".join(parts)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
@@ -15,8 +15,48 @@ SEED_MAX = 2**31 - 1
 Sparsity = Annotated[float, Strict(), Field(gt=0.0, lt=1.0, description="fraction of pruned weights, in (0, 1)")]
 
 
+SCALARS = ("integer", "number", "string", "boolean")
+
+
+def no_null_toggles(schema: dict[str, Any]) -> None:
+    """An optional number, string or flag (`int | None = None`) drawn as a plain field that
+    may be left empty: as `anyOf [int, null]` the Prefect form draws a type toggle and the
+    line 'Property is type "None"' on every such field. Prefect's validation still accepts
+    an empty (absent) value where there is no default; an optional section (a model or
+    None) keeps its toggle, or the form would fill it in with its defaults."""
+    for prop in schema.get("properties", {}).values():
+        options = prop.get("anyOf", [])
+        kept = [o for o in options if o != {"type": "null"}]
+        if len(options) == 2 and len(kept) == 1 and kept[0].get("type") in SCALARS:
+            del prop["anyOf"]
+            prop.update({k: v for k, v in kept[0].items() if k not in prop})
+            if "default" in prop and prop["default"] is None:
+                del prop["default"]
+
+
+def without_empty_fields(model: BaseModel, data: dict[str, Any]) -> dict[str, Any]:
+    """`data` (`model` dumped) without the fields left empty (None, their default), through
+    nested models: the run form draws an optional field as a plain one (`no_null_toggles`),
+    and Prefect checks parameters against that form, where an empty field is absent, not
+    null. Values inside plain dicts are kept as they are (a null there can mean something)."""
+    out = {}
+    for name, value in data.items():
+        field = type(model).model_fields.get(name)
+        attribute = getattr(model, name, None)
+        if value is None and field is not None and field.default is None:
+            continue
+        if isinstance(attribute, BaseModel) and isinstance(value, dict):
+            value = without_empty_fields(attribute, value)
+        elif isinstance(attribute, (list, tuple)) and isinstance(value, list):
+            value = [without_empty_fields(a, v) if isinstance(a, BaseModel) and isinstance(v, dict) else v
+                     for a, v in zip(attribute, value)]
+        out[name] = value
+    return out
+
+
 class Frozen(BaseModel):
     """Immutable and strict: unknown keys are typos, and typos must not be ignored; an
-    infinite or NaN number is never a setting (lr=Infinity trains to NaN and exits 0)."""
+    infinite or NaN number is never a setting (lr=Infinity trains to NaN and exits 0).
+    Its optional fields are drawn in the run form as plain fields (`no_null_toggles`)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, json_schema_extra=no_null_toggles)

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from rmc_core.config import DataConfig
+from rmc_core.data.registry import TASKS
 from rmc_core.data.task_file import DataFile, FileTask
 from rmc_core.model_spec import ModelSpec
 from rmc_core.models import HUB_ID
@@ -29,6 +30,9 @@ BUILT_IN_MODELS = ("minilm", "tiny")
 
 class PolicyViolation(ValueError):
     """A served run's parameters reach outside what the operator allowed."""
+
+
+REFUSED = "refused by this server's policy"
 
 
 class ServePolicy(BaseModel):
@@ -59,10 +63,13 @@ class ServePolicy(BaseModel):
             found.append(f"store_root {store_root!r} is outside the allowed folders ({allowed})")
         if address is not None and address not in self.clusters:
             found.append(f"runner.address {address!r} is not an allowed cluster ({', '.join(self.clusters) or 'none'})")
-        # A declared task names its own files; the data root is then never read.
+        # A declared task names its own files and a generated one (synthetic) reads none: the
+        # data root is then never read, and a form's default one is no reason to refuse.
         declared = any(isinstance(v, FileTask) for _, v in _walk(parameters))
+        task = getattr(parameters, "task", None)
+        generated = isinstance(task, str) and task in TASKS and TASKS[task].generated
         for where, value in _walk(parameters):
-            if isinstance(value, DataConfig) and not declared:
+            if isinstance(value, DataConfig) and not declared and not generated:
                 if value.source == "hub" and not self.hub:
                     found.append(f"{where}.source 'hub': the hub is not allowed here")
                 elif value.source == "local" and not self.inside(value.data_root):
@@ -82,7 +89,7 @@ class ServePolicy(BaseModel):
 
     def check(self, store_root: str, parameters: BaseModel, address: str | None) -> None:
         if found := self.violations(store_root, parameters, address):
-            raise PolicyViolation("refused by this server's policy (set when `serve` started): " + "; ".join(found))
+            raise PolicyViolation(f"{REFUSED} (set when `serve` started): " + "; ".join(found))
 
 
 def check_task_file(path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -83,13 +84,20 @@ def best_effort_progress(artifact_id: UUID, clock: Callable[[], float] = time.mo
     return report
 
 
+def artifact_key(text: str) -> str:
+    """`text` as a Prefect artifact key (lowercase letters, digits and dashes): the card's title."""
+    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", text.lower().replace("_", "-"))).strip("-")
+
+
 def with_progress(stage: Callable[..., Ref]) -> Callable[..., Ref]:
     """The stage, with its training progress shown in the UI as a progress artifact."""
 
     @functools.wraps(stage)
     def run(*args: Any, **kwargs: Any) -> Ref:
         bound = inspect.signature(stage).bind(*args, **kwargs)
-        progress = create_progress_artifact(0.0, description=f"{stage.__name__} {bound.arguments.get('desc', '')}")
+        desc = bound.arguments.get("desc", "")
+        progress = create_progress_artifact(0.0, key=artifact_key(f"{stage.__name__}-{desc}"),
+                                            description=f"{stage.__name__} {desc}: share of the steps done")
         bound.arguments["on_progress"] = best_effort_progress(progress)
         return stage(*bound.args, **bound.kwargs)
 

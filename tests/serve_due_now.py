@@ -16,4 +16,5 @@ EVERY_MINUTE = "* * * * *"
 if __name__ == "__main__":
     base = tiny_run_config().model_dump(mode="json", exclude={"seeds"})
     weekly = ExperimentParameters(experiment=ExperimentConfig(name="weekly", base=base), store_root=sys.argv[1])
-    serve_with(policy_from(["--allow-root", sys.argv[2], "--allow-root", "../shared/data"]), *deployments(weekly, EVERY_MINUTE))
+    policy = policy_from(["--allow-root", sys.argv[2], "--allow-root", "../shared/data"])
+    serve_with(policy, *deployments(weekly, policy, EVERY_MINUTE))

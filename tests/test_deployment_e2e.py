@@ -163,7 +163,7 @@ def test_cli_lists_deployments_runs_one_and_shows_its_stage_logs(server, served)
     started = prefect_cli(server, "deployment", "run", "rmc/rmc", "--params", json.dumps(tiny_params(server["tmp"] / "cli-store")))
     run_id = re.search(r"UUID: ([0-9a-f-]{36})", started).group(1)
     run = wait_for_run(served, run_id)
-    assert run.name == "synthetic-vanilla-rmc-seeds0"
+    assert re.fullmatch(rf"synthetic-vanilla-rmc-seeds0-\d{{4}}-\d{{6}}-{str(run.id)[:4]}", run.name), run.name
     listed = prefect_cli(server, "flow-run", "ls", "--flow-name", "rmc", "--state-type", "COMPLETED")
     assert str(run.id) in listed and run.name in listed
 
@@ -183,7 +183,7 @@ def test_cli_lists_deployments_runs_one_and_shows_its_stage_logs(server, served)
     assert not [m for m in messages if messages.count(m) > 1 and "length predicts the label" in m]
 
     artifacts = {a.key: a for a in served.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))}
-    assert {"rmc-results", "rmc-results-detail", "rmc-report-plot", "rmc-summary", "rmc-progress"} <= set(artifacts)
+    assert {"rmc-results", "rmc-results-detail", "rmc-report-plot", "rmc-summary", "stages", "train-teacher"} <= set(artifacts)
     rows = json.loads(artifacts["rmc-results"].data)
     assert list(rows[0]) == ["model", "ID dev", "OOD", "F_bias", "label loyalty", "prob. loyalty"]  # fits the pane
     cells = [v for row in rows for v in row.values() if isinstance(v, float)]
@@ -201,9 +201,35 @@ def test_a_served_run_reaching_outside_the_operators_folders_is_refused_before_i
     assert state.is_failed() and "refused by this server's policy" in state.message, state
     assert f"store_root '{outside}' is outside the allowed folders" in state.message
     assert not outside.exists()
+    assert not [m for m in run_log_messages(served, run.id) if "Traceback" in m]  # the sentence, not a traceback
+    # Runs of the same config are told apart by name (this one and the CLI test's).
+    names = [r.name for r in served.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[rmc.id])))]
+    assert len(names) == len(set(names)), names
+
+
+USUAL_FIELDS = ("Task", "Teacher", "Compression", "Sparsity", "Methods", "Seeds", "Store")
+VIEWPORT = {"width": 1440, "height": 900}
+
+
+def field(page, label: str):
+    """The form's field of that label: the block that holds its label, input and error message."""
+    title = page.locator(".p-label__label").filter(has_text=re.compile(rf"^{label}( \(Optional\))?$")).first
+    return title.locator("xpath=ancestor::*[contains(concat(' ', normalize-space(@class), ' '), ' p-label ')][1]")
+
+
+def form_measures(page) -> dict:
+    """The page's width against the window, and the form's height (px)."""
+    return page.evaluate("""() => {
+        const form = document.querySelector('.flow-run-create-form-v2') || document.body;
+        return {scroll_width: document.documentElement.scrollWidth, window_width: window.innerWidth,
+                form_height: form.getBoundingClientRect().height}; }""")
 
 
 def test_browser_deployments_page_and_a_custom_run_from_the_form(server, served):
+    """At 1440x900: the run form fits the width, a usual run's fields are in the first
+    screenful, a bad value is refused at its field, the form's store is one the server
+    allows; the run's artifacts are keyed and its summary tables fit their pane. Screenshots
+    go to the server's temporary folder, and a failure names them."""
     if CHROMIUM is None:
         pytest.skip("BROWSER TEST SKIPPED: no chromium on PATH (apt-get install chromium)")
     sync_playwright = pytest.importorskip("playwright.sync_api", reason="BROWSER TEST SKIPPED: playwright not installed").sync_playwright
@@ -213,9 +239,15 @@ def test_browser_deployments_page_and_a_custom_run_from_the_form(server, served)
     # quick, and its report (another set of models) is computed, with its headline log line.
     params = tiny_params(server["tmp"] / "cli-store", methods=("rmc",))
     http_errors: list[str] = []
+    shots: list[Path] = []
+
+    def shot(page, name: str, **kwargs) -> None:
+        shots.append(server["tmp"] / f"{name}.png")
+        page.screenshot(path=str(shots[-1]), **kwargs)
+
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = browser.new_page(viewport=VIEWPORT)
         page.on("response", lambda r: r.status >= 400 and http_errors.append(f"{r.status} {r.url}"))
         try:
             page.goto(f"{ui}/deployments")
@@ -226,15 +258,46 @@ def test_browser_deployments_page_and_a_custom_run_from_the_form(server, served)
 
             page.goto(f"{ui}/deployments/deployment/{rmc.id}/run")
             page.get_by_text("Parameters", exact=True).wait_for()
-            for section in ("Teacher model", "Teacher training", "Sub-networks (difficulty estimation)",
-                            "Sub-network training", "Student (compressed model)", "Student training"):
-                assert page.get_by_text(f"{section} (Optional)", exact=True).count() == 1, section
+            field(page, "Store").wait_for()
+            shot(page, "run-form-first-screen")
+            measures = form_measures(page)
+            assert measures["scroll_width"] <= measures["window_width"], measures  # no sideways scroll
+            # A usual run is set in the first screenful of the form: its fields come first, the
+            # first of them on the page as it opens, and together they fit in one screen.
+            boxes = {label: field(page, label).bounding_box() for label in USUAL_FIELDS}
+            top, bottom = boxes["Task"]["y"], max(b["y"] + b["height"] for b in boxes.values())
+            print(f"run form at 1440x900: page width {measures['scroll_width']} px, form height "
+                  f"{measures['form_height']:.0f} px, usual fields from y={top:.0f} to y={bottom:.0f} px")
+            assert top < VIEWPORT["height"] / 2 and bottom - top <= VIEWPORT["height"], (boxes, measures)
+            assert [label for label, _ in sorted(boxes.items(), key=lambda kv: kv[1]["y"])] == list(USUAL_FIELDS)
+            # Optional numbers and texts are plain fields; only optional sections (the teacher's
+            # label map, a distilled student's own encoder) keep Prefect's type toggle.
+            assert page.get_by_text('Property is type "None"').count() <= 2
+            for section in ("Teacher model (advanced)", "Compression settings, by kind", "Student training"):
+                assert page.get_by_text(re.compile(rf"^{re.escape(section)}( \(Optional\))?$")).count() == 1, section
+            # The form's store is inside what this server allows (its first --allow-root).
+            store = field(page, "Store").locator("input, textarea").first.input_value()
+            assert store == str((server["tmp"] / "store").resolve()), store
             page.get_by_role("button", name="synthetic", exact=True).focus()  # task is a drop-down, not free text
             page.keyboard.press("ArrowDown")
             options = page.locator(".p-select-option__text")
             options.first.wait_for()
             assert set(options.all_inner_texts()) == {"mnli", "fever", "qqp", "synthetic"}
             page.keyboard.press("Escape")
+
+            # A bad value is refused in a sentence that names the field and the allowed range, and
+            # no run is created. (Prefect's UI drops minimum/maximum from the schema its own check
+            # sends, so a range is refused by the server's check, as a toast, not under the field.)
+            runs_before = len(served.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[rmc.id]))))
+            sparsity = field(page, "Sparsity")
+            sparsity.locator("input").first.fill("1.5")
+            page.get_by_role("button", name="Submit").click()
+            refusal = page.get_by_text(re.compile(r"Validation failed for field 'params\.sparsity'\. Failure reason: 1\.5 is "
+                                                  r"greater than or equal to the maximum of 1")).first
+            refusal.wait_for(timeout=30_000)
+            shot(page, "run-form-refused")
+            assert len(served.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[rmc.id])))) == runs_before
+            sparsity.locator("input").first.fill("")
 
             page.locator(".flow-run-create-form-v2__header button").click()
             page.get_by_text("Use JSON input").click()
@@ -262,22 +325,29 @@ def test_browser_deployments_page_and_a_custom_run_from_the_form(server, served)
             assert page.get_by_text("Completed", exact=True).count() >= 1
             page.get_by_text("Artifacts", exact=True).click()
             page.get_by_text("rmc-results").first.wait_for()
-            page.screenshot(path=str(server["tmp"] / "run-artifacts.png"))
+            shot(page, "run-artifacts")
             page.get_by_text("Logs", exact=True).first.click()
             page.get_by_text(re.compile(r"^report: imp40-rmc: ID dev [\d.]+, OOD [\d.]+")).first.wait_for(timeout=30_000)
 
-            plot = next(a for a in served.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
-                        if a.key == "rmc-report-plot")
+            artifacts = served.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
+            assert artifacts and all(a.key for a in artifacts), [a.type for a in artifacts if not a.key]  # no untitled card
+            plot = next(a for a in artifacts if a.key == "rmc-report-plot")
             page.goto(f"{ui}/artifacts/artifact/{plot.id}")
             picture = page.locator("img[alt='ID and OOD accuracy per model']")
             picture.wait_for(timeout=30_000)
             assert picture.evaluate("img => img.complete && img.naturalWidth") > 200  # rendered, not a broken image
-            page.screenshot(path=str(server["tmp"] / "report-plot-artifact.png"), full_page=True)
+            shot(page, "report-plot-artifact", full_page=True)
+            summary = next(a for a in artifacts if a.key == "rmc-summary")
+            page.goto(f"{ui}/artifacts/artifact/{summary.id}")
+            page.locator("table").first.wait_for(timeout=30_000)
+            shot(page, "summary-artifact", full_page=True)
+            overflowing = page.evaluate("""() => [...document.querySelectorAll('table')].filter(
+                t => t.getBoundingClientRect().right > document.documentElement.clientWidth).length""")
+            assert overflowing == 0 and form_measures(page)["scroll_width"] <= VIEWPORT["width"]
         except Exception as err:
-            page.screenshot(path=str(server["tmp"] / "browser-failure.png"), full_page=True)
-            raise AssertionError(f"{err}\nHTTP errors seen: {http_errors}; screenshot: "
-                                 f"{server['tmp'] / 'browser-failure.png'}\nserver errors:\n"
-                                 f"{server_errors(server['log'])}") from err
+            shot(page, "browser-failure", full_page=True)
+            raise AssertionError(f"{err}\nHTTP errors seen: {http_errors}; screenshots: {', '.join(map(str, shots))}"
+                                 f"\nserver errors:\n{server_errors(server['log'])}") from err
         finally:
             browser.close()
 
@@ -291,6 +361,6 @@ def test_the_weekly_sweep_runs_on_its_schedule_without_a_worker(server, served):
     wait_until(a_scheduled_run_finished, 360, "a scheduled sweep run")
     run = a_scheduled_run_finished()[0]
     assert run.state.is_completed(), run.state
-    assert run.name == "weekly-1runs-seeds0"
+    assert re.fullmatch(rf"weekly-1runs-seeds0-\d{{4}}-\d{{6}}-{str(run.id)[:4]}", run.name), run.name
     server_log = server["log"].read_text()
     assert "Traceback" not in server_log and "InvalidRequestError" not in server_log, server_log[-3000:]

@@ -54,3 +54,74 @@ def test_the_config_and_its_form_load_neither_torch_nor_transformers():
                                                   check=True).stdout.split()
     assert (torch, transformers) == ("False", "False")
     assert float(seconds) < 6  # about 2 s here (it was 6-8 s with torch); a loaded 2-core machine is slower
+
+
+def test_the_run_form_gives_back_every_shipped_run_config_unchanged():
+    """The form spreads a run config over its fields and gives it back (`.config`), also
+    after the round trip through the JSON Prefect stores, so cache keys see the same config."""
+    from pathlib import Path
+
+    from rmc_core.experiment import read_experiment
+    from tests.conftest import REPO, tiny_run_config
+
+    configs = [tiny_run_config(), *(r.config for f in sorted(Path(REPO / "experiments").glob("*.yaml"))
+                                    for r in read_experiment(f).runs())]
+    for config in configs:
+        params = RmcParameters(config=config, store_root="s")
+        posted = params.model_dump(mode="json")
+        assert RmcParameters.model_validate(posted).config == config
+        assert "None" not in str(posted["data"]) and "address" not in posted["runner"]  # empty fields are absent
+
+
+def test_the_usual_fields_come_first_and_each_is_a_plain_field():
+    schema = RmcParameters.model_json_schema()
+    fields = schema["properties"]
+    assert list(fields)[:7] == ["task", "teacher", "compression", "sparsity", "methods", "seeds", "store_root"]
+    assert fields["sparsity"]["type"] == "number" and "anyOf" not in fields["sparsity"]  # no null toggle
+    assert fields["sparsity"]["exclusiveMaximum"] == 1.0
+    assert set(fields["compression_settings"]["properties"]) >= {"pruned", "structured", "distilled", "masked", "theseus",
+                                                                 "spd"}
+    assert "sparsity" not in fields["compression_settings"]["properties"]["pruned"]["properties"]  # set once, above
+    data = schema["$defs"]["DataConfig"]["properties"]["max_train"]
+    assert data["type"] == "integer" and "anyOf" not in data and "default" not in data
+
+
+@pytest.mark.parametrize("posted, message", [
+    ({"sparsity": 1.5}, "sparsity"),
+    ({"compression": "structured", "sparsity": 0.3}, "sparsity applies to the kinds that have one"),
+    ({"compression_settings": {"structured": {"heads": 0.5}}},
+     r"compression_settings.structured is changed \(heads\) but the compression is pruned"),
+    ({"compression": "spd", "compression_settings": {"spd": {"replace_rate": 2.0}}}, "replace_rate"),
+    ({"compression": "nope"}, "unknown compression kind 'nope'"),
+])
+def test_a_bad_form_value_is_refused_naming_the_field(posted, message):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=message):
+        RmcParameters.model_validate(posted)
+
+
+def test_the_chosen_kinds_settings_and_the_sparsity_make_its_compression():
+    params = RmcParameters.model_validate({"compression": "masked", "sparsity": 0.5,
+                                           "compression_settings": {"masked": {"scenario": 2}}})
+    compression = params.config.student.compression
+    assert (compression.kind, compression.sparsity, compression.scenario) == ("masked", 0.5, 2)
+    assert RmcParameters.model_validate({"compression": "masked"}).config.student.compression.sparsity == 0.7  # its default
+
+
+def test_the_experiment_form_has_one_field_per_idea():
+    """One Seeds and no Methods beside the experiment's base: the base is the run config
+    every arm starts from, and an experiment's seeds are its own field only."""
+    schema = ExperimentParameters.model_json_schema()
+    experiment = schema["$defs"]["ExperimentConfig"]["properties"]
+    assert "seeds" in experiment and "seeds" not in schema["properties"]
+    assert "methods" not in experiment and experiment["base"]["type"] == "object"
+
+
+def test_the_form_says_which_teacher_is_for_tests_and_why_a_cell_is_blank():
+    from rmc_core.evaluation import EVALUATIONS
+
+    assert "tiny: a random BERT for tests, which learns nothing" in RmcParameters.model_json_schema()["properties"][
+        "teacher"]["description"]
+    legend = next(c.legend for c in EVALUATIONS["f_bias"].columns(None) if c.name == "f_bias")
+    assert "Blank for the teacher" in legend  # the legend under every summary that shows F_bias

@@ -72,3 +72,37 @@ def test_report_png_is_a_picture_of_every_model(n_seeds, tmp_path):
     png = path.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert write_report_png(_tables(n_seeds), "mnli", tmp_path).read_bytes() == png  # identical runs, identical files
+
+
+def test_the_heuristic_table_reads_model_by_heuristic_per_gold_label():
+    from rmc_core.report import heuristic_lines
+
+    rows = [{"model": m, "heuristic": h, "gold": g, "accuracy": a, "n": 10, "ood_set": "hans", "seed": s}
+            for s, shift in ((0, 0.0), (1, 0.1)) for m in ("teacher", "imp40-rmc")
+            for h, g, a in (("lexical_overlap", "entailment", 0.9), ("subsequence", "entailment", 0.8),
+                            ("lexical_overlap", "non-entailment", 0.1), ("subsequence", "non-entailment", 0.2))
+            for a in [a + shift]]
+    lines = "\n".join(heuristic_lines(pd.DataFrame(rows))).splitlines()
+    assert lines[0] == "hans, gold label entailment:"
+    header = next(line for line in lines if line.startswith("| model"))
+    assert header == "| model | lexical_overlap | subsequence |"  # model x heuristic: each model once
+    assert sum(line.startswith("| teacher |") for line in lines) == 2  # one row per gold label's table
+    assert "| teacher | 0.950 | 0.850 |" in lines  # the mean over the two seeds
+
+
+def test_the_speed_table_keeps_its_figures_in_the_pane_and_each_ref_whole_in_a_table_of_its_own():
+    from rmc_core.report import PANE_COLUMNS, inference_lines
+
+    ref = "model/" + "8142108cf0c" * 6
+    costs = pd.DataFrame({"model": ["teacher"], "params": [22_000_000], "latency_b1_ms": [3.2], "ref": [ref]})
+    lines = inference_lines(costs)
+    figures, refs = lines[0], lines[-1]
+    assert "ref" not in figures and figures.splitlines()[0].count("|") <= PANE_COLUMNS + 1
+    assert refs.splitlines()[0] == "| model | ref |" and ref in refs
+
+
+def test_an_undefined_metric_is_a_blank_cell_not_nan():
+    from rmc_core.report import to_markdown
+
+    table = to_markdown(pd.DataFrame({"model": ["teacher"], "F_bias": [float("nan")]}))
+    assert table.splitlines()[-1] == "| teacher |  |" and "nan" not in table

@@ -78,6 +78,36 @@ def test_serve_allows_the_runs_folder_and_the_shared_data_unless_told_otherwise(
     assert told == ServePolicy(roots=(tmp_path,), clusters=("tcp://dask:8786",), hub=True)
 
 
+def test_served_forms_default_to_a_store_the_server_allows_and_refused_defaults_stop_serve(tmp_path, capsys):
+    """`serve --allow-root DIR`: both forms (and the weekly schedule) offer a store under
+    DIR; a weekly experiment whose own defaults the policy refuses stops serve before it
+    serves anything, naming the deployment and what is refused."""
+    from rmc.deployments.serve import deployments, policy_from, refused_defaults, serve_with, weekly_from
+    from rmc.flows.experiment_flow import ExperimentParameters
+    from rmc.flows.rmc_flow import RmcParameters
+    from rmc_core.experiment import ExperimentConfig
+
+    policy = policy_from(["--allow-root", str(tmp_path)])
+    weekly = weekly_from(policy, [])
+    assert weekly.store_root == str(tmp_path.resolve() / "store")
+    served = deployments(weekly, policy)
+    stores = {f"{d.flow_name}/{d.name}": d.parameters["params"]["store_root"] for d in served}
+    assert set(stores.values()) == {str(tmp_path.resolve() / "store")}, stores
+    assert RmcParameters.model_validate(served[0].parameters["params"]).config.task == "synthetic"
+    assert refused_defaults(policy, served) == []
+
+    base = tiny_run_config(task="mnli", data=DataConfig(data_root=tmp_path.parent / "elsewhere")).model_dump(
+        mode="json", exclude={"seeds"})
+    outside = ExperimentParameters(experiment=ExperimentConfig(name="weekly", base=base), store_root=weekly.store_root)
+    found = refused_defaults(policy, deployments(outside, policy))
+    assert found and all(line.startswith(("rmc-experiment/experiment: ", "rmc-experiment/weekly-benchmark: "))
+                         for line in found)
+    assert "config.data.data_root" in found[0] and "is outside the allowed folders" in found[0]
+    with pytest.raises(SystemExit) as stopped:
+        serve_with(policy, *deployments(outside, policy))
+    assert stopped.value.code == 2 and "rmc serve: not started" in capsys.readouterr().out
+
+
 def test_a_declared_tasks_files_and_task_file_stay_inside_the_allowed_folders(allowed, monkeypatch):
     import json
 
@@ -112,8 +142,8 @@ def test_the_run_form_takes_a_declared_task_as_the_ui_posts_it(allowed):
                 "dev": {"path": str(tmp / "ok" / "dev.csv")}}
     (tmp / "ok" / "task.json").write_text(json.dumps(declared))
     for task in (declared, str(tmp / "ok" / "task.json")):
-        params = RmcParameters.model_validate_json(json.dumps({"config": {"task": task}, "store_root": str(tmp / "ok" / "s")}))
+        params = RmcParameters.model_validate_json(json.dumps({"task": task, "store_root": str(tmp / "ok" / "s")}))
         assert params.config.task_name == "mine"
-        assert policy.violations(params.store_root, params, None) == []
+        assert policy.violations(params.store_root, params.config, None) == []
     schema = RmcParameters.model_json_schema()
     assert "FileTask" in schema["$defs"] and "description" in schema["$defs"]["FileTask"]["properties"]["train"]

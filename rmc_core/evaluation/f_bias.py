@@ -34,7 +34,7 @@ F_BIAS = register(EvaluationSpec(
     summary="F_bias: (dev - OOD) / dev of the model over the teacher's (above 1: leans on shortcuts more)",
     columns=lambda data: [Column("f_bias", "lower", paired=True, label="F_bias", shown="headline", legend=(
         "F_bias: the model's relative ID-to-OOD accuracy drop, (dev - OOD) / dev, over the teacher's (above 1: it leans "
-        "on shortcuts more than its teacher; lower is better)."))],
+        "on shortcuts more than its teacher; lower is better). Blank for the teacher: its own drop is the reference."))],
     results=_results,
     paired=_paired,
     applies=lambda data: bool(data.ood),  # no challenge set, no OOD drop

@@ -9,6 +9,14 @@ hardware's honest best; the settings (fp32/bf16, random/length-grouped batches, 
 student with its masks held at 40 %) say what each speed-up is worth. Timings are
 medians over `repeats` interleaved rounds, after one warm-up step that pays one-time
 kernel set-up.
+
+MFU (model FLOP utilisation: 6 x parameters FLOPs per token trained, 2 x per token
+predicted, attention's own FLOPs left out) is given against this machine's peak: on a GPU
+its data sheet's dense bf16 figure; on a CPU the rate of a 1024 x 1024 matmul of the same
+dtype measured in this process (rmc_core/machine_peak.py), on the real tokens (`mfu`) and on
+the tokens with padding (`mfu_padded`, what the kernels actually computed). The CPU's
+features (AVX2, AVX-512, native bf16, AMX, VNNI) and the path each row took (precision;
+no row is compiled) head the table.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from rmc_core.config import DataConfig, ModelSpec, TrainConfig
 from rmc_core.data.registry import TASKS, load_task_data
 from rmc_core.objectives.losses import gold_objective
 from rmc_core.models import build_base
+from rmc_core.machine_peak import feature_line, matmul_peak
 from rmc_core.training.precision import autocast, bf16_supported
 from rmc_core.compression.imp import prune_to
 from rmc_core.report import to_markdown
@@ -39,15 +48,23 @@ from rmc_core.training.predict import encode_pairs, predict_logits
 
 # Dense bf16 peak of the GPUs users are likely to have, for MFU (vendor data sheets, SXM parts).
 PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12, "A10": 125e12}
-COLUMNS = ["stage", "loop", "student", "precision", "batching", "batch_size", "examples", "tokens", "seconds",
-           "examples_per_s", "tokens_per_s", "ratio_to_bare", "speedup_vs_fp32_random", "mfu", "peak_rss_mb"]
+COLUMNS = ["stage", "loop", "student", "precision", "compiled", "batching", "batch_size", "examples", "tokens",
+           "padded_tokens", "seconds", "examples_per_s", "tokens_per_s", "ratio_to_bare", "speedup_vs_fp32_random",
+           "peak_flops", "mfu", "mfu_padded", "peak_rss_mb"]
 
 
-def peak_flops(device: str) -> float:
+def peak_flops(device: str, precision: str) -> float:
+    """The FLOP rate MFU is taken against: a GPU's data-sheet bf16 peak, a CPU's measured
+    matmul rate in `precision`."""
     if not device.startswith("cuda"):
-        return math.nan
+        return matmul_peak(precision, device)
     name = torch.cuda.get_device_name(torch.device(device))
     return next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), math.nan)
+
+
+def padded(lengths: list[int], batches: list[list[int]]) -> int:
+    """Tokens a run of these batches computes: each batch padded to its longest row."""
+    return sum(max(lengths[i] for i in b) * len(b) for b in batches)
 
 
 def _sync(device: str) -> None:
@@ -92,6 +109,7 @@ def measure(args: argparse.Namespace) -> pd.DataFrame:
 
     plan = {b: batches_of(b) for b in batchings}
     tokens = {b: sum(lengths[i] for batch in plan[b] for i in batch) for b in batchings}
+    padded_tokens = {b: padded(lengths, plan[b]) for b in batchings}
     examples = {b: sum(len(batch) for batch in plan[b]) for b in batchings}
     epochs = args.steps / math.ceil(len(train) / args.batch_size)
     bare_train(copy.deepcopy(base), tokenizer, rows, labels, plan["random"][:1], precisions[-1], device, args.lr)
@@ -122,18 +140,29 @@ def measure(args: argparse.Namespace) -> pd.DataFrame:
             timings.setdefault(("predict", "rmc", "teacher", precision, "sorted", eval_batch), []).append(
                 (time.perf_counter() - start, peak_rss_mb()))
 
-    dev_tokens = sum(len(r["input_ids"]) for r in encode_pairs(dev, tokenizer, args.max_length))
+    dev_lengths = [len(r["input_ids"]) for r in encode_pairs(dev, tokenizer, args.max_length)]
+    by_length = [int(i) for i in np.argsort(dev_lengths, kind="stable")]  # predict_logits' batches
+    dev_padded = {bs: padded(dev_lengths, [by_length[s:s + bs] for s in range(0, len(by_length), bs)])
+                  for bs in args.eval_batch_sizes}
+    peaks = {p: peak_flops(device, p) for p in precisions}
     records = []
     for (stage, loop, student, precision, batching, bs), runs in timings.items():
         seconds = statistics.median(s for s, _ in runs)
-        n_ex, n_tok = (examples[batching], tokens[batching]) if stage == "train" else (len(dev), dev_tokens)
+        n_ex, n_tok, n_pad = ((examples[batching], tokens[batching], padded_tokens[batching]) if stage == "train"
+                              else (len(dev), sum(dev_lengths), dev_padded[bs]))
         flops_per_token = 6 * n_params if stage == "train" else 2 * n_params
-        records.append({"stage": stage, "loop": loop, "student": student, "precision": precision, "batching": batching,
-                        "batch_size": bs, "examples": n_ex, "tokens": n_tok, "seconds": seconds,
-                        "examples_per_s": n_ex / seconds, "tokens_per_s": n_tok / seconds,
-                        "mfu": flops_per_token * n_tok / seconds / peak_flops(device),
+        records.append({"stage": stage, "loop": loop, "student": student, "precision": precision, "compiled": False,
+                        "batching": batching, "batch_size": bs, "examples": n_ex, "tokens": n_tok,
+                        "padded_tokens": n_pad, "seconds": seconds, "examples_per_s": n_ex / seconds,
+                        "tokens_per_s": n_tok / seconds, "peak_flops": peaks[precision],
+                        "mfu": flops_per_token * n_tok / seconds / peaks[precision],
+                        "mfu_padded": flops_per_token * n_pad / seconds / peaks[precision],
                         "peak_rss_mb": max(r for _, r in runs)})
-    table = pd.DataFrame(records)
+    return with_ratios(pd.DataFrame(records))
+
+
+def with_ratios(table: pd.DataFrame) -> pd.DataFrame:
+    """Each training row against the bare loop of its setting, and each row against rmc's fp32 random-batch one."""
     train_rows = table["stage"] == "train"
     bare = table[table["loop"] == "bare"].set_index(["precision", "batching"])["examples_per_s"]
     table["ratio_to_bare"] = [
@@ -153,7 +182,12 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
     table = measure(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
-    shown = table.drop(columns=["tokens", "seconds"] + (["mfu"] if table["mfu"].isna().all() else []))
+    shown = table.drop(columns=["tokens", "padded_tokens", "seconds", "compiled", "peak_flops"])
     print(to_markdown(shown))
-    print(f"\n{args.device}, {torch.get_num_threads()} threads, torch {torch.__version__}; table in {args.out}")
+    peaks = ", ".join(f"{p} {f / 1e9:.1f} GFLOP/s" for p, f in table.groupby("precision")["peak_flops"].first().items())
+    print(f"\n{args.device}, {torch.get_num_threads()} threads, torch {torch.__version__}; MFU against {peaks} "
+          f"({'data sheet' if args.device.startswith('cuda') else 'a 1024 x 1024 matmul measured in this process'}); "
+          f"nothing compiled; table in {args.out}")
+    if not args.device.startswith("cuda"):
+        print(f"CPU features: {feature_line()}")
     return table

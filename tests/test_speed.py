@@ -155,3 +155,21 @@ def test_speed_benchmark_smoke_writes_every_column(tmp_path):
     assert (train["examples"] == 64).all() and (table["examples_per_s"] > 0).all()
     assert np.allclose(train[train["loop"] == "bare"]["ratio_to_bare"], 1.0)
     assert set(table[table["stage"] == "predict"]["precision"]) <= {"fp32", "bf16"}
+    # MFU against this CPU's own matmul peak, on real and on padded tokens (padding is work too).
+    assert (table["peak_flops"] > 0).all() and (table["padded_tokens"] >= table["tokens"]).all()
+    assert ((table["mfu"] > 0) & (table["mfu"] <= table["mfu_padded"])).all()
+    assert table["mfu_padded"].max() < 1.5  # a rate cannot far exceed the machine's own best
+    assert not table["compiled"].any()
+
+
+def test_the_cpu_features_are_read_from_the_kernels_flags(tmp_path):
+    from rmc_core.machine_peak import cpu_features, feature_line, matmul_peak
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni\n\nprocessor\t: 1\nflags\t: fpu\n")
+    found = cpu_features(info)
+    assert found == {"avx2": True, "avx512f": True, "avx512_bf16": False, "amx_bf16": False, "amx_tile": False,
+                     "avx512_vnni": True, "avx_vnni": False}
+    assert feature_line(found).startswith("avx2 yes, avx512f yes, avx512_bf16 no")
+    assert not any(cpu_features(tmp_path / "absent").values())
+    assert matmul_peak("fp32", size=128, rounds=2, min_seconds=0.01) > 1e6  # any CPU does a MFLOP/s

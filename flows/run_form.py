@@ -108,6 +108,12 @@ TeacherSection = Annotated[dict[str, Any], _TeacherSection()]
 Kind = Annotated[str, Field(json_schema_extra=lambda schema: schema.update(enum=list(COMPRESSIONS)))]
 
 
+def _tab_titles(schema: dict[str, Any], *titles: str) -> None:
+    """Names for a union's tabs in the form (Prefect labels them by type: `str`, `FileTask`)."""
+    for option, title in zip(schema.get("anyOf", []), titles):
+        option["title"] = title
+
+
 def _field(name: str, **override: Any) -> Any:
     """A RunConfig field's default and description, as the form shows it."""
     info = RunConfig.model_fields[name]
@@ -120,7 +126,8 @@ class RmcParameters(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=no_null_toggles)
     # What a person sets for a usual run: the first screenful of the form.
     task: Task = _field("task", description="mnli (OOD: HANS), fever, qqp (PAWS), synthetic, or your own task declared "
-                                            "in the FileTask tab (docs/usage.md, \"Your model, your data\")")
+                                            "in the tab \"your task\" (docs/usage.md, \"Your model, your data\")",
+                        json_schema_extra=lambda schema: _tab_titles(schema, "built-in", "your task"))
     teacher: str = Field(RUN.teacher.source, title="Teacher",
                          description="minilm (packaged, offline), a hub name or a checkpoint folder; tiny: a random BERT "
                                      "for tests, which learns nothing (ID dev at chance)")

@@ -278,6 +278,7 @@ def test_browser_deployments_page_and_a_custom_run_from_the_form(server, served)
             # The form's store is inside what this server allows (its first --allow-root).
             store = field(page, "Store").locator("input, textarea").first.input_value()
             assert store == str((server["tmp"] / "store").resolve()), store
+            assert page.get_by_role("button", name="your task", exact=True).count() == 1  # the task's tabs say what they are
             page.get_by_role("button", name="synthetic", exact=True).focus()  # task is a drop-down, not free text
             page.keyboard.press("ArrowDown")
             options = page.locator(".p-select-option__text")

@@ -78,6 +78,7 @@ def test_the_usual_fields_come_first_and_each_is_a_plain_field():
     fields = schema["properties"]
     assert list(fields)[:7] == ["task", "teacher", "compression", "sparsity", "methods", "seeds", "store_root"]
     assert fields["sparsity"]["type"] == "number" and "anyOf" not in fields["sparsity"]  # no null toggle
+    assert [o["title"] for o in fields["task"]["anyOf"]] == ["built-in", "your task"]  # its tabs, named for people
     assert fields["sparsity"]["exclusiveMaximum"] == 1.0
     assert set(fields["compression_settings"]["properties"]) >= {"pruned", "structured", "distilled", "masked", "theseus",
                                                                  "spd"}

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from rmc_core.data.sources import DataError, HubSource, LocalSource, Source
 from rmc_core.schema import Frozen, Real
@@ -101,6 +101,8 @@ class HubVariant(Frozen):
 
 class FileTask(Frozen):
     """A classification task declared from files (docs/usage.md, "Your model, your data")."""
+
+    model_config = ConfigDict(title="your task")  # its tab in the run form, beside "built-in"
 
     name: str = Field(description="the task's name in tables and run names (lowercase letters, digits, - and _)")
     text: str | None = Field(None, description="the text column, for one text per row (sentiment, topic, intent)")

@@ -40,7 +40,7 @@ from rmc_core.config import DataConfig, ModelSpec, TrainConfig
 from rmc_core.data.registry import TASKS, load_task_data
 from rmc_core.objectives.losses import gold_objective
 from rmc_core.models import build_base
-from rmc_core.machine_peak import feature_line, matmul_peak
+from rmc_core.machine_peak import feature_line, matmul_params, matmul_peak, mfu
 from rmc_core.training.precision import autocast, bf16_supported
 from rmc_core.compression.imp import prune_to
 from rmc_core.report import to_markdown
@@ -61,13 +61,6 @@ def peak_flops(device: str, precision: str) -> float:
         return matmul_peak(precision, device)
     name = torch.cuda.get_device_name(torch.device(device))
     return next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), math.nan)
-
-
-def matmul_params(model: torch.nn.Module) -> int:
-    """Parameters a token's forward pass multiplies by: all but the embedding tables, which
-    are looked up (on MiniLM-L6 they are 11.9M of its 22.7M parameters)."""
-    tables = {id(p) for m in model.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters()}
-    return sum(p.numel() for p in model.parameters() if id(p) not in tables)
 
 
 def padded(lengths: list[int], batches: list[list[int]]) -> int:
@@ -158,13 +151,12 @@ def measure(args: argparse.Namespace) -> pd.DataFrame:
         seconds = statistics.median(s for s, _ in runs)
         n_ex, n_tok, n_pad = ((examples[batching], tokens[batching], padded_tokens[batching]) if stage == "train"
                               else (len(dev), sum(dev_lengths), dev_padded[bs]))
-        flops_per_token = 6 * n_params if stage == "train" else 2 * n_params
         records.append({"stage": stage, "loop": loop, "student": student, "precision": precision, "compiled": False,
                         "batching": batching, "batch_size": bs, "examples": n_ex, "tokens": n_tok,
                         "padded_tokens": n_pad, "seconds": seconds, "examples_per_s": n_ex / seconds,
                         "tokens_per_s": n_tok / seconds, "peak_flops": peaks[precision],
-                        "mfu": flops_per_token * n_tok / seconds / peaks[precision],
-                        "mfu_padded": flops_per_token * n_pad / seconds / peaks[precision],
+                        "mfu": mfu(n_params, n_tok, seconds, peaks[precision], stage == "train"),
+                        "mfu_padded": mfu(n_params, n_pad, seconds, peaks[precision], stage == "train"),
                         "peak_rss_mb": max(r for _, r in runs)})
     return with_ratios(pd.DataFrame(records))
 

@@ -4,6 +4,7 @@ answers at once (flows/cli.py parses; this module brings torch, transformers and
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -165,6 +166,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         os.environ["RMC_CONCURRENCY"] = str(args.concurrency)
     from rmc.flows.rmc_flow import RmcParameters, RunnerConfig, rmc_flow
     from rmc_core.costs import cost_table
+    from rmc_core.machine_peak import matmul_peak
 
     start = time.perf_counter()
     params = RmcParameters(config=cfg, store_root=str(args.store), devices=args.device or [],
@@ -172,6 +174,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     with stop_on_signals(args.store), quiet_failures(not args.debug), quiet_temporary_server(not args.debug):
         summary = rmc_flow(params)
     wall = time.perf_counter() - start
+    # The trainings' MFU against this machine's own matmul peak, where they ran here on the
+    # CPU (a GPU's MFU is `rmc speed`'s, against its data sheet; a cluster's workers are elsewhere).
+    on_cpu_here = args.runner == "local" and all(d == "cpu" for d in params.devices or default_devices(True))
+    peak = functools.cache(matmul_peak) if on_cpu_here else None
     store = Store(params.store_root)
     tables = store.tables(summary.report)
     first_seed = min(m.seed for m in summary.models)
@@ -183,7 +189,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if summary.inference:
             inference = store.table(summary.inference, "inference")
             (out / "inference.md").write_text("\n".join(["# Size and inference speed", "", *inference_lines(inference)]) + "\n")
-        cost_table(summary.artifacts, summary.cached, store).to_csv(out / "costs.csv", index=False)
+        cost_table(summary.artifacts, summary.cached, store, peak=peak).to_csv(out / "costs.csv", index=False)
         (out / "summary.json").write_text(json.dumps({**summary.model_dump(mode="json"), "wall_seconds": wall}, indent=1))
         (out / "config.json").write_text(cfg.model_dump_json(indent=1))
     print(*(to_markdown(table) for table in summary_tables(tables)), sep="\n\n")

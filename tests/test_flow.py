@@ -380,6 +380,11 @@ def test_two_seeded_runs_write_byte_identical_result_files(cli_run, tmp_path):
     assert list(both["acc_dev"]) == list(inference["acc_dev"])
     costs = pd.read_csv(out1 / "costs.csv")
     assert {"train-teacher", "evaluate-accuracy", "report"} <= set(costs["stage"]) and (costs["seconds"] > 0).all()
+    # Each training's MFU against this CPU's own matmul peak, on real and on padded tokens.
+    trained = costs[costs["stage"].str.startswith("train-")].set_index("stage")
+    assert (trained["peak_flops"] > 0).all() and (trained["mfu"] > 0).all()
+    assert (trained["mfu"] <= trained["mfu_padded"]).all() and (trained["mfu_padded"] < 1.5).all()
+    assert costs.set_index("stage").loc["evaluate-accuracy", ["mfu"]].isna().all()  # not a training
 
 
 def test_a_corrupt_artifact_is_quarantined_and_recomputed(cached_store, tmp_path):

@@ -28,6 +28,7 @@ from transformers import (
 )
 
 from rmc_core.data.texts import is_pair
+from rmc_core.machine_peak import matmul_params
 from rmc_core.training.batching import batch_sampler
 from rmc_core.config import TrainConfig
 from rmc_core.objectives.losses import Objective
@@ -49,6 +50,11 @@ class TrainStats:
     peak_rss_mb: float = float("nan")
     precision: str = "fp32"
     batching: str = "random"
+    # For MFU (rmc_core/costs.py): the tokens trained on, with and without each batch's
+    # padding, and the parameters a token is multiplied by (the model as training began).
+    tokens: int = 0
+    padded_tokens: int = 0
+    matmul_params: int = 0
 
 
 def peak_rss_mb() -> float:
@@ -111,6 +117,8 @@ def fine_tune(
     schedule = (LambdaLR(optimizer, owned[0]) if owned
                 else get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total))
     step, loss_value, start, started_at = 0, float("nan"), time.perf_counter(), time.time()
+    tokens = padded_tokens = 0
+    params = matmul_params(model)
     with contextlib.ExitStack() as running, tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True) as bar:
         for hook in hooks:
             running.enter_context(hook.running())
@@ -119,6 +127,8 @@ def fine_tune(
                 for hook in hooks:
                     hook.on_step_begin(step)
                 idx, labels = batch.pop("idx"), batch.pop("labels").to(device)
+                rows = [lengths[i] for i in idx.tolist()]  # from the sampler's lengths: no device sync
+                tokens, padded_tokens = tokens + sum(rows), padded_tokens + max(rows) * len(rows)
                 inputs = {k: v.to(device) for k, v in batch.items()}
                 with autocast(precision, device):
                     outputs = model(**inputs)
@@ -150,5 +160,5 @@ def fine_tune(
     seconds = time.perf_counter() - start
     examples = total * cfg.batch_size
     stats = TrainStats(step, seconds, examples / seconds, loss_value, report or None, started_at, time.time(), peak_rss_mb(),
-                       precision, batching)
+                       precision, batching, tokens, padded_tokens, params)
     return model, stats

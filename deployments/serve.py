@@ -82,18 +82,12 @@ def refused_defaults(policy: ServePolicy, served: list[RunnerDeployment]) -> lis
     """What `policy` would refuse of each deployment's own defaults (its parameters, every
     run of an experiment), one line each: a deployment or schedule whose defaults are
     refused would fail every run started from its form or its schedule."""
+    form = {rmc_flow.name: RmcParameters, experiment_flow.name: ExperimentParameters}
     found = []
     for d in served:
-        params = d.parameters.get("params")
-        if params is None:
-            continue
-        if d.flow_name == rmc_flow.name:
-            run = RmcParameters.model_validate(params)
-            checks = [(run.store_root, run.config, run.runner.address)]
-        else:
-            exp = ExperimentParameters.model_validate(params)
-            checks = [(exp.store_root, r.config, exp.runner.address) for r in exp.experiment.runs()]
-        found += [f"{d.flow_name}/{d.name}: {v}" for checks_of in checks for v in policy.violations(*checks_of)]
+        if (params := d.parameters.get("params")) is not None:
+            found += [f"{d.flow_name}/{d.name}: {v}" for r in form[d.flow_name].model_validate(params).reaches()
+                      for v in policy.violations(r.store_root, r.config, r.address)]
     return list(dict.fromkeys(found))
 
 

@@ -15,24 +15,23 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
-from prefect.states import Failed, State
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from prefect.states import State
+from pydantic import BaseModel, Field
 
-from rmc.flows.rmc_flow import RmcParameters, RunnerConfig, distinct, rmc_flow, table_rows
+from rmc.flows.rmc_flow import RmcParameters, RunnerConfig, distinct, policy_refusal, rmc_flow, table_rows
+from rmc.flows.run_form import Reach
 from rmc.tasks.result_records import flow_results, record_storage
 from rmc.tasks.stages import TASK_OF, bound_to_store
 from rmc_core.experiment import ArmRun, ExperimentConfig
 from rmc_core.experiment_report import headline_metric, markdown, picture
 from rmc_core.experiment_run import ArmOutcome, run_experiment
-from rmc_core.schema import no_null_toggles, without_empty_fields
-from rmc_core.serve_policy import PolicyViolation, check_served
+from rmc_core.schema import Form
 from rmc_core.store import Ref, Store
 
 
-class ExperimentParameters(BaseModel):
+class ExperimentParameters(Form):
     """Everything an experiment run takes; the Prefect UI renders it as a form."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=no_null_toggles)
     experiment: ExperimentConfig = Field(title="Experiment", description="the runs, seeds and comparisons "
                                          "(an experiment file's contents)")
     store_root: str = Field("rmc-runs/store", description="artifact store shared by every run of the experiment; a "
@@ -40,10 +39,9 @@ class ExperimentParameters(BaseModel):
     devices: list[str] = Field(default_factory=list, description="e.g. ['cuda:0']; empty: every visible GPU, else cpu")
     runner: RunnerConfig = Field(RunnerConfig(), title="Task runner", description="where the stages run")
 
-    @model_serializer(mode="wrap")
-    def _without_empty_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """As the form posts them: a field left empty is absent, not null."""
-        return without_empty_fields(self, handler(self))
+    def reaches(self) -> list[Reach]:
+        """What a served run of this experiment reaches, run by run, for the serve policy."""
+        return [Reach(r.label, self.store_root, r.config, self.runner.address) for r in self.experiment.runs()]
 
 
 class ExperimentSummary(BaseModel):
@@ -80,11 +78,8 @@ def experiment_flow(params: ExperimentParameters) -> ExperimentSummary | State:
     logger = get_run_logger()
     exp = params.experiment
     runs = exp.runs()
-    try:
-        for r in runs:
-            check_served(params.store_root, r.config, params.runner.address)
-    except PolicyViolation as err:
-        return Failed(message=f"run {r.label}: {err}")
+    if (refused := policy_refusal(params.reaches())) is not None:
+        return refused
     root = Path(params.store_root).resolve()
     store = Store(root)
     records = record_storage(root)

@@ -33,7 +33,7 @@ from prefect.states import Failed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from pydantic import BaseModel, Field
 
-from rmc.flows.run_form import RmcParameters, RunnerConfig
+from rmc.flows.run_form import Reach, RmcParameters, RunnerConfig
 from rmc.tasks.result_records import flow_results, record_storage
 from rmc.tasks.stages import TASK_OF, best_effort_progress, bound_to_store
 from rmc_core import pipeline
@@ -205,10 +205,8 @@ def rmc_flow(params: RmcParameters = RmcParameters()) -> RunSummary | State:
     A served run is first checked against the serving process's policy: a refusal ends it
     Failed with the policy's sentence as its state message, not a traceback.
     """
-    try:
-        check_served(params.store_root, params.config, params.runner.address)
-    except PolicyViolation as err:
-        return Failed(message=str(err))
+    if (refused := policy_refusal(params.reaches())) is not None:
+        return refused
     if params.runner.kind == "local":
         return run_dag(params)
     with get_client(sync_client=True) as client:
@@ -217,6 +215,17 @@ def rmc_flow(params: RmcParameters = RmcParameters()) -> RunSummary | State:
                       log_prints=False, **flow_results())
     with api_in_environment(api_url):
         return on_cluster(params)
+
+
+def policy_refusal(reaches: list[Reach]) -> State | None:
+    """In a served flow run, the Failed state (the policy's sentence as its message) that
+    ends a run whose parameters reach outside the serve policy; None where it may run."""
+    try:
+        for reach in reaches:
+            check_served(reach.store_root, reach.config, reach.address)
+    except PolicyViolation as err:
+        return Failed(message=f"run {reach.label}: {err}" if reach.label else str(err))
+    return None
 
 
 @contextlib.contextmanager

@@ -13,18 +13,14 @@ back (`.config`), so every caller and every cache key sees the run config alone.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     GetJsonSchemaHandler,
     PrivateAttr,
-    SerializerFunctionWrapHandler,
     ValidationError,
-    model_serializer,
     model_validator,
 )
 
@@ -47,18 +43,27 @@ from rmc_core.evaluation.attack import AttackConfig
 from rmc_core.evaluation.inference_cost import InferenceCostConfig
 from rmc_core.model_spec import ModelSpec
 from rmc_core.objectives.methods import MethodConfig
-from rmc_core.schema import SEED_MAX, Int, Sparsity, no_null_toggles, without_empty_fields
+from rmc_core.schema import Form, Seed, Sparsity
 
 SIZE = "sparsity"  # the one setting of a kind the form shows among the usual fields
 RUN = RunConfig()
 
 
-class RunnerConfig(BaseModel):
+class Reach(NamedTuple):
+    """One run a served flow would start, as the serve policy checks it (`label`: the
+    experiment's run, '' for a single run)."""
+
+    label: str
+    store_root: str
+    config: RunConfig
+    address: str | None
+
+
+class RunnerConfig(Form):
     """Where the stages run: threads in this process, or the workers of a Ray or Dask
     cluster (docs/orchestration.md, "Run on a cluster"). Every worker must mount the store at the same
     path and reach the same Prefect server."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=no_null_toggles)
     kind: Literal["local", "ray", "dask"] = Field("local", description="local: threads in the serving process; ray or "
                                                                      "dask: that cluster's workers")
     address: str | None = Field(None, description="ray: the cluster (`auto`, `ray://head:10001`); dask: the scheduler "
@@ -120,10 +125,9 @@ def _field(name: str, **override: Any) -> Any:
     return Field(getattr(RUN, name), **({"title": info.title, "description": info.description} | override))
 
 
-class RmcParameters(BaseModel):
+class RmcParameters(Form):
     """The usual settings first, then the others by section."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=no_null_toggles)
     # What a person sets for a usual run: the first screenful of the form.
     task: Task = _field("task", description="mnli (OOD: HANS), fever, qqp (PAWS), synthetic, or your own task declared "
                                             "in the tab \"your task\" (docs/usage.md, \"Your model, your data\")",
@@ -137,7 +141,7 @@ class RmcParameters(BaseModel):
     sparsity: Sparsity | None = Field(None, title="Sparsity", description="share of the weights removed, in (0, 1), for "
                                       "pruned, masked and spd; empty: the kind's default")
     methods: tuple[Method, ...] = _field("methods")
-    seeds: tuple[Annotated[Int, Field(ge=0, le=SEED_MAX)], ...] = _field("seeds")
+    seeds: tuple[Seed, ...] = _field("seeds")
     store_root: str = Field("rmc-runs/store", title="Store", description="artifact store and results, shared to share the "
                             f"cache (relative: under {Path.cwd()})")
     # Advanced: every other setting, by section.
@@ -185,14 +189,15 @@ class RmcParameters(BaseModel):
             sized = ", ".join(k for k, s in COMPRESSIONS.items() if SIZE in s.config.model_fields)
             raise ValueError(f"sparsity applies to the kinds that have one ({sized}); {kind} is sized in its section "
                              f"of compression settings")
-        for other, settings in self.compression_settings.items():
-            if other != kind and other in COMPRESSIONS and settings != _kind_defaults(other):
-                changed = sorted(k for k, v in settings.items() if _kind_defaults(other).get(k) != v)
-                raise ValueError(f"compression_settings.{other} is changed ({', '.join(changed)}) but the compression is "
-                                 f"{kind}: change the {kind} section, or choose {other}")
         unknown = sorted(set(self.compression_settings) - set(COMPRESSIONS))
         if unknown:
             raise ValueError(f"compression_settings.{unknown[0]}: no such compression (registered: {', '.join(COMPRESSIONS)})")
+        for other, settings in self.compression_settings.items():
+            defaults = _kind_defaults(other)
+            if other != kind and settings != defaults:
+                changed = sorted(k for k, v in settings.items() if defaults.get(k) != v)
+                raise ValueError(f"compression_settings.{other} is changed ({', '.join(changed)}) but the compression is "
+                                 f"{kind}: change the {kind} section, or choose {other}")
         own = self.compression_settings.get(kind, {})
         compression = {"kind": kind, **own, **({SIZE: self.sparsity} if self.sparsity is not None else {})}
         self._config = RunConfig.model_validate({
@@ -204,11 +209,9 @@ class RmcParameters(BaseModel):
             "evaluation_settings": self.evaluation_settings, "seeds": self.seeds})
         return self
 
-    @model_serializer(mode="wrap")
-    def _without_empty_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """As the form posts them: a field left empty is absent, not null (Prefect checks
-        parameters against the form, whose optional fields are plain ones)."""
-        return without_empty_fields(self, handler(self))
+    def reaches(self) -> list[Reach]:
+        """What a served run of these parameters reaches, for the serve policy."""
+        return [Reach("", self.store_root, self.config, self.runner.address)]
 
     @property
     def config(self) -> RunConfig:

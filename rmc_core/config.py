@@ -31,7 +31,7 @@ from rmc_core.evaluation.inference_cost import InferenceCostConfig
 from rmc_core.model_spec import ModelSpec
 from rmc_core.objectives.estimators import ESTIMATORS, subnetwork_estimators
 from rmc_core.objectives.methods import METHODS, MethodConfig
-from rmc_core.schema import SEED_MAX, Frozen, Int, Real, Sparsity
+from rmc_core.schema import SEED_MAX, Frozen, Int, Real, Seed, Sparsity
 from rmc_core.training.precision import Precision
 
 # Closed choices are Literals so that the Prefect run form shows them as drop-downs.
@@ -274,7 +274,7 @@ class RunConfig(Frozen):
     evaluation_settings: EvaluationSettings = Field(default_factory=dict, title="Evaluations' own settings",
                                                     description="settings an evaluation declares of its own (one "
                                                                 "registered outside rmc_core), by evaluation name")
-    seeds: tuple[Annotated[Int, Field(ge=0, le=SEED_MAX)], ...] = Field(
+    seeds: tuple[Seed, ...] = Field(
         (0,), description="one cached branch of the DAG per seed, added to every training seed; the data sample stays "
                           "fixed, so methods and seeds are compared on the same rows")
 

@@ -27,7 +27,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from rmc_core.config import RunConfig
 from rmc_core.declared_file import read_declaration
 from rmc_core.overrides import one_line, set_path, shorten
-from rmc_core.schema import SEED_MAX, Frozen, Int
+from rmc_core.schema import Frozen, Seed
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$",
                             description="lower-case letters, digits, '.', '_' and '-' (it names runs and files)")]
@@ -133,7 +133,7 @@ class ExperimentConfig(Frozen):
     arms: tuple[Arm, ...] = Field((Arm(name="main"),), description="named variants of the base (default: the base alone)")
     grid: dict[str, tuple[Any, ...]] = Field(default_factory=dict, description="field path -> values; every arm runs at "
                                              "every combination, e.g. {'data.synthetic_bias': [0.8, 0.9]}")
-    seeds: tuple[Annotated[Int, Field(ge=0, le=SEED_MAX)], ...] = Field(
+    seeds: tuple[Seed, ...] = Field(
         (0,), description="every run's seeds (paired across arms and methods: the same seed, the same rows)")
     comparisons: tuple[str, ...] = Field((), description="'a - b' beyond each run's own (RMC against its baselines, students "
                                          "against the teacher): a method or 'teacher', with 'arm:' in front across arms")

@@ -164,7 +164,7 @@ def _scales(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
     points), else 1 (read as it is)."""
     declared = tables.get("columns", pd.DataFrame(columns=["column", "share"]))
     shares = declared["share"] if "share" in declared else pd.Series(False, index=declared.index)
-    return {c: 100.0 if share is True or str(share) == "True" else 1.0 for c, share in zip(declared["column"], shares)}
+    return {c: 100.0 if str(share) == "True" else 1.0 for c, share in zip(declared["column"], shares)}  # CSV: text
 
 
 def verdict(row: Any) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, Strict
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, Strict, model_serializer
 
 # Strict numbers: `batch_size=true` or `epochs="2"` is a mistake, not a 1 or a 2.
 Int = Annotated[int, Strict()]
@@ -13,6 +13,8 @@ Real = Annotated[float, Strict()]
 # range (below 2**32): each is at most 2**31 - 1, so any sum of two is.
 SEED_MAX = 2**31 - 1
 Sparsity = Annotated[float, Strict(), Field(gt=0.0, lt=1.0, description="fraction of pruned weights, in (0, 1)")]
+# A run's seed (one branch of the DAG), as a run config, an experiment and the run form list them.
+Seed = Annotated[Int, Field(ge=0, le=SEED_MAX)]
 
 
 SCALARS = ("integer", "number", "string", "boolean")
@@ -52,6 +54,18 @@ def without_empty_fields(model: BaseModel, data: dict[str, Any]) -> dict[str, An
                      for a, v in zip(attribute, value)]
         out[name] = value
     return out
+
+
+class Form(BaseModel):
+    """A served flow's parameters as the Prefect UI draws and posts them: unknown keys
+    refused, optional numbers and texts as plain fields (`no_null_toggles`), and a field
+    left empty absent from the dump, not null (Prefect checks parameters against the form)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=no_null_toggles)
+
+    @model_serializer(mode="wrap")
+    def _without_empty_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return without_empty_fields(self, handler(self))
 
 
 class Frozen(BaseModel):

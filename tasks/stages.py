@@ -86,7 +86,7 @@ def best_effort_progress(artifact_id: UUID, clock: Callable[[], float] = time.mo
 
 def artifact_key(text: str) -> str:
     """`text` as a Prefect artifact key (lowercase letters, digits and dashes): the card's title."""
-    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", text.lower().replace("_", "-"))).strip("-")
+    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", text.lower())).strip("-")
 
 
 def with_progress(stage: Callable[..., Ref]) -> Callable[..., Ref]:

@@ -227,7 +227,7 @@ def experiment_command(args: argparse.Namespace) -> str:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    from rmc_core.experiment_report import experiment_tables, markdown, read_merged, write_experiment
+    from rmc_core.experiment_report import experiment_tables, markdown, read_merged, share_columns, write_experiment
     from rmc_core.experiment_run import experiment_pairs
 
     if args.merge:
@@ -239,8 +239,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             check_out(args.out, args.store, replace=args.replace)
         declared = pd.read_csv(args.merge[0] / "columns.csv", keep_default_na=False)
         metrics = directed_columns(declared, by_seed.columns)
-        tables = experiment_tables(exp, by_seed, premise, experiment_pairs(exp, exp.runs()), metrics, envelopes) | {
-            "columns": declared}
+        tables = experiment_tables(exp, by_seed, premise, experiment_pairs(exp, exp.runs()), metrics, envelopes,
+                                   share_columns(declared)) | {"columns": declared}
     else:
         if args.file is not None and args.out is None:
             args.out = Path("rmc-runs/experiments") / args.file.stem

@@ -38,7 +38,7 @@ from rmc_core.config import (
     Task,
     TrainConfig,
 )
-from rmc_core.evaluation import EVALUATIONS
+from rmc_core.evaluation.registry import default_evaluations
 from rmc_core.evaluation.attack import AttackConfig
 from rmc_core.evaluation.inference_cost import InferenceCostConfig
 from rmc_core.model_spec import ModelSpec
@@ -161,7 +161,7 @@ class RmcParameters(Form):
                                description=StudentConfig.model_fields["quantize"].description)
     method: MethodConfig = _field("method")
     method_settings: MethodSettings = _field("method_settings")
-    evaluations: tuple[Evaluation, ...] = Field(default_factory=lambda: tuple(EVALUATIONS), title="Evaluations",
+    evaluations: tuple[Evaluation, ...] = Field(default_factory=default_evaluations, title="Evaluations",
                                                 description=RunConfig.model_fields["evaluations"].description)
     attack: AttackConfig = _field("attack")
     inference: InferenceCostConfig = _field("inference")

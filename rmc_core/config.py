@@ -26,6 +26,7 @@ from rmc_core.compression.imp_config import ImpConfig, Scope
 from rmc_core.compression.registry import validate_compression
 from rmc_core.data.task_file import FileTask, read_task_file
 from rmc_core.evaluation import EVALUATIONS
+from rmc_core.evaluation.registry import default_evaluations
 from rmc_core.evaluation.attack import AttackConfig
 from rmc_core.evaluation.inference_cost import InferenceCostConfig
 from rmc_core.model_spec import ModelSpec
@@ -89,6 +90,10 @@ class TrainConfig(Frozen):
     batching: Batching = Field(
         "auto", description="grouped: rows of similar length batched together (less padding); auto: grouped unless "
                             "that skews batches' label mix (length predicts the label), then random")
+    dropout: Literal["fast", "torch"] = Field(
+        "fast", description="how dropout draws its masks on a CPU: fast (half the random draws: a sixth of a MiniLM "
+                            "step faster, rmc_core/training/fast_dropout.py) or torch's nn.Dropout; the same "
+                            "Bernoulli(p) either way, not the same draws; on a GPU always torch's")
 
 
 class DataConfig(Frozen):
@@ -265,8 +270,10 @@ class RunConfig(Frozen):
                                             description="settings a method declares of its own (a method registered "
                                                         "outside rmc_core), by method name")
     evaluations: tuple[Evaluation, ...] = Field(
-        default_factory=lambda: tuple(EVALUATIONS),
-        description="what each seed's models are measured by (rmc_core/evaluation/); default: every registered evaluation")
+        default_factory=default_evaluations,
+        description="what each seed's models are measured by (rmc_core/evaluation/); default: every registered "
+                    "evaluation but train_fit (students' train-row predictions) and inference (size and speed), which "
+                    "are asked for by name")
     inference: InferenceCostConfig = Field(InferenceCostConfig(), title="Inference cost measurement",
                                            description="how each model's size and CPU speed are measured")
     attack: AttackConfig = Field(AttackConfig(), title="Adversarial attack",

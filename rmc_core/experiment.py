@@ -139,6 +139,10 @@ class ExperimentConfig(Frozen):
                                          "against the teacher): a method or 'teacher', with 'arm:' in front across arms")
     headline: str | None = Field(None, description="the metric of the report's picture and first table (default: the "
                                  "accuracy on the task's first OOD set)")
+    min_effect: float = Field(0.02, gt=0, le=1, description="the smallest difference of an accuracy worth finding (0.02: "
+                              "2 points): each comparison reports the seeds that 80 % power to detect it needs")
+    margin: float = Field(0.01, gt=0, le=1, description="a difference is called no effect beyond this (0.01: 1 point) "
+                          "only when its interval lies inside +-margin")
 
     @field_validator("seeds", "arms")
     @classmethod

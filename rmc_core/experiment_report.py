@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from rmc_core.evaluation.statistics import seed_interval
+from rmc_core.evaluation.statistics import paired_t_p_value, seed_interval, seeds_for_power
 from rmc_core.evaluation.uncertainty import seed_intervals
 from rmc_core.experiment import ArmRun, ExperimentConfig
 
@@ -84,7 +84,8 @@ def model_intervals(by_seed: pd.DataFrame, keys: list[str], metrics: list[str]) 
 def pair_intervals(by_seed: pd.DataFrame, pairs: list[Pair], metrics: list[str]) -> pd.DataFrame:
     """Each pair and metric: what each side is (its identity columns, a_method, b_role, ...),
     the mean of the per-seed differences a - b (paired by seed: seeds either side lacks are
-    left out) and its 95 % t-interval over them."""
+    left out), its 95 % t-interval over them, their standard deviation (`sd_seeds`) and a
+    paired t-test's p-value."""
     values = by_seed.set_index(["run", "model", "seed"])
     identity = by_seed.drop_duplicates(["run", "model"]).set_index(["run", "model"])[list(IDENTITY)]
     rows = []
@@ -101,8 +102,25 @@ def pair_intervals(by_seed: pd.DataFrame, pairs: list[Pair], metrics: list[str])
                          "b_value": float(b.loc[seeds, metric].mean()), "difference": iv.estimate,
                          "low": iv.low, "high": iv.high, "t_low": iv.low, "t_high": iv.high, "interval": "t over seeds",
                          "n_seeds": len(seeds), "seeds": ",".join(map(str, seeds)),
-                         "resolved": bool(len(seeds) > 1 and iv.resolved)})
+                         "resolved": bool(len(seeds) > 1 and iv.resolved),
+                         "sd_seeds": float(diff.std(ddof=1)) if len(diff) > 1 else float("nan"),
+                         "p_value": paired_t_p_value(diff)})
     return pd.DataFrame(rows)
+
+
+def with_power(compared: pd.DataFrame, shares: set[str], min_effect: float, margin: float) -> pd.DataFrame:
+    """On each share metric (an accuracy, a rate): `seeds_for_power`, the seeds a paired
+    t-test needs to detect a difference of `min_effect` 80 % of the time given the per-seed
+    spread seen, so that "unresolved" says whether the seeds could have resolved it; and
+    `within_margin`, an interval that lies inside +-`margin` (the one reading under which a
+    difference is called no effect beyond the margin). Other metrics get neither."""
+    if compared.empty:
+        return compared
+    share = compared["metric"].isin(shares)
+    power = [seeds_for_power(sd, min_effect) if is_share else np.nan for sd, is_share in zip(compared["sd_seeds"], share)]
+    inside = share & (compared["n_seeds"] > 1) & (compared["low"] > -margin) & (compared["high"] < margin)
+    return compared.assign(min_effect=np.where(share, min_effect, np.nan), seeds_for_power=power,
+                           margin=np.where(share, margin, np.nan), within_margin=inside)
 
 
 def with_envelopes(compared: pd.DataFrame, envelopes: pd.DataFrame) -> pd.DataFrame:
@@ -128,10 +146,19 @@ def premise_intervals(premise_by_seed: pd.DataFrame, keys: list[str]) -> pd.Data
     return seed_intervals(premise_by_seed, ["value"], (*keys, "check", "who")).drop(columns="metric")
 
 
+def share_columns(declared: pd.DataFrame) -> set[str]:
+    """The declared columns that are shares of rows (columns.csv's `share`, text in a CSV)."""
+    if "share" not in declared:
+        return set()
+    return {c for c, share in zip(declared["column"], declared["share"]) if str(share) == "True"}
+
+
 def experiment_tables(exp: ExperimentConfig, by_seed: pd.DataFrame, premise_by_seed: pd.DataFrame, pairs: list[Pair],
-                      metrics: list[str], envelopes: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
-    """The report's tables: models, comparisons, premise and the paper's claims (a view of
-    the others, rmc_core/experiment_claims.py), with the per-seed values behind them."""
+                      metrics: list[str], envelopes: pd.DataFrame | None = None,
+                      shares: set[str] = frozenset()) -> dict[str, pd.DataFrame]:
+    """The report's tables: models, comparisons (with the power each had on the `shares`
+    metrics), premise and the paper's claims (a view of the others,
+    rmc_core/experiment_claims.py), with the per-seed values behind them."""
     from rmc_core.experiment_claims import claims
 
     runs = exp.runs()
@@ -139,6 +166,7 @@ def experiment_tables(exp: ExperimentConfig, by_seed: pd.DataFrame, premise_by_s
     compared = pair_intervals(by_seed, pairs, metrics)
     if envelopes is not None:
         compared = with_envelopes(compared, envelopes)
+    compared = with_power(compared, shares, exp.min_effect, exp.margin)
     tables = {"by_seed": by_seed, "premise_by_seed": premise_by_seed, "models": model_intervals(by_seed, keys, metrics),
               "comparisons": compared, "premise": premise_intervals(premise_by_seed, keys)}
     return tables | {"claims": claims(runs, tables, headline_metric(exp, metrics))}
@@ -163,14 +191,30 @@ def _scales(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
     """Per metric: 100 for a declared share of rows (read in percent, differences in
     points), else 1 (read as it is)."""
     declared = tables.get("columns", pd.DataFrame(columns=["column", "share"]))
-    shares = declared["share"] if "share" in declared else pd.Series(False, index=declared.index)
-    return {c: 100.0 if str(share) == "True" else 1.0 for c, share in zip(declared["column"], shares)}  # CSV: text
+    shares = share_columns(declared)
+    return {c: 100.0 if c in shares else 1.0 for c in declared["column"]}
 
 
 def verdict(row: Any) -> str:
     if row.n_seeds < 2:
         return "unresolved (one seed)"
-    return "resolved" if row.resolved else "unresolved"
+    if row.resolved:
+        return "resolved"
+    if getattr(row, "within_margin", False) is True:
+        return f"no effect beyond ±{_points(row.margin)}"
+    return "unresolved"
+
+
+def _points(share: float) -> str:
+    return f"{100 * share:g} point" + ("" if 100 * share == 1 else "s")
+
+
+def _power(row: Any) -> str:
+    """The seeds 80 % power needs, as the comparisons table reads (blank off share metrics)."""
+    needed = getattr(row, "seeds_for_power", np.nan)
+    if np.isnan(needed):
+        return ""
+    return "> 10000" if np.isinf(needed) else f"{needed:.0f}"
 
 
 def markdown(exp: ExperimentConfig, tables: dict[str, pd.DataFrame], metrics: list[str], command: str) -> str:
@@ -190,11 +234,16 @@ def markdown(exp: ExperimentConfig, tables: dict[str, pd.DataFrame], metrics: li
                  for m in shown if m in by_metric.index]
         lines.append(f"| {run} | {model} | " + " | ".join(cells) + " |")
     compared = tables["comparisons"]
-    lines += ["", "## Comparisons", "", "| a | b | metric | a - b | interval | verdict |", "|---|---|---|---|---|---|"]
+    effect = _points(exp.min_effect)
+    power = (f"Seeds for 80 % power: how many seeds a paired t-test needs to detect {effect} (two-sided, 5 %) given "
+             f"the per-seed spread seen; a verdict of no effect needs the interval inside ±{_points(exp.margin)}.")
+    lines += ["", "## Comparisons", "", power, "",
+              "| a | b | metric | a - b | interval | verdict | seeds | seeds for 80 % power |", "|---|---|---|---|---|---|---|---|"]
     for r in compared[compared["metric"].isin(shown)].itertuples():
         side_b = r.b if r.b_run == r.a_run else f"{r.b_run}: {r.b}"
         lines.append(f"| {r.a_run}: {r.a} | {side_b} | {r.metric} | "
-                     f"{_span(r.difference, r.low, r.high, scales.get(r.metric, 1.0), '+')} | {r.interval} | {verdict(r)} |")
+                     f"{_span(r.difference, r.low, r.high, scales.get(r.metric, 1.0), '+')} | {r.interval} | {verdict(r)} | "
+                     f"{r.n_seeds} | {_power(r)} |")
     judged = tables.get("claims", pd.DataFrame())
     if not judged.empty:
         lines += ["", f"## The paper's claims (on {headline}; fractions, as claims.csv)", "",

@@ -16,7 +16,7 @@ import pandas as pd
 from rmc_core import stages
 from rmc_core.evaluation.registry import DECLARED, directed_columns
 from rmc_core.experiment import TEACHER, ArmRun, ExperimentConfig, Side, parse_comparison
-from rmc_core.experiment_report import Pair, by_seed_rows, experiment_tables, premise_rows
+from rmc_core.experiment_report import Pair, by_seed_rows, experiment_tables, premise_rows, share_columns
 from rmc_core.objectives.methods import UPPER_BOUND
 from rmc_core.pipeline import Call, comparison_pairs, direct, identities, task_of
 from rmc_core.store import Ref, Store
@@ -122,6 +122,6 @@ def run_experiment(exp: ExperimentConfig, store: Store, run_arm: RunArm, call: C
     own, staged = _envelopes(exp, runs, outcomes, tables, pairs, store, call)
     compared = [_named(store.table(resolve(ref), "comparisons"), sides) for ref, sides in staged]
     envelopes = pd.concat([own, *compared], ignore_index=True) if (len(own) or compared) else pd.DataFrame()
-    report = experiment_tables(exp, by_seed, premise, pairs, metrics, envelopes)
+    report = experiment_tables(exp, by_seed, premise, pairs, metrics, envelopes, share_columns(declared))
     report["columns"] = declared
     return report, metrics

@@ -19,7 +19,8 @@ import pandas as pd
 from rmc_core.compression import CompressionConfig, spec_of
 from rmc_core.compression.imp import finalize, hold, prune_to, sparsity_report
 from rmc_core.compression.masked import transfer_mask
-from rmc_core.quantization import QuantAware, int8_modules, save_int8, to_int8
+from rmc_core.machine_peak import matmul_params
+from rmc_core.quantization import QuantAware, int8_modules, is_int8, save_int8, to_int8
 from rmc_core.compression.registry import StudentInit
 from rmc_core.config import DataConfig, ModelSpec, Quantize, TrainConfig
 from rmc_core.data.texts import all_texts
@@ -36,7 +37,7 @@ from rmc_core.store import Ref, Store
 from rmc_core.training.dynamics import TrainingDynamics
 from rmc_core.training.hooks import standard_hooks
 from rmc_core.training.loop import TrainStats, fine_tune
-from rmc_core.training.predict import per_sample_loss, predict_logits, probs_from_logits
+from rmc_core.training.predict import PredictTally, per_sample_loss, predict_logits, probs_from_logits
 from rmc_core.evaluation.uncertainty import compare, correctness, mean_over_seeds, seed_intervals, verdicts
 from rmc_core.report import headline_lines, metric_labels
 
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 # The store record of how a model was trained (steps, seconds, throughput, sparsity,
 # precision, batching); a model no stage trained (a base or truncated encoder) has none.
 TRAIN_STATS = "train_stats"
+# A predictions artifact's rows, seconds and tokens (PredictTally), for its MFU in the cost table.
+PREDICT_STATS = "predict_stats"
 # The record of what scoring dev rows for the training dynamics added to a training.
 DYNAMICS_COST = "dynamics_cost"
 # An int8 model's record: its scheme, the trained model it was made from, and that model's
@@ -241,16 +244,20 @@ def predict(
 ) -> Ref:
     """Probabilities (and, on ID splits, the per-sample gold-label loss) for each split."""
     model, tokenizer = load_model(store.path(model_ref))
-    tables = {}
+    tables, tally = {}, PredictTally()
     for split in splits:
         rows = store.table(data_ref, split if split in ("train", "dev") else OOD_PREFIX + split)
         logits = predict_logits(model, tokenizer, rows, cfg.max_length, cfg.eval_batch_size, device,
-                                desc=f"predict {desc} {split}", precision=cfg.precision)
+                                desc=f"predict {desc} {split}", precision=cfg.precision, tally=tally)
         table = as_frame(probs_from_logits(logits))
         if split in ("train", "dev"):
             table["loss"] = per_sample_loss(logits, rows["label"].to_numpy())
         tables[split] = table
-    return store.put_tables(tables)
+    ref = store.put_tables(tables)
+    # An int8 model's packed layers are not parameters, and an fp32 matmul is not its peak: no MFU for it.
+    store.write_record(ref, PREDICT_STATS, {**tally.__dict__, "matmul_params": matmul_params(model)}
+                       | ({"precision": "int8"} if is_int8(store.path(model_ref)) else {}))
+    return ref
 
 
 def split_probs(store: Store, ref: Ref, split: str) -> np.ndarray:

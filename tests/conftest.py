@@ -22,6 +22,7 @@ from rmc_core.config import (  # noqa: E402
     SubnetworkConfig,
     TrainConfig,
 )
+from rmc_core.evaluation import EVALUATIONS  # noqa: E402
 from rmc_core.model_spec import TinyBertSpec  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +40,8 @@ def tiny_run_config(**overrides) -> RunConfig:
     """The whole method on ~400 synthetic rows with a ~100k-parameter BERT: seconds on CPU.
     Two sub-networks, not the method's five: difficulty is their loss variance either way
     (two is the least a variance needs), and each one more is two more stages in every
-    flow the suite runs."""
+    flow the suite runs. Every registered evaluation, the opt-in ones included, so that the
+    flow tests cover them all."""
     base = dict(
         task="synthetic",
         data=DataConfig(synthetic_train=300, synthetic_dev=90, synthetic_ood=100),
@@ -48,6 +50,7 @@ def tiny_run_config(**overrides) -> RunConfig:
         subnetworks=SubnetworkConfig(sparsities=TINY_SPARSITIES, train=FAST),
         student=StudentConfig(train=FAST),
         methods=("vanilla", "rmc"),
+        evaluations=tuple(EVALUATIONS),
         inference=InferenceCostConfig(rows=16, repeats=2),
     )
     base.update(overrides)

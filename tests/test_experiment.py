@@ -18,9 +18,9 @@ from pydantic import ValidationError
 
 from rmc.flows.cli import main
 from rmc.tasks.in_process import arm_in_process, resuming
-from rmc_core.evaluation.statistics import seed_interval
+from rmc_core.evaluation.statistics import paired_t_p_value, seed_interval, seeds_for_power
 from rmc_core.experiment import ExperimentConfig, Side, parse_comparison, read_experiment
-from rmc_core.experiment_report import read_merged
+from rmc_core.experiment_report import markdown, read_merged
 from rmc_core.experiment_run import model_of, run_experiment
 from rmc_core.store import IN_PROCESS, Store
 from tests.conftest import REPO, tiny_run_config
@@ -160,6 +160,25 @@ def test_declared_comparisons_across_arms_pair_by_seed_with_the_envelope(ran):
     own = compared[(compared["declared"] == "") & (compared["b"] == "teacher")]
     assert (own.loc[own["metric"].isin(["acc_dev", "acc_synthetic-ood"]), "interval"] == "envelope").all()
     assert (own.loc[own["metric"] == "label_loyalty", "interval"] == "t over seeds").all()
+
+
+def test_each_comparison_says_the_seeds_its_power_needs_and_when_it_is_no_effect(ran):
+    """On accuracies: the seeds 80 % power needs for 2 points at the per-seed spread seen, the
+    paired t-test's p-value, and "no effect beyond +-1 point" only for an interval inside it."""
+    exp, _, tables, _ = ran
+    compared = tables["comparisons"]
+    acc = compared[compared["metric"] == "acc_synthetic-ood"]
+    for r in acc.itertuples():
+        a = tables["by_seed"].query("run == @r.a_run and model == @r.a").set_index("seed")["acc_synthetic-ood"]
+        b = tables["by_seed"].query("run == @r.b_run and model == @r.b").set_index("seed")["acc_synthetic-ood"]
+        d = (a - b.loc[a.index]).to_numpy()
+        assert r.sd_seeds == pytest.approx(d.std(ddof=1)) and r.p_value == pytest.approx(paired_t_p_value(d), nan_ok=True)
+        assert r.seeds_for_power == seeds_for_power(d.std(ddof=1), exp.min_effect) and r.min_effect == 0.02
+        assert r.within_margin == (r.n_seeds > 1 and -0.01 < r.low and r.high < 0.01)
+    assert compared.loc[compared["metric"] == "f_bias", "seeds_for_power"].isna().all()  # not a share: no points
+    assert not compared.loc[compared["metric"] == "f_bias", "within_margin"].any()
+    shown = markdown(exp, tables, ["acc_synthetic-ood", "acc_dev"], "rmc experiment tiny.yaml")
+    assert "seeds for 80 % power" in shown and "detect 2 points" in shown and "±1 point." in shown
 
 
 def test_a_rerun_computes_nothing_and_reports_the_same(ran):

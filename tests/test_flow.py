@@ -384,7 +384,11 @@ def test_two_seeded_runs_write_byte_identical_result_files(cli_run, tmp_path):
     trained = costs[costs["stage"].str.startswith("train-")].set_index("stage")
     assert (trained["peak_flops"] > 0).all() and (trained["mfu"] > 0).all()
     assert (trained["mfu"] <= trained["mfu_padded"]).all() and (trained["mfu_padded"] < 1.5).all()
-    assert costs.set_index("stage").loc["evaluate-accuracy", ["mfu"]].isna().all()  # not a training
+    # And each prediction's, at 2 rather than 6 FLOPs per parameter and token.
+    predicted = costs[costs["stage"].str.startswith("predict-")].set_index("stage")
+    assert len(predicted) >= 4 and (predicted["precision"] == "fp32").all() and (predicted["mfu"] > 0).all()
+    assert (predicted["mfu"] <= predicted["mfu_padded"]).all() and (predicted["mfu_padded"] < 1.5).all()
+    assert costs.set_index("stage").loc["evaluate-accuracy", ["mfu"]].isna().all()  # not a model's work
 
 
 def test_a_corrupt_artifact_is_quarantined_and_recomputed(cached_store, tmp_path):

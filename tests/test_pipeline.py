@@ -13,7 +13,8 @@ from rmc_core.config import StudentConfig
 from rmc_core.evaluation.tables import OOD_UNION
 from rmc_core.objectives.methods import METHODS
 from rmc_core.evaluation.metrics import relative_bias
-from rmc_core.pipeline import run_local, student_name
+from rmc_core.evaluation.registry import default_evaluations
+from rmc_core.pipeline import direct, run_local, student_name
 from rmc_core.store import Store
 from tests.conftest import TINY_SPARSITIES, tiny_run_config
 
@@ -68,12 +69,24 @@ def test_difficulty_tables(all_methods):
     assert hans_like.groupby(["model", "ood_set"])["n"].sum().eq(100).all()
 
 
-def test_distilled_student_is_smaller(tmp_path):
+def test_distilled_student_is_smaller_and_a_default_run_skips_the_opt_in_evaluations(tmp_path):
+    """At the default evaluations no student predicts its training rows and no model is timed."""
     cfg = tiny_run_config(student=StudentConfig(compression=DistilledConfig(num_layers=1), train=tiny_run_config().student.train),
-                          methods=("vanilla", "rmc"))
-    results = run_local(cfg, tmp_path)["results"].set_index("model")
+                          methods=("vanilla", "rmc"), evaluations=default_evaluations())
+    assert {"train_fit", "inference"}.isdisjoint(cfg.evaluations) and "accuracy" in cfg.evaluations
+    calls = []
+
+    def recording(stage, *args, **kwargs):
+        calls.append((stage.__name__, kwargs.get("desc", "")))
+        return direct(stage, *args, **kwargs)
+
+    tables = run_local(cfg, tmp_path, call=recording)
+    results = tables["results"].set_index("model")
     assert list(results.index) == ["teacher", "L1-vanilla", "L1-rmc"]
     assert (results["achieved_sparsity"] == 0).all() and list(results["compression"]) == ["none", "distilled", "distilled"]
+    assert "acc_train" not in results and "inference" not in tables
+    assert not [c for c in calls if c[0] == "measure_models" or c[1].endswith("train-rows")]
+    assert any(c[0] == "predict" for c in calls)
 
 
 @pytest.mark.parametrize("recovery", [0.0, 0.5])

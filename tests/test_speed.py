@@ -21,7 +21,7 @@ from rmc_core.pipeline import resolve_precisions
 from rmc_core.training.precision import resolve_precision
 from rmc_core.compression.imp import prunable_linears
 from rmc_core.training.loop import fine_tune
-from rmc_core.training.predict import predict_logits
+from rmc_core.training.predict import PredictTally, predict_logits
 from tests.conftest import TINY, tiny_run_config
 
 LABELS = ("entailment", "neutral", "contradiction")
@@ -131,6 +131,20 @@ def test_bf16_prediction_matches_fp32(synthetic):
     bf16 = predict_logits(model, tok, dev, 32, 64, precision="bf16")
     assert fp32.dtype == bf16.dtype == np.float32
     assert np.abs(fp32 - bf16).max() < 0.1 and (fp32.argmax(1) == bf16.argmax(1)).mean() > 0.95
+
+
+def test_prediction_counts_its_tokens_with_and_without_padding(synthetic):
+    """The tally behind a prediction stage's MFU: rows, real tokens, and each length-sorted
+    batch padded to its longest row; summed over calls."""
+    _, dev, texts = synthetic
+    model, tok = build_base(TINY, LABELS, texts, seed=0)
+    tally = PredictTally()
+    for _ in range(2):
+        predict_logits(model, tok, dev, 32, 64, tally=tally)
+    lengths = np.sort([len(tok(a, b, truncation=True, max_length=32)["input_ids"]) for a, b in zip(dev.text_a, dev.text_b)])
+    padded = sum(int(lengths[s : s + 64].max()) * len(lengths[s : s + 64]) for s in range(0, len(lengths), 64))
+    assert (tally.rows, tally.tokens, tally.padded_tokens) == (2 * len(dev), 2 * lengths.sum(), 2 * padded)
+    assert tally.tokens < tally.padded_tokens and tally.seconds > 0 and tally.precision == "fp32"
 
 
 def test_imp_sparsity_is_identical_under_bf16(synthetic):

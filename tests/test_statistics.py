@@ -11,9 +11,11 @@ from rmc_core.evaluation.statistics import (
     example_weights,
     median_interval,
     paired_accuracy_difference,
+    paired_t_p_value,
     resampled_means,
     seed_interval,
     seed_resamples,
+    seeds_for_power,
 )
 from rmc_core.evaluation.uncertainty import compare, mean_over_seeds, verdicts
 
@@ -198,3 +200,29 @@ def test_median_interval_covers_the_median_of_a_skewed_distribution():
     covered = [median_interval(rng.exponential(size=9)) for _ in range(2000)]
     rate = np.mean([iv.low <= true_median <= iv.high for iv in covered])
     assert 0.95 <= rate <= 0.975  # exact coverage with 9 values: 1 - 20/512 = 96.1 %
+
+
+@pytest.mark.parametrize("effect_over_sd, seeds", [(1.0, 10), (0.5, 34), (2.0, 5)])
+def test_seeds_for_power_matches_the_paired_t_test_tables(effect_over_sd, seeds):
+    """Cohen's paired-t sample sizes for 80 % power at a two-sided 5 % (as G*Power gives them)."""
+    assert seeds_for_power(0.03, 0.03 * effect_over_sd) == seeds
+    assert seeds_for_power(float("nan"), 0.02) != seeds_for_power(float("nan"), 0.02)  # no spread estimate: nan
+    assert seeds_for_power(0.0, 0.02) == 2 and seeds_for_power(1.0, 1e-4, most=50) == float("inf")
+
+
+def test_seeds_for_power_delivers_the_power_it_promises():
+    """Simulated: at the seeds it asks for, a paired t-test finds the effect about 80 % of the time."""
+    rng = np.random.default_rng(0)
+    n = int(seeds_for_power(0.05, 0.04))
+    found = np.mean([paired_t_p_value(rng.normal(0.04, 0.05, n)) < 0.05 for _ in range(4000)])
+    assert 0.78 <= found <= 0.84
+    found_fewer = np.mean([paired_t_p_value(rng.normal(0.04, 0.05, n - 1)) < 0.05 for _ in range(4000)])
+    assert found_fewer < 0.8
+
+
+def test_paired_t_p_value_is_scipys():
+    from scipy import stats
+
+    d = np.array([0.01, 0.03, -0.005, 0.02])
+    assert paired_t_p_value(d) == pytest.approx(stats.ttest_1samp(d, 0.0).pvalue)
+    assert np.isnan(paired_t_p_value(d[:1])) and paired_t_p_value(np.full(3, 0.25)) == 0.0

@@ -154,4 +154,9 @@ INFERENCE_COST = register(EvaluationSpec(
     measure=_measure,
     settings=InferenceCostConfig,
     section="inference",
+    # Timing every model alone, in repeated rounds, is a third of a minute to minutes of a run
+    # that is about accuracy; and speed is only comparable within one quiet process, which a
+    # busy run is not: asked for by name (evaluations: [..., inference]) or measured apart
+    # (python -m benchmarks.inference).
+    by_default=False,
 ))

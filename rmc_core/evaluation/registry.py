@@ -143,7 +143,9 @@ class EvaluationSpec:
     `Inputs.queried`; enabled(settings): whether the run's settings switch it on (an
     attack of 0 rows is off); documents(tables): files it adds to a run's output folder
     (name -> markdown), from the summary's tables; check(settings, task): raises
-    ValueError, before any work, when the run's task cannot be evaluated this way."""
+    ValueError, before any work, when the run's task cannot be evaluated this way;
+    by_default: whether a run measures it unless its config lists its evaluations (False: a
+    measure that costs more than it tells most runs, asked for by name)."""
 
     name: str
     summary: str
@@ -160,6 +162,7 @@ class EvaluationSpec:
     enabled: Callable[[Any], bool] = lambda settings: True
     documents: Callable[[dict[str, pd.DataFrame]], dict[str, str]] | None = None
     check: Callable[[Any, TaskSpec], None] | None = None
+    by_default: bool = True
 
     def __post_init__(self) -> None:
         unknown = set(self.needs) - set(NEEDS)
@@ -179,6 +182,12 @@ EVALUATIONS: Registry[EvaluationSpec] = Registry("evaluation")
 
 def register(spec: EvaluationSpec) -> EvaluationSpec:
     return EVALUATIONS.add(spec.name, spec)
+
+
+def default_evaluations() -> tuple[str, ...]:
+    """What a run measures when its config does not say: every registered evaluation but
+    the opt-in ones."""
+    return tuple(name for name, spec in EVALUATIONS.items() if spec.by_default)
 
 
 def settings_of(spec: EvaluationSpec, cfg: Any) -> Any:

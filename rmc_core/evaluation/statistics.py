@@ -48,6 +48,35 @@ def seed_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> Interva
     return Interval(mean, float(mean - half), float(mean + half))
 
 
+def paired_t_p_value(differences: np.ndarray) -> float:
+    """Two-sided p-value of a paired t-test that the mean per-seed difference is 0 (nan
+    under 2 seeds; with no spread, 0 for a non-zero mean and 1 for a zero one)."""
+    d = np.asarray(differences, dtype=float)
+    if len(d) < 2:
+        return float("nan")
+    sd = d.std(ddof=1)
+    if sd == 0:
+        return 0.0 if d.mean() != 0 else 1.0
+    return float(2 * stats.t.sf(abs(d.mean()) / (sd / np.sqrt(len(d))), len(d) - 1))
+
+
+def seeds_for_power(sd: float, effect: float, power: float = 0.8, alpha: float = 0.05, most: int = 10_000) -> float:
+    """The fewest seeds at which a two-sided paired t-test at level `alpha` detects a true
+    mean difference of `effect` with probability `power`, when per-seed differences spread
+    with standard deviation `sd` (the noncentral t; nan without a spread estimate, 2 when
+    the seeds agreed exactly, inf beyond `most`)."""
+    if not np.isfinite(sd):
+        return float("nan")
+    if sd == 0:
+        return 2.0
+    for n in range(2, most + 1):
+        df, shift = n - 1, abs(effect) / (sd / np.sqrt(n))
+        critical = stats.t.ppf(1 - alpha / 2, df)
+        if stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift) >= power:
+            return float(n)
+    return float("inf")
+
+
 def median_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> Interval:
     """Median with a distribution-free interval: the order statistics x(k) and x(n+1-k),
     with k the largest whose coverage 1 - 2 P(Binomial(n, 1/2) < k) reaches `confidence`.

@@ -32,6 +32,7 @@ from rmc_core.machine_peak import matmul_params
 from rmc_core.training.batching import batch_sampler
 from rmc_core.config import TrainConfig
 from rmc_core.objectives.losses import Objective
+from rmc_core.training.fast_dropout import faster_dropout
 from rmc_core.training.precision import autocast, resolve_precision
 from rmc_core.training.hooks import Hook
 
@@ -77,13 +78,15 @@ def tokenize(frame: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_length
 
 
 def _optimizer(model: PreTrainedModel, cfg: TrainConfig) -> torch.optim.AdamW:
-    """AdamW without decay on biases and LayerNorm weights (the BERT recipe)."""
+    """AdamW without decay on biases and LayerNorm weights (the BERT recipe), fused: one
+    kernel over all parameters instead of a dozen passes (on a 2-core AVX2 CPU a MiniLM
+    step 5 % faster, `python -m rmc.benchmarks.train_step_variants`)."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if p.requires_grad:
             (no_decay if p.ndim < 2 else decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+    return torch.optim.AdamW(groups, lr=cfg.lr, fused=True)
 
 
 def fine_tune(
@@ -101,7 +104,8 @@ def fine_tune(
     itself, or the one the last hook's `on_train_end` returned (a structured rebuild).
 
     The forward runs under the resolved precision's autocast; the loss is taken on fp32
-    logits, so objectives see the same dtype whatever the precision."""
+    logits, so objectives see the same dtype whatever the precision. On a CPU, dropout
+    draws its masks the cheap way unless `cfg.dropout` says torch (`fast_dropout.py`)."""
     set_seed(cfg.seed)
     precision = resolve_precision(cfg.precision, device)
     ds = tokenize(train, tokenizer, cfg.max_length)
@@ -122,6 +126,8 @@ def fine_tune(
     with contextlib.ExitStack() as running, tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True) as bar:
         for hook in hooks:
             running.enter_context(hook.running())
+        if cfg.dropout == "fast":
+            running.enter_context(faster_dropout(model, device))
         while step < total:
             for batch in loader:
                 for hook in hooks:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import torch
@@ -20,6 +23,18 @@ def encode_pairs(frame: pd.DataFrame, tokenizer: PreTrainedTokenizerBase, max_le
     return [dict(zip(encoded.keys(), values)) for values in zip(*encoded.values())]
 
 
+@dataclass
+class PredictTally:
+    """What predictions computed, summed over calls: rows, seconds, tokens with and without
+    each batch's padding, and the precision taken (a stage's MFU: rmc_core/costs.py)."""
+
+    rows: int = 0
+    seconds: float = 0.0
+    tokens: int = 0
+    padded_tokens: int = 0
+    precision: str = "fp32"
+
+
 @torch.inference_mode()
 def predict_logits(
     model: PreTrainedModel,
@@ -31,12 +46,16 @@ def predict_logits(
     desc: str = "predict",
     precision: str = "auto",
     progress: bool = True,
+    tally: PredictTally | None = None,
 ) -> np.ndarray:
     """Logits for every row, in row order; batches are formed by length to pad less.
-    `progress` False: no bar of its own (a caller that predicts many small sets keeps one)."""
+    `progress` False: no bar of its own (a caller that predicts many small sets keeps one);
+    `tally`: adds this call's rows, seconds and tokens to it."""
+    start_time = time.perf_counter()
     precision = resolve_precision(precision, device)
     rows = encode_pairs(frame, tokenizer, max_length)
-    order = np.argsort([len(r["input_ids"]) for r in rows], kind="stable")
+    lengths = np.array([len(r["input_ids"]) for r in rows])
+    order = np.argsort(lengths, kind="stable")
     collate = DataCollatorWithPadding(tokenizer)
     model.to(device).eval()
     out = np.empty((len(frame), model.config.num_labels), dtype=np.float32)
@@ -49,6 +68,13 @@ def predict_logits(
             with autocast(precision, device):
                 logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
             out[idx] = logits.float().cpu().numpy()
+    if tally is not None:
+        batches = [lengths[order[s : s + batch_size]] for s in range(0, len(rows), batch_size)]
+        tally.rows += len(rows)
+        tally.seconds += time.perf_counter() - start_time
+        tally.tokens += int(lengths.sum())
+        tally.padded_tokens += sum(int(b.max()) * len(b) for b in batches)
+        tally.precision = precision
     return out
 
 

@@ -69,12 +69,22 @@ def seeds_for_power(sd: float, effect: float, power: float = 0.8, alpha: float =
         return float("nan")
     if sd == 0:
         return 2.0
-    for n in range(2, most + 1):
+
+    def reaches(n: int) -> bool:
         df, shift = n - 1, abs(effect) / (sd / np.sqrt(n))
+        if shift > 30:  # power is 1 to machine precision, where scipy's noncentral t returns nan
+            return True
         critical = stats.t.ppf(1 - alpha / 2, df)
-        if stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift) >= power:
-            return float(n)
-    return float("inf")
+        # The far tail (rejecting on the wrong side) is negligible here, and scipy gives nan for it at large shifts.
+        return np.nansum([stats.nct.sf(critical, df, shift), stats.nct.cdf(-critical, df, shift)]) >= power
+
+    if not reaches(most):
+        return float("inf")
+    low, high = 1, most  # power grows with n: bisect for the first n that reaches it
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if reaches(middle) else (middle, high)
+    return float(high)
 
 
 def median_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> Interval:

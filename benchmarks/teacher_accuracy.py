@@ -69,8 +69,9 @@ def main(argv: list[str] | None = None) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     first: np.ndarray | None = None
     for setting in [*args.settings, *models]:
-        seed, dropout = (args.seed, None) if isinstance(setting, str) else (None, None)
+        seed = dropout = None  # a stored teacher's: not known here
         if isinstance(setting, str):
+            seed = args.seed
             precision, batching, *rest = setting.split(":")
             dropout = rest[0] if rest else "fast"
             cfg = TrainConfig(epochs=args.epochs, lr=5e-5, batch_size=32, precision=precision, batching=batching,

@@ -1,9 +1,10 @@
-"""Dropout whose random mask costs a quarter of torch's on a CPU.
+"""Dropout whose random mask takes half torch's random draws on a CPU.
 
-Profiling a MiniLM training step on a 2-core AVX2 CPU (fp32, length-grouped MNLI batches)
-put 13 % of its time in `aten::bernoulli_`: torch draws one 32-bit number per element
-through a scalar generator, and a BERT step draws 20 masks (embeddings, each layer's
-attention probabilities and two hidden outputs, the classifier). The mask here is drawn
+torch's CPU dropout draws one 32-bit number per element through a scalar generator
+(`aten::bernoulli_`), and a BERT step draws 20 masks (embeddings, each layer's attention
+probabilities and two hidden outputs, the classifier): on a 2-core AVX2 CPU, the largest
+cost of a MiniLM step beside its matmuls. This mask gave 1.08x on such a step
+(`python -m rmc.benchmarks.train_step_variants`, docs/results.md). The mask here is drawn
 as 64-bit words, each cut into two 31-bit uniform integers compared with p * 2^31: half
 the generator calls, and the same Bernoulli(1 - p) per element (p within 2^-31), scaled by
 1 / (1 - p) as `nn.Dropout` is. The draws come from torch's seeded CPU generator, so

@@ -1,12 +1,14 @@
-"""Size and CPU speed of the models of several finished runs, measured together.
+"""Size and CPU speed of the models of finished runs or experiments, measured together.
 
 A run measures its own models when it finishes; comparing kinds of compression (IMP,
 structured, truncated) across runs needs them measured in one process, one after another,
 on the same rows, with nothing else running. This does that for the models listed in each
-run's summary.json (each distinct model once) and writes one CSV:
+run's summary.json or each experiment's artifacts.csv (each distinct model once, first
+seed) and writes one CSV, and beside it the seconds of every round (`<csv>_rounds.csv`), so
+that every interval can be recomputed:
 
-    python -m rmc.benchmarks.inference --run rmc-runs/cpu-structured-mnli --run rmc-runs/cpu-imp40-mnli \
-        --csv docs/results/structured_mnli_inference.csv
+    python -m rmc.benchmarks.inference --experiment rmc-runs/experiments/fast-mnli-structured \
+        --store rmc-runs/store --onnx --reference imp40-vanilla --csv docs/results/fast_structured_inference.csv
 
 `--onnx` adds each model as served by ONNX Runtime: exported by `rmc export --format onnx`
 (an int8 model becomes an ONNX Runtime int8 graph; the export's parity check applies),
@@ -14,38 +16,38 @@ timed in the same rounds as the torch models, with its own dev accuracy measured
 dev row of the run (not copied from the torch model). Speed-ups are then given over the
 torch teacher and, in the `_vs_onnx_teacher` columns, over the teacher in ONNX Runtime:
 the second isolates what compression buys from what the runtime buys.
+
+`--reference MODEL` compares every model's dev accuracy with that model's (the torch
+model as its run trained it) on the same dev rows: the paired difference with its 95 %
+bootstrap interval over rows, and whether its lower bound clears `-margin` (non-inferior).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import torch
 from transformers import DataCollatorWithPadding
 
-from rmc_core.evaluation.inference_cost import Timed, prepared, size_figures, speed_figures
+from rmc_core.evaluation.inference_cost import Timed, figures_from_rounds, prepared, size_figures, timed_rounds
+from rmc_core.evaluation.statistics import paired_accuracy_difference
 from rmc_core.export import export_onnx
+from rmc_core.finished import Listed, add_model_arguments, chosen_models
+from rmc_core.machine_peak import feature_line
 from rmc_core.models import load_model
 from rmc_core.report import to_markdown
+from rmc_core.stages import split_probs
 from rmc_core.store import Ref, Store
 from rmc_core.training.predict import encode_pairs
 
 ONNX = " (onnx)"
 GRAPH_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-
-
-def run_models(run: Path) -> tuple[dict[str, str], Ref, pd.DataFrame]:
-    """A finished run's models (name -> model/<digest>), its data artifact and its results table."""
-    summary = json.loads((run / "summary.json").read_text())
-    first_seed = min(m["seed"] for m in summary["models"])
-    models = {m["name"]: f"model/{m['model']['digest']}" for m in summary["models"] if m["seed"] == first_seed}
-    return models, Ref(**summary["artifacts"]["prepare-data"]), pd.read_csv(run / "results.csv")
 
 
 class Session:
@@ -69,9 +71,9 @@ def graph_inputs(batch: dict) -> dict[str, np.ndarray]:
 
 
 def onnx_model(model_dir: Path, folder: Path, timed: Timed, dev: pd.DataFrame, max_length: int,
-               batch_size: int) -> tuple[Timed, dict[str, float], float]:
+               batch_size: int) -> tuple[Timed, dict[str, float], np.ndarray]:
     """The model exported to `folder` and ready to time on the torch model's own inputs, its
-    size figures (the graph file) and its accuracy on `dev`."""
+    size figures (the graph file) and which `dev` rows it gets right."""
     export_onnx(model_dir, folder)
     session = Session(folder / "model.onnx")
     as_graph = Timed(session, [graph_inputs(x) for x in timed.singles], [graph_inputs(x) for x in timed.batches])
@@ -81,55 +83,93 @@ def onnx_model(model_dir: Path, folder: Path, timed: Timed, dev: pd.DataFrame, m
     collate, encoded = DataCollatorWithPadding(tokenizer), encode_pairs(dev, tokenizer, max_length)
     logits = np.concatenate([session(**graph_inputs(collate(encoded[i : i + batch_size])))
                              for i in range(0, len(encoded), batch_size)])
-    return as_graph, size, float(np.mean(logits.argmax(axis=1) == dev["label"].to_numpy()))
+    return as_graph, size, logits.argmax(axis=1) == dev["label"].to_numpy()
 
 
-def measure(runs: list[Path], store: Store, rows: int, max_length: int, repeats: int, batch_size: int = 32,
-            onnx: bool = False) -> pd.DataFrame:
-    """One row per distinct model of `runs` (and per ONNX graph with `onnx`), with the dev
-    accuracy its run reported; the rows timed are the first `rows` dev rows of the first run's data."""
-    models: dict[str, tuple[str, str, float]] = {}
-    data = None
-    for run in runs:
-        refs, data_ref, results = run_models(run)
-        data = data or data_ref
-        accuracy = results.set_index("model")["acc_dev"]
-        for name, ref in refs.items():
-            taken = any(n == name for n, _, _ in models.values())
-            models.setdefault(ref, (f"{name} ({run.name})" if taken else name, run.name, float(accuracy[name])))
-    dev = store.table(data, "dev")
-    paths = {name: store.path(Ref(kind="model", digest=ref.removeprefix("model/"))) for ref, (name, _, _) in models.items()}
+def dev_correct(store: Store, predictions: Ref, dev: pd.DataFrame) -> np.ndarray:
+    """Which dev rows a model got right, from the predictions its run stored."""
+    return split_probs(store, predictions, "dev").argmax(axis=1) == dev["label"].to_numpy()
+
+
+def against_reference(correct: dict[str, np.ndarray], reference: str, margin: float) -> dict[str, dict[str, float]]:
+    """Each model's dev accuracy minus `reference`'s on the same rows (paired bootstrap over
+    rows), and whether the interval's lower bound clears -margin."""
+    if reference not in correct:
+        raise ValueError(f"--reference {reference!r} is not one of the models measured: {', '.join(correct)}")
+    out = {}
+    for name, c in correct.items():
+        diff = paired_accuracy_difference(c[None, :].astype(float), correct[reference][None, :].astype(float))
+        out[name] = {"dev_minus_reference": diff.estimate, "dev_minus_reference_low": diff.low,
+                     "dev_minus_reference_high": diff.high, "non_inferior": bool(diff.low > -margin)}
+    return out
+
+
+def round_table(rounds: dict[str, np.ndarray], timed: dict[str, Timed]) -> pd.DataFrame:
+    """Seconds per pass over the timed rows, each model in each round, at batch 1 and batched."""
+    return pd.DataFrame([{"model": name, "round": i, "rows": len(timed[name].singles), "seconds_b1": b1,
+                          "seconds_batched": batched}
+                         for name, r in rounds.items() for i, (b1, batched) in enumerate(r)])
+
+
+class Measured(NamedTuple):
+    table: pd.DataFrame
+    rounds: pd.DataFrame
+
+
+def measure(listed: list[Listed], store: Store, rows: int, max_length: int, repeats: int, batch_size: int = 32,
+            onnx: bool = False, reference: str | None = None, margin: float = 0.02) -> Measured:
+    """One row per distinct model of `listed` (and per ONNX graph with `onnx`), with its dev
+    accuracy on every dev row of the first model's data; the rows timed are the first `rows`
+    of them."""
+    models: dict[Ref, tuple[str, Listed]] = {}
+    for m in listed:
+        taken = any(n == m.name for n, _ in models.values())
+        models.setdefault(m.model, (f"{m.name} ({m.run})" if taken else m.name, m))
+    dev = store.table(listed[0].data, "dev")
+    paths = {name: store.path(ref) for ref, (name, _) in models.items()}
+    correct = {name: dev_correct(store, m.predictions, dev) for name, m in models.values()}
     timed = {name: prepared(path, dev.head(rows), max_length, batch_size) for name, path in paths.items()}
-    rows_out = {name: {"run": run, "acc_dev": acc, **size_figures(timed[name].model, paths[name]), "ref": ref}
-                for ref, (name, run, acc) in models.items()}
+    rows_out = {name: {"run": m.run, **size_figures(timed[name].model, paths[name]), "ref": f"model/{ref.digest}"}
+                for ref, (name, m) in models.items()}
     with tempfile.TemporaryDirectory() as graphs:
         if onnx:
-            for ref, (name, run, _) in models.items():
-                graph, size, acc = onnx_model(paths[name], Path(graphs) / ref.removeprefix("model/"), timed[name], dev,
-                                              max_length, batch_size)
+            for ref, (name, _) in models.items():
+                graph, size, correct[name + ONNX] = onnx_model(paths[name], Path(graphs) / ref.digest, timed[name], dev,
+                                                               max_length, batch_size)
                 timed[name + ONNX] = graph
-                rows_out[name + ONNX] = {**rows_out[name], "acc_dev": acc, **size}
+                rows_out[name + ONNX] = {**rows_out[name], **size}
         references = {"": "teacher", "_vs_onnx_teacher": "teacher" + ONNX} if onnx else {"": "teacher"}
-        speed = speed_figures(timed, repeats, references)
-    table = pd.DataFrame([{"model": name, **rows_out[name], **speed[name], "batch_size": batch_size} for name in timed])
-    return table[[c for c in table.columns if c != "ref"] + ["ref"]]
+        rounds = timed_rounds(timed, repeats)
+    speed = figures_from_rounds(rounds, timed, references)
+    compared = against_reference(correct, reference, margin) if reference else {}
+    table = pd.DataFrame([{"model": name, **rows_out[name], "acc_dev": float(np.mean(correct[name])), "dev_rows": len(dev),
+                           **compared.get(name, {}), **speed[name], "batch_size": batch_size, "cpu": feature_line()}
+                          for name in timed])
+    return Measured(table[[c for c in table.columns if c != "ref"] + ["ref"]], round_table(rounds, timed))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, action="append", required=True, help="the --out folder of a finished `rmc run`")
+    add_model_arguments(parser, pick=False)
     parser.add_argument("--store", type=Path, default=Path("rmc-runs/store"))
     parser.add_argument("--rows", type=int, default=256, help="dev rows timed (the first ones)")
     parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=32, help="rows per batch of the batched figures")
     parser.add_argument("--repeats", type=int, default=9, help="rounds in which every model runs in turn; medians are reported")
     parser.add_argument("--onnx", action="store_true", help="also each model exported to ONNX Runtime (int8 models as int8 graphs)")
+    parser.add_argument("--reference", help="a model whose dev accuracy every other one is compared with (paired, over rows)")
+    parser.add_argument("--margin", type=float, default=0.02, help="non-inferior: the difference's lower bound above -margin")
     parser.add_argument("--csv", type=Path, required=True)
     args = parser.parse_args(argv)
-    table = measure(args.run, Store(args.store), args.rows, args.max_length, args.repeats, onnx=args.onnx)
+    listed = chosen_models(parser, args)
+    measured = measure(listed, Store(args.store), args.rows, args.max_length, args.repeats, args.batch_size, onnx=args.onnx,
+                       reference=args.reference, margin=args.margin)
     args.csv.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.csv, index=False)
-    print(to_markdown(table.drop(columns="ref")))
-    print(f"\n{torch.get_num_threads()} torch threads; written to {args.csv}")
+    measured.table.to_csv(args.csv, index=False)
+    rounds = args.csv.with_name(f"{args.csv.stem}_rounds.csv")
+    measured.rounds.to_csv(rounds, index=False)
+    print(to_markdown(measured.table.drop(columns=["ref", "cpu"])))
+    print(f"\n{torch.get_num_threads()} torch threads; CPU: {feature_line()}\nwritten to {args.csv} and {rounds}")
 
 
 if __name__ == "__main__":

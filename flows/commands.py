@@ -227,20 +227,20 @@ def experiment_command(args: argparse.Namespace) -> str:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    from rmc_core.experiment_report import experiment_tables, markdown, read_merged, share_columns, write_experiment
+    from rmc_core.experiment_report import ARTIFACTS, experiment_tables, markdown, read_merged, share_columns, write_experiment
     from rmc_core.experiment_run import experiment_pairs
 
     if args.merge:
         if args.file is not None:
             raise BadConfiguration("--merge reads the experiment from its folders; name no file")
         with refusing("cannot merge", ExperimentConfig):
-            exp, by_seed, premise, envelopes = read_merged(args.merge)
+            exp, by_seed, premise, envelopes, artifacts = read_merged(args.merge)
             args.out = args.out or Path("rmc-runs/experiments") / f"{exp.name}-merged"
             check_out(args.out, args.store, replace=args.replace)
         declared = pd.read_csv(args.merge[0] / "columns.csv", keep_default_na=False)
         metrics = directed_columns(declared, by_seed.columns)
         tables = experiment_tables(exp, by_seed, premise, experiment_pairs(exp, exp.runs()), metrics, envelopes,
-                                   share_columns(declared)) | {"columns": declared}
+                                   share_columns(declared)) | {"columns": declared, ARTIFACTS: artifacts}
     else:
         if args.file is not None and args.out is None:
             args.out = Path("rmc-runs/experiments") / args.file.stem

@@ -16,7 +16,15 @@ import pandas as pd
 from rmc_core import stages
 from rmc_core.evaluation.registry import DECLARED, directed_columns
 from rmc_core.experiment import TEACHER, ArmRun, ExperimentConfig, Side, parse_comparison
-from rmc_core.experiment_report import Pair, by_seed_rows, experiment_tables, premise_rows, share_columns
+from rmc_core.experiment_report import (
+    ARTIFACT_COLUMNS,
+    ARTIFACTS,
+    Pair,
+    by_seed_rows,
+    experiment_tables,
+    premise_rows,
+    share_columns,
+)
 from rmc_core.objectives.methods import UPPER_BOUND
 from rmc_core.pipeline import Call, comparison_pairs, direct, identities, task_of
 from rmc_core.store import Ref, Store
@@ -32,6 +40,20 @@ class ArmOutcome(NamedTuple):
 
 
 RunArm = Callable[[ArmRun], ArmOutcome]
+
+
+def artifact_rows(runs: list[ArmRun], outcomes: dict[str, ArmOutcome]) -> pd.DataFrame:
+    """Where each model of each run is in the store (`artifacts.csv`): what tools that work
+    on an experiment's models (export, the inference benchmark) read instead of the report."""
+    rows = []
+    for r in runs:
+        outcome = outcomes[r.label]
+        for m in outcome.models:
+            model, predictions = (Ref.model_validate(m[k]) for k in ("model", "predictions"))
+            rows.append({"run": r.label, "arm": r.arm, "seed": m["seed"], "model": m["name"],
+                         "model_ref": f"model/{model.digest}", "predictions_ref": f"{predictions.kind}/{predictions.digest}",
+                         "data_ref": f"{Ref.model_validate(outcome.data).kind}/{Ref.model_validate(outcome.data).digest}"})
+    return pd.DataFrame(rows, columns=ARTIFACT_COLUMNS)
 
 
 def model_of(run: ArmRun, side: Side) -> str | None:
@@ -124,4 +146,5 @@ def run_experiment(exp: ExperimentConfig, store: Store, run_arm: RunArm, call: C
     envelopes = pd.concat([own, *compared], ignore_index=True) if (len(own) or compared) else pd.DataFrame()
     report = experiment_tables(exp, by_seed, premise, pairs, metrics, envelopes, share_columns(declared))
     report["columns"] = declared
+    report[ARTIFACTS] = artifact_rows(runs, outcomes)
     return report, metrics

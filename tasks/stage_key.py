@@ -23,7 +23,7 @@ NOT_CONTENT = ("store", "device", "desc", "on_progress")
 # pinned exactly in pyproject.toml: a stage computed under other versions is another stage,
 # and runs merged across sessions share their stages only under the same ones.
 LIBRARIES = ("torch", "transformers", "tokenizers", "safetensors", "datasets", "numpy", "pandas", "pyarrow", "scipy",
-             "scikit-learn")
+             "scikit-learn", "nltk", "lemminflect")
 
 
 @cache

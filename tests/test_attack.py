@@ -14,6 +14,7 @@ from rmc_core.attack.candidates import EmbeddingNeighbours
 from rmc_core.attack.reference import reference_encoder
 from rmc_core.attack.similarity import SentenceSimilarity
 from rmc_core.attack.textfooler import attack_row, importance, word_budget
+from rmc_core.attack.word_role import keeps_role
 from rmc_core.attack.words import STOPWORDS, Words
 from rmc_core.config import AttackConfig, RunConfig
 from rmc_core.data.registry import TASKS
@@ -98,7 +99,22 @@ def test_embedding_neighbours_are_whole_words_close_to_the_word():
     assert "physician" in near("doctor") and "attorney" in near("Lawyer")
     assert all(w.isalpha() and w not in STOPWORDS and w != "doctor" for w in near("doctor"))
     assert near("never") == [] and near("qwzx") == []
-    assert len(EmbeddingNeighbours.of_encoder(model, tokenizer, k=3, min_cosine=-1.0)("doctor")) == 3
+    assert len(EmbeddingNeighbours.of_encoder(model, tokenizer, k=3, min_cosine=-1.0, keep_role=False)("doctor")) == 3
+
+
+def test_substitutes_keep_the_words_part_of_speech_and_inflection():
+    """The swaps the attack's examples showed (painter -> paint, teacher -> teaching, pilot ->
+    pilots) are embedding neighbours that change the word's class or number: kept without
+    the role check, gone with it, while synonyms of the same class stay."""
+    model, tokenizer = reference_encoder()
+    every = EmbeddingNeighbours.of_encoder(model, tokenizer, k=50, min_cosine=0.5, keep_role=False)
+    kept = EmbeddingNeighbours.of_encoder(model, tokenizer, k=50, min_cosine=0.5)
+    for word, changed in (("painter", "paint"), ("teacher", "teaching"), ("pilot", "pilots")):
+        assert changed in every(word) and changed not in kept(word), word
+        assert set(kept(word)) < set(every(word)) and all(keeps_role(word, w) for w in kept(word))
+    assert "physician" in kept("doctor") and "attorney" in kept("lawyer")
+    assert keeps_role("saw", "watched") and not keeps_role("ran", "running") and not keeps_role("quickly", "quick")
+    assert not keeps_role("alice", "bob")  # a name the lexicon does not know: its role cannot be checked
 
 
 def test_sentence_similarity_ranks_a_paraphrase_above_an_unrelated_sentence():
@@ -171,3 +187,23 @@ def test_a_single_text_task_has_its_one_text_attacked(trained):
     ref = stages.query_model("attack", model_ref, single, spec, AttackConfig(examples=4, candidates=3), FAST, store)
     rows = store.table(ref, "rows")
     assert len(rows) == 4 and set(rows["original"]) <= set(data.dev["text_a"])
+
+
+def test_the_role_check_only_removes_candidates_so_it_can_only_lower_the_success_rate(trained):
+    """benchmarks.attack_role: the same rows attacked with every neighbour and with the role
+    check. The check removes candidates and adds none, so with a one-word budget (where the
+    search is exhaustive, test above) every row it breaks the unchecked attack breaks too."""
+    from rmc.benchmarks.attack_role import attack_both_ways, examples_page
+    from rmc_core.finished import Listed
+
+    store, data_ref, model_ref = trained
+    listed = [Listed("tiny", "run", model_ref, model_ref, data_ref, tiny_run_config())]
+    summaries, rows = attack_both_ways(listed, store, rows=30, max_changed=0.01)
+    assert list(summaries["keep_role"]) == [False, True]
+    every, kept = (rows[rows["keep_role"] == k].set_index("row") for k in (False, True))
+    assert set(kept.index[kept["success"]]) <= set(every.index[every["success"]])
+    assert (kept["pred_before"] == every["pred_before"]).all()
+    rates = summaries.set_index("keep_role")["attack_success_rate"]
+    assert rates[True] <= rates[False]
+    page = examples_page(rows, ("entailment", "neutral", "contradiction"), most=5)
+    assert page.count("\n") == 2 + min(5, int((kept["success"] & (kept["pred_before"] == kept["label"])).sum()))

@@ -36,19 +36,36 @@ def test_mnli_local_splits_match_readme(data_root):
     assert hans.groupby(["heuristic", "label"]).size().eq(5000).all()
     assert hans.loc[0, "text_a"] == "The president advised the doctor ."
     assert hans.loc[0, "subcase"] == "ln_subject/object_swap"
+    # The hypothesis-only bias's challenge sets, labels mapped by name (README counts).
+    assert counts(d.ood["snli-hard"], NLI) == {"contradiction": 1135, "neutral": 1068, "entailment": 1058}
+    assert counts(d.ood["mnli-mm-hard"], NLI) == {"entailment": 1710, "contradiction": 1420, "neutral": 1400}
+    assert d.ood["mnli-mm-hard"].loc[1, "text_b"] == "I don't yet know the reason why I have lived on earth."
 
 
-def test_mnli_hard_rows_are_the_robustnli_hard_subset(data_root):
-    """The hardness annotation aligns with the independently distributed hard subset."""
+def test_mnli_hard_rows_are_the_robustnli_hard_subset_and_detokenizing_restores_their_text(data_root):
+    """The hardness annotation aligns with the independently distributed hard subset, and
+    that subset's word-tokenized texts, detokenized as mnli-mm-hard's are, reach the MiniLM
+    teacher as the raw dev-matched texts do: the matched half is the check the mismatched
+    half (no raw copy here) cannot have."""
+    from transformers import AutoTokenizer
+
+    from rmc_core.models import packaged_minilm
+
     d = load_task_data("mnli", DataConfig(data_root=data_root))
-    hard = load_source(
-        LocalSource(path="mnli/hard_robustnli/matched", format="parallel_lines",
-                    columns={"text_a": "s1.test", "text_b": "s2.test", "label": "labels.test"}),
-        NLI, data_root, "mnli-hard",
-    )
-    assert len(hard) == 4573
     ours = d.dev[d.dev["hard"]].reset_index(drop=True)
-    assert (ours["label"] == hard["label"]).all()
+    columns = {"text_a": "s1.test", "text_b": "s2.test", "label": "labels.test"}
+    tokenizer = AutoTokenizer.from_pretrained(packaged_minilm())
+    raw = ours["text_a"].tolist() + ours["text_b"].tolist()
+    same = {}
+    for style in (None, "treebank"):
+        hard = load_source(LocalSource(path="mnli/hard_robustnli/matched", format="parallel_lines", columns=columns,
+                                       detokenize=style), NLI, data_root, "mnli-hard")
+        assert len(hard) == 4573 and (ours["label"] == hard["label"]).all()
+        texts = hard["text_a"].tolist() + hard["text_b"].tolist()
+        same[style] = np.mean([a == b for a, b in zip(tokenizer(texts)["input_ids"], tokenizer(raw)["input_ids"], strict=True)])
+    # Measured: 0.9005 of the 9,146 texts tokenize as the raw ones as released, 0.9998 detokenized
+    # (the 2 left: "can not" for "cannot").
+    assert same[None] < 0.91 and same["treebank"] > 0.999
 
 
 def test_qqp_and_paws_match_readme(data_root):
@@ -103,15 +120,6 @@ def test_the_mnli_upper_bound_reads_hans_train_stratified(data_root):
     assert len(part) == 3000 and part["heuristic"].value_counts().nunique() == 1
     non_entailed = part[part["label"] == 1]
     assert (non_entailed[["allows_entailment", "allows_neutral", "allows_contradiction"]].to_numpy() == [0, 1, 1]).all()
-
-
-def test_snli_hard_jsonl_loads(data_root):
-    snli = load_source(
-        LocalSource(path="snli_hard/snli_1.0_test_hard.jsonl", format="jsonl",
-                    columns={"text_a": "sentence1", "text_b": "sentence2", "label": "gold_label"}),
-        NLI, data_root, "snli-hard",
-    )
-    assert counts(snli, NLI) == {"contradiction": 1135, "neutral": 1068, "entailment": 1058}
 
 
 def test_labels_are_mapped_by_name_not_position(tmp_path):
@@ -246,7 +254,8 @@ def test_stratified_sample_keeps_every_heuristic_and_label(data_root):
 
 
 def test_ood_names_known_without_reading_files():
-    assert ood_names("mnli", "local") == ("hans",)
+    assert ood_names("mnli", "local") == ("hans", "snli-hard", "mnli-mm-hard")
+    assert ood_names("mnli", "hub") == ("hans",)
     assert ood_names("fever", "local") == ("fever-symmetric-v1", "fever-symmetric-v2")
     with pytest.raises(ValueError, match="no 'hub' source"):
         ood_names("fever", "hub")

@@ -18,11 +18,11 @@ from pydantic import ValidationError
 
 from rmc.flows.cli import main
 from rmc.tasks.in_process import arm_in_process, resuming
-from rmc_core.evaluation.statistics import paired_t_p_value, seed_interval, seeds_for_power
+from rmc_core.evaluation.statistics import holm, paired_t_p_value, seed_interval, seeds_for_power
 from rmc_core.experiment import ExperimentConfig, Side, parse_comparison, read_experiment
 from rmc_core.experiment_report import markdown, read_merged
 from rmc_core.experiment_run import model_of, run_experiment
-from rmc_core.store import IN_PROCESS, Store
+from rmc_core.store import IN_PROCESS, Ref, Store
 from tests.conftest import REPO, tiny_run_config
 
 
@@ -181,6 +181,20 @@ def test_each_comparison_says_the_seeds_its_power_needs_and_when_it_is_no_effect
     assert "seeds for 80 % power" in shown and "detect 2 points" in shown and "±1 point." in shown
 
 
+def test_the_artifacts_table_says_where_every_model_of_every_run_is(ran):
+    """artifacts.csv: the tools that take an experiment's models (the inference benchmark,
+    export) find each run's weights and predictions in the store without the report."""
+    exp, root, tables, _ = ran
+    listed, store = tables["artifacts"], Store(root)
+    assert set(listed["run"]) == {r.label for r in exp.runs()} and set(listed["seed"]) == {0, 1}
+    by_seed = tables["by_seed"]
+    assert len(listed) == len(by_seed) and set(zip(listed["run"], listed["model"], strict=True)) == set(
+        zip(by_seed["run"], by_seed["model"], strict=True))
+    for column in ("model_ref", "predictions_ref", "data_ref"):
+        kind, _, digest = listed[column].iloc[-1].partition("/")
+        assert store.path(Ref(kind=kind, digest=digest)).exists()
+
+
 def test_a_rerun_computes_nothing_and_reports_the_same(ran):
     exp, root, tables, _ = ran
     records = sorted((root / IN_PROCESS).iterdir())
@@ -213,6 +227,9 @@ def test_seeds_run_apart_merge_into_the_same_t_intervals(ran, tmp_path):
     np.testing.assert_allclose(both["difference"], both["difference_fresh"], rtol=1e-6)
     assert "rmc experiment --merge" in (merged / "experiment.md").read_text()
     assert (merged / "experiment.png").stat().st_size > 0
+    listed = pd.read_csv(merged / "artifacts.csv")
+    pd.testing.assert_frame_equal(listed.sort_values(["run", "seed", "model"], ignore_index=True),
+                                  tables["artifacts"].sort_values(["run", "seed", "model"], ignore_index=True))
 
 
 def test_merging_refuses_other_designs_and_a_seed_twice(ran, tmp_path):
@@ -295,33 +312,59 @@ def test_the_migrated_per_seed_files_reproduce_the_committed_t_intervals(name, t
 
 
 def test_the_claims_view_judges_each_claim_on_the_reports_own_intervals(ran):
-    judged = ran[2]["claims"]
+    """Every RMC - baseline and RMC - control cell named, each judged on its interval and,
+    Holm-adjusted across the run's family, on its t-test; untestable where the teacher is
+    not above the OOD set's majority-class rate."""
+    exp, _, tables, _ = ran
+    judged = tables["claims"]
     assert {"shortcut", "rmc-ood", "split", "gap", "cause"} <= set(judged["claim"])
+    premise = tables["premise_by_seed"]
     for r in judged.itertuples():
+        if r.testable == "no":
+            assert r.verdict == r.verdict_holm == "untestable", r
+            continue
         outside = r.low > 0 or r.high < 0
         assert (r.verdict != "unresolved") == outside, r
-    assert "shuffled" in judged.set_index("claim").loc["cause", "detail"].iloc[0]
+        assert (r.verdict_holm not in ("unresolved", "")) == (r.p_holm < 0.05), r
+    for run in exp.runs():
+        rows = judged[(judged["run"] == run.label) & (judged["claim"].isin(["rmc-ood", "cause"]))]
+        if rows.empty:
+            continue
+        assert set(rows[rows["claim"] == "rmc-ood"]["versus"]) == {"imp40-vanilla"}
+        assert rows[rows["claim"] == "cause"]["versus"].str.contains("shuffled").all()
+        # Holm over the family of two: the smaller p-value doubled, the larger kept (both capped at 1).
+        p = np.sort(rows["p_value"].to_numpy())
+        np.testing.assert_allclose(np.sort(rows["p_holm"].to_numpy()), [min(1, 2 * p[0]), min(1, max(2 * p[0], p[1]))])
+        # Testable as the premise says: the teacher's accuracy on the set against its majority-class rate.
+        above = premise[(premise["run"] == run.label) & (premise["check"] == "teacher_ood_above_majority")]["value"]
+        verdict = "yes" if seed_interval(above.to_numpy()).low > 0 else "no"
+        assert set(rows["testable"]) == {verdict}
 
 
-# The committed claims table (docs/results/claims.csv, by the claims script the experiment view
-# replaced) and the experiment folder each testbed's per-seed values now live in.
+def test_holm_adjusts_a_family_step_down_and_leaves_one_seed_out():
+    p = np.array([0.01, 0.04, 0.03, 0.005, np.nan])
+    np.testing.assert_allclose(holm(p), [0.03, 0.06, 0.06, 0.02, np.nan])
+
+
+# The testbeds of results.md's claims table: each experiment folder's committed claims.csv,
+# which `rmc experiment --merge <folder>` writes from the folder's per-seed values.
 CLAIMED = {"synthetic 0.9 (5 seeds)": "synthetic-0.9", "synthetic 0.8 (5 seeds)": "synthetic-0.8",
            "MNLI cpu-medium (3 seeds)": "cpu-medium-mnli", "shortcut-MNLI 0.7 (3 seeds)": "shortcut-mnli"}
 
 
-def test_the_claims_view_reproduces_the_committed_claims_table(tmp_path):
-    results = REPO / "docs" / "results"
-    committed = pd.read_csv(results / "claims.csv")
-    for testbed, name in CLAIMED.items():
-        out = tmp_path / name
-        assert main(["experiment", "--merge", str(results / "experiments" / name), "--store", str(tmp_path / "store"),
-                     "--out", str(out)]) == 0
-        view = pd.read_csv(out / "claims.csv").set_index("claim")
-        expected = committed[committed["testbed"] == testbed].set_index("claim")
-        assert set(view.index) == set(expected.index), testbed
-        np.testing.assert_allclose(view.loc[expected.index, ["estimate", "low", "high"]].to_numpy(dtype=float),
-                                   expected[["estimate", "low", "high"]].to_numpy(dtype=float), rtol=1e-9, err_msg=testbed)
-        assert list(view.loc[expected.index, "verdict"]) == list(expected["verdict"]), testbed
+@pytest.mark.parametrize("name", CLAIMED.values())
+def test_the_claims_view_reproduces_the_committed_claims_table(name, tmp_path):
+    folder = REPO / "docs" / "results" / "experiments" / name
+    key = ["run", "claim", "metric", "versus"]
+    committed = pd.read_csv(folder / "claims.csv", keep_default_na=False, na_values=[""]).set_index(key)
+    out = tmp_path / name
+    assert main(["experiment", "--merge", str(folder), "--store", str(tmp_path / "store"), "--out", str(out)]) == 0
+    view = pd.read_csv(out / "claims.csv", keep_default_na=False, na_values=[""]).set_index(key)
+    assert list(view.index) == list(committed.index)
+    assert (view.index.get_level_values("claim") == "rmc-ood").sum() >= 3  # every baseline named, not the weakest
+    numbers = ["estimate", "low", "high", "p_value", "p_holm"]
+    np.testing.assert_allclose(view[numbers].to_numpy(dtype=float), committed[numbers].to_numpy(dtype=float), rtol=1e-9)
+    pd.testing.assert_frame_equal(view[["verdict", "verdict_holm", "testable"]], committed[["verdict", "verdict_holm", "testable"]])
 
 
 # The tables the pairs and attack scripts committed, which the experiment files replaced, and

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -373,11 +374,30 @@ def test_two_seeded_runs_write_byte_identical_result_files(cli_run, tmp_path):
         ("teacher", "none", 0.0, "vanilla", 0), ("student", "pruned", 0.4, "vanilla", 0), ("student", "pruned", 0.4, "distil", 0),
         ("student", "pruned", 0.4, "rmc", 0)]
     from rmc.benchmarks.inference import measure
+    from rmc_core.finished import run_models
 
-    both = measure([out1, out2], Store(store1), rows=8, max_length=32, repeats=2)
+    both, rounds = measure([m for run in (out1, out2) for m in run_models(run)], Store(store1), rows=8, max_length=32,
+                           repeats=2, reference="imp40-vanilla")
     assert list(both["model"]) == list(inference["model"])  # the second run's models are the same ones
     assert both.set_index("model").loc["teacher", "speedup_b1"] == 1.0
-    assert list(both["acc_dev"]) == list(inference["acc_dev"])
+    np.testing.assert_allclose(both["acc_dev"], inference["acc_dev"])  # from the stored predictions, as the run's
+    reference = both.set_index("model").loc["imp40-vanilla"]
+    assert reference["dev_minus_reference"] == 0 and reference["non_inferior"]
+    teacher_gap = both.set_index("model").loc["teacher", "dev_minus_reference"]
+    assert teacher_gap == pytest.approx(both.set_index("model").loc["teacher", "acc_dev"] - reference["acc_dev"])
+    # Every round of every model is kept, so the medians and intervals can be recomputed.
+    assert len(rounds) == 2 * len(both) and (rounds[["seconds_b1", "seconds_batched"]] > 0).all().all()
+    latency = rounds[rounds["model"] == "teacher"]["seconds_b1"].median() / 8 * 1000
+    assert latency == pytest.approx(both.set_index("model").loc["teacher", "latency_b1_ms"])
+    # The OOD-set check scores each model as the run did: the same accuracy, beside the set's majority rate.
+    from rmc.benchmarks.ood_sets import check
+
+    checked = check(run_models(out1), Store(store1)).set_index("model")
+    results = pd.read_csv(out1 / "results.csv").set_index("model")
+    np.testing.assert_allclose(checked["accuracy"], results.loc[checked.index, "acc_ood"])
+    assert (checked["majority"] >= 1 / 3).all() and checked["minus_teacher"].isna().sum() == 1
+    assert checked.loc["imp40-vanilla", "minus_teacher"] == pytest.approx(
+        results.loc["imp40-vanilla", "acc_ood"] - results.loc["teacher", "acc_ood"])
     costs = pd.read_csv(out1 / "costs.csv")
     assert {"train-teacher", "evaluate-accuracy", "report"} <= set(costs["stage"]) and (costs["seconds"] > 0).all()
     # Each training's MFU against this CPU's own matmul peak, on real and on padded tokens.

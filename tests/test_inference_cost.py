@@ -63,7 +63,8 @@ def test_a_model_served_by_onnx_runtime_is_timed_beside_torch_with_its_own_accur
     data, base = tiny_data_and_base(store)
     dev, path = store.table(data, "dev"), store.path(base)
     timed = prepared(path, dev.head(6), 32, 4)
-    graph, size, accuracy = onnx_model(path, tmp_path / "graph", timed, dev, 32, 16)
+    graph, size, correct = onnx_model(path, tmp_path / "graph", timed, dev, 32, 16)
+    accuracy = float(np.mean(correct))
     model, tokenizer = load_model(path)
     logits = predict_logits(model.float(), tokenizer, dev, 32, 16, precision="fp32")
     # The same fp32 weights (logits within the export's 1e-4): the same predictions, ties aside.

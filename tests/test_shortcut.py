@@ -59,7 +59,7 @@ def test_on_the_shortcut_copy_a_three_way_prediction_is_scored_three_ways():
     neutral = np.array([[0.1, 0.8, 0.1]])
     assert ood_predictions(neutral, TASKS["mnli"], OOD_NAME).tolist() == [1]
     assert ood_predictions(neutral, TASKS["mnli"], "hans").tolist() == [1]  # non-entailment, like contradiction
-    assert ood_names("mnli", "local", shortcut_injected=True) == ("hans", OOD_NAME)
+    assert ood_names("mnli", "local", shortcut_injected=True) == ("hans", "snli-hard", "mnli-mm-hard", OOD_NAME)
 
 
 def test_the_synthetic_task_refuses_an_injected_shortcut():
@@ -70,7 +70,7 @@ def test_the_synthetic_task_refuses_an_injected_shortcut():
 def test_mnli_with_a_shortcut(data_root):
     cfg = DataConfig(data_root=data_root, shortcut_strength=0.8, max_train=600, max_dev=300, max_ood=60)
     data = load_task_data("mnli", cfg)
-    assert set(data.ood) == {"hans", OOD_NAME} and len(data.ood[OOD_NAME]) == len(data.dev)
+    assert set(data.ood) == {"hans", "snli-hard", "mnli-mm-hard", OOD_NAME} and len(data.ood[OOD_NAME]) == len(data.dev)
     assert abs(data.train["hard"].mean() - 0.2) < 0.05 and abs(data.dev["hard"].mean() - 0.2) < 0.07
     plain = load_task_data("mnli", cfg.model_copy(update={"shortcut_strength": None}))
     assert [t.split(" ", 1)[1] for t in data.ood[OOD_NAME]["text_b"]] == list(plain.dev["text_b"])

@@ -288,10 +288,11 @@ def test_a_hub_model_that_cannot_be_fetched_is_refused_in_one_sentence(tmp_path,
     assert time.perf_counter() - start < 25
 
 
-@pytest.mark.parametrize("fmt", ["csv", "tsv", "json", "jsonl", "parquet", "disk", "disk-dict"])
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "json", "jsonl", "parquet", "disk", "disk-dict", "parallel_lines"])
 def test_every_file_format_reads_the_same_rows(tmp_path, fmt):
-    """The same rows as CSV, TSV, JSON, JSONL, parquet and a save_to_disk folder (a Dataset,
-    or one split of a DatasetDict) make the same canonical frames."""
+    """The same rows as CSV, TSV, JSON, JSONL, parquet, a save_to_disk folder (a Dataset,
+    or one split of a DatasetDict) and parallel line files, word-tokenized the Treebank way
+    and joined back (`detokenize`), make the same canonical frames."""
     import datasets
 
     from rmc_core.config import DataConfig
@@ -299,8 +300,8 @@ def test_every_file_format_reads_the_same_rows(tmp_path, fmt):
     from rmc_core.data.task_file import FileTask, resolve
 
     frame = rows(40, 3)
-    path = tmp_path / {"disk": "saved", "disk-dict": "saved"}.get(fmt, f"rows.{fmt}")
-    split = None
+    path = tmp_path / {"disk": "saved", "disk-dict": "saved", "parallel_lines": "lines"}.get(fmt, f"rows.{fmt}")
+    split, declared = None, {}
     if fmt == "csv":
         frame.to_csv(path, index=False)
     elif fmt == "tsv":
@@ -313,10 +314,18 @@ def test_every_file_format_reads_the_same_rows(tmp_path, fmt):
         frame.to_parquet(path, index=False)
     elif fmt == "disk":
         datasets.Dataset.from_pandas(frame).save_to_disk(str(path))
-    else:
+    elif fmt == "disk-dict":
         datasets.DatasetDict({"train": datasets.Dataset.from_pandas(frame)}).save_to_disk(str(path))
         split = "train"
-    file = {"path": str(path), "split": split}
+    else:  # robust-nli's layout: a file per column, its texts tokenized ("do n't", " .")
+        frame = frame.assign(sentence=frame["sentence"] + ", don't you think?")
+        path.mkdir()
+        tokenized = frame["sentence"].str.replace(",", " ,").str.replace("n't", " n't").str.replace("?", " ?")
+        for name, values in (("s1", tokenized), ("labels", frame["emotion"]), ("hard", frame["hard"].astype(str))):
+            (path / name).write_text("\n".join(values) + "\n")
+        declared = {"format": fmt, "detokenize": "treebank",
+                    "columns": {"text_a": "s1", "label": "labels", "hardness": "hard"}}
+    file = {"path": str(path), "split": split, **declared}
     task = FileTask.model_validate({"name": "rows", "text": "sentence", "label": "emotion", "hardness": "hard",
                                     "train": file, "dev": file})
     data = load_task_data(resolve(task), DataConfig())

@@ -15,23 +15,26 @@ import re
 
 import torch
 
+from rmc_core.attack.word_role import keeps_role
 from rmc_core.attack.words import STOPWORDS
 
 _WHOLE_WORD = re.compile(r"[a-z]{2,}")
 
 
 class EmbeddingNeighbours:
-    """word -> up to `k` substitutes, nearest first, each with cosine >= `min_cosine`.
-    Only whole lower-case words of the vocabulary (no "##" pieces, no stopwords) are
-    candidates; a word the vocabulary holds only as pieces gets none, as a word missing
-    from TextFooler's embeddings does."""
+    """word -> up to `k` substitutes, nearest first, each with cosine >= `min_cosine` and,
+    with `keep_role`, the word's part of speech and inflection (word_role.py). Only whole
+    lower-case words of the vocabulary (no "##" pieces, no stopwords) are candidates; a
+    word the vocabulary holds only as pieces gets none, as a word missing from TextFooler's
+    embeddings does."""
 
-    def __init__(self, embeddings: torch.Tensor, vocabulary: list[str], k: int, min_cosine: float) -> None:
+    def __init__(self, embeddings: torch.Tensor, vocabulary: list[str], k: int, min_cosine: float,
+                 keep_role: bool = True) -> None:
         keep = [i for i, w in enumerate(vocabulary) if _WHOLE_WORD.fullmatch(w) and w not in STOPWORDS]
         self.words = [vocabulary[i] for i in keep]
         self.index = {w: j for j, w in enumerate(self.words)}
         self.vectors = torch.nn.functional.normalize(embeddings[keep].detach().float(), dim=1)
-        self.k, self.min_cosine = k, min_cosine
+        self.k, self.min_cosine, self.keep_role = k, min_cosine, keep_role
         self._known: dict[str, list[str]] = {}
 
     def __call__(self, word: str) -> list[str]:
@@ -47,9 +50,11 @@ class EmbeddingNeighbours:
         cosine = self.vectors @ self.vectors[me]
         cosine[me] = -2.0
         values, found = cosine.topk(min(self.k, len(self.words) - 1))
-        return [self.words[j] for v, j in zip(values.tolist(), found.tolist()) if v >= self.min_cosine]
+        near = [self.words[j] for v, j in zip(values.tolist(), found.tolist(), strict=True) if v >= self.min_cosine]
+        return [w for w in near if keeps_role(word, w)] if self.keep_role else near
 
     @classmethod
-    def of_encoder(cls, model: torch.nn.Module, tokenizer, k: int, min_cosine: float) -> EmbeddingNeighbours:
+    def of_encoder(cls, model: torch.nn.Module, tokenizer, k: int, min_cosine: float,
+                   keep_role: bool = True) -> EmbeddingNeighbours:
         vocabulary = tokenizer.convert_ids_to_tokens(list(range(model.get_input_embeddings().weight.shape[0])))
-        return cls(model.get_input_embeddings().weight, vocabulary, k, min_cosine)
+        return cls(model.get_input_embeddings().weight, vocabulary, k, min_cosine, keep_role)

@@ -10,20 +10,7 @@ from dataclasses import dataclass
 # label on their own ("never", "every", "might"): TextFooler never replaces its stopwords,
 # and replacing a negation would change the meaning, not attack the model. Written out here
 # because nltk's list is a download.
-STOPWORDS = frozenset("""
-a about above after again against ain all almost also although always am among an and another any anybody anyone
-anything anywhere are aren as at be became because become been before being below beside besides between beyond both
-but by can cannot could couldn d did didn do does doesn doing don down during each either else elsewhere enough
-ever every everybody everyone everything everywhere few for from further had hadn has hasn have haven having he her
-here hers herself him himself his how however i if in into is isn it its itself just least less ll m ma many may me
-might mightn more most much must mustn my myself neither needn never no nobody none noone nor not nothing now nowhere
-o of off often on once one only or other others otherwise our ours ourselves out over own per perhaps rather re s
-same seldom several shall shan she should shouldn since so some somebody someone something sometimes somewhere such t
-than that the their theirs them themselves then there therefore these they this those though through thus to too
-under unless until up upon us ve very was wasn we were weren what whatever when whenever where wherever whether which
-while who whoever whole whom whose why will with within without won would wouldn y yet you your yours yourself
-yourselves
-""".split())
+STOPWORDS = frozenset(["a", "about", "above", "after", "again", "against", "ain", "all", "almost", "also", "although", "always", "am", "among", "an", "and", "another", "any", "anybody", "anyone", "anything", "anywhere", "are", "aren", "as", "at", "be", "became", "because", "become", "been", "before", "being", "below", "beside", "besides", "between", "beyond", "both", "but", "by", "can", "cannot", "could", "couldn", "d", "did", "didn", "do", "does", "doesn", "doing", "don", "down", "during", "each", "either", "else", "elsewhere", "enough", "ever", "every", "everybody", "everyone", "everything", "everywhere", "few", "for", "from", "further", "had", "hadn", "has", "hasn", "have", "haven", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "however", "i", "if", "in", "into", "is", "isn", "it", "its", "itself", "just", "least", "less", "ll", "m", "ma", "many", "may", "me", "might", "mightn", "more", "most", "much", "must", "mustn", "my", "myself", "neither", "needn", "never", "no", "nobody", "none", "noone", "nor", "not", "nothing", "now", "nowhere", "o", "of", "off", "often", "on", "once", "one", "only", "or", "other", "others", "otherwise", "our", "ours", "ourselves", "out", "over", "own", "per", "perhaps", "rather", "re", "s", "same", "seldom", "several", "shall", "shan", "she", "should", "shouldn", "since", "so", "some", "somebody", "someone", "something", "sometimes", "somewhere", "such", "t", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "therefore", "these", "they", "this", "those", "though", "through", "thus", "to", "too", "under", "unless", "until", "up", "upon", "us", "ve", "very", "was", "wasn", "we", "were", "weren", "what", "whatever", "when", "whenever", "where", "wherever", "whether", "which", "while", "who", "whoever", "whole", "whom", "whose", "why", "will", "with", "within", "without", "won", "would", "wouldn", "y", "yet", "you", "your", "yours", "yourself", "yourselves"])
 
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 

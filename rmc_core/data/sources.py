@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import Field
 
+from rmc_core.data.texts import Detokenize, detokenized
 from rmc_core.schema import Frozen
 
 CANONICAL = ("text_a", "text_b", "label")
@@ -59,6 +60,7 @@ class LocalSource(Frozen):
     names: tuple[str, ...] | None = Field(None, description="column names of a header-less file")
     quoting: Literal["minimal", "none"] = "minimal"
     decode_bytes_literals: bool = Field(False, description="texts are Python b'...' literals (PAWS-qqp)")
+    detokenize: Detokenize | None = Field(None, description="texts are word-tokenized in this style: joined back to raw text")
     annotate: str | None = Field(None, description="name of a registered annotator adding metadata columns")
 
 
@@ -222,6 +224,9 @@ def load_source(src: Source, names: tuple[str, ...], root: Path, where: str) -> 
     if isinstance(src, LocalSource) and src.decode_bytes_literals:
         for c in texts:
             out[c] = [ast.literal_eval(v).decode("utf-8") for v in out[c]]
+    if isinstance(src, LocalSource) and src.detokenize:
+        for c in texts:
+            out[c] = detokenized(out[c], src.detokenize)
     out["label"] = map_labels(frame[src.columns["label"]], src.labels, names, where)
     for extra, col in src.columns.items():
         if extra not in CANONICAL:

@@ -27,6 +27,7 @@ import pandas as pd
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from rmc_core.data.sources import DataError, HubSource, LocalSource, Source
+from rmc_core.data.texts import Detokenize
 from rmc_core.schema import Frozen, Real
 
 if TYPE_CHECKING:  # the registry imports the config, which imports this module
@@ -35,15 +36,16 @@ if TYPE_CHECKING:  # the registry imports the config, which imports this module
 HUB_PREFIX = "hub:"
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json", ".parquet": "parquet"}
-Format = Literal["auto", "csv", "tsv", "jsonl", "json", "json_dict", "parquet", "disk", "arrow_stream"]
+Format = Literal["auto", "csv", "tsv", "jsonl", "json", "json_dict", "parquet", "disk", "arrow_stream", "parallel_lines"]
 
 
 class DataFile(Frozen):
     """One split's rows: a local file or folder, or a hub dataset (`hub:owner/name`)."""
 
     path: str = Field(description="a CSV, TSV, JSONL, JSON (array of records) or parquet file, a datasets.save_to_disk "
-                                  "folder, or hub:owner/name (needs the hub); a relative path is relative to the task "
-                                  "file, or to the folder the run starts in")
+                                  "folder, a folder of parallel line files (format parallel_lines: `columns` names a file "
+                                  "per column), or hub:owner/name (needs the hub); a relative path is relative to the "
+                                  "task file, or to the folder the run starts in")
     format: Format = Field("auto", description="auto: from the file's suffix (a folder: save_to_disk)")
     split: str | None = Field(None, description="a hub dataset's split, or a split of a saved DatasetDict")
     config_name: str | None = Field(None, description="a hub dataset's configuration")
@@ -56,6 +58,8 @@ class DataFile(Frozen):
     quoting: Literal["minimal", "none"] = Field("minimal", description="CSV/TSV: none when quotes are part of the text")
     member: str | None = Field(None, description="a file inside the zip archive at path")
     decode_bytes_literals: bool = Field(False, description="texts are Python b'...' literals (PAWS-qqp)")
+    detokenize: Detokenize | None = Field(None, description="the texts are word-tokenized (treebank: \"do n't\", \" .\", as "
+                                                            "robust-nli's hard subsets): join them back to raw text")
     annotate: str | None = Field(None, description="a registered annotator adding metadata (rmc_core/data/annotate.py)")
 
     @property
@@ -190,7 +194,7 @@ def _source(file: DataFile, columns: dict[str, str], labels: dict[str, str] | No
                          columns=columns, labels=labels, annotate=annotate)
     return LocalSource(path=file.path, format=file.local_format(), split=file.split, columns=columns, labels=labels,
                        header=file.header, names=file.names, quoting=file.quoting, member=file.member,
-                       decode_bytes_literals=file.decode_bytes_literals, annotate=annotate)
+                       decode_bytes_literals=file.decode_bytes_literals, detokenize=file.detokenize, annotate=annotate)
 
 
 def _ood_labels(task: FileTask, name: str, ood: ChallengeSet, labels: tuple[str, ...]) -> OodLabels:
@@ -259,6 +263,8 @@ def _header(file: DataFile) -> list[str]:
     if not path.exists():
         raise DataError(f"data file not found: {path}")
     try:
+        if fmt == "parallel_lines":  # one file per column, named by the column
+            return sorted(p.name for p in path.iterdir() if p.is_file()) if path.is_dir() else []
         if fmt in ("csv", "tsv"):
             if not file.header:
                 return list(file.names or ())

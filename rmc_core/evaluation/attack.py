@@ -40,6 +40,8 @@ class AttackConfig(Frozen):
                                  "sentence, both embedded by the packaged MiniLM (mean pooling; TextFooler: 0.7 with USE)")
     max_changed: Real = Field(0.25, gt=0, le=1, description="most words changed, as a share of the attacked sentence's "
                               "words (at least one word)")
+    keep_role: bool = Field(True, description="a substitute keeps the word's part of speech and inflection (no painter -> "
+                            "paint, pilot -> pilots), read from lemminflect's lexicon; off: every embedding neighbour")
 
 
 SPLIT = "attack"
@@ -53,11 +55,11 @@ def attacked_rows(dev: pd.DataFrame, examples: int, seed: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=4)
-def _neighbours(k: int, min_cosine: float) -> EmbeddingNeighbours:
+def _neighbours(k: int, min_cosine: float, keep_role: bool) -> EmbeddingNeighbours:
     from rmc_core.attack.candidates import EmbeddingNeighbours
     from rmc_core.attack.reference import reference_encoder
 
-    return EmbeddingNeighbours.of_encoder(*reference_encoder(), k=k, min_cosine=min_cosine)
+    return EmbeddingNeighbours.of_encoder(*reference_encoder(), k=k, min_cosine=min_cosine, keep_role=keep_role)
 
 
 def _query(q: Queried) -> dict[str, pd.DataFrame]:
@@ -73,7 +75,7 @@ def _query(q: Queried) -> dict[str, pd.DataFrame]:
     other = ("text_a" if side == "text_b" else "text_b") if "text_b" in q.data.dev.columns else None
     rows = q.data.dev.iloc[attacked_rows(q.data.dev, s.examples, s.seed)]
     model, tokenizer = load_model(q.model)
-    neighbours = _neighbours(s.candidates, s.min_cosine)
+    neighbours = _neighbours(s.candidates, s.min_cosine, s.keep_role)
     similarity = SentenceSimilarity(*reference_encoder())
     outcomes = []
     with stoppable():
@@ -102,11 +104,11 @@ def _query(q: Queried) -> dict[str, pd.DataFrame]:
     return {"rows": table, CORRECT: pd.DataFrame({SPLIT: (table["pred_after"] == table["label"]).astype(np.float32)})}
 
 
-def _summary(table: pd.DataFrame) -> dict[str, float]:
+def attack_summary(table: pd.DataFrame) -> dict[str, float]:
     right = table["pred_before"] == table["label"]
     attacked = table[right]
     won = attacked[attacked["success"]]
-    mean = lambda frame, column: float(frame[column].mean()) if len(frame) else float("nan")  # noqa: E731
+    mean = lambda frame, column: float(frame[column].mean()) if len(frame) else float("nan")
     return {"attack_clean_accuracy": float(right.mean()),
             "attack_accuracy": float((table["pred_after"] == table["label"]).mean()),
             "attack_success_rate": mean(attacked, "success"),
@@ -116,7 +118,7 @@ def _summary(table: pd.DataFrame) -> dict[str, float]:
 
 
 def _results(inputs: Inputs) -> pd.DataFrame:
-    return pd.DataFrame([{"model": m, **_summary(t["rows"])} for m, t in inputs.queried.items()])
+    return pd.DataFrame([{"model": m, **attack_summary(t["rows"])} for m, t in inputs.queried.items()])
 
 
 def _examples(inputs: Inputs) -> dict[str, pd.DataFrame]:

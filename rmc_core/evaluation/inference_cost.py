@@ -103,9 +103,14 @@ def speed_figures(models: dict[str, Timed], repeats: int, references: dict[str, 
     """Median latency per row at batch 1 (ms) and rows per second in batches; for each
     reference model among them (column suffix -> its name), each model's speed-up over it
     (`speedups`), from the same rounds."""
+    return figures_from_rounds(timed_rounds(models, repeats), models, references)
+
+
+def figures_from_rounds(rounds: dict[str, np.ndarray], models: dict[str, Timed],
+                        references: dict[str, str] | None = None) -> dict[str, dict[str, float]]:
+    """`speed_figures` from rounds already timed (`timed_rounds`), for callers that also keep them."""
     import torch
 
-    rounds = timed_rounds(models, repeats)
     figures = {}
     for name, timed in models.items():
         seconds = np.median(rounds[name], axis=0)

@@ -60,6 +60,19 @@ def paired_t_p_value(differences: np.ndarray) -> float:
     return float(2 * stats.t.sf(abs(d.mean()) / (sd / np.sqrt(len(d))), len(d) - 1))
 
 
+def holm(p_values: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment of a family's p-values (each compared with 0.05 as it
+    stands keeps the chance of any false finding in the family under 5 %); nan p-values
+    (one seed) are left out of the family and stay nan."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full_like(p, np.nan)
+    known = np.flatnonzero(~np.isnan(p))
+    order = known[np.argsort(p[known], kind="stable")]
+    scaled = (len(order) - np.arange(len(order))) * p[order]
+    out[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
+    return out
+
+
 def seeds_for_power(sd: float, effect: float, power: float = 0.8, alpha: float = 0.05, most: int = 10_000) -> float:
     """The fewest seeds at which a two-sided paired t-test at level `alpha` detects a true
     mean difference of `effect` with probability `power`, when per-seed differences spread

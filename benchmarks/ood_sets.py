@@ -11,7 +11,9 @@ the teacher's on the same rows (paired bootstrap over rows):
     python -m rmc.benchmarks.ood_sets --experiment rmc-runs/experiments/fast-mnli-structured \
         --model teacher --model imp40-vanilla --store rmc-runs/store --csv docs/results/mnli_ood_sets.csv
 
-Predictions are stored as the runs' own are (cached), on the CPU in fp32.
+A set whose rows are the run's own is scored from the run's stored predictions (what its
+reports read); only the sets added since are predicted, stored as the runs' own are
+(cached), on the CPU in fp32.
 """
 
 from __future__ import annotations
@@ -21,23 +23,35 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from rmc_core import stages
 from rmc_core.config import TrainConfig
-from rmc_core.data.registry import task_spec
-from rmc_core.evaluation.statistics import paired_accuracy_difference
+from rmc_core.data.registry import TaskData, task_spec
+from rmc_core.evaluation.statistics import paired_accuracy_difference, proportion_half_width
 from rmc_core.evaluation.tables import ood_predictions
 from rmc_core.finished import Listed, add_model_arguments, chosen_models
 from rmc_core.report import to_markdown
-from rmc_core.store import Store
+from rmc_core.store import Ref, Store
 
 
 def row_interval(correct: np.ndarray) -> tuple[float, float, float]:
     """Accuracy and its 95 % normal interval over rows (the claims view's one-seed rule)."""
     p = float(correct.mean())
-    half = stats.norm.ppf(0.975) * np.sqrt(p * (1 - p) / len(correct))
+    half = proportion_half_width(p, len(correct))
     return p, p - half, p + half
+
+
+def probabilities(m: Listed, data: TaskData, data_ref: Ref, store: Store, device: str) -> dict[str, np.ndarray]:
+    """Each OOD set's class probabilities for model `m`: from its run's predictions where the
+    set's rows are those the run scored, else predicted now (fp32, cached)."""
+    own = stages.load_data(store, m.data).ood
+    out = {s: stages.split_probs(store, m.predictions, s) for s, frame in data.ood.items()
+           if s in own and own[s].equals(frame)}
+    if missing := tuple(s for s in data.ood if s not in out):
+        predict = TrainConfig(eval_batch_size=128, precision="fp32")
+        ref = stages.predict(m.model, data_ref, missing, predict, store, device=device, desc=m.name)
+        out |= {s: stages.split_probs(store, ref, s) for s in missing}
+    return out
 
 
 def check(listed: list[Listed], store: Store, device: str = "cpu") -> pd.DataFrame:
@@ -45,11 +59,10 @@ def check(listed: list[Listed], store: Store, device: str = "cpu") -> pd.DataFra
     first = listed[0].config
     data_ref = stages.prepare_data(first.task, first.data, store)
     data, spec = stages.load_data(store, data_ref), task_spec(first.task)
-    predict = TrainConfig(eval_batch_size=128, precision="fp32")
     correct: dict[str, dict[str, np.ndarray]] = {}
     for m in {m.model: m for m in listed}.values():
-        ref = stages.predict(m.model, data_ref, tuple(data.ood), predict, store, device=device, desc=m.name)
-        correct[m.name] = {s: ood_predictions(stages.split_probs(store, ref, s), spec, s) == frame["label"].to_numpy()
+        probs = probabilities(m, data, data_ref, store, device)
+        correct[m.name] = {s: ood_predictions(probs[s], spec, s) == frame["label"].to_numpy()
                            for s, frame in data.ood.items()}
     rows = []
     for s, frame in data.ood.items():

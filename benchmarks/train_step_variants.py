@@ -36,6 +36,7 @@ from rmc_core.machine_peak import feature_line, matmul_params, matmul_peak, mfu
 from rmc_core.models import build_base
 from rmc_core.training.batching import batch_sampler
 from rmc_core.training.fast_dropout import FastDropout, faster_dropout
+from rmc_core.training.loop import parameter_groups
 from rmc_core.training.predict import encode_pairs
 
 
@@ -62,10 +63,7 @@ def epoch_runner(base: torch.nn.Module, variant: Variant, tokenizer, rows: list[
     swapped = contextlib.ExitStack()
     if variant.fast_dropout:
         swapped.enter_context(faster_dropout(model, "cpu"))
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.ndim < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=2e-5, **({"fused": True} if variant.fused else {}))
+    optimizer = torch.optim.AdamW(parameter_groups(model, 0.01), lr=2e-5, **({"fused": True} if variant.fused else {}))
     forward = torch.compile(model, dynamic=False) if variant.compiled else model
 
     def epoch() -> float:

@@ -31,10 +31,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from rmc_core.evaluation.ood_premise import ABOVE_MAJORITY, OOD_MAJORITY, OOD_ROWS
-from rmc_core.evaluation.statistics import Interval, holm, seed_interval
+from rmc_core.evaluation.statistics import Interval, holm, proportion_half_width, seed_interval
 from rmc_core.experiment import ArmRun
 from rmc_core.objectives.estimators import ESTIMATORS
 
@@ -78,7 +77,7 @@ def testable_sets(premise: pd.DataFrame) -> dict[str, str]:
         else:
             facts = premise[(premise["who"] == name)].set_index("check")["value"]
             p, n = values[0] + facts[OOD_MAJORITY], facts[OOD_ROWS]
-            low = values[0] - stats.norm.ppf(0.975) * np.sqrt(p * (1 - p) / n)
+            low = values[0] - proportion_half_width(p, int(n))
         out[name] = "yes" if low > 0 else "no"
     return out
 

@@ -48,11 +48,12 @@ def artifact_rows(runs: list[ArmRun], outcomes: dict[str, ArmOutcome]) -> pd.Dat
     rows = []
     for r in runs:
         outcome = outcomes[r.label]
+        data = Ref.model_validate(outcome.data)
         for m in outcome.models:
             model, predictions = (Ref.model_validate(m[k]) for k in ("model", "predictions"))
             rows.append({"run": r.label, "arm": r.arm, "seed": m["seed"], "model": m["name"],
                          "model_ref": f"model/{model.digest}", "predictions_ref": f"{predictions.kind}/{predictions.digest}",
-                         "data_ref": f"{Ref.model_validate(outcome.data).kind}/{Ref.model_validate(outcome.data).digest}"})
+                         "data_ref": f"{data.kind}/{data.digest}"})
     return pd.DataFrame(rows, columns=ARTIFACT_COLUMNS)
 
 

@@ -18,6 +18,32 @@ Seed = Annotated[Int, Field(ge=0, le=SEED_MAX)]
 
 
 SCALARS = ("integer", "number", "string", "boolean")
+# A scalar's bounds, which Prefect's UI drops from the schema it checks a field against
+# (its schema mapper keeps a property's type, enum and format, but `allOf` as it is).
+BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "pattern", "multipleOf")
+
+
+def form_schema(schema: dict[str, Any]) -> None:
+    """A config's JSON schema as the Prefect run form draws and checks it: optional scalars
+    as plain fields (`no_null_toggles`), and every scalar's bounds inside an `allOf`
+    (`bounds_kept_by_the_form`)."""
+    no_null_toggles(schema)
+    bounds_kept_by_the_form(schema)
+
+
+def bounds_kept_by_the_form(schema: dict[str, Any]) -> None:
+    """A scalar field's bounds moved into a one-item `allOf`: Prefect's UI checks each field
+    against a copy of the schema without minimum, maximum and their kin, so sparsity 1.5
+    passed its check and was refused only by the server, as a notice away from the field.
+    The form draws a one-item `allOf` as the plain field it holds and checks the field
+    against it whole, so an out-of-range value is refused at its field, in a sentence that
+    gives the bound. JSON Schema reads both shapes the same."""
+    for prop in schema.get("properties", {}).values():
+        bounds = {k: prop.pop(k) for k in BOUNDS if k in prop}
+        if bounds and prop.get("type") in SCALARS and "allOf" not in prop:
+            prop["allOf"] = [{"type": prop["type"], **bounds}]
+        else:
+            prop.update(bounds)
 
 
 def no_null_toggles(schema: dict[str, Any]) -> None:
@@ -58,10 +84,10 @@ def without_empty_fields(model: BaseModel, data: dict[str, Any]) -> dict[str, An
 
 class Form(BaseModel):
     """A served flow's parameters as the Prefect UI draws and posts them: unknown keys
-    refused, optional numbers and texts as plain fields (`no_null_toggles`), and a field
+    refused, optional numbers and texts as plain fields with their bounds (`form_schema`), and a field
     left empty absent from the dump, not null (Prefect checks parameters against the form)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=no_null_toggles)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=form_schema)
 
     @model_serializer(mode="wrap")
     def _without_empty_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -71,6 +97,6 @@ class Form(BaseModel):
 class Frozen(BaseModel):
     """Immutable and strict: unknown keys are typos, and typos must not be ignored; an
     infinite or NaN number is never a setting (lr=Infinity trains to NaN and exits 0).
-    Its optional fields are drawn in the run form as plain fields (`no_null_toggles`)."""
+    Its fields are drawn in the run form as plain fields with their bounds (`form_schema`)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, json_schema_extra=no_null_toggles)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, json_schema_extra=form_schema)

@@ -392,7 +392,17 @@ def test_two_seeded_runs_write_byte_identical_result_files(cli_run, tmp_path):
     # The OOD-set check scores each model as the run did: the same accuracy, beside the set's majority rate.
     from rmc.benchmarks.ood_sets import check
 
+    stored = Store(store1).refs()
     checked = check(run_models(out1), Store(store1)).set_index("model")
+    assert Store(store1).refs() == stored  # every set is the run's own: its stored predictions, nothing new
+    # A set the run did not score (here: its data without OOD sets) is predicted now, to the same accuracy.
+    listed = run_models(out1)
+    tables = Store(store1).tables(listed[0].data)
+    no_ood = Store(store1).put_tables({k: v for k, v in tables.items() if k in ("train", "dev")}, kind="data",
+                                      meta=Store(store1).meta(listed[0].data))
+    again = check([m._replace(data=no_ood) for m in listed], Store(store1)).set_index("model")
+    assert len(Store(store1).refs()) == len(stored) + 1 + len({m.model for m in listed})
+    np.testing.assert_allclose(again["accuracy"], checked["accuracy"])
     results = pd.read_csv(out1 / "results.csv").set_index("model")
     np.testing.assert_allclose(checked["accuracy"], results.loc[checked.index, "acc_ood"])
     assert (checked["majority"] >= 1 / 3).all() and checked["minus_teacher"].isna().sum() == 1

@@ -79,7 +79,7 @@ def test_the_usual_fields_come_first_and_each_is_a_plain_field():
     assert list(fields)[:7] == ["task", "teacher", "compression", "sparsity", "methods", "seeds", "store_root"]
     assert fields["sparsity"]["type"] == "number" and "anyOf" not in fields["sparsity"]  # no null toggle
     assert [o["title"] for o in fields["task"]["anyOf"]] == ["built-in", "your task"]  # its tabs, named for people
-    assert fields["sparsity"]["exclusiveMaximum"] == 1.0
+    assert fields["sparsity"]["allOf"] == [{"type": "number", "exclusiveMinimum": 0.0, "exclusiveMaximum": 1.0}]
     assert set(fields["compression_settings"]["properties"]) >= {"pruned", "structured", "distilled", "masked", "theseus",
                                                                  "spd"}
     assert "sparsity" not in fields["compression_settings"]["properties"]["pruned"]["properties"]  # set once, above
@@ -100,6 +100,36 @@ def test_a_bad_form_value_is_refused_naming_the_field(posted, message):
 
     with pytest.raises(ValidationError, match=message):
         RmcParameters.model_validate(posted)
+
+
+# The keys of a property that Prefect 3.9's UI keeps when it checks a field (its schema
+# mapper, SchemaPropertyResponse -> SchemaProperty); `allOf`, `anyOf` and `items` pass as they are.
+UI_KEPT = ("$ref", "anyOf", "allOf", "const", "default", "description", "enum", "format", "items", "prefixItems",
+           "properties", "required", "title", "type", "maxItems", "minItems")
+
+
+def as_the_ui_checks_it(schema: dict) -> dict:
+    """A schema as the Prefect UI sends it to /ui/schemas/validate (every property mapped)."""
+    out = {k: v for k, v in schema.items() if k in UI_KEPT}
+    if "properties" in schema:
+        out["properties"] = {k: as_the_ui_checks_it(v) for k, v in schema["properties"].items()}
+    return out
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("sparsity", 1.5, "1.5 is greater than or equal to the maximum of 1.0"),
+    ("sparsity", 0, "0 is less than or equal to the minimum of 0.0"),
+])
+def test_the_forms_own_check_sees_a_fields_bounds(name, value, message):
+    """The UI checks a field against the schema without minimum and maximum (ui-2: sparsity
+    1.5 was refused only by the server, away from the field); inside `allOf` the bound
+    reaches that check, which shows its sentence under the field."""
+    import jsonschema
+
+    schema = as_the_ui_checks_it(RmcParameters.model_json_schema())
+    errors = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors({name: value})]
+    assert errors == [message]
+    assert not list(jsonschema.Draft202012Validator(schema).iter_errors({name: 0.5}))
 
 
 def test_the_chosen_kinds_settings_and_the_sparsity_make_its_compression():

@@ -48,6 +48,12 @@ def seed_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> Interva
     return Interval(mean, float(mean - half), float(mean + half))
 
 
+def proportion_half_width(p: float, rows: int, confidence: float = CONFIDENCE) -> float:
+    """Half the normal (Wald) interval of an accuracy `p` over `rows` rows: the interval over
+    evaluation rows where one seed gives no spread over seeds."""
+    return float(stats.norm.ppf(0.5 + confidence / 2) * np.sqrt(p * (1 - p) / rows))
+
+
 def paired_t_p_value(differences: np.ndarray) -> float:
     """Two-sided p-value of a paired t-test that the mean per-seed difference is 0 (nan
     under 2 seeds; with no spread, 0 for a non-zero mean and 1 for a zero one)."""

@@ -37,8 +37,8 @@ from rmc_core.evaluation.statistics import Interval, holm, proportion_half_width
 from rmc_core.experiment import ArmRun
 from rmc_core.objectives.estimators import ESTIMATORS
 
-COLUMNS = ["run", "claim", "metric", "versus", "estimate", "low", "high", "n_seeds", "p_value", "p_holm", "verdict",
-           "verdict_holm", "testable", "detail"]
+COLUMNS = ["run", "claim", "metric", "versus", "estimate", "low", "high", "n_seeds", "interval", "seeds_for_power",
+           "p_value", "p_holm", "verdict", "verdict_holm", "testable", "detail"]
 ALPHA = 0.05
 
 
@@ -107,7 +107,8 @@ def _judged(run: str, claim: str, metric: str, versus: str, r, direction: int, t
     if testable == "no":
         raw = adjusted = "untestable"
     return {"run": run, "claim": claim, "metric": metric, "versus": versus, "estimate": iv.estimate, "low": iv.low,
-            "high": iv.high, "n_seeds": r.n_seeds, "p_value": r.p_value, "p_holm": p_holm, "verdict": raw,
+            "high": iv.high, "n_seeds": r.n_seeds, "interval": r.interval, "seeds_for_power": r.seeds_for_power,
+            "p_value": r.p_value, "p_holm": p_holm, "verdict": raw,
             "verdict_holm": adjusted, "testable": testable, "detail": detail}
 
 
@@ -138,7 +139,8 @@ def _comparison_claims(run: str, own: pd.DataFrame, controls: pd.DataFrame, judg
 
 def _row(run: str, claim: str, iv: Interval, judged: str, detail: str, n_seeds: int) -> dict:
     return {"run": run, "claim": claim, "metric": "", "versus": "", "estimate": iv.estimate, "low": iv.low,
-            "high": iv.high, "n_seeds": n_seeds, "p_value": np.nan, "p_holm": np.nan, "verdict": judged,
+            "high": iv.high, "n_seeds": n_seeds, "interval": "t over seeds", "seeds_for_power": np.nan,
+            "p_value": np.nan, "p_holm": np.nan, "verdict": judged,
             "verdict_holm": "", "testable": "n/a", "detail": detail}
 
 

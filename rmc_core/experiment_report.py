@@ -259,13 +259,15 @@ def markdown(exp: ExperimentConfig, tables: dict[str, pd.DataFrame], metrics: li
                   "Verdict: the interval's; Holm: the paired t-tests' over seeds, adjusted across the run's RMC - "
                   "baseline and RMC - control comparisons on the metric; untestable: the teacher is not above the "
                   "set's majority-class rate.", "",
-                  "| run | claim | metric | versus | estimate [interval] | seeds | verdict | p (Holm) | Holm verdict | detail |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  ("| run | claim | metric | versus | estimate [interval] | interval | seeds | seeds for 80 % power | "
+                   "verdict | p (Holm) | Holm verdict | detail |"),
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in judged.itertuples():
             interval = "" if np.isnan(r.low) else f" [{r.low:+.3f}, {r.high:+.3f}]"
             p = "" if np.isnan(r.p_value) else f"{r.p_value:.3f} ({r.p_holm:.3f})"
-            lines.append(f"| {r.run} | {r.claim} | {r.metric} | {r.versus} | {r.estimate:+.3f}{interval} | {r.n_seeds} | "
-                         f"{r.verdict} | {p} | {r.verdict_holm} | {r.detail} |")
+            power = "" if np.isnan(r.seeds_for_power) else f"{r.seeds_for_power:.0f}"
+            lines.append(f"| {r.run} | {r.claim} | {r.metric} | {r.versus} | {r.estimate:+.3f}{interval} | {r.interval} | "
+                         f"{r.n_seeds} | {power} | {r.verdict} | {p} | {r.verdict_holm} | {r.detail} |")
     premise = tables["premise"]
     if not premise.empty:
         lines += ["", "## Premise checks", "", "| run | check | who | mean | interval |", "|---|---|---|---|---|"]

@@ -15,7 +15,7 @@ import pytest
 from rmc.flows import cli
 from tests.conftest import REPO
 
-PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), *sorted((REPO / "docs" / "results").glob("*.md"))]
 BLOCK = re.compile(r"```bash\n(.*?)```", re.S)
 ENV = re.compile(r"^[A-Z_][A-Z0-9_]*=")
 
@@ -98,3 +98,49 @@ def test_the_python_api_example_in_usage_runs(prefect_api, tmp_path, monkeypatch
     assert set(result.tables["results"]["model"]) == {"teacher", "imp40-vanilla", "imp40-rmc"}
     assert (tmp_path / "reviews-model" / "README.md").read_text().startswith("---")
     assert (tmp_path / "reviews-model" / "model.safetensors").exists()
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def anchors(page) -> set[str]:
+    """A page's link targets: its `<a id>` tags and its headings as GitHub slugs them."""
+    text = page.read_text()
+    slugs = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in re.findall(r"^#+ (.+)$", text, re.MULTILINE)}
+    return set(re.findall(r'<a id="([^"]+)"></a>', text)) | slugs
+
+
+def test_every_relative_link_in_the_pages_reaches_its_file_and_anchor():
+    """The results are split over files (docs/results/<testbed>.md): a link left pointing at a
+    section that moved is found here, not by a reader."""
+    broken = []
+    for page in PAGES:
+        for target in LINK.findall(page.read_text()):
+            if re.match(r"^[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            file = (page.parent / path).resolve() if path else page
+            if not file.exists() or (anchor and file.suffix == ".md" and anchor not in anchors(file)):
+                broken.append(f"{page.relative_to(REPO)}: {target}")
+    assert broken == []
+
+
+def test_the_answers_table_is_the_one_its_command_builds():
+    """docs/results.md opens with the table `python -m rmc.benchmarks.answers` prints from the
+    committed folders, at most 80 lines, and the committed answers.csv is that table."""
+    import numpy as np
+    import pandas as pd
+    import yaml
+
+    from rmc.benchmarks.answers import answers, markdown
+
+    built = answers(yaml.safe_load((REPO / "docs/results/answers.yaml").read_text()), root=REPO)
+    table = markdown(built)
+    assert len(table.splitlines()) <= 80 and table in (REPO / "docs/results.md").read_text()
+    committed = pd.read_csv(REPO / "docs/results/answers.csv", keep_default_na=False, na_values=[""])
+    words = ["question", "testbed", "interval", "testable", "verdict"]
+    assert committed[words].astype(str).values.tolist() == built[words].astype(str).values.tolist()
+    numbers = ["estimate", "low", "high", "n_seeds", "seeds_for_power"]
+    np.testing.assert_allclose(built[numbers].to_numpy(dtype=float), committed[numbers].to_numpy(dtype=float), rtol=1e-9)
+    # Each paper claim is shown on every testbed that has it, with its baseline named.
+    assert {"(b) RMC - Vanilla", "(b) RMC - Distil", "(b) RMC - Smooth"} <= set(built["question"])

@@ -362,9 +362,11 @@ def test_the_claims_view_reproduces_the_committed_claims_table(name, tmp_path):
     view = pd.read_csv(out / "claims.csv", keep_default_na=False, na_values=[""]).set_index(key)
     assert list(view.index) == list(committed.index)
     assert (view.index.get_level_values("claim") == "rmc-ood").sum() >= 3  # every baseline named, not the weakest
-    numbers = ["estimate", "low", "high", "p_value", "p_holm"]
+    numbers = ["estimate", "low", "high", "seeds_for_power", "p_value", "p_holm"]
     np.testing.assert_allclose(view[numbers].to_numpy(dtype=float), committed[numbers].to_numpy(dtype=float), rtol=1e-9)
-    pd.testing.assert_frame_equal(view[["verdict", "verdict_holm", "testable"]], committed[["verdict", "verdict_holm", "testable"]])
+    words = ["interval", "verdict", "verdict_holm", "testable"]
+    pd.testing.assert_frame_equal(view[words], committed[words])
+    assert view["interval"].notna().all() and (view["seeds_for_power"].dropna() >= 2).all()
 
 
 # The tables the pairs and attack scripts committed, which the experiment files replaced, and

@@ -35,7 +35,7 @@ def attack_both_ways(listed: list[Listed], store: Store, rows: int, seed: int = 
     data_ref = stages.prepare_data(first.task, first.data, store)
     predict = TrainConfig(eval_batch_size=128, precision="fp32")
     summaries, attacked = [], []
-    for m in listed:
+    for m in {m.model: m for m in listed}.values():  # a teacher shared by several runs is attacked once
         for keep_role in (False, True):
             settings = AttackConfig(examples=rows, seed=seed, keep_role=keep_role, max_changed=max_changed)
             ref = stages.query_model("attack", m.model, data_ref, first.task, settings, predict, store,

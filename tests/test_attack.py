@@ -115,6 +115,12 @@ def test_substitutes_keep_the_words_part_of_speech_and_inflection():
     assert "physician" in kept("doctor") and "attorney" in kept("lawyer")
     assert keeps_role("saw", "watched") and not keeps_role("ran", "running") and not keeps_role("quickly", "quick")
     assert not keeps_role("alice", "bob")  # a name the lexicon does not know: its role cannot be checked
+    # Number changes the MNLI attack made with every form the lexicon lists (it also lists
+    # "day" as a plural of day): preferred forms only.
+    for word, changed in (("day", "days"), ("radio", "radios"), ("identity", "identities"), ("gears", "gear"),
+                          ("trouble", "troubles"), ("people", "peoples"), ("boats", "yacht")):
+        assert not keeps_role(word, changed), (word, changed)
+    assert keeps_role("computer", "laptop") and keeps_role("methods", "techniques") and keeps_role("fierce", "ferocious")
 
 
 def test_sentence_similarity_ranks_a_paraphrase_above_an_unrelated_sentence():

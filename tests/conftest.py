@@ -94,13 +94,16 @@ def data_root() -> Path:
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory):
     """One temporary Prefect server for the whole session, with its home and default result
-    storage in a temporary folder; yields its API URL for subprocesses."""
+    storage in a temporary folder; yields its API URL for subprocesses. No test on it reads
+    a run's logs from the API (the UI tests serve their own server), so they are not sent:
+    each log line was a write to the server's database and a request from the run."""
     home = tmp_path_factory.mktemp("prefect-home")
     os.environ["PREFECT_HOME"] = str(home)
     os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    os.environ["PREFECT_LOGGING_TO_API_ENABLED"] = "false"
     os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(home / "storage")
-    from prefect.settings import PREFECT_API_URL
+    from prefect.settings import PREFECT_API_URL, PREFECT_LOGGING_TO_API_ENABLED, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    with temporary_settings({PREFECT_LOGGING_TO_API_ENABLED: False}), prefect_test_harness(server_startup_timeout=120):
         yield PREFECT_API_URL.value()

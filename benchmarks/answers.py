@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from rmc_core.evaluation.statistics import Interval
 from rmc_core.experiment_claims import judged_metrics, testable_sets
 from rmc_core.report import to_markdown
 
@@ -40,9 +41,9 @@ def _one(frame: pd.DataFrame, what: str) -> pd.Series:
 
 def side_verdict(low: float, high: float, n_seeds: int) -> str:
     """A comparison without a claimed direction: resolved on the side its interval excludes 0."""
-    if n_seeds < 2 or np.isnan(low):
-        return "one seed: not resolved" if n_seeds < 2 else "unresolved"
-    return "resolved, above 0" if low > 0 else "resolved, below 0" if high < 0 else "unresolved"
+    if n_seeds < 2:
+        return "one seed: not resolved"
+    return {1: "resolved, above 0", -1: "resolved, below 0", 0: "unresolved"}[Interval(np.nan, low, high).side]
 
 
 def from_claims(folder: Path, q: dict[str, Any]) -> dict[str, Any]:

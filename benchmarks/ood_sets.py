@@ -41,10 +41,11 @@ def row_interval(correct: np.ndarray) -> tuple[float, float, float]:
     return p, p - half, p + half
 
 
-def probabilities(m: Listed, data: TaskData, data_ref: Ref, store: Store, device: str) -> dict[str, np.ndarray]:
+def probabilities(m: Listed, own: dict[str, pd.DataFrame], data: TaskData, data_ref: Ref, store: Store,
+                  device: str) -> dict[str, np.ndarray]:
     """Each OOD set's class probabilities for model `m`: from its run's predictions where the
-    set's rows are those the run scored, else predicted now (fp32, cached)."""
-    own = stages.load_data(store, m.data).ood
+    set's rows are those the run scored (`own`: the OOD sets of the run's data), else predicted
+    now (fp32, cached)."""
     out = {s: stages.split_probs(store, m.predictions, s) for s, frame in data.ood.items()
            if s in own and own[s].equals(frame)}
     if missing := tuple(s for s in data.ood if s not in out):
@@ -60,8 +61,11 @@ def check(listed: list[Listed], store: Store, device: str = "cpu") -> pd.DataFra
     data_ref = stages.prepare_data(first.task, first.data, store)
     data, spec = stages.load_data(store, data_ref), task_spec(first.task)
     correct: dict[str, dict[str, np.ndarray]] = {}
+    runs_ood: dict[Ref, dict[str, pd.DataFrame]] = {}  # the runs of one experiment share their data
     for m in {m.model: m for m in listed}.values():
-        probs = probabilities(m, data, data_ref, store, device)
+        if m.data not in runs_ood:
+            runs_ood[m.data] = stages.load_data(store, m.data).ood
+        probs = probabilities(m, runs_ood[m.data], data, data_ref, store, device)
         correct[m.name] = {s: ood_predictions(probs[s], spec, s) == frame["label"].to_numpy()
                            for s, frame in data.ood.items()}
     rows = []

@@ -44,13 +44,9 @@ ALPHA = 0.05
 
 def verdict(iv: Interval, direction: int, n_seeds: int) -> str:
     """supported when the interval lies on the claimed side of 0, refuted on the other."""
-    if n_seeds < 2 or np.isnan(iv.low):
+    if n_seeds < 2 or iv.side == 0:
         return "unresolved"
-    if (iv.low > 0 and direction > 0) or (iv.high < 0 and direction < 0):
-        return "supported"
-    if (iv.high < 0 and direction > 0) or (iv.low > 0 and direction < 0):
-        return "refuted"
-    return "unresolved"
+    return "supported" if iv.side == direction else "refuted"
 
 
 def holm_verdict(estimate: float, p_value: float, direction: int) -> str:

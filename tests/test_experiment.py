@@ -151,8 +151,9 @@ def test_declared_comparisons_across_arms_pair_by_seed_with_the_envelope(ran):
         assert r.difference == pytest.approx(t.estimate)
         assert (r.t_low, r.t_high) == pytest.approx((t.low, t.high))
         # The same rows on both sides: the envelope of the bootstrap and t contains both.
-        assert r.interval == "envelope" and r.low <= min(t.low, r.bootstrap_low) + 1e-9
-        assert r.high >= max(t.high, r.bootstrap_high) - 1e-9
+        # (1e-6: the envelope is computed from float32 per-row scores, the test from by_seed.csv)
+        assert r.interval == "envelope" and r.low <= min(t.low, r.bootstrap_low) + 1e-6
+        assert r.high >= max(t.high, r.bootstrap_high) - 1e-6
     within = compared[compared["declared"] == "vanilla - rmc"]
     assert set(within["a"]) == {"imp40-vanilla"} and (within["a_run"] == within["b_run"]).all()
     # A run's own comparisons carry its envelope on the metrics it pairs (accuracies, F_bias);

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from rmc_core.evaluation.statistics import (
+    Interval,
     difference_interval,
     example_weights,
     median_interval,
@@ -28,6 +29,11 @@ def test_seed_interval_is_the_student_t_interval():
     assert iv.low == pytest.approx(4.0 - iv.high)
     single = seed_interval(np.array([0.7]))
     assert single.estimate == 0.7 and np.isnan(single.low) and np.isnan(single.high) and not single.resolved
+
+
+def test_an_intervals_side_is_the_side_of_zero_it_excludes():
+    assert [Interval(0.0, lo, hi).side for lo, hi in [(0.1, 0.3), (-0.3, -0.1), (-0.1, 0.1), (0.0, 0.2)]] == [1, -1, 0, 0]
+    assert seed_interval(np.array([0.7])).side == 0  # one seed: nan bounds, no side
 
 
 def test_identical_models_differ_by_nothing_and_are_unresolved():

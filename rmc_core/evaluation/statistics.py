@@ -36,6 +36,11 @@ class Interval:
         """The interval excludes 0 (a difference with a known sign)."""
         return bool(self.low > 0 or self.high < 0)
 
+    @property
+    def side(self) -> int:
+        """+1 or -1: the side of 0 the interval lies on; 0 when it straddles 0 or is unknown."""
+        return 1 if self.low > 0 else -1 if self.high < 0 else 0
+
 
 def seed_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> Interval:
     """Mean over seeds with a Student-t interval (nan bounds for a single seed: one run
